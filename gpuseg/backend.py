@@ -1,0 +1,170 @@
+"""The backend interface: one object that carries every library the pipeline may touch.
+
+Pipeline modules receive a :class:`Backend` and use only what it offers: the
+array namespace ``xp`` (numpy or cupy), the dataframe namespace ``df``
+(pandas or cudf), estimator factories with scikit-learn's API (cuML mirrors
+it), a few metrics, and the single device-to-host boundary :meth:`to_host`.
+What differs between the libraries lives in :mod:`cpu_fallback.backend` and
+:mod:`gpuseg.rapids`; pipeline code never asks which backend it has.
+"""
+from __future__ import annotations
+
+import abc
+import logging
+import sys
+from types import ModuleType
+from typing import Any, Mapping
+
+from .errors import BackendUnavailableError
+
+log = logging.getLogger(__name__)
+
+BACKEND_CHOICES = ("auto", "gpu", "cpu")
+
+
+class Backend(abc.ABC):
+    """Libraries and conversions of one compute backend.
+
+    Attributes
+    ----------
+    name : str
+        ``"cpu"`` or ``"gpu"``; recorded in results, never branched on by
+        pipeline code.
+    xp : module
+        Array namespace (numpy or cupy).
+    df : module
+        Dataframe namespace (pandas or cudf).
+    device : str
+        Human-readable device description (CPU model and cores, or GPU name).
+    sample_defaults : Mapping[str, int | None]
+        What ``"auto"`` means for the sampled stages (``silhouette``,
+        ``dbscan``): ``None`` is every user.
+    """
+
+    name: str
+    xp: ModuleType
+    df: ModuleType
+    device: str
+    sample_defaults: Mapping[str, int | None]
+
+    # -- data movement -------------------------------------------------------------
+    @abc.abstractmethod
+    def asarray(self, data: Any, dtype: Any = None) -> Any:
+        """A backend array from a backend column/Series, a host array or a list."""
+
+    @abc.abstractmethod
+    def to_host(self, obj: Any) -> Any:
+        """The one device-to-host boundary: numpy for arrays, pandas for frames/series.
+
+        Scalars become Python scalars; host objects pass through unchanged.
+        """
+
+    @abc.abstractmethod
+    def from_host(self, obj: Any) -> Any:
+        """Move a numpy array or pandas DataFrame/Series into this backend."""
+
+    def synchronize(self) -> None:
+        """Block until queued device work is done (for honest stage timings)."""
+
+    def peak_device_memory(self) -> int | None:
+        """Peak bytes allocated on the device since the backend was built (None on CPU)."""
+        return None
+
+    # -- estimators with scikit-learn's API ---------------------------------------
+    @abc.abstractmethod
+    def StandardScaler(self, **params: Any) -> Any: ...
+
+    @abc.abstractmethod
+    def PCA(self, n_components: int, **params: Any) -> Any:
+        """PCA with an integer component count (cuML accepts no variance fraction)."""
+
+    @abc.abstractmethod
+    def KMeans(self, n_clusters: int, *, n_init: int, random_state: int, **params: Any) -> Any: ...
+
+    @abc.abstractmethod
+    def DBSCAN(self, eps: float, min_samples: int, **params: Any) -> Any: ...
+
+    @abc.abstractmethod
+    def UMAP(self, *, n_neighbors: int, min_dist: float, random_state: int, **params: Any) -> Any: ...
+
+    @abc.abstractmethod
+    def AgglomerativeClustering(self, n_clusters: int, **params: Any) -> Any: ...
+
+    @abc.abstractmethod
+    def NearestNeighbors(self, n_neighbors: int, **params: Any) -> Any: ...
+
+    # -- metrics ---------------------------------------------------------------------
+    @abc.abstractmethod
+    def silhouette_score(self, X: Any, labels: Any) -> float: ...
+
+    @abc.abstractmethod
+    def silhouette_samples(self, X: Any, labels: Any) -> Any:
+        """Per-sample silhouette as a backend array (memory-bounded on the device)."""
+
+    @abc.abstractmethod
+    def adjusted_rand_score(self, labels_a: Any, labels_b: Any) -> float: ...
+
+    # -- provenance ------------------------------------------------------------------
+    @abc.abstractmethod
+    def versions(self) -> dict[str, str]:
+        """Versions of the libraries this backend computes with."""
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": self.name, "device": self.device, "versions": self.versions()}
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}: {self.device}>"
+
+
+def gpu_unavailable_reason() -> str | None:
+    """Why the RAPIDS backend cannot run here, or ``None`` when it can."""
+    from .rapids import unavailable_reason
+
+    return unavailable_reason()
+
+
+def get_backend(choice: str | Backend = "auto") -> Backend:
+    """Build the backend for ``"auto"``, ``"gpu"`` or ``"cpu"``.
+
+    ``auto`` takes the GPU when RAPIDS imports and a device is visible, else the
+    CPU, and logs one line saying which and why. ``gpu`` where that is not
+    possible raises :class:`BackendUnavailableError` rather than falling back.
+    """
+    if isinstance(choice, Backend):
+        return choice
+    if choice not in BACKEND_CHOICES:
+        raise BackendUnavailableError(
+            f"backend must be one of {', '.join(BACKEND_CHOICES)} (got {choice!r})")
+    if choice == "cpu":
+        return _cpu()
+    reason = gpu_unavailable_reason()
+    if choice == "gpu":
+        if reason is not None:
+            raise BackendUnavailableError(
+                f"--backend gpu is not possible here: {reason}. "
+                "Use --backend cpu, or install RAPIDS (pip install 'gpuseg[gpu]' or environment.yml).")
+        return _gpu()
+    if reason is None:
+        backend = _gpu()
+        log.info("backend auto: using the GPU (%s) because RAPIDS imports and a device is visible",
+                 backend.device)
+        return backend
+    log.info("backend auto: falling back to CPU: %s", reason)
+    return _cpu()
+
+
+def _cpu() -> Backend:
+    from cpu_fallback.backend import CpuBackend
+
+    return CpuBackend()
+
+
+def _gpu() -> Backend:
+    from .rapids import RapidsBackend
+
+    return RapidsBackend()
+
+
+def loaded_gpu_modules() -> list[str]:
+    """GPU libraries already imported in this process (for the no-import test)."""
+    return sorted(name for name in ("cudf", "cupy", "cuml") if name in sys.modules)

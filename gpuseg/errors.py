@@ -1,0 +1,26 @@
+"""Exceptions that separate a user's mistake from a bug.
+
+The CLI turns :class:`GpusegError` into a one-line message and exit code 2;
+anything else is a bug and exits 1 with its traceback.
+"""
+from __future__ import annotations
+
+
+class GpusegError(Exception):
+    """A problem the user can fix: bad input, a bad option, a missing resource."""
+
+
+class DataValidationError(GpusegError, ValueError):
+    """An input file breaks the Instacart layout (file, column and first bad row are named)."""
+
+
+class ConfigError(GpusegError, ValueError):
+    """A configuration field is outside its allowed range."""
+
+
+class BackendUnavailableError(GpusegError, RuntimeError):
+    """The requested backend cannot run on this machine."""
+
+
+class ResourceLimitError(GpusegError, MemoryError):
+    """A stage would exceed the memory available; the message names the option that reduces it."""

@@ -1,0 +1,172 @@
+"""RAPIDS backend: cuDF frames, CuPy arrays and cuML estimators, all in GPU memory.
+
+Nothing here is imported at ``import gpuseg`` time: the GPU libraries are
+imported inside :func:`unavailable_reason` and :class:`RapidsBackend` only when
+the GPU backend is asked for.
+"""
+from __future__ import annotations
+
+import importlib.util
+import platform
+from importlib import metadata
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from .backend import Backend
+
+if TYPE_CHECKING:
+    import cupy
+
+_REQUIRED = ("cudf", "cuml", "cupy")
+#: Rows per tile of cuML's chunked silhouette; cuML's own default (40,000) is sized for 16 GB cards.
+SILHOUETTE_CHUNK = 40_000
+
+
+def unavailable_reason() -> str | None:
+    """Why RAPIDS cannot run here (missing library or no visible device), or ``None``."""
+    missing = [name for name in _REQUIRED if importlib.util.find_spec(name) is None]
+    if missing:
+        return f"RAPIDS is not installed ({', '.join(missing)} cannot be imported)"
+    try:
+        import cupy
+
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:  # the CUDA runtime raises its own error types when no driver is loaded
+        return f"no usable CUDA device ({type(exc).__name__}: {exc})"
+    if count < 1:
+        return "no CUDA device is visible"
+    try:
+        import cudf  # noqa: F401
+        import cuml  # noqa: F401
+    except Exception as exc:  # a version mismatch surfaces as ImportError or a CUDA error at import
+        return f"RAPIDS fails to import ({type(exc).__name__}: {exc})"
+    return None
+
+
+class RapidsBackend(Backend):
+    """cuDF + CuPy + cuML. Estimators return CuPy arrays so results stay on the device."""
+
+    name = "gpu"
+    # Full data everywhere: silhouette is tiled by cuML, DBSCAN batches its neighbourhoods.
+    sample_defaults = MappingProxyType({"silhouette": None, "dbscan": None})
+
+    def __init__(self) -> None:
+        import cudf
+        import cuml
+        import cupy
+
+        self.xp = cupy
+        self.df = cudf
+        self._cuml = cuml
+        # cuML mirrors its input type by default; pin CuPy so nothing silently lands on the host.
+        cuml.set_global_output_type("cupy")
+        self._rmm_statistics = _enable_rmm_statistics(cupy)
+        props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
+        name = props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])
+        self.device = f"GPU: {name} ({props['totalGlobalMem'] / 2**30:.0f} GiB)"
+
+    def asarray(self, data: Any, dtype: Any = None) -> "cupy.ndarray":
+        if isinstance(data, (self.df.Series, self.df.Index)):
+            data = data.values  # cuDF exposes its device buffer as a CuPy array
+        return self.xp.asarray(data, dtype=dtype)
+
+    def to_host(self, obj: Any) -> Any:
+        if isinstance(obj, (self.df.DataFrame, self.df.Series, self.df.Index)):
+            return obj.to_pandas()
+        if isinstance(obj, self.xp.ndarray):
+            return obj.get() if obj.ndim else obj.item()
+        return obj
+
+    def from_host(self, obj: Any) -> Any:
+        import numpy as np
+        import pandas as pd
+
+        if isinstance(obj, (pd.DataFrame, pd.Series)):
+            return self.df.from_pandas(obj)
+        if isinstance(obj, np.ndarray):
+            return self.xp.asarray(obj)
+        return obj
+
+    def synchronize(self) -> None:
+        self.xp.cuda.Device().synchronize()
+
+    def peak_device_memory(self) -> int | None:
+        if not self._rmm_statistics:
+            return None
+        import rmm.statistics
+
+        stats = rmm.statistics.get_statistics()
+        return None if stats is None else int(stats.peak_bytes)
+
+    def StandardScaler(self, **params: Any) -> Any:
+        return self._cuml.preprocessing.StandardScaler(**params)
+
+    def PCA(self, n_components: int, **params: Any) -> Any:
+        # cuML's "full" solver is an eigendecomposition of the covariance; float64 keeps it
+        # within 1e-4 of scikit-learn's explained variance ratios.
+        params.setdefault("svd_solver", "full")
+        return self._cuml.decomposition.PCA(n_components=n_components, **params)
+
+    def KMeans(self, n_clusters: int, *, n_init: int, random_state: int, **params: Any) -> Any:
+        # cuML defaults to scalable k-means|| initialisation; n_init keeps the best of several runs.
+        return self._cuml.cluster.KMeans(
+            n_clusters=n_clusters, n_init=n_init, random_state=random_state, **params)
+
+    def DBSCAN(self, eps: float, min_samples: int, **params: Any) -> Any:
+        return self._cuml.cluster.DBSCAN(eps=eps, min_samples=min_samples, **params)
+
+    def UMAP(self, *, n_neighbors: int, min_dist: float, random_state: int, **params: Any) -> Any:
+        params.setdefault("n_components", 2)
+        return self._cuml.manifold.UMAP(
+            n_neighbors=n_neighbors, min_dist=min_dist, random_state=random_state, **params)
+
+    def AgglomerativeClustering(self, n_clusters: int, **params: Any) -> Any:
+        # cuML implements single linkage only; Ward over micro-clusters runs on the host.
+        return self._cuml.cluster.AgglomerativeClustering(n_clusters=n_clusters, **params)
+
+    def NearestNeighbors(self, n_neighbors: int, **params: Any) -> Any:
+        return self._cuml.neighbors.NearestNeighbors(n_neighbors=n_neighbors, **params)
+
+    def silhouette_score(self, X: Any, labels: Any) -> float:
+        from cuml.metrics.cluster import silhouette_score
+
+        return float(silhouette_score(X, labels, chunksize=min(SILHOUETTE_CHUNK, len(X))))
+
+    def silhouette_samples(self, X: Any, labels: Any) -> "cupy.ndarray":
+        from cuml.metrics.cluster import silhouette_samples
+
+        return self.xp.asarray(
+            silhouette_samples(X, labels, chunksize=min(SILHOUETTE_CHUNK, len(X))))
+
+    def adjusted_rand_score(self, labels_a: Any, labels_b: Any) -> float:
+        from cuml.metrics import adjusted_rand_score
+
+        return float(adjusted_rand_score(self.xp.asarray(labels_a, dtype="int32"),
+                                         self.xp.asarray(labels_b, dtype="int32")))
+
+    def versions(self) -> dict[str, str]:
+        found = {}
+        for dist in ("cudf", "cuml", "cupy", "rmm"):
+            for candidate in (f"{dist}-cu13", f"{dist}-cu12", f"{dist}-cuda13x", f"{dist}-cuda12x", dist):
+                try:
+                    found[dist] = metadata.version(candidate)
+                    break
+                except metadata.PackageNotFoundError:
+                    continue
+            else:
+                found[dist] = "unknown"
+        found["cuda_runtime"] = str(self.xp.cuda.runtime.runtimeGetVersion())
+        found["python"] = platform.python_version()
+        return found
+
+
+def _enable_rmm_statistics(cupy_module: Any) -> bool:
+    """Route CuPy through RMM and count allocations, so peak GPU memory covers cuDF, cuML and CuPy."""
+    try:
+        import rmm.statistics
+        from rmm.allocators.cupy import rmm_cupy_allocator
+    except ImportError:
+        return False
+    rmm.statistics.enable_statistics()
+    cupy_module.cuda.set_allocator(rmm_cupy_allocator)
+    return True

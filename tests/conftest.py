@@ -1,0 +1,30 @@
+"""Shared fixtures: the ``backend`` fixture runs a test once per backend.
+
+The ``gpu`` case is marked ``gpu`` and skips with its reason where RAPIDS or
+a device is missing, so one suite serves both a CPU-only CI and a GPU host
+(``pytest -m gpu`` there).
+"""
+from __future__ import annotations
+
+import pytest
+
+from gpuseg.backend import Backend, get_backend, gpu_unavailable_reason
+
+
+@pytest.fixture(scope="session")
+def cpu_backend() -> Backend:
+    return get_backend("cpu")
+
+
+@pytest.fixture(scope="session")
+def gpu_backend() -> Backend:
+    reason = gpu_unavailable_reason()
+    if reason is not None:
+        pytest.skip(f"GPU backend unavailable: {reason}")
+    return get_backend("gpu")
+
+
+@pytest.fixture(scope="session", params=["cpu", pytest.param("gpu", marks=pytest.mark.gpu)])
+def backend(request) -> Backend:
+    """Each backend in turn: every test taking it runs on CPU and (where possible) GPU."""
+    return request.getfixturevalue(f"{request.param}_backend")
