@@ -36,7 +36,7 @@ class CpuBackend(Backend):
         self.device = f"CPU: {_cpu_name()} ({os.cpu_count()} cores)"
 
     def asarray(self, data: Any, dtype: Any = None) -> np.ndarray:
-        if isinstance(data, (pd.Series, pd.Index)):
+        if isinstance(data, (pd.DataFrame, pd.Series, pd.Index)):
             return data.to_numpy(dtype=dtype)
         return np.asarray(data, dtype=dtype)
 
@@ -74,6 +74,8 @@ class CpuBackend(Backend):
         from umap import UMAP
 
         params.setdefault("n_components", 2)
+        # A seeded umap-learn run is single-threaded anyway; saying so silences its warning.
+        params.setdefault("n_jobs", 1)
         return UMAP(n_neighbors=n_neighbors, min_dist=min_dist, random_state=random_state, **params)
 
     def AgglomerativeClustering(self, n_clusters: int, **params: Any) -> Any:
@@ -100,6 +102,11 @@ class CpuBackend(Backend):
         from sklearn.metrics import adjusted_rand_score
 
         return float(adjusted_rand_score(labels_a, labels_b))
+
+    def trustworthiness(self, X: Any, X_embedded: Any, n_neighbors: int) -> float:
+        from sklearn.manifold import trustworthiness
+
+        return float(trustworthiness(X, X_embedded, n_neighbors=n_neighbors))
 
     def versions(self) -> dict[str, str]:
         names = ("numpy", "pandas", "pyarrow", "scikit-learn", "umap-learn")

@@ -50,7 +50,7 @@ class Backend(abc.ABC):
     # -- data movement -------------------------------------------------------------
     @abc.abstractmethod
     def asarray(self, data: Any, dtype: Any = None) -> Any:
-        """A backend array from a backend column/Series, a host array or a list."""
+        """A backend array from a backend DataFrame/Series/Index, a host array or a list."""
 
     @abc.abstractmethod
     def to_host(self, obj: Any) -> Any:
@@ -103,6 +103,10 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def adjusted_rand_score(self, labels_a: Any, labels_b: Any) -> float: ...
+
+    @abc.abstractmethod
+    def trustworthiness(self, X: Any, X_embedded: Any, n_neighbors: int) -> float:
+        """How well an embedding keeps each point's nearest neighbours (1 is perfect)."""
 
     # -- provenance ------------------------------------------------------------------
     @abc.abstractmethod

@@ -66,6 +66,8 @@ class RapidsBackend(Backend):
         self.device = f"GPU: {name} ({props['totalGlobalMem'] / 2**30:.0f} GiB)"
 
     def asarray(self, data: Any, dtype: Any = None) -> "cupy.ndarray":
+        if isinstance(data, self.df.DataFrame):
+            return data.to_cupy(dtype=dtype)
         if isinstance(data, (self.df.Series, self.df.Index)):
             data = data.values  # cuDF exposes its device buffer as a CuPy array
         return self.xp.asarray(data, dtype=dtype)
@@ -143,6 +145,11 @@ class RapidsBackend(Backend):
 
         return float(adjusted_rand_score(self.xp.asarray(labels_a, dtype="int32"),
                                          self.xp.asarray(labels_b, dtype="int32")))
+
+    def trustworthiness(self, X: Any, X_embedded: Any, n_neighbors: int) -> float:
+        from cuml.metrics import trustworthiness
+
+        return float(trustworthiness(X, X_embedded, n_neighbors=n_neighbors))
 
     def versions(self) -> dict[str, str]:
         found = {}

@@ -1,0 +1,36 @@
+"""When each segment orders: order counts by segment x weekday x hour."""
+from __future__ import annotations
+
+from typing import Any
+
+from .backend import Backend
+
+
+def segment_of_users(user_ids: Any, labels: Any, query_user_ids: Any, backend: Backend) -> Any:
+    """Segment of each queried user (-1 where the user was not segmented).
+
+    ``user_ids`` must be sorted ascending (the feature table's index is).
+    """
+    xp = backend.xp
+    position = xp.searchsorted(user_ids, query_user_ids)
+    position = xp.minimum(position, user_ids.shape[0] - 1)
+    found = user_ids[position] == query_user_ids
+    return xp.where(found, labels[position], -1)
+
+
+def ordering_heatmap(orders: Any, order_products: Any, user_ids: Any, labels: Any, k: int,
+                     backend: Backend) -> Any:
+    """Orders in each segment's purchase history by weekday (0-6) and hour (0-23): (k, 7, 24).
+
+    Only orders with product rows count, as in the features' history H(u).
+    """
+    xp = backend.xp
+    with_products = orders["order_id"].isin(order_products["order_id"])
+    history = orders[with_products]
+    segment = segment_of_users(user_ids, labels,
+                               backend.asarray(history["user_id"], dtype="int64"), backend)
+    keep = segment >= 0
+    dow = backend.asarray(history["order_dow"], dtype="int64")[keep]
+    hour = backend.asarray(history["order_hour_of_day"], dtype="int64")[keep]
+    cell = (segment[keep].astype(xp.int64) * 7 + dow) * 24 + hour
+    return xp.bincount(cell, minlength=k * 7 * 24).reshape(k, 7, 24)

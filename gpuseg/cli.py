@@ -1,0 +1,279 @@
+"""The ``gpuseg`` command line: thin wrappers over the Python API.
+
+Exit codes: 0 success; 2 a user error (bad input, option or environment), one
+line on stderr; 1 an unexpected error, with its traceback; 130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import textwrap
+from pathlib import Path
+from typing import Callable, Sequence
+
+from .errors import GpusegError
+
+log = logging.getLogger("gpuseg")
+
+EXIT_OK, EXIT_BUG, EXIT_USER_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors with exit code 2 and one line (its default, kept explicit)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message}\n")
+
+
+def _examples(text: str) -> str:
+    return "examples:\n" + textwrap.indent(textwrap.dedent(text).strip(), "  ")
+
+
+def _k_value(text: str) -> str | int:
+    if text == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--k must be 'auto' or an integer (got {text!r})") from None
+
+
+def _add_backend(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", choices=("auto", "gpu", "cpu"), default="auto",
+                   help="compute backend: auto (GPU when RAPIDS and a device are present), gpu, cpu "
+                        "(default: auto)")
+
+
+def _add_pipeline_options(p: argparse.ArgumentParser) -> None:
+    _add_backend(p)
+    p.add_argument("--k", type=_k_value, default=5,
+                   help="number of segments, or 'auto' to pick it from silhouette and the elbow "
+                        "(default: 5)")
+    p.add_argument("--k-range", type=int, nargs=2, metavar=("LOW", "HIGH"), default=(3, 8),
+                   help="range --k auto may choose from (default: 3 8)")
+    p.add_argument("--seed", type=int, default=42, help="seed of every random step (default: 42)")
+    p.add_argument("--min-orders", type=int, default=5,
+                   help="exclude users with fewer orders (default: 5)")
+    p.add_argument("--pca-variance", type=float, default=0.95,
+                   help="variance share the kept principal components reach (default: 0.95)")
+    p.add_argument("--pca-components", type=int, default=None,
+                   help="keep a fixed number of components instead")
+    p.add_argument("--silhouette-sample", type=_sample_value, default="auto",
+                   help="users the silhouette is computed on: N, 'all' or 'auto' "
+                        "(GPU all, CPU 20000; default: auto)")
+    p.add_argument("--dbscan-eps", type=float, default=None,
+                   help="DBSCAN radius (default: knee of the k-distance curve)")
+    p.add_argument("--dbscan-min-samples", type=int, default=20,
+                   help="DBSCAN core-point threshold (default: 20)")
+    p.add_argument("--dbscan-sample", type=_sample_value, default="auto",
+                   help="users DBSCAN is fitted on, the rest assigned to the nearest core point: "
+                        "N, 'all' or 'auto' (GPU all, CPU 50000; default: auto)")
+    p.add_argument("--umap-neighbors", type=int, default=15, help="UMAP n_neighbors (default: 15)")
+    p.add_argument("--umap-min-dist", type=float, default=0.1, help="UMAP min_dist (default: 0.1)")
+    p.add_argument("--umap-sample", type=_sample_value, default=None,
+                   help="embed a seeded sample of N users (default: all)")
+
+
+def _sample_value(text: str) -> str | int | None:
+    if text in ("auto", "all"):
+        return None if text == "all" else "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, 'all' or 'auto' (got {text!r})") from None
+
+
+def _config(args: argparse.Namespace):
+    from .config import PipelineConfig
+
+    return PipelineConfig(
+        backend=args.backend, seed=args.seed, min_orders=args.min_orders,
+        pca_variance=args.pca_variance, pca_components=args.pca_components, k=args.k,
+        k_business_range=tuple(args.k_range), silhouette_sample=args.silhouette_sample,
+        dbscan_eps=args.dbscan_eps, dbscan_min_samples=args.dbscan_min_samples,
+        dbscan_sample=args.dbscan_sample, umap_neighbors=args.umap_neighbors,
+        umap_min_dist=args.umap_min_dist, umap_sample=args.umap_sample)
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from .data.synth import generate_instacart, write_instacart
+
+    data = generate_instacart(args.users, seed=args.seed, separation=args.separation)
+    out = write_instacart(data, args.out, fmt=args.format, overwrite=args.force)
+    print(f"wrote {args.users:,} synthetic users ({args.separation} separation) to {out}")
+    return EXIT_OK
+
+
+def _cmd_download(args: argparse.Namespace) -> int:
+    from .data.kaggle import download_instacart
+
+    path = download_instacart(competition=args.competition, force=args.force)
+    print(path)
+    return EXIT_OK
+
+
+def _cmd_features(args: argparse.Namespace) -> int:
+    from .backend import get_backend
+    from .data import load_instacart
+    from .features import compute_features
+
+    backend = get_backend(args.backend)
+    data = load_instacart(args.data, backend=backend)
+    table = backend.to_host(compute_features(data, backend, min_orders=args.min_orders).table)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_parquet(out)
+    print(f"wrote features of {len(table):,} users x {table.shape[1]} columns to {out}")
+    return EXIT_OK
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .pipeline import segment
+    from .rundir import write_run
+
+    config = _config(args)
+    with _progress(args) as progress:
+        result = segment(args.data, config, progress=progress)
+    out = write_run(result, args.out, force=args.force)
+    _print_summary(result, out)
+    return EXIT_OK
+
+
+def _print_summary(result, out: Path) -> None:
+    m = result.metrics
+    print(f"{m['users']['segmented']:,} users -> {result.k} segments on {result.device} "
+          f"(silhouette {m['silhouette']['overall']:.3f}; {m['verdict']['strength']} structure)")
+    for persona, size in zip(result.model.persona_names, m["kmeans"]["sizes"]):
+        print(f"  {persona:<40} {size:>9,}")
+    print(f"run directory: {out}")
+
+
+class _progress:
+    """Stage progress on stderr when it is a terminal; silent otherwise or with --quiet."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.enabled = not args.quiet and sys.stderr.isatty()
+        self._status = None
+
+    def __enter__(self) -> Callable[[str], None] | None:
+        if not self.enabled:
+            return None
+        from rich.console import Console
+
+        self._status = Console(stderr=True).status("starting")
+        self._status.start()
+        return lambda stage: self._status.update(f"gpuseg: {stage.replace('_', ' ')}")
+
+    def __exit__(self, *exc_info) -> None:
+        if self._status is not None:
+            self._status.stop()
+
+
+# -- parser ------------------------------------------------------------------------------------
+
+
+def _add_verbosity(p: argparse.ArgumentParser, default) -> None:
+    p.add_argument("-v", "--verbose", action="count", default=default,
+                   help="log stage timings (-vv: debug, and tracebacks for user errors)")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   default=False if default == 0 else argparse.SUPPRESS,
+                   help="no progress output")
+
+
+def _configure_logging(verbose: int, quiet: bool) -> None:
+    level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # Which backend "auto" chose, and why, is worth one line even without -v.
+    logging.getLogger("gpuseg.backend").setLevel(logging.WARNING if quiet else min(level, logging.INFO))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="gpuseg",
+        description="GPU-accelerated shopper segmentation for grocery e-commerce "
+                    "(Instacart layout; RAPIDS on a GPU, scikit-learn on the CPU).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_examples("""
+            gpuseg demo                                   # synthetic data -> report, best backend
+            gpuseg synth --users 20000 --out data/synth
+            gpuseg run --data data/synth --out runs/first --k auto
+            gpuseg features --data data/synth --out features.parquet --backend cpu
+        """) + "\n\nexit codes: 0 ok, 1 unexpected error (traceback), 2 user error (one line), "
+               "130 interrupted",
+    )
+    _add_verbosity(parser, default=0)
+    # The same flags after the command name; SUPPRESS keeps a sub-command from resetting them.
+    common = argparse.ArgumentParser(add_help=False)
+    _add_verbosity(common, default=argparse.SUPPRESS)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+
+    def command(name: str, help_: str, examples: str, func) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_, epilog=_examples(examples),
+                           parents=[common],
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.set_defaults(func=func)
+        return p
+
+    p = command("synth", "write a synthetic Instacart-layout data set with planted personas",
+                "gpuseg synth --users 50000 --seed 7 --out data/synth --separation realistic",
+                _cmd_synth)
+    p.add_argument("--users", type=int, default=50_000, help="number of shoppers (default: 50000)")
+    p.add_argument("--seed", type=int, default=0, help="generator seed (default: 0)")
+    p.add_argument("--out", required=True, help="folder to write (Kaggle layout + personas_truth.csv)")
+    p.add_argument("--format", choices=("csv", "parquet"), default="csv",
+                   help="file format (default: csv)")
+    p.add_argument("--separation", choices=("strong", "realistic"), default="strong",
+                   help="strong: personas recoverable; realistic: overlapping like real shoppers "
+                        "(default: strong)")
+    p.add_argument("--force", action="store_true", help="replace an existing folder")
+
+    p = command("download", "download the Instacart data set from Kaggle (needs Kaggle credentials)",
+                "gpuseg download && gpuseg run --data kaggle --out runs/instacart",
+                _cmd_download)
+    p.add_argument("--competition", action="store_true",
+                   help="fetch the competition files (rules must be accepted on Kaggle) instead of "
+                        "the public dataset")
+    p.add_argument("--force", action="store_true", help="download again even if cached")
+
+    p = command("features", "compute the per-user feature table",
+                "gpuseg features --data data/synth --out features.parquet --min-orders 5",
+                _cmd_features)
+    p.add_argument("--data", required=True, help="Instacart-layout folder, or 'kaggle'")
+    p.add_argument("--out", required=True, help="parquet file to write (index user_id)")
+    p.add_argument("--min-orders", type=int, default=5, help="exclude users with fewer orders")
+    _add_backend(p)
+
+    p = command("run", "segment shoppers and write a run directory",
+                "gpuseg run --data data/synth --out runs/2026-11 --k auto --backend cpu",
+                _cmd_run)
+    p.add_argument("--data", required=True, help="Instacart-layout folder, or 'kaggle'")
+    p.add_argument("--out", required=True, help="run directory to create")
+    p.add_argument("--force", action="store_true", help="replace an existing run directory")
+    _add_pipeline_options(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``gpuseg`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.verbose, args.quiet)
+    try:
+        return args.func(args)
+    except GpusegError as exc:
+        if args.verbose >= 2:
+            log.exception("user error")
+        print(f"gpuseg: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("gpuseg: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""2-D UMAP map of the PCA space, with its trustworthiness."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .backend import Backend
+from .sampling import sample_rows
+
+#: Users the trustworthiness check is computed on (it is quadratic in this count).
+TRUSTWORTHINESS_SAMPLE = 5_000
+TRUSTWORTHINESS_NEIGHBORS = 10
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """UMAP coordinates (NaN for users outside ``sample_size``) and a quality score."""
+
+    coords: Any
+    sample_size: int | None
+    trustworthiness: float
+    trustworthiness_sample: int
+    n_neighbors: int
+    min_dist: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sample_size": self.sample_size, "trustworthiness": self.trustworthiness,
+                "trustworthiness_sample": self.trustworthiness_sample,
+                "n_neighbors": self.n_neighbors, "min_dist": self.min_dist}
+
+
+def embed_umap(X: Any, backend: Backend, *, n_neighbors: int, min_dist: float, seed: int,
+               sample: int | None = None) -> Embedding:
+    """Embed ``X`` (or a seeded sample of ``sample`` rows) in 2-D with UMAP.
+
+    Trustworthiness is measured on a seeded sample of at most
+    ``TRUSTWORTHINESS_SAMPLE`` embedded users.
+    """
+    xp = backend.xp
+    n = X.shape[0]
+    rows = sample_rows(n, sample, backend, seed)
+    X_fit = X if rows is None else X[rows]
+    n_neighbors = min(n_neighbors, X_fit.shape[0] - 1)
+    reducer = backend.UMAP(n_neighbors=n_neighbors, min_dist=min_dist, random_state=seed)
+    embedded = xp.asarray(reducer.fit_transform(X_fit), dtype=xp.float64)
+    coords = embedded
+    if rows is not None:
+        coords = xp.full((n, 2), xp.nan)
+        coords[rows] = embedded
+
+    check = sample_rows(X_fit.shape[0], TRUSTWORTHINESS_SAMPLE, backend, seed + 1)
+    X_check, E_check = (X_fit, embedded) if check is None else (X_fit[check], embedded[check])
+    k = min(TRUSTWORTHINESS_NEIGHBORS, (X_check.shape[0] - 1) // 2)
+    score = backend.trustworthiness(X_check, E_check, n_neighbors=k)
+    return Embedding(coords=coords, sample_size=None if rows is None else int(rows.shape[0]),
+                     trustworthiness=score, trustworthiness_sample=int(X_check.shape[0]),
+                     n_neighbors=n_neighbors, min_dist=min_dist)

@@ -1,0 +1,193 @@
+"""The whole segmentation as one call: features -> preprocessing -> clustering -> validation -> personas.
+
+Everything between loading and :class:`~gpuseg.result.SegmentationResult`
+stays on the backend's device; the result is assembled on the host once, at
+the end (:func:`_to_result`).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .activity import ordering_heatmap
+from .backend import Backend, get_backend
+from .cluster import choose_k, dbscan, fit_kmeans, hierarchical, k_sweep
+from .config import PipelineConfig
+from .data.tables import InstacartData
+from .embed import embed_umap
+from .features import compute_features
+from .personas import name_segments, profile_segments
+from .preprocess import preprocess
+from .result import SegmentationResult, SegmentModel
+from .timing import ProgressCallback, StageTimer
+from .validate import feature_importance, silhouette_report, stability, verdict
+
+log = logging.getLogger(__name__)
+
+#: Stages in the order they run (the CLI's progress bar counts them).
+STAGES = ("features", "preprocess", "k_sweep", "kmeans", "silhouette", "stability",
+          "hierarchical", "dbscan", "importance", "personas", "umap")
+
+
+def segment(data: InstacartData | str | os.PathLike, config: PipelineConfig | None = None, *,
+            backend: Backend | None = None, progress: ProgressCallback | None = None,
+            embed: bool = True) -> SegmentationResult:
+    """Segment the shoppers of an Instacart-layout data set.
+
+    Parameters
+    ----------
+    data : InstacartData or path
+        Loaded tables (on ``backend``), or a folder / ``"kaggle"`` to load.
+    config : PipelineConfig, optional
+        Defaults to ``PipelineConfig()``.
+    backend : Backend, optional
+        Built from ``config.backend`` when omitted.
+    progress : callable, optional
+        Called with each stage's name as it starts.
+    embed : bool
+        Run the UMAP stage (the report needs it; ``gpuseg assign`` does not).
+
+    Returns
+    -------
+    SegmentationResult
+        Host-only result: segments, profiles, personas, metrics, timings, model.
+    """
+    config = config or PipelineConfig()
+    backend = backend or get_backend(config.backend)
+    timer = StageTimer(backend, progress)
+    if not isinstance(data, InstacartData):
+        from .data import load_instacart
+
+        with timer.stage("load"):
+            data = load_instacart(data, backend=backend)
+
+    with timer.stage("features"):
+        user_features = compute_features(data, backend, min_orders=config.min_orders)
+    with timer.stage("preprocess"):
+        prep = preprocess(user_features.table, backend, pca_variance=config.pca_variance,
+                          pca_components=config.pca_components)
+    X = prep.X_pca
+    n_users = int(X.shape[0])
+    lo, hi = config.k_sweep_range
+    with timer.stage("k_sweep"):
+        sweep = k_sweep(X, backend, k_range=(lo, min(hi, n_users - 1)), seed=config.seed,
+                        n_init=config.n_init, sample_size=config.sweep_sample)
+        k_choice = choose_k(sweep, k=config.k, business_range=config.k_business_range)
+    k = k_choice.k
+    with timer.stage("kmeans"):
+        km = fit_kmeans(X, backend, k=k, n_init=config.n_init, seed=config.seed)
+    with timer.stage("silhouette"):
+        sil = silhouette_report(X, km.labels, backend, seed=config.seed,
+                                sample=_resolve_sample(config.silhouette_sample, backend, "silhouette"))
+    with timer.stage("stability"):
+        stab = stability(X, km.labels, backend, k=k, n_seeds=config.stability_seeds,
+                         n_bootstrap=config.bootstrap_rounds, n_init=config.n_init, seed=config.seed)
+    with timer.stage("hierarchical"):
+        hier = hierarchical(X, km.labels, backend, k=k,
+                            n_micro=config.hierarchical_micro_clusters, seed=config.seed)
+    with timer.stage("dbscan"):
+        db = dbscan(X, backend, eps=config.dbscan_eps, min_samples=config.dbscan_min_samples,
+                    sample=_resolve_sample(config.dbscan_sample, backend, "dbscan"), seed=config.seed)
+    with timer.stage("importance"):
+        importance = feature_importance(prep.X_scaled, km.labels, backend,
+                                        feature_names=list(prep.feature_names), seed=config.seed)
+    with timer.stage("personas"):
+        catalog = _catalog(data, backend)
+        profiles = profile_segments(user_features.table, km.labels, backend, **catalog)
+        personas = name_segments(profiles)
+        activity = ordering_heatmap(data.orders, data.order_products, prep.user_ids, km.labels,
+                                    k, backend)
+    embedding = None
+    if embed:
+        with timer.stage("umap"):
+            embedding = embed_umap(X, backend, n_neighbors=config.umap_neighbors,
+                                   min_dist=config.umap_min_dist, seed=config.seed,
+                                   sample=config.umap_sample)
+
+    judgement = verdict(sil.overall, stab.seed_ari_mean, stab.bootstrap_ari_mean)
+    metrics = {
+        "gpuseg_version": __version__,
+        "backend": backend.name,
+        "device": backend.device,
+        "versions": backend.versions(),
+        "config": config.to_dict(),
+        "input": {"source": data.source, "fingerprint": data.fingerprint,
+                  "cleaning": dict(data.cleaning)},
+        "users": {"with_history": user_features.n_users_with_history,
+                  "excluded_min_orders": user_features.n_users_excluded,
+                  "segmented": n_users},
+        "preprocess": prep.to_dict(),
+        "k_sweep": sweep.to_dict(),
+        "k_choice": k_choice.to_dict(),
+        "kmeans": km.to_dict(),
+        "silhouette": sil.to_dict(),
+        "stability": stab.to_dict(),
+        "hierarchical": hier.to_dict(),
+        "dbscan": db.to_dict(),
+        "importance": importance.to_dict(),
+        "verdict": judgement.to_dict(),
+        "umap": None if embedding is None else embedding.to_dict(),
+        "personas": [p.to_dict() for p in personas],
+    }
+    return _to_result(backend, config, prep, km, sil, hier, db, embedding, profiles, personas,
+                      activity, metrics, timer.seconds)
+
+
+def _resolve_sample(value: Any, backend: Backend, stage: str) -> int | None:
+    """``"auto"`` means the backend's default sample for ``stage`` (None: every user)."""
+    return backend.sample_defaults[stage] if value == "auto" else value
+
+
+def _catalog(data: InstacartData, backend: Backend) -> dict[str, dict[int, Any]]:
+    """Aisle and department names and each aisle's department, as small host dicts."""
+    aisles = backend.to_host(data.aisles)
+    departments = backend.to_host(data.departments)
+    products = backend.to_host(data.products[["aisle_id", "department_id"]])
+    # An aisle belongs to one department in Instacart's taxonomy; take the most common in case
+    # an export disagrees with itself.
+    aisle_department = (products.groupby("aisle_id")["department_id"]
+                        .agg(lambda s: s.value_counts().index[0]))
+    return {
+        "aisles": dict(zip(aisles["aisle_id"].astype(int), aisles["aisle"].astype(str))),
+        "departments": dict(zip(departments["department_id"].astype(int),
+                                departments["department"].astype(str))),
+        "aisle_department": {int(a): int(d) for a, d in aisle_department.items()},
+    }
+
+
+def _to_result(backend: Backend, config: PipelineConfig, prep: Any, km: Any, sil: Any, hier: Any,
+               db: Any, embedding: Any, profiles: pd.DataFrame, personas: list, activity: Any,
+               metrics: dict, timings: dict[str, float]) -> SegmentationResult:
+    """The single device-to-host boundary of a run."""
+    labels = np.asarray(backend.to_host(km.labels), dtype=np.int32)
+    names = tuple(p.name for p in sorted(personas, key=lambda p: p.segment))
+    segments = pd.DataFrame({
+        "user_id": np.asarray(backend.to_host(prep.user_ids), dtype=np.int64),
+        "segment": labels,
+        "persona": pd.Categorical.from_codes(labels, categories=list(names)),
+        "silhouette": np.asarray(backend.to_host(sil.per_user), dtype=np.float64),
+        "hierarchical": np.asarray(backend.to_host(hier.labels), dtype=np.int32),
+        "dbscan": np.asarray(backend.to_host(db.labels), dtype=np.int32),
+    })
+    if embedding is not None:
+        coords = np.asarray(backend.to_host(embedding.coords), dtype=np.float64)
+        segments["umap_x"], segments["umap_y"] = coords[:, 0], coords[:, 1]
+    scaler, pca = prep.scaler_params(backend), prep.pca_params(backend)
+    model = SegmentModel(
+        feature_names=prep.feature_names,
+        scaler_mean=scaler["mean"], scaler_scale=scaler["scale"],
+        pca_mean=pca["mean"], pca_components=pca["components"],
+        centroids=np.asarray(backend.to_host(km.centroids), dtype=np.float64),
+        persona_names=names, min_orders=config.min_orders)
+    persona_of_segment = dict(enumerate(names))
+    profiles = profiles.assign(persona=profiles["segment"].map(persona_of_segment))
+    return SegmentationResult(
+        segments=segments, profiles=profiles, metrics=metrics, timings=dict(timings),
+        model=model, linkage=np.asarray(hier.linkage),
+        activity=np.asarray(backend.to_host(activity), dtype=np.int64),
+        backend=backend.name, device=backend.device, config=config, personas=tuple(personas))

@@ -1,0 +1,133 @@
+"""Scaling and dimensionality reduction: StandardScaler, then PCA to a variance target."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .backend import Backend
+from .errors import GpusegError
+
+
+@dataclass(frozen=True)
+class Preprocessed:
+    """The scaled and PCA-reduced feature matrix, still on the backend's device.
+
+    Attributes
+    ----------
+    user_ids : array
+        User id of each row (backend array).
+    feature_names : tuple of str
+        Columns of ``X_scaled``, in order.
+    X_scaled : array
+        Standardised features, float64 (n_users x n_features).
+    X_pca : array
+        The first ``n_components`` principal components (n_users x n_components).
+    scaler, pca : fitted estimators
+        ``pca`` was fitted with every component; only the first
+        ``n_components`` are used.
+    n_components : int
+        Components kept.
+    retained_variance : float
+        Cumulative explained variance ratio of the kept components.
+    explained_variance_ratio : numpy.ndarray
+        Ratio of every fitted component (host, small).
+    zero_variance_features : tuple of str
+        Features constant over the users (scaled to 0; they carry no information).
+    """
+
+    user_ids: Any
+    feature_names: tuple[str, ...]
+    X_scaled: Any
+    X_pca: Any
+    scaler: Any
+    pca: Any
+    n_components: int
+    retained_variance: float
+    explained_variance_ratio: np.ndarray
+    zero_variance_features: tuple[str, ...]
+
+    def scaler_params(self, backend: Backend) -> dict[str, np.ndarray]:
+        """Mean and scale of the scaler on the host (for the saved model)."""
+        return {"mean": np.asarray(backend.to_host(self.scaler.mean_), dtype=np.float64),
+                "scale": np.asarray(backend.to_host(self.scaler.scale_), dtype=np.float64)}
+
+    def pca_params(self, backend: Backend) -> dict[str, np.ndarray]:
+        """Mean and the kept components of the PCA on the host (for the saved model)."""
+        components = backend.to_host(self.pca.components_)[: self.n_components]
+        return {"mean": np.asarray(backend.to_host(self.pca.mean_), dtype=np.float64),
+                "components": np.asarray(components, dtype=np.float64)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "n_users": int(self.X_scaled.shape[0]),
+            "n_features": len(self.feature_names),
+            "n_components": self.n_components,
+            "retained_variance": self.retained_variance,
+            "explained_variance_ratio": [float(v) for v in self.explained_variance_ratio],
+            "zero_variance_features": list(self.zero_variance_features),
+        }
+
+
+def components_for_variance(explained_variance_ratio: np.ndarray, target: float) -> int:
+    """Fewest leading components whose cumulative explained variance reaches ``target``."""
+    cumulative = np.cumsum(explained_variance_ratio)
+    # A float sum may stop a hair short of 1.0; a target of 1.0 then means "every component".
+    reached = np.flatnonzero(cumulative >= target - 1e-12)
+    return int(reached[0]) + 1 if reached.size else len(explained_variance_ratio)
+
+
+def preprocess(features: Any, backend: Backend, *, pca_variance: float = 0.95,
+               pca_components: int | None = None) -> Preprocessed:
+    """Standardise the feature table and project it on its principal components.
+
+    Parameters
+    ----------
+    features : DataFrame
+        Backend dataframe indexed by user_id (already filtered by min_orders).
+    backend : Backend
+    pca_variance : float
+        Variance share the kept components must reach (ignored if ``pca_components``).
+    pca_components : int, optional
+        Fixed number of components.
+
+    Returns
+    -------
+    Preprocessed
+    """
+    n_users, n_features = features.shape
+    if n_users < 2:
+        raise GpusegError(
+            f"{n_users} user(s) left after filtering; segmentation needs at least 2 "
+            "(lower --min-orders or supply more data)")
+    X = backend.asarray(features, dtype="float64")
+    scaler = backend.StandardScaler()
+    X_scaled = scaler.fit_transform(X)
+    variances = backend.to_host(scaler.var_)
+    feature_names = tuple(str(c) for c in features.columns)
+    zero_variance = tuple(name for name, var in zip(feature_names, variances) if var <= 0.0)
+
+    n_fit = min(n_users, n_features)
+    if pca_components is not None and pca_components > n_fit:
+        raise GpusegError(
+            f"--pca-components {pca_components} exceeds the {n_fit} components this data has "
+            f"({n_users} users x {n_features} features)")
+    # cuML's PCA takes an integer count only: fit every component, then choose the count.
+    pca = backend.PCA(n_components=n_fit)
+    X_all = pca.fit_transform(X_scaled)
+    ratio = np.asarray(backend.to_host(pca.explained_variance_ratio_), dtype=np.float64)
+    ratio = np.nan_to_num(ratio)  # all-constant input gives 0/0 ratios
+    n_keep = pca_components or components_for_variance(ratio, pca_variance)
+    return Preprocessed(
+        user_ids=backend.asarray(features.index),
+        feature_names=feature_names,
+        X_scaled=X_scaled,
+        X_pca=X_all[:, :n_keep],
+        scaler=scaler,
+        pca=pca,
+        n_components=n_keep,
+        retained_variance=float(ratio[:n_keep].sum()),
+        explained_variance_ratio=ratio,
+        zero_variance_features=zero_variance,
+    )

@@ -1,0 +1,89 @@
+"""The host boundary: everything a run produced, as numpy/pandas/plain Python only."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .config import PipelineConfig
+
+
+@dataclass(frozen=True)
+class SegmentModel:
+    """What it takes to assign new users without refitting (backend-neutral arrays).
+
+    ``segment = argmin_j || ((x - scaler_mean) / scaler_scale - pca_mean) @ pca_components.T - centroids[j] ||``
+    """
+
+    feature_names: tuple[str, ...]
+    scaler_mean: np.ndarray
+    scaler_scale: np.ndarray
+    pca_mean: np.ndarray
+    pca_components: np.ndarray
+    centroids: np.ndarray
+    persona_names: tuple[str, ...]
+    min_orders: int
+
+    def __post_init__(self) -> None:
+        n_features = len(self.feature_names)
+        if self.scaler_mean.shape != (n_features,) or self.scaler_scale.shape != (n_features,):
+            raise ValueError("scaler_mean and scaler_scale must have one value per feature")
+        if self.pca_components.shape[1] != n_features or self.pca_mean.shape != (n_features,):
+            raise ValueError("pca_components must be (n_components, n_features)")
+        if self.centroids.shape[1] != self.pca_components.shape[0]:
+            raise ValueError("centroids must live in the PCA space (k, n_components)")
+        if len(self.persona_names) != self.centroids.shape[0]:
+            raise ValueError("one persona name per centroid")
+
+    @property
+    def k(self) -> int:
+        return int(self.centroids.shape[0])
+
+
+@dataclass(frozen=True)
+class SegmentationResult:
+    """A finished segmentation run, entirely on the host.
+
+    Attributes
+    ----------
+    segments : pandas.DataFrame
+        One row per segmented user: ``user_id, segment, persona, silhouette``
+        (NaN outside the silhouette sample), ``hierarchical``, ``dbscan``
+        (-1 = outlier), and ``umap_x, umap_y`` when the embedding ran (NaN
+        outside the UMAP sample).
+    profiles : pandas.DataFrame
+        One row per segment (size, share, feature means, department shares,
+        top aisles/departments by lift, preferred hour, persona and actions).
+    metrics : dict
+        Every number of the run, JSON-ready (see :func:`gpuseg.pipeline.segment`).
+    timings : dict
+        Wall seconds per stage.
+    model : SegmentModel
+        Enough to assign new users.
+    linkage : numpy.ndarray
+        Ward linkage over the micro-clusters (scipy format), for a dendrogram.
+    activity : numpy.ndarray
+        Orders per segment x weekday x hour (k, 7, 24).
+    """
+
+    segments: pd.DataFrame
+    profiles: pd.DataFrame
+    metrics: Mapping[str, Any]
+    timings: Mapping[str, float]
+    model: SegmentModel
+    linkage: np.ndarray
+    activity: np.ndarray
+    backend: str
+    device: str
+    config: PipelineConfig
+    personas: tuple[Any, ...] = field(default_factory=tuple)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.segments["segment"].to_numpy()
+
+    @property
+    def k(self) -> int:
+        return self.model.k

@@ -1,0 +1,71 @@
+"""The backend interface: auto selection, clear GPU errors, lazy GPU imports, one host boundary."""
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gpuseg.backend import Backend, get_backend, gpu_unavailable_reason
+from gpuseg.errors import BackendUnavailableError
+
+
+def test_import_gpuseg_imports_no_gpu_library():
+    code = ("import sys, gpuseg, gpuseg.pipeline, gpuseg.cli, cpu_fallback; "
+            "gpuseg.get_backend('cpu'); "
+            "print(sorted(m for m in ('cudf', 'cupy', 'cuml') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_cpu_backend_offers_the_whole_interface(cpu_backend):
+    assert isinstance(cpu_backend, Backend)
+    assert cpu_backend.name == "cpu" and cpu_backend.xp is np and cpu_backend.df is pd
+    assert cpu_backend.device.startswith("CPU: ")
+    X = np.random.default_rng(0).normal(size=(60, 3))
+    labels = np.repeat([0, 1, 2], 20)
+    for factory in (cpu_backend.StandardScaler, lambda: cpu_backend.PCA(2),
+                    lambda: cpu_backend.KMeans(3, n_init=1, random_state=0),
+                    lambda: cpu_backend.DBSCAN(0.5, 5), lambda: cpu_backend.NearestNeighbors(3),
+                    lambda: cpu_backend.AgglomerativeClustering(3)):
+        estimator = factory()
+        assert hasattr(estimator, "fit")
+    per_sample = cpu_backend.silhouette_samples(X, labels)
+    assert per_sample.shape == (60,)
+    assert cpu_backend.silhouette_score(X, labels) == pytest.approx(per_sample.mean())
+    assert cpu_backend.adjusted_rand_score(labels, labels) == 1.0
+    assert set(cpu_backend.versions()) >= {"numpy", "pandas", "scikit-learn", "umap-learn"}
+
+
+def test_to_host_returns_host_types(backend):
+    xp = backend.xp
+    array = xp.arange(5, dtype=xp.float64)
+    host = backend.to_host(array)
+    assert isinstance(host, np.ndarray) and host.tolist() == [0, 1, 2, 3, 4]
+    frame = backend.from_host(pd.DataFrame({"a": [1, 2]}))
+    assert isinstance(backend.to_host(frame), pd.DataFrame)
+    assert isinstance(backend.to_host(xp.float64(2.5)), float)
+    assert backend.asarray(frame).shape == (2, 1)
+
+
+@pytest.mark.skipif(gpu_unavailable_reason() is None, reason="a GPU is present here")
+def test_gpu_request_without_rapids_is_a_clear_error():
+    with pytest.raises(BackendUnavailableError, match="--backend gpu is not possible here: .*--backend cpu"):
+        get_backend("gpu")
+
+
+@pytest.mark.skipif(gpu_unavailable_reason() is None, reason="a GPU is present here")
+def test_auto_falls_back_to_cpu_and_says_why_in_one_line(caplog):
+    with caplog.at_level(logging.INFO, logger="gpuseg.backend"):
+        backend = get_backend("auto")
+    assert backend.name == "cpu"
+    lines = [r.getMessage() for r in caplog.records if r.name == "gpuseg.backend"]
+    assert len(lines) == 1 and lines[0].startswith("backend auto: falling back to CPU: ")
+
+
+def test_unknown_backend_name_is_rejected():
+    with pytest.raises(BackendUnavailableError, match="backend must be one of auto, gpu, cpu"):
+        get_backend("tpu")

@@ -1,0 +1,54 @@
+"""PipelineConfig: frozen, keyword-only, and every bad value named with its allowed range."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from gpuseg.config import PipelineConfig
+from gpuseg.errors import ConfigError, GpusegError
+
+
+def test_defaults_are_the_analysts_defaults():
+    config = PipelineConfig()
+    assert (config.k, config.min_orders, config.pca_variance, config.seed) == (5, 5, 0.95, 42)
+    assert config.k_sweep_range == (2, 10) and config.k_business_range == (3, 8)
+
+
+def test_is_frozen_and_keyword_only():
+    config = PipelineConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.k = 3  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        PipelineConfig("cpu")  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("field, value, fragment", [
+    ("backend", "tpu", "backend must be one of auto, gpu, cpu"),
+    ("k", 1, "k must be 'auto' or an integer >= 2"),
+    ("k", "many", "k must be 'auto'"),
+    ("min_orders", 0, "min_orders must be an integer >= 1"),
+    ("pca_variance", 1.5, "pca_variance must be in (0, 1]"),
+    ("pca_variance", 0.0, "pca_variance must be in (0, 1]"),
+    ("pca_components", 0, "pca_components must be None or an integer >= 1"),
+    ("k_business_range", (8, 3), "k_business_range must be (low, high)"),
+    ("silhouette_sample", 5, "silhouette_sample must be None (every user), 'auto' or an integer >= 100"),
+    ("umap_sample", "auto", "umap_sample must be None (every user) or an integer >= 100"),
+    ("dbscan_eps", -1.0, "dbscan_eps must be None (auto) or > 0"),
+    ("umap_min_dist", 2.0, "umap_min_dist must be in [0, 1]"),
+    ("seed", -1, "seed must be an integer in [0, 2**32)"),
+])
+def test_bad_values_name_the_field_and_range(field, value, fragment):
+    with pytest.raises(ConfigError) as excinfo:
+        PipelineConfig(**{field: value})
+    assert fragment in str(excinfo.value)
+    assert repr(value) in str(excinfo.value)
+    assert isinstance(excinfo.value, GpusegError)
+
+
+def test_to_dict_is_json_ready():
+    import json
+
+    payload = PipelineConfig(k="auto", umap_sample=1000).to_dict()
+    assert json.loads(json.dumps(payload)) == payload
+    assert payload["k_business_range"] == [3, 8]
