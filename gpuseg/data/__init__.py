@@ -1,0 +1,15 @@
+"""The Instacart data layer: load, validate, clean and cache the six Kaggle tables.
+
+``load_instacart(folder)`` returns an :class:`InstacartData` of compact tables in
+the backend's dataframe library; ``load_instacart("kaggle")`` downloads them first.
+"""
+from __future__ import annotations
+
+from .cache import CacheWarning
+from .kaggle import download_instacart
+from .load import load_instacart
+from .tables import InstacartData
+from .validate import DataCleaningWarning
+
+__all__ = ["CacheWarning", "DataCleaningWarning", "InstacartData", "download_instacart",
+           "load_instacart"]

@@ -1,0 +1,386 @@
+"""Load the Instacart tables from a Kaggle-layout folder (or from Kaggle itself).
+
+Files are streamed block by block through pyarrow: integer columns are parsed
+as int64, range-checked and narrowed to the compact dtypes of
+:mod:`gpuseg.data.schema` one block at a time, so peak memory stays near the
+size of the compact tables rather than of the int64 ones. The cleaned tables
+are cached as parquet (:mod:`gpuseg.data.cache`); later loads read the cache.
+"""
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import time
+import warnings
+import zipfile
+from contextlib import ExitStack
+from pathlib import Path
+from typing import IO, Any, Iterator, Mapping
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from ..backend import Backend, get_backend
+from ..errors import ConfigError, DataValidationError
+from .cache import cache_entry, file_stamps, fingerprint, read_cache, read_frames, write_cache
+from .schema import FILE_STEMS, FILE_SUFFIXES, OPTIONAL_FILES, ORDERS_OPTIONAL, TABLE_DTYPES
+from .tables import InstacartData
+from .validate import (DataCleaningWarning, check_references, check_unique, clean_order_products,
+                       compact_column)
+
+log = logging.getLogger(__name__)
+
+#: Bytes per CSV block: about a million order-product rows, a few MB once compact.
+_CSV_BLOCK_BYTES = 16 << 20
+_PARQUET_BATCH_ROWS = 1 << 20
+_ARROW_TYPES = {"int8": pa.int64(), "int16": pa.int64(), "int32": pa.int64(),
+                "float32": pa.float64(), "str": pa.string()}
+_ORDER_PRODUCT_TABLES = ("order_products__prior", "order_products__train")
+
+
+def load_instacart(source: str | os.PathLike[str] = "kaggle", *, backend: str | Backend = "cpu",
+                   cache: bool = True, cache_dir: str | os.PathLike[str] | None = None,
+                   competition: bool = False) -> InstacartData:
+    """Load, validate and clean the Instacart tables into ``backend``'s dataframe library.
+
+    Parameters
+    ----------
+    source : str or path, default "kaggle"
+        A folder in the Kaggle layout (``orders``, ``order_products__prior``,
+        optional ``order_products__train``, ``products``, ``aisles``,
+        ``departments``, each ``.csv``, ``.csv.zip``, ``.csv.gz`` or
+        ``.parquet``), or the string ``"kaggle"`` to download it with kagglehub
+        (:func:`gpuseg.data.kaggle.download_instacart`).
+    backend : {"cpu", "gpu", "auto"} or Backend, default "cpu"
+        Where the tables are returned: pandas frames on the CPU, cuDF frames on the GPU.
+    cache : bool, default True
+        Read and write the parquet cache of the cleaned tables.
+    cache_dir : path, optional
+        Folder holding cache entries (one per source folder); default
+        ``$GPUSEG_CACHE_DIR`` or ``~/.cache/gpuseg``. Never inside ``source``.
+    competition : bool, default False
+        With ``source="kaggle"``: download the competition files instead of the
+        public dataset copy (needs the competition rules accepted on Kaggle).
+
+    Returns
+    -------
+    InstacartData
+        Compact tables; ``order_products`` holds prior and train rows together.
+        Rows dropped while cleaning are counted in ``cleaning`` (keys in
+        :data:`gpuseg.data.validate.CLEANING_KEYS`) and announced with a
+        :class:`~gpuseg.data.validate.DataCleaningWarning`.
+
+    Raises
+    ------
+    DataValidationError
+        A file or column is missing or holds a bad value; the message names the
+        file, the column and the first bad row.
+    GpusegError
+        The download failed (credentials, competition rules, network).
+
+    Examples
+    --------
+    >>> data = load_instacart("~/data/instacart")          # doctest: +SKIP
+    >>> data.cleaning["orders_without_products"]            # doctest: +SKIP
+    75000
+    """
+    backend = get_backend(backend)
+    folder, label = _resolve_source(source, competition=competition)
+    files = find_source_files(folder)
+    stamps = file_stamps(files)
+    entry = cache_entry(folder, cache_dir) if cache else None
+
+    cached = read_cache(entry, stamps, backend) if entry is not None else None
+    if cached is not None:
+        frames, cleaning, messages = dict(cached.frames), dict(cached.cleaning), cached.messages
+    else:
+        started = time.perf_counter()
+        host, cleaning, messages = read_instacart_folder(files)
+        log.info("read and validated %s in %.1f s", folder, time.perf_counter() - started)
+        written = entry is not None and write_cache(entry, host, stamps, cleaning, messages, folder)
+        if written and backend.df is not pd:
+            # cuDF decodes the parquet just written straight into device memory, which is
+            # cheaper than converting pandas' pyarrow-backed string columns from the host.
+            del host
+            frames = read_frames(entry, backend)
+        else:
+            frames = {name: backend.from_host(frame) for name, frame in host.items()}
+
+    for message in messages:
+        warnings.warn(message, DataCleaningWarning, stacklevel=2)
+    if cleaning["orders_without_products"]:
+        log.info("%d orders have no product rows (e.g. Kaggle's test orders); the feature "
+                 "stage ignores them", cleaning["orders_without_products"])
+    return InstacartData(**frames, cleaning=cleaning, source=label, fingerprint=fingerprint(stamps))
+
+
+def find_source_files(folder: Path) -> dict[str, Path]:
+    """The file of each table in ``folder``, by logical table name.
+
+    The first existing suffix of :data:`~gpuseg.data.schema.FILE_SUFFIXES` wins.
+
+    Raises
+    ------
+    DataValidationError
+        When a required table has no file, naming the file names looked for.
+    """
+    found = {}
+    for table, stem in FILE_STEMS.items():
+        candidates = [folder / f"{stem}{suffix}" for suffix in FILE_SUFFIXES]
+        existing = [path for path in candidates if path.is_file()]
+        if existing:
+            found[table] = existing[0]
+            if len(existing) > 1:
+                log.info("using %s (ignoring %s)", existing[0].name,
+                         ", ".join(path.name for path in existing[1:]))
+        elif table not in OPTIONAL_FILES:
+            raise DataValidationError(
+                f"{folder}: no {stem} file; expected one of "
+                f"{', '.join(path.name for path in candidates)}")
+    return found
+
+
+def read_instacart_folder(files: Mapping[str, Path],
+                          ) -> tuple[dict[str, pd.DataFrame], dict[str, int], tuple[str, ...]]:
+    """Read, validate and clean the files found by :func:`find_source_files`.
+
+    Returns
+    -------
+    frames : dict of str to pandas.DataFrame
+        ``orders``, ``order_products``, ``products``, ``aisles``, ``departments``.
+    cleaning : dict of str to int
+        Dropped-row counts by reason.
+    messages : tuple of str
+        The warning text of each non-zero drop.
+    """
+    orders = read_table(files["orders"], "orders")
+    check_unique(orders["order_id"], column="order_id", file=str(files["orders"]))
+    products = read_table(files["products"], "products")
+    check_unique(products["product_id"], column="product_id", file=str(files["products"]))
+    aisles = read_table(files["aisles"], "aisles")
+    check_unique(aisles["aisle_id"], column="aisle_id", file=str(files["aisles"]))
+    departments = read_table(files["departments"], "departments")
+    check_unique(departments["department_id"], column="department_id",
+                 file=str(files["departments"]))
+    check_references(products["aisle_id"], aisles["aisle_id"], column="aisle_id",
+                     file=str(files["products"]), target=files["aisles"].name)
+    check_references(products["department_id"], departments["department_id"],
+                     column="department_id", file=str(files["products"]),
+                     target=files["departments"].name)
+
+    parts, pieces = [], []
+    for table in _ORDER_PRODUCT_TABLES:
+        if table in files:
+            piece = read_table(files[table], table)
+            parts.append((files[table].name, len(piece["order_id"])))
+            pieces.append(piece)
+    del piece
+    columns = _concatenate(pieces)
+    del pieces
+    order_products, cleaning, messages = clean_order_products(
+        columns, order_ids=orders["order_id"], product_ids=products["product_id"],
+        parts=parts, orders_file=files["orders"].name, products_file=files["products"].name)
+
+    frames = {"orders": _frame(orders), "order_products": order_products,
+              "products": _frame(products), "aisles": _frame(aisles),
+              "departments": _frame(departments)}
+    return frames, cleaning, tuple(messages)
+
+
+def read_table(path: Path, table: str) -> dict[str, Any]:
+    """One file's required columns, checked and compact.
+
+    Parameters
+    ----------
+    path : Path
+        A ``.csv``, ``.csv.zip``, ``.csv.gz`` or ``.parquet`` file.
+    table : str
+        Its logical name (a key of :data:`~gpuseg.data.schema.TABLE_DTYPES`).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray or pyarrow.ChunkedArray
+        Numeric columns as numpy arrays of their compact dtype, text columns
+        as pyarrow string arrays; extra columns of the file are not read.
+    """
+    if path.stat().st_size == 0:
+        raise DataValidationError(f"{path}: the file is empty")
+    parquet = path.name.endswith(".parquet")
+    names = _parquet_columns(path) if parquet else _csv_header(path)
+    spec = dict(TABLE_DTYPES[table])
+    missing = [column for column in spec if column not in names]
+    if missing:
+        raise DataValidationError(
+            f"{path}: missing column(s) {', '.join(map(repr, missing))} "
+            f"(the file has: {', '.join(names)})")
+    if table == "orders":
+        spec.update({column: "str" for column in ORDERS_OPTIONAL if column in names})
+
+    if parquet:
+        chunks = _compact(_parquet_batches(path, spec), spec, path)
+    else:
+        try:
+            chunks = _compact(_csv_batches(path, spec, as_text=False), spec, path)
+        except _NeedsText:
+            # pyarrow's int64 parser rejects "7.0" and names neither the row nor the value
+            # of what it rejects; reading the columns as text accepts the one, names the other.
+            chunks = _compact(_csv_batches(path, spec, as_text=True), spec, path)
+    if not chunks[next(iter(spec))]:
+        raise DataValidationError(f"{path}: the file has a header but no data rows")
+    columns = {column: _join(chunks.pop(column)) for column in list(chunks)}
+    # Arrow's allocator keeps the freed int64 blocks for reuse; numpy cannot use them.
+    pa.default_memory_pool().release_unused()
+    return columns
+
+
+class _NeedsText(Exception):
+    """A typed CSV read could not convert a value; the file is read again as text."""
+
+
+def _resolve_source(source: str | os.PathLike[str], *, competition: bool) -> tuple[Path, str]:
+    """The folder to read and how results should name it."""
+    if isinstance(source, str) and source == "kaggle":
+        from .kaggle import download_instacart, kaggle_handle
+
+        return download_instacart(competition=competition), f"kaggle:{kaggle_handle(competition)}"
+    if competition:
+        raise ConfigError("competition=True applies only to source='kaggle'")
+    folder = Path(source).expanduser().resolve()
+    if not folder.exists():
+        raise DataValidationError(f"{folder}: the source folder does not exist")
+    if not folder.is_dir():
+        raise DataValidationError(
+            f"{folder}: the source must be a folder in the Kaggle layout (orders.csv, ...), "
+            "not a file")
+    return folder, str(folder)
+
+
+def _compact(batches: Iterator[pa.RecordBatch], spec: Mapping[str, str],
+             path: Path) -> dict[str, list]:
+    chunks: dict[str, list] = {column: [] for column in spec}
+    first_row = 1
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        for column, dtype in spec.items():
+            chunks[column].append(compact_column(batch.column(column), column=column, dtype=dtype,
+                                                 file=str(path), first_row=first_row))
+        first_row += batch.num_rows
+    return chunks
+
+
+def _join(pieces: list) -> Any:
+    if isinstance(pieces[0], np.ndarray):
+        return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+    return pa.chunked_array(pieces, type=pa.string())
+
+
+def _concatenate(pieces: list[dict[str, Any]]) -> dict[str, Any]:
+    """Column-wise concatenation that frees each input column once it is copied."""
+    if len(pieces) == 1:
+        return pieces.pop()
+    return {column: np.concatenate([piece.pop(column) for piece in pieces])
+            for column in list(pieces[0])}
+
+
+def _frame(columns: Mapping[str, Any]) -> pd.DataFrame:
+    data = {}
+    for name, column in columns.items():
+        if name in ORDERS_OPTIONAL:
+            labels = pc.dictionary_encode(column).to_pandas()
+            # Sorted categories give the same codes whatever order the file lists its rows in.
+            data[name] = labels.cat.reorder_categories(sorted(labels.cat.categories))
+        elif isinstance(column, pa.ChunkedArray):
+            data[name] = column.to_pandas()
+        else:
+            data[name] = column
+    # copy=False keeps each numpy column as its own block instead of consolidating copies.
+    return pd.DataFrame(data, copy=False)
+
+
+def _parquet_columns(path: Path) -> list[str]:
+    try:
+        return pq.ParquetFile(path).schema_arrow.names
+    except (pa.ArrowException, OSError) as exc:
+        raise _unreadable_parquet(path, exc) from None
+
+
+def _parquet_batches(path: Path, spec: Mapping[str, str]) -> Iterator[pa.RecordBatch]:
+    try:
+        yield from pq.ParquetFile(path).iter_batches(batch_size=_PARQUET_BATCH_ROWS,
+                                                     columns=list(spec))
+    except (pa.ArrowException, OSError) as exc:
+        raise _unreadable_parquet(path, exc) from None
+
+
+def _unreadable_parquet(path: Path, exc: BaseException) -> DataValidationError:
+    return DataValidationError(f"{path}: not a readable parquet file ({_one_line(exc)})")
+
+
+def _csv_header(path: Path) -> list[str]:
+    with ExitStack() as stack:
+        stream = _open_csv_stream(path, stack)
+        head = b""
+        try:
+            while b"\n" not in head:
+                block = stream.read(1 << 16)
+                if not block:
+                    break
+                head += block
+        except (OSError, EOFError, zipfile.BadZipFile) as exc:
+            raise DataValidationError(f"{path}: cannot read ({_one_line(exc)})") from None
+    if not head.strip():
+        raise DataValidationError(f"{path}: the file is empty")
+    line = head.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace").rstrip("\r")
+    return next(csv.reader([line]))
+
+
+def _csv_batches(path: Path, spec: Mapping[str, str], *, as_text: bool) -> Iterator[pa.RecordBatch]:
+    types = {column: pa.string() if as_text else _ARROW_TYPES[dtype]
+             for column, dtype in spec.items()}
+    convert = pacsv.ConvertOptions(include_columns=list(spec), column_types=types,
+                                   strings_can_be_null=as_text)
+    with ExitStack() as stack:
+        stream = _open_csv_stream(path, stack)
+        try:
+            reader = pacsv.open_csv(stream, convert_options=convert,
+                                    read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK_BYTES))
+            yield from reader
+        except pa.ArrowInvalid as exc:
+            if "conversion error" in str(exc) and not as_text:
+                raise _NeedsText() from None
+            raise DataValidationError(f"{path}: malformed CSV ({_one_line(exc)})") from None
+        except (OSError, EOFError, zipfile.BadZipFile) as exc:
+            raise DataValidationError(f"{path}: cannot read ({_one_line(exc)})") from None
+
+
+def _open_csv_stream(path: Path, stack: ExitStack) -> IO[bytes] | pa.NativeFile:
+    """A binary stream of the CSV text, decompressing ``.csv.zip`` and ``.csv.gz``."""
+    if path.name.endswith(".zip"):
+        try:
+            archive = stack.enter_context(zipfile.ZipFile(path))
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise DataValidationError(
+                f"{path}: not a readable zip archive ({_one_line(exc)})") from None
+        # Archives zipped on macOS carry resource-fork copies under __MACOSX/.
+        members = [name for name in archive.namelist()
+                   if name.lower().endswith(".csv") and not name.startswith("__MACOSX/")]
+        if len(members) != 1:
+            raise DataValidationError(
+                f"{path}: expected exactly one .csv file inside the archive, found {len(members)}")
+        return stack.enter_context(archive.open(members[0]))
+    compression = "gzip" if path.name.endswith(".gz") else None
+    try:
+        return stack.enter_context(pa.input_stream(str(path), compression=compression))
+    except OSError as exc:
+        raise DataValidationError(f"{path}: cannot read ({_one_line(exc)})") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 300 else text[:297] + "..."
