@@ -1,0 +1,626 @@
+"""Segment profiles, persona names and business actions.
+
+:func:`profile_segments` summarises every segment in one K-row host table
+(means, department shares, lifts, preferred hour, standardised differences).
+:func:`name_segments` reads that table only and names each segment with
+explicit rules in this market's vocabulary (:mod:`gpuseg.vocabulary`), or,
+where no persona fits, with a description of the segment's strongest traits.
+
+The naming rules
+----------------
+Every rule is a weighted list of *signals*, each a number on a common scale
+where 1 means "clearly distinctive" and 0 means "like the population":
+
+- ``z`` signals: the segment's standardised mean difference (segment mean
+  minus population mean, in population standard deviations of the per-user
+  feature) divided by :data:`Z_UNIT` (0.75 SD);
+- ``lift`` signals: for a group of departments, the mean over its departments
+  of log(lift) / log(:data:`LIFT_UNIT`), each capped (a 1.5x over-index
+  scores 1, and one absent department cannot outweigh the rest), lift
+  being the segment's department share over the population's, for
+  departments with at least :data:`MIN_POPULATION_SHARE` (0.5 %) of the
+  population's items;
+- ``hour``: the segment's preferred hour minus the population's, in units of
+  :data:`HOUR_UNIT` (2 hours, circular);
+- ``cadence``: how close the segment's mean days between orders is to a
+  persona's rhythm (1 at the target, 0 at :data:`CADENCE_WIDTH` (5) days off).
+
+Each signal is capped at +-:data:`SIGNAL_CAP` (2) so that no single extreme
+trait carries a rule. A rule's score is the weighted mean of its signals; a
+segment is eligible for a persona when the score reaches
+:data:`MATCH_THRESHOLD` (0.5) and every *core* signal of the rule is positive
+(see :data:`PERSONA_RULES`). Names are then assigned by a maximum-total-score
+matching over the eligible segment x persona pairs (scipy's
+``linear_sum_assignment``), so no persona name is used twice; when two segments
+compete for one persona and neither fits another, the higher score wins. A
+segment without a persona gets a descriptive name from its strongest traits
+(|signal| >= :data:`TRAIT_THRESHOLD`), e.g. "Late-Night Snack Buyers".
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .errors import GpusegError
+from .vocabulary import (
+    BULK_PANTRY_STOCKERS,
+    BUSY_CONVENIENCE_SEEKERS,
+    EXPLORATORY_FOODIES,
+    FAMILY_SHOPPERS,
+    HEALTH_CONSCIOUS_REGULARS,
+)
+
+if TYPE_CHECKING:
+    from .backend import Backend
+
+AISLE_PREFIX = "aisle_"
+#: Departments or aisles below this share of the population's items get no lift
+#: (a lift of a rare category is mostly noise).
+MIN_POPULATION_SHARE = 0.005
+TOP_AISLES = 5
+TOP_DEPARTMENTS = 3
+
+Z_UNIT = 0.75
+LIFT_UNIT = 1.5
+HOUR_UNIT = 2.0
+CADENCE_WIDTH = 5.0
+SIGNAL_CAP = 2.0
+MATCH_THRESHOLD = 0.5
+TRAIT_THRESHOLD = 1.0
+
+#: Columns the profile (and so the naming rules) cannot do without.
+_REQUIRED_FEATURES = ("hour_sin", "hour_cos", "days_between_mean")
+
+
+# -- profiles ----------------------------------------------------------------------------------
+def profile_segments(features: Any, labels: Any, backend: Backend, *,
+                     aisles: Mapping[int, str], departments: Mapping[int, str],
+                     aisle_department: Mapping[int, int]) -> pd.DataFrame:
+    """One row per segment: size, behaviour, departments, standout aisles, timing.
+
+    Parameters
+    ----------
+    features : backend DataFrame
+        Per-user features indexed by user_id: ``n_orders``, ``aisle_<id>``
+        shares and the behavioural columns (``hour_sin``, ``hour_cos`` and
+        ``days_between_mean`` are required).
+    labels : backend int array, shape (n_users,)
+        Segment of each row of ``features``, in row order.
+    backend : Backend
+        The grouped means are computed with ``backend.df``; the K-row results
+        come to the host once.
+    aisles, departments : mapping of id to name
+    aisle_department : mapping of aisle id to department id
+        Aisles missing here count in no department.
+
+    Returns
+    -------
+    pandas.DataFrame
+        K rows ordered by segment, with columns:
+
+        - ``segment``, ``size``, ``share`` (of all users);
+        - the segment mean of every behavioural (non-aisle) feature;
+        - ``preferred_hour``: the circular mean hour (0-23) from the mean
+          ``hour_sin``/``hour_cos``; ``hour_shift``: hours later (+) or
+          earlier (-) than the population's, in [-12, 12);
+        - ``weekend_share``: the mean share of orders placed at the weekend
+          (when ``weekend_ratio`` is present);
+        - ``dept_share_<name>``: aisle shares summed by department;
+          ``dept_lift_<name>``: that share over the population's (NaN for a
+          department the population never buys);
+        - ``top_aisles`` / ``top_aisle_lifts``: the 5 aisles with the highest
+          lift among aisles with at least 0.5 % of the population's items;
+          ``top_departments`` / ``top_department_lifts``: the same for 3
+          departments;
+        - ``z_<feature>`` for every behavioural feature: the standardised
+          mean difference (segment mean - population mean) / population SD
+          (0 where the SD is 0).
+
+    Raises
+    ------
+    GpusegError
+        When a required column is missing or the labels do not match the rows.
+    """
+    columns = [str(c) for c in features.columns]
+    aisle_columns = [c for c in columns if c.startswith(AISLE_PREFIX)]
+    behavioural = [c for c in columns if not c.startswith(AISLE_PREFIX)]
+    missing = [c for c in _REQUIRED_FEATURES if c not in behavioural]
+    if missing:
+        raise GpusegError(f"profile_segments needs the feature columns {', '.join(missing)}")
+    if int(labels.shape[0]) != int(features.shape[0]):
+        raise GpusegError(
+            f"labels ({labels.shape[0]}) and feature rows ({features.shape[0]}) differ in length")
+    grouped = features.assign(segment=labels).groupby("segment", sort=True)
+    # The grouped means and population moments are K- and feature-sized: the one host step.
+    means = backend.to_host(grouped.mean())
+    sizes = backend.to_host(grouped.size())
+    population_mean = backend.to_host(features.mean())
+    population_sd = backend.to_host(features.std(ddof=0))
+
+    table: dict[str, Any] = {
+        "segment": means.index.to_numpy().astype(np.int64),
+        "size": sizes.reindex(means.index).to_numpy().astype(np.int64),
+    }
+    table["share"] = table["size"] / table["size"].sum()
+    for column in behavioural:
+        table[column] = means[column].to_numpy(dtype=np.float64)
+    segment_hour = _circular_hour(means["hour_sin"].to_numpy(), means["hour_cos"].to_numpy())
+    population_hour = _circular_hour(np.array([population_mean["hour_sin"]]),
+                                     np.array([population_mean["hour_cos"]]))[0]
+    table["preferred_hour"] = np.rint(segment_hour).astype(np.int64) % 24
+    table["hour_shift"] = (segment_hour - population_hour + 12.0) % 24.0 - 12.0
+    if "weekend_ratio" in behavioural:
+        table["weekend_share"] = table["weekend_ratio"]
+
+    aisle_ids = np.array([int(c[len(AISLE_PREFIX):]) for c in aisle_columns], dtype=np.int64)
+    segment_aisle = means[aisle_columns].to_numpy(dtype=np.float64)
+    population_aisle = population_mean[aisle_columns].to_numpy(dtype=np.float64)
+    department_ids = sorted({int(aisle_department[a]) for a in aisle_ids if a in aisle_department})
+    membership = np.zeros((aisle_ids.size, len(department_ids)))
+    for row, aisle in enumerate(aisle_ids):
+        if aisle in aisle_department:
+            membership[row, department_ids.index(int(aisle_department[aisle]))] = 1.0
+    segment_department = segment_aisle @ membership
+    population_department = population_aisle @ membership
+    department_names = [departments.get(d, f"department {d}") for d in department_ids]
+    department_lift = _lift(segment_department, population_department)
+    for j, name in enumerate(department_names):
+        table[f"dept_share_{name}"] = segment_department[:, j]
+    for j, name in enumerate(department_names):
+        table[f"dept_lift_{name}"] = department_lift[:, j]
+    aisle_names = [aisles.get(int(a), f"aisle {a}") for a in aisle_ids]
+    table["top_aisles"], table["top_aisle_lifts"] = _top_by_lift(
+        _lift(segment_aisle, population_aisle), population_aisle, aisle_names, TOP_AISLES)
+    table["top_departments"], table["top_department_lifts"] = _top_by_lift(
+        department_lift, population_department, department_names, TOP_DEPARTMENTS)
+    for column in behavioural:
+        sd = float(population_sd[column])
+        difference = table[column] - float(population_mean[column])
+        table[f"z_{column}"] = difference / sd if sd > 0 else np.zeros_like(difference)
+    return pd.DataFrame(table)
+
+
+def _circular_hour(mean_sin: np.ndarray, mean_cos: np.ndarray) -> np.ndarray:
+    """Hour of day in [0, 24) of the mean direction of (cos, sin) of 2*pi*hour/24."""
+    return (np.arctan2(mean_sin, mean_cos) * 24.0 / (2.0 * math.pi)) % 24.0
+
+
+def _lift(segment_share: np.ndarray, population_share: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(population_share > 0, segment_share / population_share, np.nan)
+
+
+def _top_by_lift(lift: np.ndarray, population_share: np.ndarray, names: Sequence[str],
+                 top: int) -> tuple[list[list[str]], list[list[float]]]:
+    eligible = np.flatnonzero(population_share >= MIN_POPULATION_SHARE)
+    top_names, top_lifts = [], []
+    for row in lift:
+        order = sorted(eligible, key=lambda j: (-row[j], j))[:top]
+        top_names.append([names[j] for j in order])
+        top_lifts.append([float(row[j]) for j in order])
+    return top_names, top_lifts
+
+
+# -- signals ------------------------------------------------------------------------------------
+def _cap(value: float) -> float:
+    return float(min(SIGNAL_CAP, max(-SIGNAL_CAP, value)))
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One measurable trait of a segment, on the common signal scale.
+
+    Attributes
+    ----------
+    kind : {"z", "lift", "hour", "cadence"}
+        ``z``: standardised difference of feature ``target``; ``lift``: mean
+        log-lift of the departments in ``target``; ``hour``: preferred-hour
+        shift; ``cadence``: closeness of days between orders to ``target`` days.
+    target : str, tuple of str or float
+    sign : int
+        -1 turns "high" into "low" (e.g. a low reorder rate).
+    weight : float
+        Weight in the rule's score.
+    core : bool
+        The rule needs this signal positive.
+    label : str
+        How the evidence names it.
+    """
+
+    kind: str
+    target: Any
+    label: str
+    weight: float = 1.0
+    sign: int = 1
+    core: bool = False
+
+    def measure(self, row: Mapping[str, Any], population_share: Mapping[str, float]
+                ) -> tuple[float | None, str]:
+        """The signal for one profile row and its evidence text (``None``: not measurable)."""
+        if self.kind == "z":
+            z = row.get(f"z_{self.target}")
+            if z is None or not math.isfinite(z):
+                return None, f"{self.target} not measured"
+            return _cap(self.sign * z / Z_UNIT), f"{self.target} {z:+.2f} SD"
+        if self.kind == "lift":
+            parts, texts = [], []
+            for department in self.target:
+                lift = row.get(f"dept_lift_{department}")
+                if (lift is None or not math.isfinite(lift) or lift <= 0
+                        or population_share.get(department, 0.0) < MIN_POPULATION_SHARE):
+                    continue
+                parts.append(_cap(math.log(lift) / math.log(LIFT_UNIT)))
+                texts.append(f"{department} {lift:.2f}x")
+            if not parts:
+                return None, f"{'/'.join(self.target)} not bought enough to compare"
+            return _cap(self.sign * float(np.mean(parts))), "lift " + ", ".join(texts)
+        if self.kind == "hour":
+            shift = float(row["hour_shift"])
+            hour = int(row["preferred_hour"])
+            return (_cap(self.sign * shift / HOUR_UNIT),
+                    f"preferred hour {hour:02d}:00 ({shift:+.1f} h vs all users)")
+        if self.kind == "cadence":
+            days = float(row["days_between_mean"])
+            closeness = 1.0 - abs(days - self.target) / CADENCE_WIDTH
+            return (max(-1.0, min(1.0, closeness)),
+                    f"{days:.1f} days between orders (target {self.target:g})")
+        raise GpusegError(f"unknown signal kind {self.kind!r}")
+
+
+@dataclass(frozen=True)
+class PersonaRule:
+    """A market persona: the signals that define it and what to do about it."""
+
+    name: str
+    signals: tuple[Signal, ...]
+    actions: tuple[str, ...]
+
+
+#: The five personas of this market, as explicit rules (see the module docstring for the scale).
+PERSONA_RULES: tuple[PersonaRule, ...] = (
+    PersonaRule(
+        name=HEALTH_CONSCIOUS_REGULARS,
+        signals=(
+            Signal("z", "organic_ratio", "organic share", core=True),
+            Signal("lift", ("produce",), "produce lift", core=True),
+            Signal("z", "reorder_ratio", "reorder rate", weight=0.75),
+            Signal("cadence", 7.0, "weekly cadence", weight=0.5),
+        ),
+        actions=("organic promotions and early access to new organic lines",
+                 "wellness content and healthy recipes",
+                 "a weekly fresh-produce subscription"),
+    ),
+    PersonaRule(
+        name=BULK_PANTRY_STOCKERS,
+        signals=(
+            Signal("z", "basket_size_mean", "basket size", core=True),
+            Signal("lift", ("pantry", "canned goods", "dry goods pasta", "household", "bulk"),
+                   "pantry, canned and household lift", core=True),
+            Signal("z", "days_between_mean", "long intervals"),
+        ),
+        actions=("bulk and multi-buy discounts",
+                 "pantry subscriptions with auto-replenishment",
+                 "free delivery above a large-basket threshold"),
+    ),
+    PersonaRule(
+        name=BUSY_CONVENIENCE_SEEKERS,
+        signals=(
+            Signal("lift", ("deli", "frozen", "snacks"), "prepared, frozen and snack lift",
+                   core=True),
+            Signal("hour", None, "late ordering"),
+            Signal("z", "order_interval_cv", "irregular cadence", weight=0.75),
+            Signal("z", "reorder_ratio", "lower reorder rate", weight=0.5, sign=-1),
+        ),
+        actions=("quick re-order of the last basket",
+                 "late-night and same-hour delivery slots",
+                 "ready-meal and frozen bundles"),
+    ),
+    PersonaRule(
+        name=FAMILY_SHOPPERS,
+        signals=(
+            Signal("lift", ("dairy eggs", "bakery", "meat seafood", "babies"),
+                   "dairy, bakery, meat and baby lift", core=True),
+            Signal("z", "basket_size_mean", "large-ish baskets", weight=0.75),
+            Signal("z", "dept_entropy", "broad department mix", weight=0.5),
+            Signal("cadence", 14.0, "fortnightly cadence", weight=0.5),
+        ),
+        actions=("family bundles and multi-packs",
+                 "baby and kids' essentials subscriptions",
+                 "weekly meal-planning offers"),
+    ),
+    PersonaRule(
+        name=EXPLORATORY_FOODIES,
+        signals=(
+            Signal("z", "dept_entropy", "broad department mix", core=True),
+            Signal("z", "reorder_ratio", "low reorder rate", weight=0.75, sign=-1, core=True),
+            Signal("z", "product_repeat_rate", "few repeat purchases", weight=0.75, sign=-1),
+            Signal("lift", ("international",), "international lift"),
+            Signal("z", "weekend_ratio", "weekend shopping", weight=0.5),
+        ),
+        actions=("new-product alerts",
+                 "curated discovery boxes of international and specialty foods",
+                 "weekend recipe inspiration"),
+    ),
+)
+
+
+# -- descriptive names ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Trait:
+    signal: Signal
+    high: str | None
+    low: str | None
+    high_action: str | None
+    low_action: str | None
+
+
+#: Behavioural traits a descriptive name may use, in the order adjectives are written.
+_TRAITS = (
+    _Trait(Signal("z", "n_orders", "order count"), "Loyal", "Light",
+           "loyalty rewards for the most active customers",
+           "onboarding offers that build an ordering habit"),
+    _Trait(Signal("z", "days_between_mean", "days between orders", sign=-1),
+           "Frequent", "Occasional",
+           "a delivery pass that rewards frequent orders",
+           "win-back reminders timed to the usual reorder interval"),
+    _Trait(Signal("hour", None, "ordering hour"), None, None,
+           "delivery slots at the hours this segment orders",
+           "delivery slots at the hours this segment orders"),
+    _Trait(Signal("z", "weekend_ratio", "weekend share"), "Weekend", "Weekday",
+           "weekend delivery slots and weekend offers", "weekday delivery slots"),
+    _Trait(Signal("z", "organic_ratio", "organic share"), "Organic", None,
+           "organic promotions", None),
+    _Trait(Signal("z", "reorder_ratio", "reorder rate"), "Routine", "Variety-Seeking",
+           "one-click reorder of usual items", "personalised new-product recommendations"),
+    _Trait(Signal("z", "basket_size_mean", "basket size"), "Big-Basket", "Small-Basket",
+           "volume discounts on large baskets", "basket-building bundles that lift order value"),
+)
+
+#: How a department reads in a name, and an action for a segment that over-buys it.
+_DEPARTMENT_FOCUS = {
+    "snacks": ("Snack", "snack multipacks and checkout add-ons"),
+    "frozen": ("Frozen-Food", "frozen-meal bundles"),
+    "beverages": ("Beverage", "beverage multipack deals"),
+    "alcohol": ("Wine & Beer", "wine and beer pairing suggestions where permitted"),
+    "pets": ("Pet-Supply", "pet-food auto-replenishment"),
+    "babies": ("Baby-Care", "baby-essentials subscriptions"),
+    "produce": ("Fresh-Produce", "seasonal produce boxes"),
+    "dairy eggs": ("Dairy", "dairy and breakfast bundles"),
+    "bakery": ("Bakery", "fresh-bakery add-ons"),
+    "deli": ("Deli", "ready-to-eat meal deals"),
+    "meat seafood": ("Meat & Seafood", "meal kits built around meat and seafood"),
+    "household": ("Household-Essentials", "household-essentials subscriptions"),
+    "personal care": ("Personal-Care", "personal-care replenishment reminders"),
+    "international": ("World-Food", "world-food discovery boxes"),
+    "breakfast": ("Breakfast", "breakfast bundles"),
+    "pantry": ("Pantry", "pantry restock offers"),
+    "canned goods": ("Canned-Goods", "canned-goods multi-buy offers"),
+    "dry goods pasta": ("Pasta & Grains", "pasta-night bundles"),
+    "bulk": ("Bulk-Bin", "bulk-bin promotions"),
+}
+_GENERIC_NAME = "Mainstream Shoppers"
+_GENERIC_ACTIONS = ("broad seasonal promotions",
+                    "personalised recommendations from purchase history")
+
+
+def _hour_word(hour: int) -> str:
+    if hour >= 20 or hour < 4:
+        return "Late-Night"
+    if hour < 9:
+        return "Early-Morning"
+    if hour < 12:
+        return "Morning"
+    if hour < 17:
+        return "Afternoon"
+    return "Evening"
+
+
+# -- naming ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Persona:
+    """The name of one segment and why.
+
+    Attributes
+    ----------
+    segment : int
+    name : str
+        A market persona (:data:`gpuseg.vocabulary.PERSONA_NAMES`) or a
+        descriptive name.
+    rule : str
+        The rule that produced the name, with its score.
+    actions : tuple of str
+        Business actions for the segment.
+    evidence : tuple of str
+        The measured signals behind the name.
+    matched : bool
+        Whether the name is a market persona.
+    score : float
+        The matched persona's score, or the best persona score of an unmatched segment.
+    scores : dict of str to float
+        Every persona rule's score for this segment.
+    """
+
+    segment: int
+    name: str
+    rule: str
+    actions: tuple[str, ...]
+    evidence: tuple[str, ...]
+    matched: bool
+    score: float
+    scores: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"segment": self.segment, "name": self.name, "rule": self.rule,
+                "actions": list(self.actions), "evidence": list(self.evidence),
+                "matched": self.matched, "score": _finite_or_none(self.score),
+                "scores": {k: _finite_or_none(v) for k, v in self.scores.items()}}
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+@dataclass(frozen=True)
+class _Fit:
+    score: float
+    eligible: bool
+    evidence: tuple[str, ...]
+    failed_core: tuple[str, ...]
+
+
+def _evaluate(rule: PersonaRule, row: Mapping[str, Any],
+              population_share: Mapping[str, float]) -> _Fit:
+    total, weights, evidence, failed_core = 0.0, 0.0, [], []
+    for signal in rule.signals:
+        value, text = signal.measure(row, population_share)
+        evidence.append(f"{signal.label}: {text}")
+        if value is None:
+            if signal.core:
+                failed_core.append(signal.label)
+            continue
+        if signal.core and value <= 0:
+            failed_core.append(signal.label)
+        total += signal.weight * value
+        weights += signal.weight
+    score = total / weights if weights else -math.inf
+    return _Fit(score=score, eligible=score >= MATCH_THRESHOLD and not failed_core,
+                evidence=tuple(evidence), failed_core=tuple(failed_core))
+
+
+def _population_department_share(profiles: pd.DataFrame) -> dict[str, float]:
+    """Population share of each department: the size-weighted mean of the segment shares."""
+    weights = profiles["share"].to_numpy(dtype=np.float64)
+    return {column[len("dept_share_"):]: float(weights @ profiles[column].to_numpy(np.float64))
+            for column in profiles.columns if column.startswith("dept_share_")}
+
+
+def name_segments(profiles: pd.DataFrame) -> list[Persona]:
+    """Name every segment of a profile table (see the module docstring for the rules).
+
+    Parameters
+    ----------
+    profiles : pandas.DataFrame
+        The output of :func:`profile_segments` (or a table with its columns:
+        ``segment``, ``share``, ``z_<feature>``, ``dept_share_<name>``,
+        ``dept_lift_<name>``, ``preferred_hour``, ``hour_shift``,
+        ``days_between_mean``). Departments missing from the catalog make
+        their signals unmeasurable: dropped from a score, or, for a core
+        signal, the persona cannot be claimed.
+
+    Returns
+    -------
+    list of Persona
+        One per row, in row order; no name appears twice.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    required = ("segment", "share", "preferred_hour", "hour_shift", "days_between_mean")
+    missing = [c for c in required if c not in profiles.columns]
+    if missing:
+        raise GpusegError(f"name_segments needs the profile columns {', '.join(missing)}")
+    population_share = _population_department_share(profiles)
+    rows = profiles.to_dict("records")
+    fits = [[_evaluate(rule, row, population_share) for rule in PERSONA_RULES] for row in rows]
+    scores = np.array([[fit.score for fit in row_fits] for row_fits in fits])
+    eligible = np.array([[fit.eligible for fit in row_fits] for row_fits in fits], dtype=bool)
+    # Ineligible pairs cost more than any eligible pair can gain, so the matching first
+    # maximises how many segments get a fitting persona, then their total score.
+    penalty = 1.0 + 2.0 * SIGNAL_CAP * len(rows)
+    cost = np.where(eligible, -np.nan_to_num(scores, neginf=-SIGNAL_CAP), penalty)
+    assigned = {int(r): int(c) for r, c in zip(*linear_sum_assignment(cost)) if eligible[r, c]}
+
+    personas: list[Persona | None] = [None] * len(rows)
+    used_names = set()
+    for r, c in assigned.items():
+        rule, fit = PERSONA_RULES[c], fits[r][c]
+        used_names.add(rule.name)
+        personas[r] = Persona(
+            segment=int(rows[r]["segment"]), name=rule.name,
+            rule=(f"{rule.name}: score {fit.score:.2f} >= {MATCH_THRESHOLD:.2f} with every core "
+                  f"trait ({', '.join(s.label for s in rule.signals if s.core)}) above the "
+                  "population"),
+            actions=rule.actions, evidence=fit.evidence, matched=True, score=float(fit.score),
+            scores=_score_map(scores[r]))
+    for r, row in enumerate(rows):
+        if personas[r] is not None:
+            continue
+        name, evidence, actions = _describe(row, population_share, used_names)
+        used_names.add(name)
+        best = int(np.argmax(scores[r]))
+        personas[r] = Persona(
+            segment=int(row["segment"]), name=name,
+            rule=_unmatched_rule(fits[r], scores[r], eligible[r], assigned, r),
+            actions=actions, evidence=evidence, matched=False, score=float(scores[r][best]),
+            scores=_score_map(scores[r]))
+    return [p for p in personas if p is not None]
+
+
+def _score_map(row_scores: np.ndarray) -> dict[str, float]:
+    return {rule.name: float(s) for rule, s in zip(PERSONA_RULES, row_scores)}
+
+
+def _unmatched_rule(row_fits: list[_Fit], row_scores: np.ndarray, row_eligible: np.ndarray,
+                    assigned: Mapping[int, int], r: int) -> str:
+    best = int(np.argmax(row_scores))
+    best_rule, best_fit = PERSONA_RULES[best], row_fits[best]
+    if row_eligible.any():
+        taken = [PERSONA_RULES[c].name for c in np.flatnonzero(row_eligible)]
+        went = "that name went" if len(taken) == 1 else "those names went"
+        return (f"fits {', '.join(taken)}, but {went} to segments that fit better; "
+                "named from its strongest traits")
+    why = (f"core trait below the population: {', '.join(best_fit.failed_core)}"
+           if best_fit.failed_core else f"score {best_fit.score:.2f} < {MATCH_THRESHOLD:.2f}")
+    return (f"no persona rule fits (closest: {best_rule.name}, {why}); "
+            "named from its strongest traits")
+
+
+def _describe(row: Mapping[str, Any], population_share: Mapping[str, float],
+              used: set[str]) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """A descriptive name from the strongest traits, its evidence and actions."""
+    traits = []
+    for order, trait in enumerate(_TRAITS):
+        value, text = trait.signal.measure(row, population_share)
+        if value is None or abs(value) < TRAIT_THRESHOLD:
+            continue
+        if trait.signal.kind == "hour":
+            word = _hour_word(int(row["preferred_hour"]))
+            action = trait.high_action
+        else:
+            word = trait.high if value > 0 else trait.low
+            action = trait.high_action if value > 0 else trait.low_action
+        if word is not None:
+            traits.append((abs(value), order, word, f"{trait.signal.label}: {text}", action))
+    traits.sort(key=lambda t: (-t[0], t[1]))
+
+    focus = None
+    for department, (noun, action) in _DEPARTMENT_FOCUS.items():
+        value, text = Signal("lift", (department,), department).measure(row, population_share)
+        if value is None or value < TRAIT_THRESHOLD:
+            continue
+        lift = float(row[f"dept_lift_{department}"])  # uncapped, so the biggest over-index wins
+        if focus is None or lift > focus[0]:
+            focus = (lift, noun, f"department focus: {text}", action)
+
+    if not traits and focus is None:
+        options = [(_GENERIC_NAME, [])]
+    else:
+        # One adjective before a department noun ("Late-Night Snack Buyers"), two without one
+        # ("Frequent Small-Basket Shoppers"); more only when needed to keep names distinct.
+        first = 1 if focus else 2
+        counts = list(range(min(first, len(traits)), len(traits) + 1))
+        options = []
+        for count in counts:
+            chosen = sorted(traits[:count], key=lambda t: t[1])
+            words = [t[2] for t in chosen] + ([focus[1], "Buyers"] if focus else ["Shoppers"])
+            options.append((" ".join(words), chosen))
+    name, chosen = next(((n, c) for n, c in options if n not in used), options[0])
+    if name in used:
+        name = f"{name} (segment {int(row['segment'])})"
+    evidence = tuple(t[3] for t in chosen) + ((focus[2],) if focus else ())
+    actions = tuple(dict.fromkeys(
+        [t[4] for t in chosen if t[4]] + ([focus[3]] if focus else []))) or _GENERIC_ACTIONS
+    return name, evidence, actions

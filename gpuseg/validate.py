@@ -1,0 +1,448 @@
+"""How far to trust the segments: silhouette, stability, feature importance, a verdict.
+
+Each function takes backend arrays and a :class:`~gpuseg.backend.Backend`,
+computes with ``backend.xp`` and the backend's metrics, and returns a frozen
+dataclass whose ``to_dict()`` is JSON-ready (NaN becomes ``null``). Only
+K- or feature-sized results come to the host.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Sequence
+
+import numpy as np
+
+from .cluster import dense_codes, fit_kmeans, seeded_sample, segment_sums
+from .errors import GpusegError
+
+if TYPE_CHECKING:
+    from .backend import Backend
+
+#: Silhouette thresholds (Kaufman & Rousseeuw's reading of the average silhouette):
+#: at least 0.50 the segments are well separated; 0.25-0.50 they are real but
+#: border on each other; below 0.25 there is no substantial separation.
+SILHOUETTE_STRONG = 0.50
+SILHOUETTE_MODERATE = 0.25
+#: Stability thresholds on the adjusted Rand index between refits: at least 0.90
+#: nearly every user keeps its segment; 0.75-0.90 a minority moves; below 0.75
+#: refits reshuffle the segments.
+ARI_STABLE = 0.90
+ARI_FAIR = 0.75
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+def _mean(values: Sequence[float]) -> float:
+    return float(np.mean(values)) if values else math.nan
+
+
+def _min(values: Sequence[float]) -> float:
+    return float(np.min(values)) if values else math.nan
+
+
+# -- silhouette ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SilhouetteReport:
+    """Silhouette of a segmentation, overall, per segment and per user.
+
+    Attributes
+    ----------
+    overall : float
+        Mean silhouette of the scored users; NaN when undefined (fewer than two
+        segments among them, or each its own segment).
+    per_cluster : dict of int to float
+        Mean silhouette of the scored users of each segment.
+    sample_size : int or None
+        Users in the seeded sample, or ``None`` when every user was scored.
+    per_user : backend array, shape (n_users,)
+        Each user's silhouette, NaN for users outside the sample.
+    n_scored : int
+        Users the scores cover.
+    """
+
+    overall: float
+    per_cluster: dict[int, float]
+    sample_size: int | None
+    per_user: Any
+    n_scored: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Host summary (``per_user`` stays out); segment keys become strings, as in JSON."""
+        scope = ("every user" if self.sample_size is None
+                 else f"a seeded sample of {self.sample_size:,} users")
+        return {"overall": _finite_or_none(self.overall),
+                "per_cluster": {str(k): _finite_or_none(v) for k, v in self.per_cluster.items()},
+                "sample_size": self.sample_size, "n_scored": self.n_scored, "scope": scope}
+
+
+def silhouette_report(X: Any, labels: Any, backend: Backend, *, sample: int | None,
+                      seed: int) -> SilhouetteReport:
+    """Silhouette of ``labels`` on ``X``, on every user or a seeded sample.
+
+    Parameters
+    ----------
+    X : backend array, shape (n_users, n_components)
+    labels : backend int array, shape (n_users,)
+    backend : Backend
+        On the GPU, cuML computes the full silhouette in memory-bounded tiles.
+    sample : int or None
+        ``None`` scores every user; an int scores a seeded sample of that many
+        (every user when it is not below the user count).
+    seed : int
+
+    Returns
+    -------
+    SilhouetteReport
+    """
+    xp = backend.xp
+    n = int(X.shape[0])
+    rows = seeded_sample(n, sample, seed=seed, backend=backend)
+    X_scored = X if rows is None else X[rows]
+    labels_scored = labels if rows is None else labels[rows]
+    n_scored = int(X_scored.shape[0])
+    sample_size = None if rows is None else n_scored
+    codes, uniques = dense_codes(labels_scored, xp)
+    n_labels = int(uniques.shape[0])
+    per_user = xp.full(n, xp.nan, dtype=xp.float64)
+    if not 2 <= n_labels <= n_scored - 1:
+        return SilhouetteReport(overall=math.nan, per_cluster={}, sample_size=sample_size,
+                                per_user=per_user, n_scored=n_scored)
+    scores = backend.asarray(backend.silhouette_samples(X_scored, labels_scored)).astype(xp.float64)
+    if rows is None:
+        per_user = scores
+    else:
+        per_user[rows] = scores
+    # A K-sized table and one scalar come to the host.
+    by_segment = backend.to_host(xp.bincount(codes, weights=scores, minlength=n_labels)
+                                 / xp.bincount(codes, minlength=n_labels))
+    segment_ids = backend.to_host(uniques)
+    return SilhouetteReport(
+        overall=float(backend.to_host(scores.mean())),
+        per_cluster={int(k): float(v) for k, v in zip(segment_ids, by_segment)},
+        sample_size=sample_size, per_user=per_user, n_scored=n_scored)
+
+
+# -- stability -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Stability:
+    """Agreement of KMeans refits, as adjusted Rand indices (1 = identical partitions).
+
+    Attributes
+    ----------
+    seed_ari_mean, seed_ari_min : float
+        Mean and minimum over every pair of refits with different seeds.
+    seed_aris : tuple of float
+        The pairwise values, pairs in ``itertools.combinations`` order.
+    bootstrap_ari_mean, bootstrap_ari_min : float
+        Mean and minimum over bootstrap refits.
+    bootstrap_aris : tuple of float
+        ARI of each bootstrap refit against the full fit on the resampled users.
+    n_seeds, n_bootstrap : int
+    """
+
+    seed_ari_mean: float
+    seed_ari_min: float
+    seed_aris: tuple[float, ...]
+    bootstrap_ari_mean: float
+    bootstrap_ari_min: float
+    bootstrap_aris: tuple[float, ...]
+    n_seeds: int
+    n_bootstrap: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seed_ari_mean": _finite_or_none(self.seed_ari_mean),
+                "seed_ari_min": _finite_or_none(self.seed_ari_min),
+                "seed_aris": [_finite_or_none(v) for v in self.seed_aris],
+                "bootstrap_ari_mean": _finite_or_none(self.bootstrap_ari_mean),
+                "bootstrap_ari_min": _finite_or_none(self.bootstrap_ari_min),
+                "bootstrap_aris": [_finite_or_none(v) for v in self.bootstrap_aris],
+                "n_seeds": self.n_seeds, "n_bootstrap": self.n_bootstrap}
+
+
+def stability(X: Any, labels: Any, backend: Backend, *, k: int, n_seeds: int = 5,
+              n_bootstrap: int = 5, n_init: int, seed: int) -> Stability:
+    """How reproducible the KMeans segmentation is.
+
+    Seed stability refits KMeans on every user with seeds ``seed, seed+1, ...,
+    seed+n_seeds-1`` and averages the ARI over all pairs: does the answer
+    depend on the initialisation? Bootstrap stability draws users with
+    replacement (seeded by ``seed``), refits with ``seed`` and compares with
+    ``labels`` on the drawn users: does the answer depend on which customers
+    happened to be in the data?
+
+    Parameters
+    ----------
+    X : backend array, shape (n_users, n_components)
+    labels : backend int array, shape (n_users,)
+        The full-fit labels.
+    backend : Backend
+    k : int
+    n_seeds : int
+        Refits with different seeds (at least 2, for one pair).
+    n_bootstrap : int
+        Bootstrap refits (0 skips them).
+    n_init : int
+        Initialisations per refit.
+    seed : int
+
+    Returns
+    -------
+    Stability
+
+    Raises
+    ------
+    GpusegError
+        When ``n_seeds`` is below 2, ``n_bootstrap`` below 0, or ``k`` exceeds
+        the number of users.
+    """
+    n = int(X.shape[0])
+    if n_seeds < 2:
+        raise GpusegError(f"stability_seeds must be at least 2 (got {n_seeds})")
+    if n_bootstrap < 0:
+        raise GpusegError(f"bootstrap_rounds must not be negative (got {n_bootstrap})")
+    refits = [fit_kmeans(X, backend, k=k, n_init=n_init, seed=(seed + i) % 2**32).labels
+              for i in range(n_seeds)]
+    seed_aris = tuple(backend.adjusted_rand_score(a, b)
+                      for a, b in itertools.combinations(refits, 2))
+    rng = np.random.default_rng(seed)
+    bootstrap_aris = []
+    for _ in range(n_bootstrap):
+        # Drawn on the host so both backends resample the same users; only indices move.
+        rows = backend.asarray(rng.integers(0, n, size=n))
+        refit = fit_kmeans(X[rows], backend, k=k, n_init=n_init, seed=seed)
+        bootstrap_aris.append(backend.adjusted_rand_score(labels[rows], refit.labels))
+    return Stability(seed_ari_mean=_mean(seed_aris), seed_ari_min=_min(seed_aris),
+                     seed_aris=seed_aris, bootstrap_ari_mean=_mean(bootstrap_aris),
+                     bootstrap_ari_min=_min(bootstrap_aris), bootstrap_aris=tuple(bootstrap_aris),
+                     n_seeds=n_seeds, n_bootstrap=n_bootstrap)
+
+
+# -- feature importance ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Importance:
+    """Which features separate the segments.
+
+    Attributes
+    ----------
+    eta_squared : dict of str to float
+        Per feature, between-segment over total variance (0 to 1).
+    permutation : dict of str to float
+        Per feature, the accuracy a nearest-centroid surrogate loses when that
+        column is shuffled (mean over repeats; can be slightly negative).
+    top_overall : tuple of str
+        The ``top`` features by eta squared.
+    top_per_segment : dict of int to list of (str, float)
+        Per segment, the ``top`` features by absolute standardised mean
+        difference from the population (segment mean minus population mean,
+        in population standard deviations), with its sign.
+    surrogate_accuracy : float
+        Agreement of the surrogate with the labels before any shuffle.
+    sample_size : int
+        Users the permutation importance was computed on.
+    """
+
+    eta_squared: dict[str, float]
+    permutation: dict[str, float]
+    top_overall: tuple[str, ...]
+    top_per_segment: dict[int, list[tuple[str, float]]]
+    surrogate_accuracy: float
+    sample_size: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"eta_squared": dict(self.eta_squared), "permutation": dict(self.permutation),
+                "top_overall": list(self.top_overall),
+                "top_per_segment": {str(k): [[name, z] for name, z in v]
+                                    for k, v in self.top_per_segment.items()},
+                "surrogate_accuracy": self.surrogate_accuracy, "sample_size": self.sample_size}
+
+
+def feature_importance(X_scaled: Any, labels: Any, backend: Backend, *,
+                       feature_names: Sequence[str], seed: int, top: int = 10,
+                       sample: int | None = 5_000, n_repeats: int = 3) -> Importance:
+    """Eta squared, permutation importance and per-segment standout features.
+
+    Parameters
+    ----------
+    X_scaled : backend array, shape (n_users, n_features)
+        Standardised features, columns in ``feature_names`` order.
+    labels : backend int array, shape (n_users,)
+    backend : Backend
+    feature_names : sequence of str
+    seed : int
+        Seeds the surrogate's user sample and the column shuffles.
+    top : int
+        How many features the top lists hold.
+    sample : int or None
+        Users the permutation importance is computed on (``None``: all).
+    n_repeats : int
+        Shuffles per feature.
+
+    Returns
+    -------
+    Importance
+
+    Notes
+    -----
+    The surrogate assigns each user to the nearest segment centroid in the
+    standardised feature space (centroids from every user). Shuffling column
+    j changes only the j-th term of each squared distance, so each shuffle
+    costs one users x segments update rather than a refit. The accuracy drop
+    says how much the segment assignment leans on that feature; eta squared
+    says how much of the feature's variance the segments explain.
+    """
+    xp = backend.xp
+    n, p = int(X_scaled.shape[0]), int(X_scaled.shape[1])
+    names = list(feature_names)
+    if len(names) != p:
+        raise GpusegError(f"feature_names has {len(names)} names for {p} columns")
+    if n_repeats < 1:
+        raise GpusegError(f"n_repeats must be at least 1 (got {n_repeats})")
+    X_scaled = X_scaled.astype(xp.float64, copy=False)
+    codes, uniques = dense_codes(labels, xp)
+    k = int(uniques.shape[0])
+    sums, counts = segment_sums(X_scaled, codes, k, xp)
+    centroids = sums / counts[:, None]
+    mean = X_scaled.mean(axis=0)
+    std = X_scaled.std(axis=0)
+    total = ((X_scaled - mean) ** 2).sum(axis=0)
+    between = (counts[:, None] * (centroids - mean) ** 2).sum(axis=0)
+    eta_squared = xp.where(total > 0, between / xp.where(total > 0, total, 1.0), 0.0)
+    standardised = xp.where(std > 0, (centroids - mean) / xp.where(std > 0, std, 1.0), 0.0)
+
+    rows = seeded_sample(n, sample, seed=seed, backend=backend)
+    X_s = X_scaled if rows is None else X_scaled[rows]
+    y_s = codes if rows is None else codes[rows]
+    n_s = int(X_s.shape[0])
+    distances = ((X_s ** 2).sum(axis=1)[:, None] - 2.0 * X_s @ centroids.T
+                 + (centroids ** 2).sum(axis=1)[None, :])
+    base_accuracy = (distances.argmin(axis=1) == y_s).mean()
+    shuffled_accuracy = xp.empty((n_repeats, p), dtype=xp.float64)
+    rng = np.random.default_rng(seed)
+    for r in range(n_repeats):
+        # Host-drawn permutation: identical shuffles on both backends.
+        shuffled = X_s[backend.asarray(rng.permutation(n_s))]
+        for j in range(p):
+            delta = (shuffled[:, j, None] - centroids[None, :, j]) ** 2 \
+                - (X_s[:, j, None] - centroids[None, :, j]) ** 2
+            shuffled_accuracy[r, j] = ((distances + delta).argmin(axis=1) == y_s).mean()
+    drop = base_accuracy - shuffled_accuracy.mean(axis=0)
+
+    # Feature- and K-sized tables come to the host once each.
+    eta_host = np.asarray(backend.to_host(eta_squared), dtype=np.float64)
+    drop_host = np.asarray(backend.to_host(drop), dtype=np.float64)
+    standardised_host = np.asarray(backend.to_host(standardised), dtype=np.float64)
+    segment_ids = backend.to_host(uniques)
+    by_eta = sorted(range(p), key=lambda j: (-eta_host[j], j))
+    per_segment = {}
+    for row, segment in enumerate(segment_ids):
+        order = sorted(range(p), key=lambda j: (-abs(standardised_host[row, j]), j))[:top]
+        per_segment[int(segment)] = [(names[j], float(standardised_host[row, j])) for j in order]
+    return Importance(
+        eta_squared={name: float(v) for name, v in zip(names, eta_host)},
+        permutation={name: float(v) for name, v in zip(names, drop_host)},
+        top_overall=tuple(names[j] for j in by_eta[:top]), top_per_segment=per_segment,
+        surrogate_accuracy=float(backend.to_host(base_accuracy)), sample_size=n_s)
+
+
+# -- verdict ---------------------------------------------------------------------------------
+Strength = Literal["strong", "moderate", "weak"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A plain-language judgement of the segmentation.
+
+    Attributes
+    ----------
+    strength : {"strong", "moderate", "weak"}
+        The weaker of the separation and the stability grades.
+    text : str
+        What the numbers mean for someone acting on the segments.
+    separation, stability : {"strong", "moderate", "weak"}
+        The two grades it combines.
+    """
+
+    strength: Strength
+    text: str
+    separation: Strength
+    stability: Strength
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"strength": self.strength, "text": self.text, "separation": self.separation,
+                "stability": self.stability}
+
+
+_ORDER: tuple[Strength, ...] = ("weak", "moderate", "strong")
+
+
+def verdict(silhouette: float, seed_ari: float, bootstrap_ari: float) -> Verdict:
+    """Grade the segmentation from its silhouette and its stability.
+
+    Separation from the silhouette: strong at :data:`SILHOUETTE_STRONG` (0.50)
+    or above, moderate from :data:`SILHOUETTE_MODERATE` (0.25), weak below or
+    when undefined. Stability from the lower of the seed and bootstrap ARIs
+    (either may be NaN when not measured; both missing grades weak):
+    strong at :data:`ARI_STABLE` (0.90) or above, moderate from
+    :data:`ARI_FAIR` (0.75), weak below or when missing. The verdict is the
+    weaker grade: well-separated segments that change on every refit are as
+    unusable as stable ones that overlap.
+
+    Parameters
+    ----------
+    silhouette : float
+        Overall silhouette (NaN if undefined).
+    seed_ari, bootstrap_ari : float
+        Mean ARIs from :func:`stability`.
+
+    Returns
+    -------
+    Verdict
+    """
+    if not math.isfinite(silhouette):
+        separation: Strength = "weak"
+        separation_text = ("Silhouette is undefined (fewer than two segments among the scored "
+                           "users), so nothing shows that the segments are separate groups.")
+    elif silhouette >= SILHOUETTE_STRONG:
+        separation = "strong"
+        separation_text = (f"Silhouette {silhouette:.2f} (>= {SILHOUETTE_STRONG:.2f}): the "
+                           "segments are well separated; most customers sit clearly inside one.")
+    elif silhouette >= SILHOUETTE_MODERATE:
+        separation = "moderate"
+        separation_text = (f"Silhouette {silhouette:.2f} ({SILHOUETTE_MODERATE:.2f}-"
+                           f"{SILHOUETTE_STRONG:.2f}): the segments are real but border on each "
+                           "other; customers near a border could fit either.")
+    else:
+        separation = "weak"
+        separation_text = (f"Silhouette {silhouette:.2f} (< {SILHOUETTE_MODERATE:.2f}): clusters "
+                           "overlap; treat segments as tendencies, not distinct customer types.")
+    measured = [(value, where) for value, where in ((seed_ari, "seeds"),
+                                                     (bootstrap_ari, "bootstrap resamples"))
+                if math.isfinite(value)]
+    ari_text = "ARI " + ", ".join(f"{value:.2f} across {where}" for value, where in measured)
+    worst = min((value for value, _ in measured), default=math.nan)
+    if not measured:
+        stable: Strength = "weak"
+        stability_text = "Stability was not measured, so reproducibility is unknown."
+    elif worst >= ARI_STABLE:
+        stable = "strong"
+        stability_text = (f"The segments are reproducible ({ari_text}; >= {ARI_STABLE:.2f}): "
+                          "refits put nearly every customer in the same segment.")
+    elif worst >= ARI_FAIR:
+        stable = "moderate"
+        stability_text = (f"The segments are mostly reproducible ({ari_text}; {ARI_FAIR:.2f}-"
+                          f"{ARI_STABLE:.2f}): a minority of customers change segment between "
+                          "refits.")
+    else:
+        stable = "weak"
+        stability_text = (f"The segments are not reproducible ({ari_text}; < {ARI_FAIR:.2f}): "
+                          "refits reshuffle many customers, so do not act on individual "
+                          "assignments.")
+    strength = min(separation, stable, key=_ORDER.index)
+    lead = {"strong": "Strong segmentation.", "moderate": "Moderate segmentation.",
+            "weak": "Weak segmentation."}[strength]
+    return Verdict(strength=strength, text=f"{lead} {separation_text} {stability_text}",
+                   separation=separation, stability=stable)

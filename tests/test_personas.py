@@ -1,0 +1,239 @@
+"""Segment profiles and persona naming rules."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gpuseg import personas
+from gpuseg.errors import GpusegError
+from gpuseg.vocabulary import (
+    BULK_PANTRY_STOCKERS,
+    BUSY_CONVENIENCE_SEEKERS,
+    EXPLORATORY_FOODIES,
+    FAMILY_SHOPPERS,
+    HEALTH_CONSCIOUS_REGULARS,
+    PERSONA_NAMES,
+)
+
+# -- profile_segments ---------------------------------------------------------------------------
+AISLES = {1: "fresh fruits", 2: "fresh vegetables", 3: "chips pretzels", 4: "specialty cheeses"}
+DEPARTMENTS = {4: "produce", 19: "snacks", 16: "dairy eggs"}
+AISLE_DEPARTMENT = {1: 4, 2: 4, 3: 19, 4: 16}
+
+
+def _hour_features(hours):
+    angle = 2 * np.pi * np.asarray(hours, dtype=float) / 24
+    return np.sin(angle), np.cos(angle)
+
+
+@pytest.fixture(scope="module")
+def small_features():
+    """Eight users: segment 0 buys fruit late at night, segment 1 buys chips mid-afternoon."""
+    hours = [23, 1, 23, 1, 15, 14, 16, 15]
+    sin, cos = _hour_features(hours)
+    frame = pd.DataFrame({
+        "n_orders": [5.0, 7, 6, 8, 10, 12, 11, 9],
+        "aisle_1": [0.6, 0.7, 0.5, 0.6, 0.1, 0.0, 0.2, 0.1],
+        "aisle_2": [0.3, 0.2, 0.4, 0.3, 0.2, 0.3, 0.2, 0.3],
+        "aisle_3": [0.1, 0.1, 0.1, 0.1, 0.7, 0.7, 0.6, 0.6],
+        "aisle_4": [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0004],
+        "organic_ratio": [0.5, 0.6, 0.4, 0.5, 0.1, 0.1, 0.0, 0.2],
+        "days_between_mean": [7.0, 8, 6, 7, 20, 22, 21, 19],
+        "hour_sin": sin, "hour_cos": cos,
+        "weekend_ratio": [0.2, 0.3, 0.2, 0.1, 0.5, 0.6, 0.5, 0.4],
+    }, index=pd.Index(np.arange(101, 109), name="user_id"))
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 1], dtype=np.int32)
+    return frame, labels
+
+
+def test_profiles_match_a_naive_pandas_summary(backend, small_features):
+    frame, labels = small_features
+    profiles = personas.profile_segments(
+        backend.from_host(frame), backend.from_host(labels), backend,
+        aisles=AISLES, departments=DEPARTMENTS, aisle_department=AISLE_DEPARTMENT)
+    assert isinstance(profiles, pd.DataFrame) and len(profiles) == 2
+    naive = frame.groupby(labels).mean()
+    population = frame.mean()
+    assert list(profiles["segment"]) == [0, 1] and list(profiles["size"]) == [4, 4]
+    assert list(profiles["share"]) == [0.5, 0.5]
+    for column in ("n_orders", "organic_ratio", "days_between_mean", "weekend_ratio"):
+        np.testing.assert_allclose(profiles[column], naive[column])
+        expected_z = (naive[column] - population[column]) / frame[column].std(ddof=0)
+        np.testing.assert_allclose(profiles[f"z_{column}"], expected_z)
+    produce = naive["aisle_1"] + naive["aisle_2"]
+    np.testing.assert_allclose(profiles["dept_share_produce"], produce)
+    np.testing.assert_allclose(profiles["dept_lift_produce"],
+                               produce / (population["aisle_1"] + population["aisle_2"]))
+    np.testing.assert_allclose(profiles["dept_lift_snacks"],
+                               naive["aisle_3"] / population["aisle_3"])
+    # 23:00 and 01:00 average to midnight on the clock, not to noon.
+    assert list(profiles["preferred_hour"]) == [0, 15]
+    population_hour = (np.degrees(np.arctan2(population["hour_sin"], population["hour_cos"]))
+                       / 15 % 24)
+    segment_hour = np.degrees(np.arctan2(naive["hour_sin"], naive["hour_cos"])) / 15 % 24
+    shift = (segment_hour - population_hour + 12) % 24 - 12
+    np.testing.assert_allclose(profiles["hour_shift"], shift)
+    assert profiles["hour_shift"].iloc[1] < 0  # 15:00 is earlier than the population's ~19:00
+    np.testing.assert_allclose(profiles["weekend_share"], naive["weekend_ratio"])
+
+
+def test_top_aisles_rank_by_lift_among_aisles_the_population_buys(backend, small_features):
+    frame, labels = small_features
+    profiles = personas.profile_segments(
+        backend.from_host(frame), backend.from_host(labels), backend,
+        aisles=AISLES, departments=DEPARTMENTS, aisle_department=AISLE_DEPARTMENT)
+    # specialty cheeses has a lift of 2 in segment 1 but only 0.005 % of the population's items.
+    assert profiles["top_aisles"].iloc[1] == ["chips pretzels", "fresh vegetables", "fresh fruits"]
+    assert profiles["top_aisles"].iloc[0][0] == "fresh fruits"
+    assert profiles["top_aisle_lifts"].iloc[1][0] == pytest.approx(0.65 / 0.375)
+    assert profiles["top_departments"].iloc[1] == ["snacks", "produce"]
+
+
+def test_profiles_refuse_mismatched_or_incomplete_input(backend, small_features):
+    frame, labels = small_features
+    kwargs = dict(aisles=AISLES, departments=DEPARTMENTS, aisle_department=AISLE_DEPARTMENT)
+    with pytest.raises(GpusegError, match="differ in length"):
+        personas.profile_segments(backend.from_host(frame), backend.from_host(labels[:5]), backend,
+                                  **kwargs)
+    with pytest.raises(GpusegError, match="hour_sin"):
+        personas.profile_segments(backend.from_host(frame.drop(columns="hour_sin")),
+                                  backend.from_host(labels), backend, **kwargs)
+
+
+# -- name_segments on hand-built profiles -------------------------------------------------------
+#: Instacart-like population department shares.
+SHARES = {"produce": 0.29, "dairy eggs": 0.17, "snacks": 0.09, "beverages": 0.08, "frozen": 0.07,
+          "pantry": 0.06, "bakery": 0.04, "canned goods": 0.03, "deli": 0.03,
+          "dry goods pasta": 0.03, "household": 0.02, "breakfast": 0.02, "meat seafood": 0.02,
+          "personal care": 0.014, "babies": 0.013, "international": 0.008, "alcohol": 0.006,
+          "pets": 0.003, "bulk": 0.001}
+FEATURES = ("n_orders", "dept_entropy", "organic_ratio", "basket_size_mean", "days_between_mean",
+            "order_interval_cv", "basket_consistency", "hour_sin", "hour_cos", "weekend_ratio",
+            "reorder_ratio", "product_repeat_rate", "loyalty_hhi")
+
+
+def _profile(*, z=None, lift=None, hour=14, shift=0.0, days=11.0, drop=()):
+    """A profile row like the population except for the given traits."""
+    row = {"preferred_hour": hour, "hour_shift": shift, "days_between_mean": days}
+    row.update({f"z_{feature}": (z or {}).get(feature, 0.0) for feature in FEATURES})
+    for department, share in SHARES.items():
+        if department in drop:
+            continue
+        row[f"dept_share_{department}"] = share * (lift or {}).get(department, 1.0)
+        row[f"dept_lift_{department}"] = (lift or {}).get(department, 1.0)
+    return row
+
+
+def _table(rows):
+    frame = pd.DataFrame(rows)
+    frame.insert(0, "segment", np.arange(len(rows)))
+    frame.insert(1, "share", 1.0 / len(rows))
+    return frame
+
+
+HEALTH = _profile(z={"organic_ratio": 1.5, "reorder_ratio": 0.8}, lift={"produce": 1.5}, days=7.2)
+BULK = _profile(z={"basket_size_mean": 1.4, "days_between_mean": 1.6},
+                lift={"pantry": 1.8, "canned goods": 3.0, "household": 3.0, "dry goods pasta": 2.0},
+                days=27.0)
+CONVENIENCE = _profile(z={"order_interval_cv": 2.0, "reorder_ratio": -0.9},
+                       lift={"frozen": 2.5, "snacks": 2.3, "deli": 1.5}, hour=21, shift=6.0,
+                       days=7.0)
+FAMILY = _profile(z={"basket_size_mean": 0.3},
+                  lift={"dairy eggs": 1.6, "bakery": 1.8, "meat seafood": 1.9, "babies": 2.8},
+                  hour=16, shift=2.0, days=14.0)
+FOODIES = _profile(z={"dept_entropy": 0.8, "reorder_ratio": -1.3, "product_repeat_rate": -0.8,
+                      "weekend_ratio": 1.8}, lift={"international": 5.0}, days=10.0)
+FREQUENT_SMALL = _profile(z={"days_between_mean": -1.0, "basket_size_mean": -1.0}, days=6.0)
+LATE_DRINKERS = _profile(lift={"alcohol": 2.5}, hour=22, shift=5.0)
+
+
+def test_each_persona_profile_gets_its_persona():
+    table = _table([FAMILY, HEALTH, FOODIES, BULK, CONVENIENCE])
+    names = [p.name for p in personas.name_segments(table)]
+    assert names == [FAMILY_SHOPPERS, HEALTH_CONSCIOUS_REGULARS, EXPLORATORY_FOODIES,
+                     BULK_PANTRY_STOCKERS, BUSY_CONVENIENCE_SEEKERS]
+
+
+def test_odd_profiles_get_descriptive_names_and_no_name_repeats():
+    table = _table([HEALTH, FREQUENT_SMALL, BULK, LATE_DRINKERS, CONVENIENCE, FAMILY, FOODIES])
+    named = personas.name_segments(table)
+    names = [p.name for p in named]
+    assert len(set(names)) == len(names)
+    assert names[1] == "Frequent Small-Basket Shoppers"
+    assert names[3] == "Late-Night Wine & Beer Buyers"
+    assert set(names) - {names[1], names[3]} == set(PERSONA_NAMES)
+    for persona in (named[1], named[3]):
+        assert not persona.matched and persona.name not in PERSONA_NAMES
+        assert persona.rule.startswith("no persona rule fits")
+        assert persona.actions and persona.evidence
+    assert any("delivery slots" in action for action in named[3].actions)
+
+
+def test_two_segments_competing_for_one_persona_do_not_share_its_name():
+    weaker_health = _profile(z={"organic_ratio": 0.9, "reorder_ratio": 0.4},
+                             lift={"produce": 1.3}, days=8.0)
+    named = personas.name_segments(_table([weaker_health, HEALTH, BULK]))
+    assert named[1].name == HEALTH_CONSCIOUS_REGULARS
+    assert named[0].name != HEALTH_CONSCIOUS_REGULARS and not named[0].matched
+    assert named[0].rule.startswith(f"fits {HEALTH_CONSCIOUS_REGULARS}, but that name went")
+    assert named[0].scores[HEALTH_CONSCIOUS_REGULARS] < named[1].scores[HEALTH_CONSCIOUS_REGULARS]
+    assert len({p.name for p in named}) == 3
+
+
+def test_identical_odd_segments_get_distinct_names():
+    named = personas.name_segments(_table([FREQUENT_SMALL, FREQUENT_SMALL, FREQUENT_SMALL]))
+    names = [p.name for p in named]
+    assert len(set(names)) == 3 and names[0] == "Frequent Small-Basket Shoppers"
+
+
+def test_a_segment_like_everyone_is_not_forced_into_a_persona():
+    (bland,) = personas.name_segments(_table([_profile()]))
+    assert bland.name == "Mainstream Shoppers" and not bland.matched and bland.actions
+
+
+def test_one_strong_trait_alone_does_not_make_a_persona():
+    # Extreme organic share, but fresh produce at the population's level: the core produce
+    # signal is not positive, so the segment is not called health-conscious.
+    organic_only = _profile(z={"organic_ratio": 3.0, "reorder_ratio": 1.0}, days=7.0)
+    (persona,) = personas.name_segments(_table([organic_only]))
+    assert persona.name != HEALTH_CONSCIOUS_REGULARS
+    assert "produce lift" in persona.rule and persona.name == "Organic Routine Shoppers"
+
+
+def test_a_catalog_without_the_core_department_cannot_claim_the_persona():
+    without_produce = _profile(z={"organic_ratio": 1.5, "reorder_ratio": 0.8}, days=7.0,
+                               drop=("produce",))
+    (persona,) = personas.name_segments(_table([without_produce]))
+    assert persona.name != HEALTH_CONSCIOUS_REGULARS
+
+
+def test_matched_personas_explain_themselves():
+    named = personas.name_segments(_table([HEALTH, BULK]))
+    health = named[0]
+    assert health.matched and health.score >= personas.MATCH_THRESHOLD
+    assert health.score == health.scores[HEALTH_CONSCIOUS_REGULARS]
+    assert any("organic" in action for action in health.actions)
+    assert any(line.startswith("organic share: organic_ratio +1.50 SD") for line in health.evidence)
+    assert "score" in health.rule and "core trait" in health.rule
+    assert any("bulk" in action for action in named[1].actions)
+    payload = json.loads(json.dumps([p.to_dict() for p in named]))
+    assert payload[0]["name"] == HEALTH_CONSCIOUS_REGULARS and payload[0]["matched"] is True
+
+
+def test_naming_needs_the_profile_columns():
+    with pytest.raises(GpusegError, match="hour_shift"):
+        personas.name_segments(_table([_profile()]).drop(columns="hour_shift"))
+
+
+def test_signal_scale_is_documented_by_its_constants():
+    signal = personas.Signal("lift", ("produce",), "produce lift")
+    value, text = signal.measure({"dept_lift_produce": personas.LIFT_UNIT}, {"produce": 0.3})
+    assert value == pytest.approx(1.0) and "1.50x" in text
+    value, _ = personas.Signal("z", "organic_ratio", "x").measure({"z_organic_ratio": 10.0}, {})
+    assert value == personas.SIGNAL_CAP
+    pets = personas.Signal("lift", ("pets",), "x")
+    value, _ = pets.measure({"dept_lift_pets": 5.0}, {"pets": 0.001})
+    assert value is None  # pets are below the minimum population share
