@@ -30,7 +30,8 @@ class CpuBackend(Backend):
     name = "cpu"
     xp = np
     df = pd
-    sample_defaults = MappingProxyType({"silhouette": 20_000, "dbscan": 50_000})
+    sample_defaults = MappingProxyType(
+        {"sweep": 20_000, "silhouette": 20_000, "stability": 20_000, "dbscan": 20_000})
 
     def __init__(self) -> None:
         self.device = f"CPU: {_cpu_name()} ({os.cpu_count()} cores)"

@@ -37,8 +37,8 @@ class Backend(abc.ABC):
     device : str
         Human-readable device description (CPU model and cores, or GPU name).
     sample_defaults : Mapping[str, int | None]
-        What ``"auto"`` means for the sampled stages (``silhouette``,
-        ``dbscan``): ``None`` is every user.
+        What ``"auto"`` means for the sampled stages (``sweep``,
+        ``silhouette``, ``stability``, ``dbscan``): ``None`` is every user.
     """
 
     name: str

@@ -9,10 +9,15 @@ import argparse
 import logging
 import sys
 import textwrap
+import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from .errors import GpusegError
+
+if TYPE_CHECKING:
+    from .config import PipelineConfig
 
 log = logging.getLogger("gpuseg")
 
@@ -69,7 +74,7 @@ def _add_pipeline_options(p: argparse.ArgumentParser) -> None:
                    help="DBSCAN core-point threshold (default: 20)")
     p.add_argument("--dbscan-sample", type=_sample_value, default="auto",
                    help="users DBSCAN is fitted on, the rest assigned to the nearest core point: "
-                        "N, 'all' or 'auto' (GPU all, CPU 50000; default: auto)")
+                        "N, 'all' or 'auto' (GPU all, CPU 20000; default: auto)")
     p.add_argument("--umap-neighbors", type=int, default=15, help="UMAP n_neighbors (default: 15)")
     p.add_argument("--umap-min-dist", type=float, default=0.1, help="UMAP min_dist (default: 0.1)")
     p.add_argument("--umap-sample", type=_sample_value, default=None,
@@ -134,14 +139,100 @@ def _cmd_features(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from .pipeline import segment
-    from .rundir import write_run
+    from .rundir import refuse_existing
 
+    refuse_existing(args.out, force=args.force)
     config = _config(args)
     with _progress(args) as progress:
         result = segment(args.data, config, progress=progress)
-    out = write_run(result, args.out, force=args.force)
+        out = _write_run(result, args.out, force=args.force, progress=progress)
     _print_summary(result, out)
     return EXIT_OK
+
+
+def demo_config(backend: str, seed: int) -> PipelineConfig:
+    """The demo's pipeline configuration: the defaults, with K chosen by the sweep.
+
+    A function of its own so that tests can run the whole demo with fewer refits.
+    """
+    from .config import PipelineConfig
+
+    return PipelineConfig(backend=backend, seed=seed, k="auto")
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .data.synth import generate_instacart, write_instacart
+    from .pipeline import segment
+    from .rundir import refuse_existing
+
+    out = Path(args.out)
+    data_dir = out.with_name(f"{out.name}-data")
+    refuse_existing(out, force=args.force)
+    refuse_existing(data_dir, force=args.force)
+    with _progress(args) as progress:
+        _tell(progress, "synthetic data")
+        with _timed("synthetic data"):
+            data = generate_instacart(args.users, seed=args.seed, separation="strong")
+            write_instacart(data, data_dir, fmt="parquet", overwrite=args.force)
+        result = segment(data_dir, demo_config(args.backend, args.seed), progress=progress)
+        out = _write_run(result, out, force=args.force, progress=progress)
+    _print_summary(result, out)
+    print(f"synthetic data: {data_dir}")
+    print(f"report: {out / 'report.html'}")
+    return EXIT_OK
+
+
+def _cmd_assign(args: argparse.Namespace) -> int:
+    from .backend import get_backend
+    from .model import assign_users
+
+    backend = get_backend(args.backend)
+    with _progress(args) as progress:
+        assigned = assign_users(args.model, args.data, backend, progress=progress)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Written beside the target and renamed, so an interrupted write leaves no partial file.
+    partial = out.with_name(f".{out.name}.partial")
+    assigned.to_parquet(partial, index=False)
+    partial.replace(out)
+    print(f"assigned {len(assigned):,} users to the segments of {args.model}; wrote {out}")
+    for persona, size in assigned["persona"].value_counts(sort=False).items():
+        print(f"  {persona:<40} {size:>9,}")
+    return EXIT_OK
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import compare_runs
+
+    comparison = compare_runs(args.run_a, args.run_b)
+    print(comparison.summary())
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        comparison.to_long().to_csv(out, index=False)
+        print(f"wrote {out}")
+    return EXIT_OK
+
+
+def _write_run(result, out: str, *, force: bool, progress: Callable[[str], None] | None) -> Path:
+    from .rundir import write_run
+
+    _tell(progress, "writing run directory and report")
+    with _timed("write run directory"):
+        return write_run(result, out, force=force)
+
+
+def _tell(progress: Callable[[str], None] | None, stage: str) -> None:
+    if progress is not None:
+        progress(stage)
+
+
+@contextmanager
+def _timed(what: str) -> Iterator[None]:
+    """Log the wall time of a step outside the pipeline's own stage timer (shown with -v)."""
+    start = time.perf_counter()
+    yield
+    log.info("stage %s: %.2f s", what, time.perf_counter() - start)
 
 
 def _print_summary(result, out: Path) -> None:
@@ -150,7 +241,7 @@ def _print_summary(result, out: Path) -> None:
           f"(silhouette {m['silhouette']['overall']:.3f}; {m['verdict']['strength']} structure)")
     for persona, size in zip(result.model.persona_names, m["kmeans"]["sizes"]):
         print(f"  {persona:<40} {size:>9,}")
-    print(f"run directory: {out}")
+    print(f"run directory: {out} (open {out / 'report.html'})")
 
 
 class _progress:
@@ -203,6 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
             gpuseg synth --users 20000 --out data/synth
             gpuseg run --data data/synth --out runs/first --k auto
             gpuseg features --data data/synth --out features.parquet --backend cpu
+            gpuseg assign --model runs/first --data data/next-month --out next-month.parquet
+            gpuseg compare runs/first runs/second --out migration.csv
         """) + "\n\nexit codes: 0 ok, 1 unexpected error (traceback), 2 user error (one line), "
                "130 interrupted",
     )
@@ -255,6 +348,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="run directory to create")
     p.add_argument("--force", action="store_true", help="replace an existing run directory")
     _add_pipeline_options(p)
+
+    p = command("demo", "generate synthetic shoppers, segment them and write the report "
+                        "(the data goes to RUN_DIR-data)",
+                "gpuseg demo --out gpuseg-demo --users 50000   # then open gpuseg-demo/report.html",
+                _cmd_demo)
+    p.add_argument("--out", default="gpuseg-demo", metavar="RUN_DIR",
+                   help="run directory to create; the synthetic data is written beside it as "
+                        "RUN_DIR-data (default: gpuseg-demo)")
+    p.add_argument("--users", type=int, default=50_000, help="synthetic shoppers (default: 50000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the data and the run (default: 0)")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing run directory and data folder")
+    _add_backend(p)
+
+    p = command("assign", "segment new users with a saved model (no refit)",
+                "gpuseg assign --model runs/2026-11 --data data/december --out december.parquet",
+                _cmd_assign)
+    p.add_argument("--model", required=True,
+                   help="run directory (or its model/ folder) of the run whose segments to use")
+    p.add_argument("--data", required=True, help="Instacart-layout folder, or 'kaggle'")
+    p.add_argument("--out", required=True,
+                   help="parquet file to write: user_id, segment, persona (replaced if present)")
+    _add_backend(p)
+
+    p = command("compare", "segment migration between two runs: matrix, ARI, users who came and went",
+                "gpuseg compare runs/2026-10 runs/2026-11 --out migration.csv",
+                _cmd_compare)
+    p.add_argument("run_a", metavar="RUN_A", help="earlier run directory")
+    p.add_argument("run_b", metavar="RUN_B", help="later run directory")
+    p.add_argument("--out", help="CSV to write, one row per (A segment, B segment): users and share")
     return parser
 
 

@@ -41,12 +41,15 @@ class PipelineConfig:
         Inclusive range ``k="auto"`` may choose from.
     n_init : int
         KMeans initialisations of the final fit.
-    sweep_sample : int
-        Users (seeded sample) the K sweep's silhouette/CH/DB are computed on.
+    sweep_sample : "auto", int or None
+        Users (seeded sample) the K sweep runs on (fits and indices); ``auto``
+        is the backend's default (GPU: every user; CPU: 20,000).
     silhouette_sample : "auto", int or None
         Users the reported silhouette is computed on; ``None`` means every
         user (chunked), an int a seeded sample, ``auto`` the backend's
         default (GPU: every user; CPU: 20,000).
+    stability_sample : "auto", int or None
+        Users the stability refits run on (``auto``: GPU every user, CPU 20,000).
     stability_seeds : int
         KMeans refits with other seeds (mean pairwise ARI).
     bootstrap_rounds : int
@@ -60,7 +63,7 @@ class PipelineConfig:
     dbscan_sample : "auto", int or None
         Fit DBSCAN on a seeded sample of this many users and assign the rest
         to the nearest core point (``None``: every user; ``auto``: the
-        backend's default, GPU every user, CPU 50,000).
+        backend's default, GPU every user, CPU 20,000).
     umap_neighbors, umap_min_dist : int, float
         UMAP parameters.
     umap_sample : int or None
@@ -76,8 +79,9 @@ class PipelineConfig:
     k_sweep_range: tuple[int, int] = (2, 10)
     k_business_range: tuple[int, int] = (3, 8)
     n_init: int = 10
-    sweep_sample: int = 20_000
+    sweep_sample: int | None | Literal["auto"] = "auto"
     silhouette_sample: int | None | Literal["auto"] = "auto"
+    stability_sample: int | None | Literal["auto"] = "auto"
     stability_seeds: int = 5
     bootstrap_rounds: int = 5
     hierarchical_micro_clusters: int = 1000
@@ -108,9 +112,8 @@ class PipelineConfig:
                      f"{name} must be (low, high) with 2 <= low <= high (got {(lo, hi)!r})")
         _require(isinstance(self.n_init, int) and self.n_init >= 1,
                  f"n_init must be an integer >= 1 (got {self.n_init!r})")
-        _require(isinstance(self.sweep_sample, int) and self.sweep_sample >= 100,
-                 f"sweep_sample must be an integer >= 100 (got {self.sweep_sample!r})")
-        for name in ("silhouette_sample", "dbscan_sample", "umap_sample"):
+        for name in ("sweep_sample", "silhouette_sample", "stability_sample", "dbscan_sample",
+                     "umap_sample"):
             value = getattr(self, name)
             auto_ok = name != "umap_sample" and value == "auto"
             allowed = "None (every user), 'auto' or" if name != "umap_sample" else "None (every user) or"

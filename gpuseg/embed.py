@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .backend import Backend
-from .sampling import sample_rows
+from .sampling import seeded_sample
 
 #: Users the trustworthiness check is computed on (it is quadratic in this count).
 TRUSTWORTHINESS_SAMPLE = 5_000
@@ -38,7 +38,7 @@ def embed_umap(X: Any, backend: Backend, *, n_neighbors: int, min_dist: float, s
     """
     xp = backend.xp
     n = X.shape[0]
-    rows = sample_rows(n, sample, backend, seed)
+    rows = seeded_sample(n, sample, seed=seed, backend=backend)
     X_fit = X if rows is None else X[rows]
     n_neighbors = min(n_neighbors, X_fit.shape[0] - 1)
     reducer = backend.UMAP(n_neighbors=n_neighbors, min_dist=min_dist, random_state=seed)
@@ -48,7 +48,7 @@ def embed_umap(X: Any, backend: Backend, *, n_neighbors: int, min_dist: float, s
         coords = xp.full((n, 2), xp.nan)
         coords[rows] = embedded
 
-    check = sample_rows(X_fit.shape[0], TRUSTWORTHINESS_SAMPLE, backend, seed + 1)
+    check = seeded_sample(X_fit.shape[0], TRUSTWORTHINESS_SAMPLE, seed=seed + 1, backend=backend)
     X_check, E_check = (X_fit, embedded) if check is None else (X_fit[check], embedded[check])
     k = min(TRUSTWORTHINESS_NEIGHBORS, (X_check.shape[0] - 1) // 2)
     score = backend.trustworthiness(X_check, E_check, n_neighbors=k)

@@ -75,8 +75,8 @@ def segment(data: InstacartData | str | os.PathLike, config: PipelineConfig | No
     n_users = int(X.shape[0])
     lo, hi = config.k_sweep_range
     with timer.stage("k_sweep"):
-        sweep = k_sweep(X, backend, k_range=(lo, min(hi, n_users - 1)), seed=config.seed,
-                        n_init=config.n_init, sample_size=config.sweep_sample)
+        sweep = k_sweep(X, backend, k_range=(lo, hi), seed=config.seed, n_init=config.n_init,
+                        sample_size=_resolve_sample(config.sweep_sample, backend, "sweep"))
         k_choice = choose_k(sweep, k=config.k, business_range=config.k_business_range)
     k = k_choice.k
     with timer.stage("kmeans"):
@@ -86,7 +86,8 @@ def segment(data: InstacartData | str | os.PathLike, config: PipelineConfig | No
                                 sample=_resolve_sample(config.silhouette_sample, backend, "silhouette"))
     with timer.stage("stability"):
         stab = stability(X, km.labels, backend, k=k, n_seeds=config.stability_seeds,
-                         n_bootstrap=config.bootstrap_rounds, n_init=config.n_init, seed=config.seed)
+                         n_bootstrap=config.bootstrap_rounds, n_init=config.n_init, seed=config.seed,
+                         sample=_resolve_sample(config.stability_sample, backend, "stability"))
     with timer.stage("hierarchical"):
         hier = hierarchical(X, km.labels, backend, k=k,
                             n_micro=config.hierarchical_micro_clusters, seed=config.seed)

@@ -48,7 +48,8 @@ class RapidsBackend(Backend):
 
     name = "gpu"
     # Full data everywhere: silhouette is tiled by cuML, DBSCAN batches its neighbourhoods.
-    sample_defaults = MappingProxyType({"silhouette": None, "dbscan": None})
+    sample_defaults = MappingProxyType(
+        {"sweep": None, "silhouette": None, "stability": None, "dbscan": None})
 
     def __init__(self) -> None:
         import cudf

@@ -28,3 +28,17 @@ def gpu_backend() -> Backend:
 def backend(request) -> Backend:
     """Each backend in turn: every test taking it runs on CPU and (where possible) GPU."""
     return request.getfixturevalue(f"{request.param}_backend")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache_dir(tmp_path_factory):
+    """Keep the loader's parquet cache out of the user's home while testing."""
+    import os
+
+    previous = os.environ.get("GPUSEG_CACHE_DIR")
+    os.environ["GPUSEG_CACHE_DIR"] = str(tmp_path_factory.mktemp("gpuseg-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("GPUSEG_CACHE_DIR", None)
+    else:
+        os.environ["GPUSEG_CACHE_DIR"] = previous
