@@ -253,7 +253,7 @@ def measure_once(method: str, folder: Path, out: Path | None) -> dict[str, Any]:
             "rows": len(table), "columns": table.shape[1]}
 
 
-def _in_subprocess(method: str, folder: Path, out: Path | None) -> dict[str, Any]:
+def measure_in_subprocess(method: str, folder: Path, out: Path | None) -> dict[str, Any]:
     command = [sys.executable, "-m", "benchmarks.bench_features", "--worker", method,
                "--data", str(folder)]
     if out is not None:
@@ -296,7 +296,7 @@ def benchmark(n_users: int, repeats: int, methods: list[str]) -> dict[str, Any]:
         for repeat in range(repeats):
             for method in methods:
                 out = folder / f"{method}.parquet" if repeat == 0 else None
-                runs[method].append(_in_subprocess(method, folder, out))
+                runs[method].append(measure_in_subprocess(method, folder, out))
                 print(f"{method} #{repeat + 1}: {runs[method][-1]['seconds']:.2f} s, "
                       f"peak {runs[method][-1]['peak_gib']:.2f} GiB", file=sys.stderr)
         results: dict[str, Any] = {method: _summary(runs[method]) for method in methods}

@@ -38,7 +38,8 @@ class Backend(abc.ABC):
         Human-readable device description (CPU model and cores, or GPU name).
     sample_defaults : Mapping[str, int | None]
         What ``"auto"`` means for the sampled stages (``sweep``,
-        ``silhouette``, ``stability``, ``dbscan``): ``None`` is every user.
+        ``sweep_score``, ``silhouette``, ``stability``, ``dbscan``): ``None``
+        is every user.
     """
 
     name: str

@@ -40,7 +40,11 @@ class PipelineConfig:
     k_business_range : (int, int)
         Inclusive range ``k="auto"`` may choose from.
     n_init : int
-        KMeans initialisations of the final fit.
+        KMeans initialisations of the final fit and of the stability refits.
+    sweep_n_init : int
+        KMeans initialisations per K in the sweep; its curves only need each
+        K's typical fit, not the best of many (9 K x 10 inits would dominate a
+        CPU run).
     sweep_sample : "auto", int or None
         Users (seeded sample) the K sweep runs on (fits and indices); ``auto``
         is the backend's default (GPU: every user; CPU: 20,000).
@@ -48,6 +52,9 @@ class PipelineConfig:
         Users the reported silhouette is computed on; ``None`` means every
         user (chunked), an int a seeded sample, ``auto`` the backend's
         default (GPU: every user; CPU: 20,000).
+    sweep_score_sample : "auto", int or None
+        Users of the sweep sample the per-K silhouette, CH and DB are
+        computed on (``auto``: GPU every user, CPU 5,000).
     stability_sample : "auto", int or None
         Users the stability refits run on (``auto``: GPU every user, CPU 20,000).
     stability_seeds : int
@@ -79,7 +86,9 @@ class PipelineConfig:
     k_sweep_range: tuple[int, int] = (2, 10)
     k_business_range: tuple[int, int] = (3, 8)
     n_init: int = 10
+    sweep_n_init: int = 3
     sweep_sample: int | None | Literal["auto"] = "auto"
+    sweep_score_sample: int | None | Literal["auto"] = "auto"
     silhouette_sample: int | None | Literal["auto"] = "auto"
     stability_sample: int | None | Literal["auto"] = "auto"
     stability_seeds: int = 5
@@ -110,9 +119,11 @@ class PipelineConfig:
             lo, hi = getattr(self, name)
             _require(isinstance(lo, int) and isinstance(hi, int) and 2 <= lo <= hi,
                      f"{name} must be (low, high) with 2 <= low <= high (got {(lo, hi)!r})")
-        _require(isinstance(self.n_init, int) and self.n_init >= 1,
-                 f"n_init must be an integer >= 1 (got {self.n_init!r})")
-        for name in ("sweep_sample", "silhouette_sample", "stability_sample", "dbscan_sample",
+        for name in ("n_init", "sweep_n_init"):
+            value = getattr(self, name)
+            _require(isinstance(value, int) and value >= 1,
+                     f"{name} must be an integer >= 1 (got {value!r})")
+        for name in ("sweep_sample", "sweep_score_sample", "silhouette_sample", "stability_sample", "dbscan_sample",
                      "umap_sample"):
             value = getattr(self, name)
             auto_ok = name != "umap_sample" and value == "auto"

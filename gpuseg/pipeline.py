@@ -75,8 +75,10 @@ def segment(data: InstacartData | str | os.PathLike, config: PipelineConfig | No
     n_users = int(X.shape[0])
     lo, hi = config.k_sweep_range
     with timer.stage("k_sweep"):
-        sweep = k_sweep(X, backend, k_range=(lo, hi), seed=config.seed, n_init=config.n_init,
-                        sample_size=_resolve_sample(config.sweep_sample, backend, "sweep"))
+        sweep = k_sweep(X, backend, k_range=(lo, hi), seed=config.seed, n_init=config.sweep_n_init,
+                        sample_size=_resolve_sample(config.sweep_sample, backend, "sweep"),
+                        score_sample=_resolve_sample(config.sweep_score_sample, backend,
+                                                     "sweep_score"))
         k_choice = choose_k(sweep, k=config.k, business_range=config.k_business_range)
     k = k_choice.k
     with timer.stage("kmeans"):

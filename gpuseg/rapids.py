@@ -49,7 +49,7 @@ class RapidsBackend(Backend):
     name = "gpu"
     # Full data everywhere: silhouette is tiled by cuML, DBSCAN batches its neighbourhoods.
     sample_defaults = MappingProxyType(
-        {"sweep": None, "silhouette": None, "stability": None, "dbscan": None})
+        {"sweep": None, "sweep_score": None, "silhouette": None, "stability": None, "dbscan": None})
 
     def __init__(self) -> None:
         import cudf
@@ -67,10 +67,10 @@ class RapidsBackend(Backend):
         self.device = f"GPU: {name} ({props['totalGlobalMem'] / 2**30:.0f} GiB)"
 
     def asarray(self, data: Any, dtype: Any = None) -> "cupy.ndarray":
-        if isinstance(data, self.df.DataFrame):
-            return data.to_cupy(dtype=dtype)
-        if isinstance(data, (self.df.Series, self.df.Index)):
-            data = data.values  # cuDF exposes its device buffer as a CuPy array
+        if isinstance(data, (self.df.DataFrame, self.df.Series, self.df.Index)):
+            # cuDF's .values refuses columns with nulls; pandas turns float nulls into NaN.
+            floating = dtype is not None and self.xp.dtype(dtype).kind == "f"
+            return data.to_cupy(dtype=dtype, na_value=self.xp.nan if floating else None)
         return self.xp.asarray(data, dtype=dtype)
 
     def to_host(self, obj: Any) -> Any:

@@ -40,7 +40,8 @@ def test_sweep_and_auto_choice_recover_four_blobs(backend, blobs):
     assert choice.k == 4
     assert sweep.elbow_k == 4
     assert choice.source == "auto" and "K=4" in choice.reason
-    assert sweep.ks == tuple(range(2, 9)) and sweep.sample_size == 600 and sweep.n_users == 1200
+    assert sweep.ks == tuple(range(2, 9)) and sweep.sample_size == 600 and sweep.fit_size == 600
+    assert sweep.n_users == 1200
     rows = _host(backend, seeded_sample(len(X), 600, seed=0, backend=backend))
     swept = X[rows]  # the whole sweep runs on the seeded sample
     assert sweep.wcss_k1 == pytest.approx(((swept - swept.mean(axis=0)) ** 2).sum(), rel=1e-9)
@@ -56,7 +57,8 @@ def test_near_tied_silhouettes_go_to_the_k_nearest_the_elbow():
     sweep = cluster.KSweep(ks=(2, 3, 4, 5, 6), inertia=(50.0, 30.0, 20.0, 18.0, 17.0),
                            silhouette=(0.40, 0.305, 0.31, 0.302, 0.20),
                            calinski_harabasz=(1.0,) * 5, davies_bouldin=(1.0,) * 5,
-                           elbow_k=5, wcss_k1=100.0, sample_size=500, n_users=1000)
+                           elbow_k=5, wcss_k1=100.0, sample_size=500, n_users=1000,
+                           fit_size=1000)
     choice = cluster.choose_k(sweep, business_range=(3, 6))
     # K=2 has the best silhouette overall but lies outside the business range.
     assert choice.k == 5
@@ -67,7 +69,7 @@ def test_near_tied_silhouettes_go_to_the_k_nearest_the_elbow():
 def test_an_explicit_k_is_taken_as_given_and_checked_against_the_users():
     sweep = cluster.KSweep(ks=(2, 3), inertia=(5.0, 4.0), silhouette=(0.5, 0.4),
                            calinski_harabasz=(1.0, 1.0), davies_bouldin=(1.0, 1.0), elbow_k=2,
-                           wcss_k1=10.0, sample_size=10, n_users=10)
+                           wcss_k1=10.0, sample_size=10, n_users=10, fit_size=10)
     chosen = cluster.choose_k(sweep, k=3)
     assert (chosen.k, chosen.source, chosen.wcss_reduction) == (3, "user", pytest.approx(0.6))
     assert cluster.choose_k(sweep, k=7).wcss_reduction is None
