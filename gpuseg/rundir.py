@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
+import pandas as pd
 
 from .errors import GpusegError
 
@@ -24,8 +25,7 @@ def atomic_directory(target: str | os.PathLike, *, force: bool = False) -> Itera
     ``.<name>.tmp-*`` sibling) and ``target`` is untouched.
     """
     target = Path(target)
-    if target.exists() and not force:
-        raise GpusegError(f"{target} already exists; pass --force to replace it")
+    refuse_existing(target, force=force)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
@@ -42,6 +42,15 @@ def atomic_directory(target: str | os.PathLike, *, force: bool = False) -> Itera
         raise
 
 
+def refuse_existing(target: str | os.PathLike, *, force: bool) -> None:
+    """Raise :class:`GpusegError` if ``target`` exists and ``force`` is false.
+
+    Commands call this before their long work, so that a run is not computed only to be refused.
+    """
+    if Path(target).exists() and not force:
+        raise GpusegError(f"{target} already exists; pass --force to replace it")
+
+
 def write_json(path: Path, payload: Any) -> None:
     path.write_text(json.dumps(payload, indent=2, default=_json_default) + "\n", encoding="utf-8")
 
@@ -56,22 +65,70 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+#: The per-user table and the saved model's subfolder inside a run directory.
+SEGMENTS_FILE = "segments.parquet"
+MODEL_DIR = "model"
+
 #: Columns of segments.parquet, in order (UMAP columns only when the embedding ran).
 SEGMENT_COLUMNS = ("user_id", "segment", "persona", "silhouette", "umap_x", "umap_y",
                    "hierarchical", "dbscan")
 
 
+def profiles_table(result: Any) -> pd.DataFrame:
+    """The profiles as written to ``profiles.csv``: lists joined with "; ", plus the actions.
+
+    A spreadsheet shows ``fresh fruits; yogurt`` better than a Python list's repr.
+    """
+    actions = {p["segment"]: "; ".join(p["actions"]) for p in result.metrics["personas"]}
+    table = result.profiles.assign(actions=result.profiles["segment"].map(actions))
+    for column in table.columns:
+        if table[column].map(lambda cell: isinstance(cell, (list, tuple))).any():
+            table[column] = table[column].map(_joined)
+    return table
+
+
+def _joined(cell: Any) -> str:
+    return "; ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in cell)
+
+
 def write_run(result: Any, out: str | os.PathLike, *, force: bool = False) -> Path:
     """Write a :class:`~gpuseg.result.SegmentationResult` as a run directory.
 
-    Contents: ``segments.parquet``, ``profiles.csv`` and ``metrics.json``
-    (metrics plus per-stage timings).
+    The folder is built beside ``out`` and renamed into place only when every
+    file is written, so an error or an interrupt leaves no ``out`` behind.
+
+    Notes
+    -----
+    The run directory holds:
+
+    ``segments.parquet``
+        One row per user: :data:`SEGMENT_COLUMNS` (UMAP columns only when the
+        embedding ran).
+    ``profiles.csv``
+        One row per segment (:func:`profiles_table`).
+    ``metrics.json``
+        Every metric of the run plus per-stage ``timings``.
+    ``model/``
+        The saved model (:func:`gpuseg.model.save_model`).
+    ``report.html``, ``figures/*.png``
+        The self-contained report (:func:`gpuseg.report.write_report`).
+
+    Raises
+    ------
+    GpusegError
+        When ``out`` exists and ``force`` is false.
     """
+    from . import report
+    from .model import save_model
+
     with atomic_directory(out, force=force) as staging:
         columns = [c for c in SEGMENT_COLUMNS if c in result.segments.columns]
         segments = result.segments[columns].copy()
         segments["persona"] = segments["persona"].astype(str)
-        segments.to_parquet(staging / "segments.parquet", index=False)
-        result.profiles.to_csv(staging / "profiles.csv", index=False)
+        segments.to_parquet(staging / SEGMENTS_FILE, index=False)
+        profiles_table(result).to_csv(staging / "profiles.csv", index=False)
         write_json(staging / "metrics.json", {**result.metrics, "timings": result.timings})
+        save_model(result.model, staging / MODEL_DIR,
+                   fitted_on={"backend": result.backend, "device": result.device})
+        report.write_report(result, staging)
     return Path(out)

@@ -1,0 +1,162 @@
+"""What the report shows, taken out of a :class:`~gpuseg.result.SegmentationResult`.
+
+Each function turns one part of the result into the plain table or series a
+figure or an HTML section needs, so that the page and the figures never reach
+into ``metrics`` themselves and a change of its layout is mended here.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+#: Behavioural features on the radar, in drawing order, with their axis labels.
+RADAR_FEATURES = {
+    "n_orders": "orders",
+    "basket_size_mean": "basket size",
+    "days_between_mean": "days between",
+    "order_interval_cv": "irregularity",
+    "basket_consistency": "basket repeat",
+    "reorder_ratio": "reorder rate",
+    "product_repeat_rate": "product repeat",
+    "loyalty_hhi": "loyalty",
+    "organic_ratio": "organic",
+    "dept_entropy": "dept. breadth",
+    "weekend_ratio": "weekend",
+}
+#: The radar's radius spans this many population standard deviations either side of average.
+RADAR_Z_LIMIT = 2.0
+AISLE_FEATURE_PREFIX = "aisle_"
+
+
+def persona_names(result: Any) -> list[str]:
+    """Persona name of each segment, by segment number."""
+    return list(result.model.persona_names)
+
+
+def segment_sizes(result: Any) -> np.ndarray:
+    """Users per segment, by segment number."""
+    return result.profiles.sort_values("segment")["size"].to_numpy()
+
+
+def headline(result: Any) -> dict[str, Any]:
+    """The numbers at the top of the report (None where the run could not compute one)."""
+    m = result.metrics
+    total_ss = m["k_sweep"]["wcss_k1"]
+    return {
+        "users": m["users"]["segmented"],
+        "excluded": m["users"]["excluded_min_orders"],
+        "k": result.k,
+        "k_reason": m["k_choice"]["reason"],
+        "silhouette": m["silhouette"]["overall"],
+        "silhouette_scope": m["silhouette"]["scope"],
+        "seed_ari": m["stability"]["seed_ari_mean"],
+        "bootstrap_ari": m["stability"]["bootstrap_ari_mean"],
+        # From the final fit, which exists for any K (the sweep may not have fitted a --k).
+        "wcss_reduction": 1.0 - m["kmeans"]["inertia"] / total_ss if total_ss else None,
+        "dbscan_outlier_share": m["dbscan"]["outlier_share"],
+        "backend": result.backend,
+        "device": result.device,
+        "seconds_total": float(sum(result.timings.values())),
+        "verdict": m["verdict"]["strength"],
+        "verdict_text": m["verdict"]["text"],
+    }
+
+
+def k_sweep_table(result: Any) -> pd.DataFrame:
+    """One row per swept K: ``k, wcss, silhouette, calinski_harabasz, davies_bouldin``."""
+    sweep = result.metrics["k_sweep"]
+    table = pd.DataFrame({"k": sweep["ks"], "wcss": sweep["inertia"], "silhouette": sweep["silhouette"],
+                          "calinski_harabasz": sweep["calinski_harabasz"],
+                          "davies_bouldin": sweep["davies_bouldin"]})
+    # JSON nulls (an index undefined at some K) arrive as None; NaN leaves a gap in the line.
+    return table.astype(float).astype({"k": int})
+
+
+def elbow_k(result: Any) -> int | None:
+    return result.metrics["k_sweep"].get("elbow_k")
+
+
+def umap_scope(result: Any) -> str | None:
+    """Which users the UMAP map shows, or ``None`` when the embedding did not run."""
+    umap = result.metrics.get("umap")
+    if not umap or "umap_x" not in result.segments:
+        return None
+    n = len(result.segments)
+    return (f"all {n:,} users" if umap["sample_size"] is None
+            else f"a seeded sample of {umap['sample_size']:,} of {n:,} users")
+
+
+def umap_note(result: Any) -> str | None:
+    """How the UMAP map was made, or ``None`` when the embedding did not run."""
+    scope = umap_scope(result)
+    if scope is None:
+        return None
+    umap = result.metrics["umap"]
+    return (f"UMAP of {scope} (n_neighbors={umap['n_neighbors']}, min_dist={umap['min_dist']}); "
+            f"trustworthiness {umap['trustworthiness']:.3f}")
+
+
+def radar_profile(result: Any) -> pd.DataFrame:
+    """Segments x behavioural features, each the standardised difference from the average shopper.
+
+    Values are the profile's ``z_<feature>`` (segment mean minus population
+    mean, in population standard deviations), clipped to
+    +-:data:`RADAR_Z_LIMIT` and rescaled to [0, 1] so that 0.5 is the average
+    shopper. Columns are the labels of :data:`RADAR_FEATURES` found in the profile.
+    """
+    profiles = result.profiles.sort_values("segment")
+    present = {f: label for f, label in RADAR_FEATURES.items() if f"z_{f}" in profiles}
+    z = profiles[[f"z_{f}" for f in present]].to_numpy(dtype=np.float64)
+    scaled = (np.clip(z, -RADAR_Z_LIMIT, RADAR_Z_LIMIT) + RADAR_Z_LIMIT) / (2 * RADAR_Z_LIMIT)
+    return pd.DataFrame(scaled, columns=list(present.values()))
+
+
+def feature_label(name: str, aisle_names: Mapping[int, str]) -> str:
+    """Readable name of a feature column (``aisle_24`` -> its aisle's name where known)."""
+    if name.startswith(AISLE_FEATURE_PREFIX):
+        aisle = int(name[len(AISLE_FEATURE_PREFIX):])
+        return f"aisle: {aisle_names.get(aisle, aisle)}"
+    return name.replace("_", " ")
+
+
+def importance_table(result: Any, aisle_names: Mapping[int, str]) -> pd.DataFrame:
+    """Per feature (index: readable label): ``eta_squared`` and ``permutation`` importance."""
+    importance = result.metrics["importance"]
+    table = pd.DataFrame({"eta_squared": pd.Series(importance["eta_squared"], dtype=float),
+                          "permutation": pd.Series(importance["permutation"], dtype=float)})
+    table.index = [feature_label(name, aisle_names) for name in table.index]
+    return table
+
+
+def top_aisle_lifts(result: Any) -> list[pd.Series]:
+    """Per segment, its top aisles by lift (index: aisle name, values: lift)."""
+    profiles = result.profiles.sort_values("segment")
+    return [pd.Series(list(lifts), index=list(names), dtype=float)
+            for names, lifts in zip(profiles["top_aisles"], profiles["top_aisle_lifts"])]
+
+
+def segment_table(result: Any) -> pd.DataFrame:
+    """One row per segment: the facts shown beside each persona."""
+    profiles = result.profiles.sort_values("segment").reset_index(drop=True)
+    silhouette = result.metrics["silhouette"]["per_cluster"]
+    dbscan = result.segments.groupby("segment")["dbscan"].agg(lambda s: float((s == -1).mean()))
+    return pd.DataFrame({
+        "segment": profiles["segment"],
+        "persona": persona_names(result),
+        "users": profiles["size"],
+        "share": profiles["share"],
+        "silhouette": [silhouette.get(str(j)) for j in profiles["segment"]],
+        "basket_size": profiles["basket_size_mean"],
+        "days_between": profiles["days_between_mean"],
+        "reorder_ratio": profiles["reorder_ratio"],
+        "preferred_hour": profiles["preferred_hour"],
+        "weekend_share": profiles["weekend_share"],
+        "dbscan_outliers": dbscan.reindex(profiles["segment"]).to_numpy(),
+    })
+
+
+def timings_table(result: Any) -> pd.Series:
+    """Wall seconds per stage, in the order the stages ran."""
+    return pd.Series(dict(result.timings), dtype=float)

@@ -1,0 +1,259 @@
+"""The report's figures, drawn with matplotlib's object API on the Agg canvas.
+
+Every function takes plain host data (numpy arrays, pandas frames, lists of
+names) and returns a :class:`~matplotlib.figure.Figure`; none reads a result
+or a file, so each can be tested and reused on its own. Segment ``j`` has the
+same colour in every figure (:func:`segment_colors`).
+"""
+from __future__ import annotations
+
+import io
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_hex
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+#: Pixel density of the saved PNGs: sharp on a laptop screen, small enough to embed.
+DPI = 110
+WEEKDAYS = ("Sat", "Sun", "Mon", "Tue", "Wed", "Thu", "Fri")  # Instacart's order_dow 0..6
+
+
+def segment_colors(k: int) -> list[str]:
+    """One distinct colour per segment, as hex strings (tab10, tab20 beyond ten segments)."""
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10" if k <= 10 else "tab20"]
+    return [to_hex(cmap(j % cmap.N)) for j in range(k)]
+
+
+def new_figure(width: float, height: float) -> Figure:
+    figure = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def to_png(figure: Figure) -> bytes:
+    """PNG bytes of a figure."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
+
+
+def segment_sizes(names: Sequence[str], sizes: Sequence[int]) -> Figure:
+    """Horizontal bars of users per segment, labelled with count and share."""
+    sizes = np.asarray(sizes, dtype=np.int64)
+    figure = new_figure(8, 0.5 * len(names) + 1.2)
+    ax = figure.add_subplot()
+    rows = np.arange(len(names))
+    ax.barh(rows, sizes, color=segment_colors(len(names)))
+    ax.set_yticks(rows, [f"{j}: {name}" for j, name in enumerate(names)])
+    ax.invert_yaxis()
+    total = max(int(sizes.sum()), 1)
+    for row, size in zip(rows, sizes):
+        ax.text(size, row, f"  {size:,} ({size / total:.0%})", va="center", fontsize=9)
+    ax.set_xlim(0, sizes.max(initial=1) * 1.3)
+    ax.set_xlabel("users")
+    ax.set_title("Segment sizes")
+    ax.spines[["top", "right"]].set_visible(False)
+    return figure
+
+
+def umap_map(x: np.ndarray, y: np.ndarray, labels: np.ndarray, names: Sequence[str],
+             subtitle: str) -> Figure:
+    """Scatter of the 2-D UMAP coordinates coloured by segment; NaN rows (not embedded) are skipped."""
+    embedded = np.isfinite(x) & np.isfinite(y)
+    x, y, labels = x[embedded], y[embedded], labels[embedded]
+    colors = np.asarray(segment_colors(len(names)))
+    figure = new_figure(8, 6.5)
+    ax = figure.add_subplot()
+    # Shuffled drawing order so that no segment is painted over another wholesale.
+    order = np.random.default_rng(0).permutation(x.size)
+    size = float(np.clip(20_000 / max(x.size, 1), 0.3, 8))
+    ax.scatter(x[order], y[order], c=colors[labels[order]], s=size, linewidths=0, alpha=0.7,
+               rasterized=True)
+    ax.legend(handles=[Patch(color=c, label=f"{j}: {n}") for j, (n, c) in enumerate(zip(names, colors))],
+              loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=2, frameon=False, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(f"UMAP map of the shoppers ({subtitle})", fontsize=11)
+    return figure
+
+
+def silhouette_plot(silhouette: np.ndarray, labels: np.ndarray, names: Sequence[str],
+                    overall: float) -> Figure:
+    """The classic silhouette plot: each segment's sorted per-user values as a filled band.
+
+    Users with a NaN silhouette (outside the sample) are left out.
+    """
+    measured = np.isfinite(silhouette)
+    silhouette, labels = silhouette[measured], labels[measured]
+    colors = segment_colors(len(names))
+    figure = new_figure(8, 6)
+    ax = figure.add_subplot()
+    gap = max(silhouette.size // 50, 10)
+    bottom = gap
+    centres = []
+    for j in range(len(names)):
+        values = np.sort(silhouette[labels == j])
+        rows = np.arange(bottom, bottom + values.size)
+        ax.fill_betweenx(rows, 0, values, color=colors[j], linewidth=0)
+        centres.append(bottom + values.size / 2)
+        bottom += values.size + gap
+    ax.axvline(overall, color="crimson", linestyle="--", linewidth=1.2,
+               label=f"mean silhouette {overall:.3f}")
+    ax.set_xlim(min(-0.1, float(silhouette.min(initial=0)) - 0.05), 1)
+    ax.set_ylim(0, bottom)
+    ax.set_yticks(centres, [f"segment {j}" for j in range(len(names))])
+    ax.set_xlabel("silhouette coefficient")
+    ax.legend(loc="lower right", fontsize=9)
+    ax.set_title(f"Silhouette per segment ({silhouette.size:,} users)")
+    return figure
+
+
+def k_sweep(sweep: pd.DataFrame, *, elbow_k: int | None, chosen_k: int) -> Figure:
+    """WCSS (elbow marked), silhouette, Calinski-Harabasz and Davies-Bouldin against K.
+
+    ``sweep`` has a column ``k`` and any of ``wcss``, ``silhouette``,
+    ``calinski_harabasz``, ``davies_bouldin``.
+    """
+    panels = (("wcss", "WCSS (lower is tighter)"), ("silhouette", "Silhouette (higher is better)"),
+              ("calinski_harabasz", "Calinski-Harabasz (higher is better)"),
+              ("davies_bouldin", "Davies-Bouldin (lower is better)"))
+    figure = new_figure(10, 6.5)
+    axes = figure.subplots(2, 2).ravel()
+    for ax, (column, title) in zip(axes, panels):
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("K")
+        if column not in sweep:
+            ax.text(0.5, 0.5, "not computed", ha="center", va="center", transform=ax.transAxes)
+            continue
+        ax.plot(sweep["k"], sweep[column], marker="o", color="#3b6ea8")
+        ax.axvline(chosen_k, color="grey", linestyle=":", linewidth=1.2, label=f"chosen K = {chosen_k}")
+        if column == "wcss" and elbow_k is not None and elbow_k in set(sweep["k"]):
+            at = float(sweep.loc[sweep["k"] == elbow_k, "wcss"].iloc[0])
+            ax.plot([elbow_k], [at], marker="o", markersize=14, markerfacecolor="none",
+                    markeredgecolor="crimson", markeredgewidth=2, linestyle="none",
+                    label=f"elbow K = {elbow_k}")
+        ax.set_xticks(sweep["k"])
+        ax.legend(fontsize=8)
+    figure.suptitle("Choosing K")
+    return figure
+
+
+def radar(profile: pd.DataFrame, names: Sequence[str], feature_labels: Sequence[str]) -> Figure:
+    """One radar chart per segment over the same axes; ``profile`` is segments x features in [0, 1]."""
+    k, n_axes = profile.shape
+    colors = segment_colors(k)
+    angles = np.linspace(0, 2 * np.pi, n_axes, endpoint=False)
+    closed = np.append(angles, angles[0])
+    columns = min(k, 3)
+    grid_rows = -(-k // columns)
+    figure = new_figure(3.6 * columns, 3.7 * grid_rows)
+    for j in range(k):
+        ax = figure.add_subplot(grid_rows, columns, j + 1, projection="polar")
+        values = np.append(profile.iloc[j].to_numpy(dtype=np.float64), profile.iloc[j, 0])
+        ax.plot(closed, values, color=colors[j], linewidth=1.5)
+        ax.fill(closed, values, color=colors[j], alpha=0.3)
+        ax.set_ylim(0, 1)
+        ax.set_yticks([0.5, 1.0], ["", ""])
+        ax.set_xticks(angles, feature_labels, fontsize=7)
+        ax.set_title(f"{j}: {names[j]}", fontsize=9, color=colors[j], fontweight="bold")
+    figure.suptitle("Segment profiles against the average shopper (middle ring)")
+    return figure
+
+
+def importance(table: pd.DataFrame, top: int = 15) -> Figure:
+    """Bars of the ``top`` features by eta squared, beside their permutation importance.
+
+    ``table`` is indexed by feature label with columns ``eta_squared`` and ``permutation``.
+    """
+    shown = table.sort_values("eta_squared", ascending=False).head(top)[::-1]
+    figure = new_figure(10, 0.3 * len(shown) + 1.6)
+    eta_ax, perm_ax = figure.subplots(1, 2, sharey=True)
+    labels = shown.index.astype(str)
+    eta_ax.barh(labels, shown["eta_squared"].to_numpy(), color="#3b6ea8")
+    eta_ax.set_xlabel("eta squared (variance between segments)")
+    perm_ax.barh(labels, shown["permutation"].to_numpy(), color="#e8590c")
+    perm_ax.set_xlabel("permutation importance (accuracy lost)")
+    if not np.any(shown["permutation"].to_numpy()):
+        perm_ax.text(0.5, 0.5, "0 for every feature shown:\nno single feature is needed\n"
+                     "to place a shopper", ha="center", va="center", transform=perm_ax.transAxes,
+                     color="#52606d")
+    for ax in (eta_ax, perm_ax):
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.tick_params(axis="y", labelsize=8)
+    figure.suptitle(f"Which features separate the segments (top {len(shown)} by eta squared)")
+    return figure
+
+
+def activity_heatmaps(activity: np.ndarray, names: Sequence[str]) -> Figure:
+    """Hour x weekday heatmap of each segment's orders, as a share of that segment's orders."""
+    k = activity.shape[0]
+    totals = activity.reshape(k, -1).sum(axis=1).clip(min=1)
+    shares = activity / totals[:, None, None]
+    columns = min(k, 2)
+    grid_rows = -(-k // columns)
+    figure = new_figure(6 * columns, 2.3 * grid_rows + 0.6)
+    axes = np.atleast_1d(figure.subplots(grid_rows, columns, squeeze=False)).ravel()
+    vmax = float(shares.max(initial=0)) or 1.0
+    image = None
+    for j, ax in enumerate(axes):
+        if j >= k:
+            ax.set_axis_off()
+            continue
+        image = ax.imshow(shares[j] * 100, aspect="auto", cmap="viridis", vmin=0, vmax=vmax * 100)
+        ax.set_yticks(range(7), WEEKDAYS, fontsize=7)
+        ax.set_xticks(range(0, 24, 3), [f"{h:02d}h" for h in range(0, 24, 3)], fontsize=7)
+        ax.set_title(f"{j}: {names[j]}", fontsize=9)
+    if image is not None:
+        figure.colorbar(image, ax=axes.tolist(), label="% of segment's orders", shrink=0.9,
+                        aspect=30, pad=0.02)
+    figure.suptitle("When each segment orders (weekday x hour of day)")
+    return figure
+
+
+def top_aisles(lifts: Sequence[pd.Series], names: Sequence[str]) -> Figure:
+    """Per segment, horizontal bars of its top aisles' lift (index: aisle name)."""
+    k = len(names)
+    colors = segment_colors(k)
+    columns = min(k, 3)
+    grid_rows = -(-k // columns)
+    figure = new_figure(4.2 * columns, 2.4 * grid_rows + 0.5)
+    axes = figure.subplots(grid_rows, columns, squeeze=False).ravel()
+    for j, ax in enumerate(axes):
+        if j >= k:
+            ax.set_axis_off()
+            continue
+        lift = lifts[j][::-1]
+        ax.barh(lift.index.astype(str), lift.to_numpy(dtype=np.float64), color=colors[j])
+        ax.axvline(1.0, color="grey", linewidth=0.8, linestyle=":")
+        ax.tick_params(axis="y", labelsize=8)
+        ax.set_title(f"{j}: {names[j]}", fontsize=9)
+        ax.set_xlabel("lift (x the average shopper)", fontsize=8)
+    figure.suptitle("Top aisles per segment, by lift")
+    return figure
+
+
+def dendrogram(linkage: np.ndarray, k: int, leaves: int = 40) -> Figure:
+    """Ward dendrogram, truncated to its last ``leaves`` merges, coloured at the K-cluster cut."""
+    from scipy.cluster.hierarchy import dendrogram as draw_dendrogram
+
+    figure = new_figure(10, 4.5)
+    ax = figure.add_subplot()
+    heights = np.sort(linkage[:, 2])
+    # Any height strictly between the (k-1)-th and k-th highest merges cuts the tree into k.
+    cut = (heights[-k] + heights[-k + 1]) / 2 if 2 <= k <= heights.size else None
+    # scipy's own link colours: hierarchical clusters are not numbered like the KMeans segments.
+    draw_dendrogram(linkage, ax=ax, truncate_mode="lastp", p=leaves, color_threshold=cut,
+                    above_threshold_color="#555555", no_labels=True)
+    if cut is not None:
+        ax.axhline(cut, color="crimson", linestyle="--", linewidth=1, label=f"cut into {k} clusters")
+        ax.legend(fontsize=9)
+    ax.set_ylabel("Ward merge distance")
+    ax.set_title(f"Hierarchical clustering (Ward) of {linkage.shape[0] + 1:,} micro-clusters, "
+                 f"last {min(leaves, linkage.shape[0] + 1)} merges shown")
+    return figure

@@ -1,0 +1,356 @@
+"""The report page: one HTML file with inline CSS and every figure embedded as a data URI.
+
+The page loads nothing: a Content-Security-Policy allows images from data
+URIs, inline styles and the one inline script (by its hash) only. The script
+merely records, on ``<body data-images-ok>``, whether every image decoded, so
+that a headless browser test can read it from the DOM; the page shows
+everything without it. All text from the run passes through
+:func:`html.escape`.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import math
+import os
+from html import escape
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from matplotlib.figure import Figure
+
+from . import content, figures
+
+REPORT_FILE = "report.html"
+FIGURES_DIR = "figures"
+
+_IMAGE_CHECK_SCRIPT = (
+    "window.addEventListener('load', function () {"
+    " var images = Array.prototype.slice.call(document.images);"
+    " var ok = images.every(function (img) { return img.complete && img.naturalWidth > 0; });"
+    " document.body.dataset.imagesOk = String(ok);"
+    " document.body.dataset.imageCount = String(images.length);"
+    " });"
+)
+
+_CSS = """
+:root { --ink: #1f2933; --muted: #52606d; --line: #d9e2ec; --panel: #f5f7fa; --accent: #3b6ea8; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
+       color: var(--ink); background: #fff; }
+main { max-width: 1120px; margin: 0 auto; padding: 24px 28px 64px; }
+h1 { font-size: 26px; margin: 0 0 4px; }
+h2 { font-size: 20px; margin: 40px 0 8px; padding-bottom: 4px; border-bottom: 2px solid var(--line); }
+h3 { font-size: 16px; margin: 0 0 6px; }
+p.lead, .muted { color: var(--muted); }
+.verdict { border-left: 6px solid var(--accent); background: var(--panel); padding: 12px 16px;
+           margin: 16px 0; border-radius: 4px; }
+.verdict.strong { border-color: #2f9e44; } .verdict.moderate { border-color: #f08c00; }
+.verdict.weak { border-color: #c92a2a; }
+.verdict strong { text-transform: uppercase; letter-spacing: .04em; }
+.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(160px, 1fr)); gap: 10px; }
+.card { background: var(--panel); border-radius: 6px; padding: 10px 12px; }
+.card .value { font-size: 22px; font-weight: 600; }
+.card .label { font-size: 12px; color: var(--muted); }
+figure { margin: 16px 0; }
+figure img { max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 4px; }
+figcaption { font-size: 13px; color: var(--muted); margin-top: 4px; }
+table { border-collapse: collapse; margin: 8px 0; font-size: 13px; }
+th, td { border-bottom: 1px solid var(--line); padding: 4px 10px; text-align: right; }
+th.text, td.text { text-align: left; }
+.personas { display: grid; grid-template-columns: repeat(auto-fill, minmax(320px, 1fr)); gap: 14px; }
+.persona { border: 1px solid var(--line); border-top: 6px solid var(--segment); border-radius: 6px;
+           padding: 12px 14px; }
+.persona ul { margin: 4px 0 8px; padding-left: 20px; }
+.swatch { display: inline-block; width: 11px; height: 11px; border-radius: 2px;
+          background: var(--segment); margin-right: 6px; }
+details { margin: 8px 0; } summary { cursor: pointer; color: var(--accent); }
+pre { background: var(--panel); padding: 10px; overflow-x: auto; font-size: 12px; }
+"""
+
+
+def write_report(result: Any, folder: str | os.PathLike) -> Path:
+    """Draw the figures of ``result`` and write ``figures/*.png`` and ``report.html`` into ``folder``.
+
+    Parameters
+    ----------
+    result : SegmentationResult
+    folder : path
+        Created if missing; files already there with the same names are replaced.
+
+    Returns
+    -------
+    Path
+        The written ``report.html``.
+    """
+    folder = Path(folder)
+    (folder / FIGURES_DIR).mkdir(parents=True, exist_ok=True)
+    images = _FigureWriter(folder / FIGURES_DIR)
+    page = _render(result, images)
+    path = folder / REPORT_FILE
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+class _FigureWriter:
+    """Saves each figure as ``<name>.png`` and returns its ``<figure>`` element with the same bytes."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def __call__(self, name: str, draw: Callable[[], Figure], alt: str, caption: str) -> str:
+        png = figures.to_png(draw())
+        (self.folder / f"{name}.png").write_bytes(png)
+        source = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+        return (f'<figure><img src="{source}" alt="{escape(alt)}">'
+                f"<figcaption>{escape(caption)}</figcaption></figure>")
+
+
+def _render(result: Any, figure: _FigureWriter) -> str:
+    names = content.persona_names(result)
+    head = content.headline(result)
+    sections = [
+        _header(result, head),
+        _section("Segments", _segments(result, names, figure)),
+        _section("Personas and what to do about them", _personas(result, names)),
+        _section("The map", _map(result, names, figure)),
+        _section("How the segments differ", _profiles(result, names, figure)),
+        _section("How good is the segmentation", _validation(result, names, head, figure)),
+        _section("Run details", _details(result)),
+    ]
+    digest = base64.b64encode(hashlib.sha256(_IMAGE_CHECK_SCRIPT.encode()).digest()).decode()
+    policy = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+              f"script-src 'sha256-{digest}'")
+    return "\n".join([
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content="{escape(policy)}">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>gpuseg report: {head['users']:,} shoppers, {head['k']} segments</title>",
+        f"<style>{_CSS}</style>",
+        "</head>",
+        "<body>",
+        "<main>",
+        *sections,
+        "</main>",
+        f"<script>{_IMAGE_CHECK_SCRIPT}</script>",
+        "</body>",
+        "</html>",
+        "",
+    ])
+
+
+# -- sections --------------------------------------------------------------------------------
+
+
+def _header(result: Any, head: dict[str, Any]) -> str:
+    source = result.metrics["input"]["source"]
+    cards = [
+        (f"{head['users']:,}", f"shoppers segmented ({head['excluded']:,} excluded: "
+                               f"fewer than {result.config.min_orders} orders)"),
+        (str(head["k"]), "segments"),
+        (_number(head["silhouette"]), f"silhouette ({head['silhouette_scope']})"),
+        (_number(head["seed_ari"]), "stability: ARI across seeds"),
+        (_number(head["bootstrap_ari"]), "stability: ARI across bootstrap resamples"),
+        (_percent(head["wcss_reduction"]), "WCSS reduction vs one segment"),
+        (_percent(head["dbscan_outlier_share"]), "DBSCAN outliers"),
+        (f"{head['seconds_total']:.1f} s", "wall time of all pipeline stages"),
+        (head["backend"].upper(), head["device"]),
+    ]
+    card_html = "".join(f'<div class="card"><div class="value">{escape(value)}</div>'
+                        f'<div class="label">{escape(label)}</div></div>' for value, label in cards)
+    strength = escape(str(head["verdict"]))
+    return (f"<header><h1>Shopper segmentation report</h1>"
+            f'<p class="lead">{head["users"]:,} shoppers from {escape(str(source))}, '
+            f"gpuseg {escape(str(result.metrics['gpuseg_version']))}</p>"
+            f'<div class="verdict {strength}"><strong>Verdict: {strength}.</strong> '
+            f"{escape(str(head['verdict_text']))}</div>"
+            f'<div class="cards">{card_html}</div>'
+            f'<p class="muted">K: {escape(str(head["k_reason"]))}</p></header>')
+
+
+def _segments(result: Any, names: list[str], figure: _FigureWriter) -> str:
+    sizes = content.segment_sizes(result)
+    table = content.segment_table(result)
+    colors = figures.segment_colors(len(names))
+    rows = []
+    for row, color in zip(table.itertuples(index=False), colors):
+        rows.append([
+            f'<span class="swatch" style="--segment: {color}"></span>{row.segment}: {escape(row.persona)}',
+            f"{row.users:,}", f"{row.share:.1%}", _number(row.silhouette), f"{row.basket_size:.1f}",
+            f"{row.days_between:.1f}", f"{row.reorder_ratio:.0%}", f"{int(row.preferred_hour):02d}:00",
+            f"{row.weekend_share:.0%}", f"{row.dbscan_outliers:.1%}",
+        ])
+    header = ["segment", "users", "share", "silhouette", "basket size", "days between orders",
+              "reorder rate", "preferred hour", "weekend orders", "DBSCAN outliers"]
+    return (figure("sizes", lambda: figures.segment_sizes(names, sizes), "Bar chart of segment sizes",
+                   "Users per segment (KMeans), numbered from the largest.")
+            + _table(header, rows, escaped=True))
+
+
+def _personas(result: Any, names: list[str]) -> str:
+    profiles = result.profiles.set_index("segment")
+    colors = figures.segment_colors(len(names))
+    cards = []
+    for persona in sorted(result.metrics["personas"], key=lambda p: p["segment"]):
+        j = persona["segment"]
+        row = profiles.loc[j]
+        departments = _over_index(row["top_departments"], row["top_department_lifts"])
+        aisles = _over_index(row["top_aisles"], row["top_aisle_lifts"])
+        cards.append(
+            f'<div class="persona" style="--segment: {colors[j]}">'
+            f"<h3>{j}: {escape(persona['name'])}</h3>"
+            f'<p class="muted">{int(row["size"]):,} shoppers ({row["share"]:.0%}); orders around '
+            f'{int(row["preferred_hour"]):02d}:00, {row["weekend_share"]:.0%} at the weekend</p>'
+            f"<p><b>Over-buys</b> {departments}<br><b>Top aisles</b> {aisles}</p>"
+            f"<b>Actions</b>{_list(persona['actions'])}"
+            f"<details><summary>Why this name</summary><p>{escape(persona['rule'])}</p>"
+            f"{_list(persona['evidence'])}</details></div>")
+    return ('<p class="muted">Names come from explicit rules over each segment\'s profile '
+            "(see <i>Why this name</i>); lifts compare a segment's share of items with all shoppers'.</p>"
+            f'<div class="personas">{"".join(cards)}</div>')
+
+
+def _over_index(names: Sequence[str], lifts: Sequence[float]) -> str:
+    """The names bought above the average shopper's rate, with their lifts, as escaped HTML."""
+    above = [f"{escape(name)} ({lift:.1f}x)" for name, lift in zip(names, lifts) if lift > 1]
+    return ", ".join(above) or "nothing above the average shopper"
+
+
+def _map(result: Any, names: list[str], figure: _FigureWriter) -> str:
+    note = content.umap_note(result)
+    if note is None:
+        return '<p class="muted">The UMAP embedding did not run for this segmentation.</p>'
+    segments = result.segments
+    return figure("umap", lambda: figures.umap_map(segments["umap_x"].to_numpy(),
+                                                   segments["umap_y"].to_numpy(),
+                                                   segments["segment"].to_numpy(), names,
+                                                   content.umap_scope(result)),
+                  "UMAP scatter plot of shoppers coloured by segment",
+                  f"{note}. Nearby points are shoppers with similar behaviour; colours are the "
+                  "KMeans segments, which were found in the PCA space, not on this map.")
+
+
+def _profiles(result: Any, names: list[str], figure: _FigureWriter) -> str:
+    radar = content.radar_profile(result)
+    importance = content.importance_table(result, aisle_names={})
+    lifts = content.top_aisle_lifts(result)
+    return "".join([
+        figure("radar", lambda: figures.radar(radar, names, list(radar.columns)),
+               "Radar charts of each segment's behavioural profile",
+               "Each axis is the segment's mean minus the average shopper's, in standard deviations "
+               f"of shoppers, clipped at +-{content.RADAR_Z_LIMIT:g}: the middle ring is the average "
+               "shopper, the rim 2 SD above it, the centre 2 SD below."),
+        figure("activity", lambda: figures.activity_heatmaps(result.activity, names),
+               "Heatmaps of ordering by weekday and hour per segment",
+               "Share of each segment's orders by weekday and hour of day (Instacart's order_dow 0 "
+               "taken as Saturday)."),
+        figure("top_aisles", lambda: figures.top_aisles(lifts, names),
+               "Bar charts of each segment's top aisles by lift",
+               "Lift: the segment's share of items in the aisle over all shoppers' share; aisles with "
+               "at least 0.5% of all items."),
+        figure("importance", lambda: figures.importance(importance),
+               "Bar charts of feature importance",
+               "Eta squared: share of a feature's variance between segments. Permutation: accuracy "
+               "a nearest-centroid classifier loses when the feature is shuffled "
+               f"(on {result.metrics['importance']['sample_size']:,} shoppers)."),
+    ])
+
+
+def _validation(result: Any, names: list[str], head: dict[str, Any], figure: _FigureWriter) -> str:
+    m = result.metrics
+    segments = result.segments
+    sweep = content.k_sweep_table(result)
+    stability = m["stability"]
+    dbscan = m["dbscan"]
+    hierarchical = m["hierarchical"]
+    rows = [
+        ["silhouette", _number(head["silhouette"]), head["silhouette_scope"]],
+        ["ARI across seeds", _number(stability["seed_ari_mean"]),
+         f"mean of {len(stability['seed_aris'])} pairs of {stability['n_seeds']} KMeans refits "
+         f"(min {_number(stability['seed_ari_min'])})"],
+        ["ARI across bootstrap resamples", _number(stability["bootstrap_ari_mean"]),
+         f"{stability['n_bootstrap']} refits on resampled shoppers "
+         f"(min {_number(stability['bootstrap_ari_min'])})"],
+        ["Ward vs KMeans (ARI)", _number(hierarchical["ari_vs_kmeans"]),
+         f"hierarchical clustering over {hierarchical['n_micro_clusters']:,} micro-clusters, "
+         f"cut at {hierarchical['k']}"],
+        ["DBSCAN outliers", _percent(head["dbscan_outlier_share"]),
+         f"{dbscan['n_clusters']} dense cluster(s), eps {dbscan['eps']:.3g} "
+         f"({dbscan['eps_source']})"
+         + (f"; {dbscan['core_assignment']}" if dbscan["core_assignment"] else "")],
+    ]
+    return "".join([
+        _table(["measure", "value", "how"], rows, text_columns=(0, 2)),
+        figure("silhouette", lambda: figures.silhouette_plot(segments["silhouette"].to_numpy(),
+                                                             segments["segment"].to_numpy(), names,
+                                                             head["silhouette"]),
+               "Silhouette plot per segment",
+               f"Silhouette of each shopper ({head['silhouette_scope']}), sorted within its segment: "
+               "near 1, well inside its segment; near 0, on a border; below 0, closer to another "
+               "segment."),
+        figure("k_sweep",
+               lambda: figures.k_sweep(sweep, elbow_k=content.elbow_k(result), chosen_k=result.k),
+               "Line charts of WCSS, silhouette, Calinski-Harabasz and Davies-Bouldin against K",
+               f"KMeans for each K: WCSS on all shoppers, the three indices on "
+               f"{m['k_sweep']['sample_size']:,} of them. {head['k_reason']}"),
+        figure("dendrogram", lambda: figures.dendrogram(result.linkage, result.k),
+               "Dendrogram of the Ward hierarchical clustering",
+               f"{hierarchical['host_step']} The dashed line cuts the tree into {result.k} clusters; "
+               "their colours are the tree's own, numbered independently of the KMeans segments."),
+    ])
+
+
+def _details(result: Any) -> str:
+    timings = content.timings_table(result)
+    rows = [[escape(stage), f"{seconds:.2f}"] for stage, seconds in timings.items()]
+    rows.append(["<b>total</b>", f"<b>{timings.sum():.2f}</b>"])
+    versions = [[escape(name), escape(str(version))]
+                for name, version in result.metrics["versions"].items()]
+    config = "\n".join(f"{key} = {value!r}" for key, value in result.config.to_dict().items())
+    m = result.metrics
+    return (f"<p>Backend <b>{escape(result.backend)}</b> on {escape(result.device)}; input fingerprint "
+            f"<code>{escape(str(m['input']['fingerprint']))}</code>.</p>"
+            '<div class="cards" style="align-items: start">'
+            f"<div><h3>Seconds per stage</h3>{_table(['stage', 'seconds'], rows, escaped=True)}</div>"
+            f"<div><h3>Libraries</h3>{_table(['library', 'version'], versions, escaped=True)}</div>"
+            "</div>"
+            f"<details><summary>Configuration</summary><pre>{escape(config)}</pre></details>")
+
+
+# -- small HTML helpers ----------------------------------------------------------------------
+
+
+def _section(title: str, body: str) -> str:
+    return f"<section><h2>{escape(title)}</h2>{body}</section>"
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]], *, escaped: bool = False,
+           text_columns: Sequence[int] = (0,)) -> str:
+    """A table with numbers right-aligned and ``text_columns`` left-aligned.
+
+    Cells are escaped here unless the caller built (and escaped) them as HTML.
+    """
+    cell = (lambda text: str(text)) if escaped else (lambda text: escape(str(text)))
+
+    def align(i: int) -> str:
+        return ' class="text"' if i in text_columns else ""
+
+    head = "".join(f"<th{align(i)}>{escape(h)}</th>" for i, h in enumerate(header))
+    body = "".join("<tr>" + "".join(f"<td{align(i)}>{cell(c)}</td>" for i, c in enumerate(row))
+                   + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _list(items: Iterable[str]) -> str:
+    return "<ul>" + "".join(f"<li>{escape(str(item))}</li>" for item in items) + "</ul>"
+
+
+def _number(value: float | None) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.3f}"
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.1%}"

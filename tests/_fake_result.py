@@ -1,0 +1,211 @@
+"""Test doubles for the product layer: a hand-built SegmentationResult and one shared real run.
+
+:func:`fake_result` builds a small, fully controlled result in well under a
+second: three blobs of shoppers in a seven-feature space, a real scaler / PCA
+/ KMeans fit (so the saved model reproduces its labels), and hand-written
+profiles and metrics with the keys the pipeline writes. Persona names carry
+HTML metacharacters so that escaping is tested everywhere they appear.
+
+:func:`demo_run` runs ``gpuseg demo`` once per test session on a few thousand
+synthetic shoppers, with a cheaper pipeline configuration, and hands every
+test the same run directory and data folder.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from unittest import mock
+
+import numpy as np
+import pandas as pd
+from scipy.cluster.hierarchy import linkage as ward_linkage
+from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
+from sklearn.metrics import silhouette_samples
+from sklearn.preprocessing import StandardScaler
+
+from gpuseg import __version__
+from gpuseg.config import PipelineConfig
+from gpuseg.result import SegmentationResult, SegmentModel
+
+FEATURES = ("n_orders", "aisle_1", "aisle_2", "basket_size_mean", "days_between_mean",
+            "reorder_ratio", "weekend_ratio")
+#: Segment 1's name would break a page that forgot to escape it.
+PERSONA_NAMES = ("Weekly <Regulars>", "Bulk & \"Pantry\" <script>alert(1)</script>", "Night Owls")
+
+
+def fake_result(n_users: int = 300, *, seed: int = 0, umap_sample: int | None = 200,
+                silhouette_sample: int | None = 250) -> SegmentationResult:
+    """A three-segment result over ``n_users`` shoppers whose user ids are 1000, 1001, ...
+
+    Users outside ``umap_sample`` (``silhouette_sample``) have NaN UMAP
+    coordinates (silhouette), as the pipeline leaves them.
+    """
+    X = fake_features(n_users, seed=seed).to_numpy()
+    rng = np.random.default_rng(seed + 1)
+    scaler = StandardScaler().fit(X)
+    X_scaled = scaler.transform(X)
+    pca = PCA(n_components=3, svd_solver="full").fit(X_scaled)
+    X_pca = pca.transform(X_scaled)
+    kmeans = KMeans(3, n_init=4, random_state=seed).fit(X_pca)
+    labels = kmeans.labels_.astype(np.int32)
+    k = 3
+
+    silhouette = silhouette_samples(X_pca, labels)
+    silhouette[_outside(n_users, silhouette_sample, rng)] = np.nan
+    umap = X_pca[:, :2] + rng.normal(0, 0.05, (n_users, 2))
+    umap[_outside(n_users, umap_sample, rng)] = np.nan
+    dbscan = labels.copy()
+    dbscan[rng.choice(n_users, n_users // 20, replace=False)] = -1
+    segments = pd.DataFrame({
+        "user_id": np.arange(1000, 1000 + n_users, dtype=np.int64),
+        "segment": labels,
+        "persona": pd.Categorical.from_codes(labels, categories=list(PERSONA_NAMES)),
+        "silhouette": silhouette,
+        "hierarchical": labels,
+        "dbscan": dbscan.astype(np.int32),
+        "umap_x": umap[:, 0],
+        "umap_y": umap[:, 1],
+    })
+    model = SegmentModel(feature_names=FEATURES, scaler_mean=scaler.mean_, scaler_scale=scaler.scale_,
+                         pca_mean=pca.mean_, pca_components=pca.components_,
+                         centroids=kmeans.cluster_centers_, persona_names=PERSONA_NAMES, min_orders=3)
+    sizes = np.bincount(labels, minlength=k)
+    profiles = _profiles(X, labels, sizes)
+    micro_centres = np.array([X_pca[labels == j][:8] for j in range(k)]).reshape(-1, 3)
+    return SegmentationResult(
+        segments=segments, profiles=profiles,
+        metrics=_metrics(n_users, labels, sizes, silhouette, int(np.isfinite(umap[:, 0]).sum())),
+        timings={"load": 0.5, "features": 1.25, "kmeans": 0.25, "umap": 2.0}, model=model,
+        linkage=ward_linkage(micro_centres, "ward"),
+        activity=rng.integers(0, 30, (k, 7, 24)).astype(np.int64),
+        backend="cpu", device="CPU: test double (2 cores)",
+        config=PipelineConfig(backend="cpu", min_orders=3, k=3))
+
+
+def fake_features(n_users: int = 300, *, seed: int = 0) -> pd.DataFrame:
+    """The feature table :func:`fake_result` was fitted on (index: user_id 1000, 1001, ...)."""
+    rng = np.random.default_rng(seed)
+    centres = np.array([[10, 0.6, 0.1, 8, 7, 0.7, 0.2],
+                        [25, 0.2, 0.5, 30, 20, 0.5, 0.3],
+                        [6, 0.3, 0.3, 5, 10, 0.3, 0.8]])
+    truth = rng.integers(0, 3, n_users)
+    X = centres[truth] * rng.normal(1.0, 0.08, (n_users, len(FEATURES)))
+    return pd.DataFrame(X, columns=list(FEATURES),
+                        index=pd.Index(np.arange(1000, 1000 + n_users), name="user_id"))
+
+
+def _outside(n: int, sample: int | None, rng: np.random.Generator) -> np.ndarray:
+    """Rows outside a sample of ``sample`` of ``n`` (none when ``sample`` is None or >= n)."""
+    outside = np.zeros(n, dtype=bool)
+    if sample is not None and sample < n:
+        outside[rng.choice(n, n - sample, replace=False)] = True
+    return outside
+
+
+def _profiles(X: np.ndarray, labels: np.ndarray, sizes: np.ndarray) -> pd.DataFrame:
+    means = pd.DataFrame(X, columns=FEATURES).groupby(labels).mean()
+    z = (means - X.mean(axis=0)) / X.std(axis=0)
+    aisles = [["fresh fruits", "yogurt"], ["canned <goods>", "pasta"], ["frozen meals", "chips"]]
+    departments = [["produce", "deli"], ["pantry & canned"], ["frozen"]]
+    table = pd.DataFrame({
+        "segment": np.arange(3), "size": sizes, "share": sizes / sizes.sum(),
+        **{f: means[f].to_numpy() for f in FEATURES if not f.startswith("aisle_")},
+        "preferred_hour": [9, 14, 22], "hour_shift": [-4.0, 1.0, 9.0],
+        "weekend_share": means["weekend_ratio"].to_numpy(),
+        "top_aisles": aisles, "top_aisle_lifts": [[2.5, 1.75], [3.0, 2.0], [4.0, 1.5]],
+        "top_departments": departments, "top_department_lifts": [[1.5, 0.9], [2.25], [3.5]],
+        **{f"z_{f}": z[f].to_numpy() for f in FEATURES if not f.startswith("aisle_")},
+    })
+    return table.assign(persona=list(PERSONA_NAMES))
+
+
+def _metrics(n_users: int, labels: np.ndarray, sizes: np.ndarray, silhouette: np.ndarray,
+             n_embedded: int) -> dict:
+    per_cluster = {str(j): float(np.nanmean(silhouette[labels == j])) for j in range(3)}
+    scored = int(np.isfinite(silhouette).sum())
+    return {
+        "gpuseg_version": __version__,
+        "backend": "cpu",
+        "device": "CPU: test double (2 cores)",
+        "versions": {"numpy": np.__version__, "pandas": pd.__version__},
+        "config": PipelineConfig(backend="cpu", min_orders=3, k=3).to_dict(),
+        "input": {"source": "/data/<fake>", "fingerprint": "f00d", "cleaning": {}},
+        "users": {"with_history": n_users + 20, "excluded_min_orders": 20, "segmented": n_users},
+        "k_sweep": {"ks": [2, 3, 4, 5], "inertia": [900.0, 400.0, 350.0, 320.0],
+                    "silhouette": [0.4, 0.62, 0.5, None],
+                    "calinski_harabasz": [300.0, 500.0, 420.0, 380.0],
+                    "davies_bouldin": [0.9, 0.55, 0.8, 0.85], "elbow_k": 3, "wcss_k1": 2100.0,
+                    "sample_size": n_users, "n_users": n_users},
+        "k_choice": {"k": 3, "reason": "K=3 has the best silhouette (0.620) in 3-8.",
+                     "wcss_reduction": 1 - 400 / 2100, "source": "auto"},
+        "kmeans": {"k": 3, "inertia": 400.0, "sizes": [int(s) for s in sizes]},
+        "silhouette": {"overall": float(np.nanmean(silhouette)), "per_cluster": per_cluster,
+                       "sample_size": scored, "n_scored": scored,
+                       "scope": f"a seeded sample of {scored:,} users"},
+        "stability": {"seed_ari_mean": 0.98, "seed_ari_min": 0.95, "seed_aris": [0.95, 1.0, 0.99],
+                      "bootstrap_ari_mean": 0.93, "bootstrap_ari_min": 0.9,
+                      "bootstrap_aris": [0.9, 0.96], "n_seeds": 3, "n_bootstrap": 2},
+        "hierarchical": {"k": 3, "sizes": [int(s) for s in sizes], "n_micro_clusters": 24,
+                         "ari_vs_kmeans": 0.97, "host_step": "Ward ran on the host."},
+        "dbscan": {"eps": 0.5, "eps_source": "given", "n_clusters": 3, "outlier_share": 0.05,
+                   "n_fit": n_users, "core_assignment": None, "n_core": n_users - 30},
+        "importance": {"eta_squared": {f: 0.1 * (i + 1) for i, f in enumerate(FEATURES)},
+                       "permutation": {f: 0.01 * i for i, f in enumerate(FEATURES)},
+                       "top_overall": list(FEATURES[::-1]), "top_per_segment": {},
+                       "surrogate_accuracy": 0.99, "sample_size": n_users},
+        "verdict": {"strength": "strong", "text": "Strong segmentation <b>not bold</b>.",
+                    "separation": "strong", "stability": "strong"},
+        "umap": {"sample_size": n_embedded if n_embedded < n_users else None,
+                 "trustworthiness": 0.91, "trustworthiness_sample": n_embedded,
+                 "n_neighbors": 15, "min_dist": 0.1},
+        "personas": [{"segment": j, "name": PERSONA_NAMES[j], "rule": f"rule <{j}>",
+                      "actions": [f"action <{j}a>", f"action {j}b & more"],
+                      "evidence": [f"evidence {j}"], "matched": True, "score": 1.0, "scores": {}}
+                     for j in range(3)],
+    }
+
+
+# -- one real run per session ---------------------------------------------------------------------
+
+#: Small enough for two cores, large enough for every stage to have something to do.
+DEMO_USERS = 2_500
+#: The demo's pipeline with fewer refits: the same stages, a fraction of the KMeans work.
+FAST_CONFIG = dict(k=4, k_sweep_range=(3, 5), k_business_range=(3, 5), n_init=2, stability_seeds=2,
+                   bootstrap_rounds=1, hierarchical_micro_clusters=200, sweep_sample=1_000,
+                   umap_sample=1_000)
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    """What ``gpuseg demo`` left behind: the run directory, its data folder and what it printed."""
+
+    run_dir: Path
+    data_dir: Path
+    exit_code: int
+    stdout: str
+
+
+_demo_run: DemoRun | None = None
+
+
+def demo_run(tmp_path_factory) -> DemoRun:
+    """Run ``gpuseg demo`` once per session (later calls return the same run)."""
+    global _demo_run
+    if _demo_run is None:
+        from gpuseg import cli
+
+        root = tmp_path_factory.mktemp("demo")
+        run_dir = root / "demo-run"
+        stdout = io.StringIO()
+        config = mock.patch.object(cli, "demo_config",
+                                   lambda backend, seed: PipelineConfig(backend=backend, seed=seed,
+                                                                        **FAST_CONFIG))
+        with config, contextlib.redirect_stdout(stdout):
+            code = cli.main(["demo", "--out", str(run_dir), "--users", str(DEMO_USERS),
+                             "--backend", "cpu", "--quiet"])
+        _demo_run = DemoRun(run_dir=run_dir, data_dir=root / "demo-run-data", exit_code=code,
+                            stdout=stdout.getvalue())
+    return _demo_run

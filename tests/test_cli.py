@@ -1,0 +1,138 @@
+"""The command line: help with examples, one-line user errors, and assign/compare end to end."""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+from _fake_result import demo_run
+
+from gpuseg.cli import EXIT_OK, EXIT_USER_ERROR, build_parser, main
+
+COMMANDS = ("synth", "download", "features", "run", "demo", "assign", "compare")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    return demo_run(tmp_path_factory)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_of_every_command_ends_with_a_worked_example(command, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--help"])
+    assert exited.value.code == 0
+    lines = capsys.readouterr().out.rstrip().splitlines()
+    assert lines[-2] == "examples:"
+    assert lines[-1].strip().startswith(f"gpuseg {command}")
+
+
+def test_top_level_help_lists_the_new_commands_with_examples(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for command in ("demo", "assign", "compare"):
+        assert f"\n    {command} " in out or f"\n  {command}" in out
+        assert f"gpuseg {command}" in out
+
+
+def _user_error(argv, capsys) -> str:
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == EXIT_USER_ERROR
+    assert err.startswith("gpuseg: error: ") and err.count("\n") == 1, err
+    return err
+
+
+def test_assign_with_a_missing_data_folder_is_a_one_line_user_error(run, tmp_path, capsys):
+    err = _user_error(["assign", "--model", str(run.run_dir), "--data", str(tmp_path / "nope"),
+                       "--out", str(tmp_path / "out.parquet"), "--backend", "cpu"], capsys)
+    assert "nope" in err and "does not exist" in err
+    assert not (tmp_path / "out.parquet").exists()
+
+
+def test_assign_with_a_missing_model_is_a_one_line_user_error(run, tmp_path, capsys):
+    err = _user_error(["assign", "--model", str(tmp_path / "no-run"), "--data", str(run.data_dir),
+                       "--out", str(tmp_path / "out.parquet"), "--backend", "cpu"], capsys)
+    assert "no-run" in err
+
+
+def test_run_into_an_existing_directory_is_refused_before_any_work(run, tmp_path, capsys):
+    existing = tmp_path / "run"
+    existing.mkdir()
+    err = _user_error(["run", "--data", str(tmp_path / "not-even-data"), "--out", str(existing)], capsys)
+    assert "already exists; pass --force" in err
+
+
+def test_demo_into_an_existing_directory_is_refused_before_generating_data(tmp_path, capsys):
+    (tmp_path / "demo").mkdir()
+    _user_error(["demo", "--out", str(tmp_path / "demo"), "--users", "500"], capsys)
+    assert not (tmp_path / "demo-data").exists()
+
+
+def test_demo_refuses_an_existing_data_folder_too(tmp_path, capsys):
+    (tmp_path / "demo-data").mkdir()
+    err = _user_error(["demo", "--out", str(tmp_path / "demo"), "--users", "500"], capsys)
+    assert "demo-data already exists" in err
+    assert not (tmp_path / "demo").exists()
+
+
+def test_demo_with_too_few_users_is_refused_before_writing_anything(tmp_path, capsys):
+    err = _user_error(["demo", "--out", str(tmp_path / "demo"), "--users", "5"], capsys)
+    assert "--users must be at least" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_compare_with_a_missing_run_is_a_one_line_user_error(run, tmp_path, capsys):
+    err = _user_error(["compare", str(run.run_dir), str(tmp_path / "other")], capsys)
+    assert "other is not a gpuseg run directory" in err
+
+
+def test_unknown_backend_is_a_usage_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["assign", "--model", "m", "--data", "d", "--out", "o.parquet", "--backend", "tpu"])
+    assert exited.value.code == EXIT_USER_ERROR
+    assert "invalid choice: 'tpu'" in capsys.readouterr().err
+
+
+def test_assign_writes_the_run_segments_for_the_training_users(run, tmp_path, capsys, caplog):
+    out = tmp_path / "nested" / "assigned.parquet"
+    with caplog.at_level(logging.INFO, logger="gpuseg"):
+        code = main(["assign", "--model", str(run.run_dir), "--data", str(run.data_dir),
+                     "--out", str(out), "--backend", "cpu", "-v"])
+    assert code == EXIT_OK
+    assigned = pd.read_parquet(out)
+    trained = pd.read_parquet(run.run_dir / "segments.parquet")
+    assert list(assigned.columns) == ["user_id", "segment", "persona"]
+    pd.testing.assert_frame_equal(assigned, trained[["user_id", "segment", "persona"]])
+    stdout = capsys.readouterr().out
+    assert f"assigned {len(trained):,} users" in stdout and str(out) in stdout
+    stages = [r.getMessage() for r in caplog.records if r.getMessage().startswith("stage ")]
+    assert [s.split(":")[0] for s in stages] == ["stage load", "stage features", "stage assign"]
+    assert not list(out.parent.glob(".*partial"))
+
+
+def test_compare_prints_the_matrix_and_writes_it_as_csv(run, tmp_path, capsys):
+    out = tmp_path / "migration.csv"
+    assert main(["compare", str(run.run_dir), str(run.run_dir), "--out", str(out)]) == EXIT_OK
+    printed = capsys.readouterr().out
+    assert "ARI: 1.000" in printed and "appeared in B: 0" in printed and "left after A: 0" in printed
+    segments = pd.read_parquet(run.run_dir / "segments.parquet")
+    personas = segments.drop_duplicates("segment").sort_values("segment")["persona"]
+    for persona in personas:
+        assert persona in printed
+    table = pd.read_csv(out)
+    k = len(personas)
+    assert len(table) == k * k
+    diagonal = table[table["from_segment"] == table["to_segment"]].sort_values("from_segment")
+    np.testing.assert_array_equal(diagonal["users"], np.bincount(segments["segment"]))
+    assert list(diagonal["from_persona"]) == list(personas)
+
+
+def test_every_subcommand_accepts_quiet_and_verbose_after_its_name():
+    parser = build_parser()
+    for command, extra in (("demo", []), ("compare", ["a", "b"]),
+                           ("assign", ["--model", "m", "--data", "d", "--out", "o"])):
+        args = parser.parse_args([command, *extra, "-q", "-v"])
+        assert args.quiet and args.verbose == 1

@@ -1,0 +1,142 @@
+"""The saved model: pickle-free files, exact round trip, assignment without refitting."""
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+from _fake_result import demo_run, fake_features, fake_result
+
+from gpuseg.errors import GpusegError
+from gpuseg.model import ARRAYS_FILE, META_FILE, assign, assign_users, load_model, save_model
+
+ARRAY_NAMES = ("scaler_mean", "scaler_scale", "pca_mean", "pca_components", "centroids")
+
+
+@pytest.fixture(scope="module")
+def fake():
+    return fake_result()
+
+
+def test_saved_model_is_json_plus_npz_without_pickles(fake, tmp_path):
+    folder = save_model(fake.model, tmp_path / "model", fitted_on={"backend": "cpu", "device": "test"})
+    assert sorted(p.name for p in folder.iterdir()) == [ARRAYS_FILE, META_FILE]
+    with np.load(folder / ARRAYS_FILE, allow_pickle=False) as arrays:
+        assert sorted(arrays.files) == sorted(ARRAY_NAMES)
+        assert all(arrays[name].dtype == np.float64 for name in arrays.files)
+    with zipfile.ZipFile(folder / ARRAYS_FILE) as archive:
+        assert sorted(archive.namelist()) == sorted(f"{name}.npy" for name in ARRAY_NAMES)
+    meta = json.loads((folder / META_FILE).read_text())
+    assert meta["feature_names"] == list(fake.model.feature_names)
+    assert meta["persona_names"] == list(fake.model.persona_names)
+    assert meta["min_orders"] == 3 and meta["k"] == 3 and meta["n_components"] == 3
+    assert meta["fitted_on"] == {"backend": "cpu", "device": "test"}
+    assert meta["gpuseg_version"]
+
+
+def test_round_trip_gives_back_identical_arrays_and_names(fake, tmp_path):
+    loaded = load_model(save_model(fake.model, tmp_path))
+    for name in ARRAY_NAMES:
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(fake.model, name))
+    assert loaded.feature_names == fake.model.feature_names
+    assert loaded.persona_names == fake.model.persona_names
+    assert loaded.min_orders == fake.model.min_orders
+
+
+def test_assign_reproduces_the_labels_the_model_was_fitted_with(fake, cpu_backend):
+    segments = assign(fake.model, fake_features(), cpu_backend)
+    assert segments.dtype == np.int32
+    np.testing.assert_array_equal(segments, fake.segments["segment"].to_numpy())
+
+
+def test_assign_takes_columns_by_name_not_position(fake, cpu_backend):
+    features = fake_features()
+    shuffled = features[list(features.columns[::-1])].assign(unrelated=1.0)
+    np.testing.assert_array_equal(assign(fake.model, shuffled, cpu_backend),
+                                  fake.segments["segment"].to_numpy())
+
+
+def test_assign_is_nearest_centroid_in_the_models_pca_space(fake, cpu_backend):
+    """Naive reference: project by hand, then the closest centroid by Euclidean distance."""
+    m = fake.model
+    X = fake_features().to_numpy()
+    projected = ((X - m.scaler_mean) / m.scaler_scale - m.pca_mean) @ m.pca_components.T
+    distances = np.linalg.norm(projected[:, None, :] - m.centroids[None, :, :], axis=2)
+    np.testing.assert_array_equal(assign(m, fake_features(), cpu_backend), distances.argmin(axis=1))
+
+
+@pytest.mark.gpu
+def test_a_cpu_fitted_model_assigns_the_same_segments_on_the_gpu(fake, gpu_backend):
+    features = gpu_backend.from_host(fake_features())
+    on_gpu = gpu_backend.to_host(assign(fake.model, features, gpu_backend))
+    np.testing.assert_array_equal(on_gpu, fake.segments["segment"].to_numpy())
+
+
+@pytest.mark.parametrize("damage", ["no folder", "no json", "bad json", "old format", "no npz",
+                                    "truncated npz", "missing array", "pickled array",
+                                    "wrong shape"])
+def test_a_missing_or_damaged_model_is_a_one_line_user_error(fake, tmp_path, damage):
+    folder = save_model(fake.model, tmp_path / "model")
+    meta_path, arrays_path = folder / META_FILE, folder / ARRAYS_FILE
+    arrays = {name: getattr(fake.model, name) for name in ARRAY_NAMES}
+    if damage == "no folder":
+        folder = tmp_path / "elsewhere"
+    elif damage == "no json":
+        meta_path.unlink()
+    elif damage == "bad json":
+        meta_path.write_text("{not json")
+    elif damage == "old format":
+        meta_path.write_text(json.dumps({**json.loads(meta_path.read_text()), "format_version": 0}))
+    elif damage == "no npz":
+        arrays_path.unlink()
+    elif damage == "truncated npz":
+        arrays_path.write_bytes(arrays_path.read_bytes()[:100])
+    elif damage == "missing array":
+        np.savez(arrays_path, **{k: v for k, v in arrays.items() if k != "centroids"})
+    elif damage == "pickled array":
+        np.savez(arrays_path, **{**arrays, "centroids": np.array([{"a": 1}], dtype=object)})
+    elif damage == "wrong shape":
+        np.savez(arrays_path, **{**arrays, "centroids": arrays["centroids"][:, :1]})
+    with pytest.raises(GpusegError) as caught:
+        load_model(folder)
+    assert str(folder) in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+# -- end to end on the shared demo run ------------------------------------------------------------
+
+
+def test_assign_users_on_the_training_data_reproduces_the_run_exactly(tmp_path_factory, cpu_backend):
+    run = demo_run(tmp_path_factory)
+    assigned = assign_users(run.run_dir, run.data_dir, cpu_backend)
+    trained = pd.read_parquet(run.run_dir / "segments.parquet")
+    assert list(assigned.columns) == ["user_id", "segment", "persona"]
+    assert assigned["user_id"].dtype == np.int64 and assigned["segment"].dtype == np.int32
+    merged = trained.merge(assigned, on="user_id", suffixes=("_run", "_assigned"), validate="1:1")
+    assert len(merged) == len(trained) == len(assigned)
+    np.testing.assert_array_equal(merged["segment_assigned"], merged["segment_run"])
+    assert (merged["persona_assigned"] == merged["persona_run"]).all()
+
+
+def test_assign_users_names_the_features_the_data_lacks(tmp_path_factory, tmp_path, cpu_backend):
+    run = demo_run(tmp_path_factory)
+    model = load_model(run.run_dir / "model")
+    renamed = model.feature_names[:-2] + ("aisle_9999", "basket_mood")
+    save_model(replace(model, feature_names=renamed), tmp_path)
+    with pytest.raises(GpusegError, match="aisle_9999, basket_mood"):
+        assign_users(tmp_path, run.data_dir, cpu_backend)
+
+
+@pytest.mark.gpu
+def test_a_cpu_fitted_run_assigns_the_same_users_on_the_gpu(tmp_path_factory, gpu_backend):
+    """Features computed by cuDF may differ from pandas' in the last bits: labels may flip only
+    for users sitting on a boundary, so agreement rather than equality is required."""
+    run = demo_run(tmp_path_factory)
+    on_gpu = assign_users(run.run_dir, run.data_dir, gpu_backend)
+    trained = pd.read_parquet(run.run_dir / "segments.parquet")
+    merged = trained.merge(on_gpu, on="user_id", suffixes=("_run", "_gpu"), validate="1:1")
+    assert len(merged) == len(trained)
+    assert (merged["segment_gpu"] == merged["segment_run"]).mean() >= 0.999

@@ -1,0 +1,204 @@
+"""The HTML report: self-contained, escaped, complete, and rendering cleanly in headless Chromium."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _fake_result import PERSONA_NAMES, demo_run, fake_result
+
+from gpuseg.report import figures, write_report
+from gpuseg.report.content import radar_profile
+
+FIGURE_NAMES = ("activity", "dendrogram", "importance", "k_sweep", "radar", "silhouette", "sizes",
+                "top_aisles", "umap")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def fake():
+    return fake_result()
+
+
+@pytest.fixture(scope="module")
+def fake_report(fake, tmp_path_factory) -> Path:
+    return write_report(fake, tmp_path_factory.mktemp("report"))
+
+
+@pytest.fixture(scope="module")
+def page(fake_report) -> str:
+    return fake_report.read_text(encoding="utf-8")
+
+
+def test_every_figure_is_written_as_png_and_embedded_with_the_same_bytes(fake_report, page):
+    folder = fake_report.parent / "figures"
+    assert sorted(p.stem for p in folder.iterdir()) == sorted(FIGURE_NAMES)
+    sources = re.findall(r'<img src="([^"]*)"', page)
+    assert len(sources) == len(FIGURE_NAMES)
+    embedded = {base64.b64decode(s.removeprefix("data:image/png;base64,")) for s in sources}
+    for name in FIGURE_NAMES:
+        png = (folder / f"{name}.png").read_bytes()
+        assert png.startswith(PNG_MAGIC)
+        assert png in embedded, name
+
+
+def test_the_page_references_nothing_outside_itself(page):
+    for url in re.findall(r'\b(?:src|href)\s*=\s*"([^"]*)"', page):
+        assert url.startswith("data:image/png;base64,"), url
+    assert not re.search(r"https?://|<link\b|@import|url\(", page)
+    assert len(re.findall(r"<script\b", page)) == 1
+
+
+def test_the_content_security_policy_allows_only_the_pages_own_script(page):
+    script = re.search(r"<script>(.*?)</script>", page, re.S).group(1)
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    policy = re.search(r'http-equiv="Content-Security-Policy" content="([^"]*)"', page).group(1)
+    assert "default-src &#x27;none&#x27;" in policy
+    assert f"script-src &#x27;sha256-{digest}&#x27;" in policy
+
+
+def test_text_from_the_run_is_escaped(page):
+    assert "<script>alert(1)</script>" not in page
+    assert "Bulk &amp; &quot;Pantry&quot; &lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "Weekly &lt;Regulars&gt;" in page
+    assert "<b>not bold</b>" not in page and "&lt;b&gt;not bold&lt;/b&gt;" in page
+    assert "canned &lt;goods&gt;" in page and "action &lt;0a&gt;" in page
+    assert "/data/&lt;fake&gt;" in page
+
+
+def test_the_headline_shows_the_verdict_and_the_key_numbers(fake, page):
+    header = page[page.index("<header>"):page.index("</header>")]
+    assert "Verdict: strong" in header
+    silhouette = fake.metrics["silhouette"]["overall"]
+    for shown in ("300", "shoppers segmented", "20 excluded", f"{silhouette:.3f}", "0.980", "0.930",
+                  f"{1 - 400 / 2100:.1%}", "WCSS reduction", "DBSCAN outliers", "4.0 s", "CPU",
+                  "CPU: test double (2 cores)"):
+        assert shown in header, shown
+    assert f"{fake.metrics['dbscan']['outlier_share']:.1%}" in header
+
+
+def test_samples_are_stated_where_figures_use_them(page):
+    assert "UMAP of a seeded sample of 200 of 300 users" in page
+    assert "Silhouette of each shopper (a seeded sample of 250 users)" in page
+
+
+def test_every_persona_appears_with_its_actions_and_top_aisles(fake, page):
+    personas = page[page.index('<div class="personas">'):]
+    for j, name in enumerate(PERSONA_NAMES):
+        assert f"<h3>{j}: " in personas
+        assert f"action {j}b &amp; more" in personas
+    assert "fresh fruits (2.5x)" in personas and "frozen (3.5x)" in personas
+    # A top department bought less than average is no "over-buy".
+    assert "produce (1.5x)" in personas and "deli (0.9x)" not in personas
+
+
+def test_the_page_says_so_when_umap_did_not_run(tmp_path, monkeypatch):
+    # Only the text matters here: skip rasterising the other figures.
+    monkeypatch.setattr(figures, "to_png", lambda figure: PNG_MAGIC)
+    result = fake_result(n_users=120, umap_sample=None, silhouette_sample=None)
+    without_map = replace(result, segments=result.segments.drop(columns=["umap_x", "umap_y"]),
+                          metrics={**result.metrics, "umap": None})
+    page = write_report(without_map, tmp_path).read_text()
+    assert "The UMAP embedding did not run" in page
+    assert not (tmp_path / "figures" / "umap.png").exists()
+
+
+def test_radar_values_put_the_average_shopper_on_the_middle_ring(fake):
+    radar = radar_profile(fake)
+    assert list(radar.columns) == ["orders", "basket size", "days between", "reorder rate",
+                                    "weekend"]
+    assert ((radar >= 0) & (radar <= 1)).all().all()
+    z = fake.profiles["z_basket_size_mean"].to_numpy()
+    np.testing.assert_allclose(radar["basket size"], (np.clip(z, -2, 2) + 2) / 4)
+
+
+def test_silhouette_plot_leaves_out_users_outside_the_sample():
+    silhouette = np.array([0.5, np.nan, 0.2, 0.9, np.nan, -0.1])
+    labels = np.array([0, 0, 1, 1, 1, 0])
+    figure = figures.silhouette_plot(silhouette, labels, ["a", "b"], overall=0.375)
+    assert "(4 users)" in figure.axes[0].get_title()
+
+
+def test_dendrogram_cut_line_separates_the_last_k_minus_one_merges(fake):
+    figure = figures.dendrogram(fake.linkage, k=3)
+    cut = [line for line in figure.axes[0].get_lines() if line.get_linestyle() == "--"][0]
+    height = cut.get_ydata()[0]
+    merges = np.sort(fake.linkage[:, 2])
+    assert merges[-3] < height < merges[-2]
+
+
+# -- headless Chromium ----------------------------------------------------------------------------
+
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--enable-logging=stderr", "--v=0", "--virtual-time-budget=10000",
+                  "--hide-scrollbars")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    dom: str
+    console: list[str]
+
+    @property
+    def body(self) -> str:
+        return re.search(r"<body[^>]*>", self.dom).group(0)
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    path = shutil.which("chromium")
+    if path is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium is not installed; CI must install it (see .ci/run)")
+        pytest.skip("chromium is not installed (apt-get install chromium); CI runs this test")
+    return path
+
+
+def _chromium(chromium: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
+    profile.mkdir()
+    return subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
+                          capture_output=True, text=True, timeout=120, check=True)
+
+
+def render(chromium: str, page: Path, workdir: Path) -> Rendered:
+    """The DOM after load, and every console message (errors, uncaught exceptions, CSP refusals)."""
+    done = _chromium(chromium, workdir / "profile-dom", "--dump-dom", page.as_uri())
+    console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line or "Uncaught" in line]
+    return Rendered(dom=done.stdout, console=console)
+
+
+@pytest.mark.browser
+def test_the_demo_report_renders_every_image_without_console_errors(chromium, tmp_path_factory,
+                                                                     tmp_path):
+    report = demo_run(tmp_path_factory).run_dir / "report.html"
+    rendered = render(chromium, report, tmp_path)
+    assert rendered.console == []
+    assert 'data-images-ok="true"' in rendered.body
+    assert f'data-image-count="{len(FIGURE_NAMES)}"' in rendered.body
+    assert "Shopper segmentation report" in rendered.dom
+
+    screenshot = tmp_path / "report.png"
+    _chromium(chromium, tmp_path / "profile-shot", "--window-size=1200,3000",
+              f"--screenshot={screenshot}", report.as_uri())
+    png = screenshot.read_bytes()
+    assert png.startswith(PNG_MAGIC) and len(png) > 50_000
+
+
+@pytest.mark.browser
+def test_the_browser_check_catches_a_broken_image_and_a_script_error(chromium, page, tmp_path):
+    """The harness itself: a tampered report must fail both checks the real one passes."""
+    broken_image = re.sub(r"base64,[^\"]{20}", "base64,AAAAnotapng", page, count=1)
+    injected = broken_image.replace("</main>", "<script>undefinedFunction();</script></main>")
+    tampered = tmp_path / "tampered.html"
+    tampered.write_text(injected, encoding="utf-8")
+    rendered = render(chromium, tampered, tmp_path)
+    assert 'data-images-ok="false"' in rendered.body
+    assert rendered.console, "the injected script was neither blocked nor reported"

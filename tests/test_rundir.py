@@ -1,0 +1,146 @@
+"""The run directory: what it holds, in which schema, and that it appears whole or not at all."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from _fake_result import FAST_CONFIG, demo_run, fake_result
+
+import gpuseg.report
+from gpuseg.config import PipelineConfig
+from gpuseg.errors import GpusegError
+from gpuseg.model import load_model
+from gpuseg.pipeline import STAGES
+from gpuseg.rundir import SEGMENT_COLUMNS, write_run
+
+FIGURES = {"activity.png", "dendrogram.png", "importance.png", "k_sweep.png", "radar.png",
+           "silhouette.png", "sizes.png", "top_aisles.png", "umap.png"}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    return demo_run(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def fake():
+    return fake_result()
+
+
+def test_a_run_directory_holds_exactly_its_documented_files(run):
+    assert run.exit_code == 0
+    assert sorted(p.name for p in run.run_dir.iterdir()) == [
+        "figures", "metrics.json", "model", "profiles.csv", "report.html", "segments.parquet"]
+    assert {p.name for p in (run.run_dir / "figures").iterdir()} == FIGURES
+    assert sorted(p.name for p in (run.run_dir / "model").iterdir()) == ["arrays.npz", "model.json"]
+
+
+def test_segments_parquet_has_one_row_per_user_in_the_documented_schema(run):
+    segments = pd.read_parquet(run.run_dir / "segments.parquet")
+    assert tuple(segments.columns) == SEGMENT_COLUMNS
+    dtypes = {c: str(t) for c, t in segments.dtypes.items()}
+    assert dtypes == {"user_id": "int64", "segment": "int32", "persona": "str", "silhouette": "float64",
+                      "umap_x": "float64", "umap_y": "float64", "hierarchical": "int32",
+                      "dbscan": "int32"}
+    assert segments["user_id"].is_unique and segments["user_id"].is_monotonic_increasing
+    model = load_model(run.run_dir / "model")
+    assert set(segments["segment"]) == set(range(model.k))
+    np.testing.assert_array_equal(segments["persona"],
+                                  np.asarray(model.persona_names)[segments["segment"]])
+    assert segments["dbscan"].min() >= -1
+    # The demo configuration embeds a sample of users: the others have no map position.
+    embedded = segments["umap_x"].notna()
+    assert embedded.sum() == FAST_CONFIG["umap_sample"]
+    assert (embedded == segments["umap_y"].notna()).all()
+
+
+def test_profiles_csv_has_one_row_per_segment_with_persona_and_actions(run):
+    profiles = pd.read_csv(run.run_dir / "profiles.csv")
+    metrics = json.loads((run.run_dir / "metrics.json").read_text())
+    model = load_model(run.run_dir / "model")
+    assert len(profiles) == model.k
+    assert list(profiles["segment"]) == list(range(model.k))
+    assert list(profiles["persona"]) == list(model.persona_names)
+    assert profiles["size"].sum() == metrics["users"]["segmented"]
+    assert profiles["share"].sum() == pytest.approx(1.0)
+    for column in ("basket_size_mean", "reorder_ratio", "preferred_hour", "weekend_share",
+                   "top_aisles", "top_aisle_lifts", "top_departments"):
+        assert profiles[column].notna().all(), column
+    assert any(c.startswith("dept_share_") for c in profiles.columns)
+    # Lists are written for people: "a; b; c", not a Python repr.
+    assert not profiles["top_aisles"].str.contains(r"[\[\]']").any()
+    assert (profiles["top_aisles"].str.count("; ") >= 1).all()
+    for segment, actions in zip(profiles["segment"], profiles["actions"]):
+        persona = next(p for p in metrics["personas"] if p["segment"] == segment)
+        assert actions == "; ".join(persona["actions"])
+
+
+def test_metrics_json_records_numbers_timings_and_provenance(run):
+    metrics = json.loads((run.run_dir / "metrics.json").read_text())
+    for key in ("k_sweep", "k_choice", "kmeans", "silhouette", "stability", "hierarchical", "dbscan",
+                "importance", "verdict", "umap", "personas", "users", "preprocess"):
+        assert metrics[key], key
+    assert set(metrics["timings"]) == {"load", *STAGES}
+    assert all(seconds >= 0 for seconds in metrics["timings"].values())
+    assert metrics["backend"] == "cpu" and metrics["device"].startswith("CPU")
+    assert {"numpy", "pandas", "scikit-learn", "umap-learn", "python"} <= set(metrics["versions"])
+    assert metrics["config"] == PipelineConfig(backend="cpu", seed=0, **FAST_CONFIG).to_dict()
+    assert metrics["input"]["fingerprint"] and str(run.data_dir) in metrics["input"]["source"]
+    assert metrics["gpuseg_version"]
+
+
+def test_model_records_where_it_was_fitted(run):
+    meta = json.loads((run.run_dir / "model" / "model.json").read_text())
+    metrics = json.loads((run.run_dir / "metrics.json").read_text())
+    assert meta["fitted_on"] == {"backend": "cpu", "device": metrics["device"]}
+    assert meta["min_orders"] == metrics["config"]["min_orders"]
+
+
+# -- atomicity ------------------------------------------------------------------------------------
+
+
+def _leftovers(folder):
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+@pytest.mark.parametrize("failure", [RuntimeError("figure failed"), KeyboardInterrupt()])
+def test_a_run_that_fails_while_writing_leaves_nothing_behind(fake, tmp_path, monkeypatch, failure):
+    def broken_report(result, folder):
+        (folder / "report.html").write_text("half")
+        raise failure
+
+    monkeypatch.setattr(gpuseg.report, "write_report", broken_report)
+    with pytest.raises(type(failure)):
+        write_run(fake, tmp_path / "run")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_existing_run_directory_is_refused_and_left_alone(fake, tmp_path, monkeypatch):
+    target = tmp_path / "run"
+    target.mkdir()
+    (target / "keep.txt").write_text("earlier run")
+    with pytest.raises(GpusegError, match="already exists; pass --force"):
+        write_run(fake, target)
+    assert [p.name for p in target.iterdir()] == ["keep.txt"]
+    assert _leftovers(tmp_path) == []
+
+
+def test_force_replaces_an_existing_run_only_once_the_new_one_is_complete(fake, tmp_path, monkeypatch):
+    target = tmp_path / "run"
+    target.mkdir()
+    (target / "keep.txt").write_text("earlier run")
+    def late_failure(result, folder):
+        raise RuntimeError("late failure")
+
+    monkeypatch.setattr(gpuseg.report, "write_report", late_failure)
+    with pytest.raises(RuntimeError):
+        write_run(fake, target, force=True)
+    assert [p.name for p in target.iterdir()] == ["keep.txt"]
+    monkeypatch.undo()
+
+    write_run(fake, target, force=True)
+    assert not (target / "keep.txt").exists()
+    assert (target / "report.html").is_file() and (target / "segments.parquet").is_file()
+    assert _leftovers(tmp_path) == []
