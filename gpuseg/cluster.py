@@ -347,7 +347,7 @@ def choose_k(sweep: KSweep, *, k: int | Literal["auto"] = "auto",
             raise GpusegError(
                 f"--k {k} is not below the number of users ({sweep.n_users}); "
                 f"choose --k {sweep.n_users - 1} or fewer, or load more users")
-        return KChoice(k=k, reason=f"K={k} was set with --k.",
+        return KChoice(k=k, reason=f"K={k} was fixed by the configuration (--k {k}).",
                        wcss_reduction=_wcss_reduction(sweep, k), source="user")
     lo, hi = business_range
     in_range = [(kk, s) for kk, s in zip(sweep.ks, sweep.silhouette) if lo <= kk <= hi]

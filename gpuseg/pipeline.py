@@ -121,6 +121,8 @@ def segment(data: InstacartData | str | os.PathLike, config: PipelineConfig | No
         "config": config.to_dict(),
         "input": {"source": data.source, "fingerprint": data.fingerprint,
                   "cleaning": dict(data.cleaning)},
+        "catalog": {"aisles": {str(k): v for k, v in catalog["aisles"].items()},
+                    "departments": {str(k): v for k, v in catalog["departments"].items()}},
         "users": {"with_history": user_features.n_users_with_history,
                   "excluded_min_orders": user_features.n_users_excluded,
                   "segmented": n_users},

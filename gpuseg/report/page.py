@@ -235,7 +235,8 @@ def _map(result: Any, names: list[str], figure: _FigureWriter) -> str:
 
 def _profiles(result: Any, names: list[str], figure: _FigureWriter) -> str:
     radar = content.radar_profile(result)
-    importance = content.importance_table(result, aisle_names={})
+    aisles = result.metrics.get("catalog", {}).get("aisles", {})
+    importance = content.importance_table(result, aisle_names={int(k): v for k, v in aisles.items()})
     lifts = content.top_aisle_lifts(result)
     return "".join([
         figure("radar", lambda: figures.radar(radar, names, list(radar.columns)),

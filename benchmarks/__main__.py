@@ -1,0 +1,6 @@
+"""``python -m benchmarks``: see :mod:`benchmarks.suite`."""
+import sys
+
+from benchmarks.suite import main
+
+sys.exit(main())
