@@ -31,8 +31,8 @@ class CpuBackend(Backend):
     xp = np
     df = pd
     sample_defaults = MappingProxyType(
-        {"sweep": 20_000, "sweep_score": 5_000, "silhouette": 20_000, "stability": 20_000,
-         "dbscan": 20_000})
+        {"sweep": 20_000, "sweep_score": 5_000, "silhouette": 20_000, "stability": 10_000,
+         "dbscan": 10_000, "demo_umap": 2_500})
 
     def __init__(self) -> None:
         self.device = f"CPU: {_cpu_name()} ({os.cpu_count()} cores)"

@@ -56,7 +56,7 @@ class PipelineConfig:
         Users of the sweep sample the per-K silhouette, CH and DB are
         computed on (``auto``: GPU every user, CPU 5,000).
     stability_sample : "auto", int or None
-        Users the stability refits run on (``auto``: GPU every user, CPU 20,000).
+        Users the stability refits run on (``auto``: GPU every user, CPU 10,000).
     stability_seeds : int
         KMeans refits with other seeds (mean pairwise ARI).
     bootstrap_rounds : int
@@ -70,7 +70,7 @@ class PipelineConfig:
     dbscan_sample : "auto", int or None
         Fit DBSCAN on a seeded sample of this many users and assign the rest
         to the nearest core point (``None``: every user; ``auto``: the
-        backend's default, GPU every user, CPU 20,000).
+        backend's default, GPU every user, CPU 10,000).
     umap_neighbors, umap_min_dist : int, float
         UMAP parameters.
     umap_sample : int or None

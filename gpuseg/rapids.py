@@ -49,7 +49,8 @@ class RapidsBackend(Backend):
     name = "gpu"
     # Full data everywhere: silhouette is tiled by cuML, DBSCAN batches its neighbourhoods.
     sample_defaults = MappingProxyType(
-        {"sweep": None, "sweep_score": None, "silhouette": None, "stability": None, "dbscan": None})
+        {"sweep": None, "sweep_score": None, "silhouette": None, "stability": None, "dbscan": None,
+         "demo_umap": None})
 
     def __init__(self) -> None:
         import cudf

@@ -201,7 +201,8 @@ def demo_run(tmp_path_factory) -> DemoRun:
         run_dir = root / "demo-run"
         stdout = io.StringIO()
         config = mock.patch.object(cli, "demo_config",
-                                   lambda backend, seed: PipelineConfig(backend=backend, seed=seed,
+                                   lambda backend, seed: PipelineConfig(backend=backend.name,
+                                                                        seed=seed,
                                                                         **FAST_CONFIG))
         with config, contextlib.redirect_stdout(stdout):
             code = cli.main(["demo", "--out", str(run_dir), "--users", str(DEMO_USERS),

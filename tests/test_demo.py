@@ -1,12 +1,14 @@
 """``gpuseg demo``: synthetic data in, a complete run directory and report out."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pandas as pd
 import pytest
 from _fake_result import DEMO_USERS, demo_run
 
+from gpuseg.backend import get_backend
 from gpuseg.cli import demo_config
 from gpuseg.config import PipelineConfig
 from gpuseg.data.schema import FILE_STEMS
@@ -41,9 +43,11 @@ def test_demo_summary_lists_every_segment_with_its_size(run):
 
 
 def test_demo_pipeline_keeps_every_stage_and_the_default_k():
-    config = demo_config("auto", 0)
+    config = demo_config(get_backend("cpu"), 0)
     defaults = PipelineConfig()
-    assert config.backend == "auto" and config.k == defaults.k
-    assert config.k_sweep_range[0] <= defaults.k <= config.k_sweep_range[1]
+    assert config.backend == "cpu" and config.k == defaults.k
+    # Every stage as in a default run; only the map is a sample on the CPU.
+    assert dataclasses.replace(config, umap_sample=None, seed=defaults.seed,
+                               backend=defaults.backend) == defaults
     # umap-learn switches to NN-descent (and its long numba compilation) at 4,096 points.
     assert config.umap_sample < 4_096
