@@ -16,7 +16,7 @@ import pandas as pd
 from . import __version__
 from .activity import ordering_heatmap
 from .backend import Backend, get_backend
-from .cluster import choose_k, dbscan, fit_kmeans, hierarchical, k_sweep
+from .cluster import choose_k, dbscan, fit_kmeans, hierarchical, k_sweep, total_sum_of_squares
 from .config import PipelineConfig
 from .data.tables import InstacartData
 from .embed import embed_umap
@@ -83,6 +83,7 @@ def segment(data: InstacartData | str | os.PathLike, config: PipelineConfig | No
     k = k_choice.k
     with timer.stage("kmeans"):
         km = fit_kmeans(X, backend, k=k, n_init=config.n_init, seed=config.seed)
+        total_ss = total_sum_of_squares(X, backend)
     with timer.stage("silhouette"):
         sil = silhouette_report(X, km.labels, backend, seed=config.seed,
                                 sample=_resolve_sample(config.silhouette_sample, backend, "silhouette"))
@@ -129,7 +130,8 @@ def segment(data: InstacartData | str | os.PathLike, config: PipelineConfig | No
         "preprocess": prep.to_dict(),
         "k_sweep": sweep.to_dict(),
         "k_choice": k_choice.to_dict(),
-        "kmeans": km.to_dict(),
+        "kmeans": {**km.to_dict(), "total_sum_of_squares": total_ss,
+                   "wcss_reduction": 1.0 - km.inertia / total_ss if total_ss > 0 else 0.0},
         "silhouette": sil.to_dict(),
         "stability": stab.to_dict(),
         "hierarchical": hier.to_dict(),

@@ -43,7 +43,6 @@ def segment_sizes(result: Any) -> np.ndarray:
 def headline(result: Any) -> dict[str, Any]:
     """The numbers at the top of the report (None where the run could not compute one)."""
     m = result.metrics
-    total_ss = m["k_sweep"]["wcss_k1"]
     return {
         "users": m["users"]["segmented"],
         "excluded": m["users"]["excluded_min_orders"],
@@ -53,8 +52,8 @@ def headline(result: Any) -> dict[str, Any]:
         "silhouette_scope": m["silhouette"]["scope"],
         "seed_ari": m["stability"]["seed_ari_mean"],
         "bootstrap_ari": m["stability"]["bootstrap_ari_mean"],
-        # From the final fit, which exists for any K (the sweep may not have fitted a --k).
-        "wcss_reduction": 1.0 - m["kmeans"]["inertia"] / total_ss if total_ss else None,
+        # From the final fit over every user (the sweep ran on a sample and may not have fitted a --k).
+        "wcss_reduction": m["kmeans"]["wcss_reduction"],
         "dbscan_outlier_share": m["dbscan"]["outlier_share"],
         "backend": result.backend,
         "device": result.device,

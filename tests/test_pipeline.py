@@ -1,0 +1,89 @@
+"""The whole pipeline as one call: planted personas recovered and named, deterministic, honest metrics."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from gpuseg.config import PipelineConfig
+from gpuseg.data import load_instacart
+from gpuseg.data.synth import generate_instacart, write_instacart
+from gpuseg.errors import GpusegError
+from gpuseg.pipeline import segment
+from gpuseg.vocabulary import PERSONA_NAMES
+
+N_USERS = 4_000
+
+
+@pytest.fixture(scope="module")
+def strong(tmp_path_factory):
+    folder = write_instacart(generate_instacart(N_USERS, seed=3, separation="strong"),
+                             tmp_path_factory.mktemp("strong") / "data", fmt="parquet")
+    truth = pd.read_csv(folder / "personas_truth.csv").set_index("user_id")["persona"]
+    return folder, truth
+
+
+@pytest.fixture(scope="module")
+def result(strong, cpu_backend):
+    folder, _ = strong
+    return segment(load_instacart(folder, backend=cpu_backend), PipelineConfig(backend="cpu", seed=7),
+                   backend=cpu_backend, embed=False)
+
+
+def test_planted_personas_are_recovered_and_carry_their_names(result, strong):
+    _, truth = strong
+    planted = truth.loc[result.segments["user_id"]].to_numpy()
+    assert adjusted_rand_score(planted, result.segments["segment"]) >= 0.9
+    table = pd.crosstab(planted, result.segments["persona"].astype(str))
+    for persona in PERSONA_NAMES:
+        assert table.loc[persona].idxmax() == persona, table
+
+
+def test_same_input_and_seed_give_bit_identical_labels(result, strong, cpu_backend):
+    folder, _ = strong
+    again = segment(load_instacart(folder, backend=cpu_backend), PipelineConfig(backend="cpu", seed=7),
+                    backend=cpu_backend, embed=False)
+    np.testing.assert_array_equal(again.segments["segment"], result.segments["segment"])
+    np.testing.assert_array_equal(again.segments["dbscan"], result.segments["dbscan"])
+    np.testing.assert_array_equal(again.segments["hierarchical"], result.segments["hierarchical"])
+    assert again.metrics["silhouette"]["overall"] == result.metrics["silhouette"]["overall"]
+
+
+def test_segments_are_numbered_by_size_largest_first(result):
+    sizes = result.segments["segment"].value_counts().sort_index().to_numpy()
+    assert list(sizes) == sorted(sizes, reverse=True)
+    assert result.metrics["kmeans"]["sizes"] == list(sizes)
+
+
+def test_metrics_are_complete_json_and_consistent(result):
+    m = json.loads(json.dumps(result.metrics))
+    assert m["backend"] == "cpu" and m["device"].startswith("CPU: ")
+    assert m["users"]["segmented"] == len(result.segments)
+    assert 0.0 < m["kmeans"]["wcss_reduction"] < 1.0
+    assert m["preprocess"]["retained_variance"] >= 0.95
+    assert m["k_choice"]["k"] == result.k == 5
+    assert m["silhouette"]["sample_size"] is None or m["silhouette"]["sample_size"] <= 20_000
+    assert 0.0 <= m["dbscan"]["outlier_share"] <= 1.0
+    assert len(m["personas"]) == result.k
+    assert m["catalog"]["aisles"]["24"] == "fresh fruits"
+    assert set(result.timings) >= {"features", "preprocess", "k_sweep", "kmeans", "silhouette",
+                                   "stability", "hierarchical", "dbscan", "importance", "personas"}
+    assert result.activity.shape == (result.k, 7, 24)
+    assert result.activity.sum() > 0
+
+
+def test_persona_column_matches_the_model(result):
+    by_segment = result.segments.groupby("segment")["persona"].first().astype(str)
+    assert tuple(by_segment) == result.model.persona_names
+
+
+def test_k_larger_than_the_users_is_a_clear_error(cpu_backend, tmp_path):
+    data = load_instacart(write_instacart(generate_instacart(12, seed=1), tmp_path / "tiny"),
+                          backend=cpu_backend)
+    with pytest.raises(GpusegError, match="--k"):
+        segment(data, PipelineConfig(backend="cpu", k=50, min_orders=1), backend=cpu_backend,
+                embed=False)
+
