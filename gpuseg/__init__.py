@@ -11,4 +11,16 @@ from .errors import GpusegError
 
 __version__ = "0.1.0"
 
-__all__ = ["Backend", "GpusegError", "PipelineConfig", "get_backend", "__version__"]
+__all__ = ["Backend", "GpusegError", "PipelineConfig", "get_backend", "load_instacart", "segment",
+           "__version__"]
+
+_LAZY = {"segment": "gpuseg.pipeline", "load_instacart": "gpuseg.data"}
+
+
+def __getattr__(name: str):
+    # The pipeline pulls in scikit-learn and scipy; load it on first use, not at import.
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'gpuseg' has no attribute {name!r}")
