@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU check for a host with a CUDA device and staged RAPIDS wheels (no package index needed).
 #
-#   benchmarks/gpu_check.sh [RESULTS_DIR]          (default: $OUT, else benchmarks/results)
+#   [SIZES="50000 206209"] [REPEATS=3] benchmarks/gpu_check.sh [RESULTS_DIR]   (default: $OUT, else benchmarks/results)
+# The CPU backend runs too (for agreement): size SIZES/REPEATS to the device time left.
 #
 # Expects the staged parts from ../shared/gpu/stage-rapids-wheels.sh already copied into
 # /tmp/rapids (part01..partNN + install.sh); installs them into $SITE (/tmp/site), prints
@@ -23,7 +24,7 @@ export PYTHONPATH="$SITE:$PWD${PYTHONPATH:+:$PYTHONPATH}"
 } 2>&1 | tee "$results/gpu-versions.txt"
 python3 -m pytest -m gpu -q -rs -p no:cacheprovider 2>&1 | tee "$results/gpu-pytest.txt"
 tests_rc=${PIPESTATUS[0]}
-python3 -m benchmarks --sizes 50000 206209 --repeats 3 --results "$results" 2>&1 | tee "$results/gpu-benchmark.log"
+python3 -m benchmarks --sizes ${SIZES:-50000 206209} --repeats ${REPEATS:-3} --results "$results" 2>&1 | tee "$results/gpu-benchmark.log"
 bench_rc=${PIPESTATUS[0]}
 echo "pytest -m gpu exit $tests_rc, benchmark exit $bench_rc"
 [ "$tests_rc" -eq 0 ] && [ "$bench_rc" -eq 0 ]
