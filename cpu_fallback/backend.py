@@ -3,14 +3,20 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
 from importlib import metadata
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from gpuseg.backend import Backend
+from gpuseg.backend import Backend, capped
+
+#: Bounds of scikit-learn's ``working_memory`` (MiB) for the tiled silhouette: its default,
+#: 1024, is the ceiling; a quarter of the available memory below that; 16 at least.
+_TILE_MIB_RANGE = (16, 1024)
 
 
 def _cpu_name() -> str:
@@ -49,6 +55,10 @@ class CpuBackend(Backend):
 
     def from_host(self, obj: Any) -> Any:
         return obj
+
+    def available_memory(self) -> int:
+        # Host RAM: the kernel's MemAvailable, lowered to a container's cgroup headroom if smaller.
+        return capped(_host_available_bytes())
 
     def StandardScaler(self, **params: Any) -> Any:
         from sklearn.preprocessing import StandardScaler
@@ -91,14 +101,28 @@ class CpuBackend(Backend):
         return NearestNeighbors(n_neighbors=n_neighbors, **params)
 
     def silhouette_score(self, X: Any, labels: Any) -> float:
+        from sklearn import config_context
         from sklearn.metrics import silhouette_score
 
-        return float(silhouette_score(X, labels))
+        with config_context(working_memory=self._tile_mib()):
+            return float(silhouette_score(X, labels))
 
     def silhouette_samples(self, X: Any, labels: Any) -> np.ndarray:
+        from sklearn import config_context
         from sklearn.metrics import silhouette_samples
 
-        return silhouette_samples(X, labels)
+        with config_context(working_memory=self._tile_mib()):
+            return silhouette_samples(X, labels)
+
+    def _tile_mib(self) -> int:
+        """Distance-tile size for scikit-learn's chunked silhouette, sized from free memory.
+
+        Its fixed 1 GiB default would take most of a small machine (or of a
+        ``GPUSEG_MEMORY_LIMIT_BYTES`` budget); a quarter of what is available
+        leaves room for the rest of the run.
+        """
+        low, high = _TILE_MIB_RANGE
+        return int(min(high, max(low, self.available_memory() // 4 >> 20)))
 
     def adjusted_rand_score(self, labels_a: Any, labels_b: Any) -> float:
         from sklearn.metrics import adjusted_rand_score
@@ -120,3 +144,56 @@ class CpuBackend(Backend):
                 found[dist] = "not installed"
         found["python"] = platform.python_version()
         return found
+
+
+def _host_available_bytes() -> int:
+    """Bytes of host RAM available to this process; ``sys.maxsize`` where nothing says."""
+    available = _meminfo_available()
+    if available is None:
+        try:
+            available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            available = sys.maxsize  # no way to tell (not Linux): never refuse for lack of a number
+    headroom = _cgroup_headroom()
+    return available if headroom is None else min(available, headroom)
+
+
+def _meminfo_available() -> int | None:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+#: (limit, usage, statistics, reclaimable-cache key) of cgroup v2 and v1 memory controllers.
+_CGROUP_FILES = (
+    ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current",
+     "/sys/fs/cgroup/memory.stat", "inactive_file"),
+    ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes",
+     "/sys/fs/cgroup/memory/memory.stat", "total_inactive_file"),
+)
+
+
+def _cgroup_headroom() -> int | None:
+    """What a container's memory limit still allows (its page cache counts as free), or None.
+
+    MemAvailable describes the whole host; a container is killed at its
+    cgroup limit long before the host runs out.
+    """
+    for limit_file, usage_file, stat_file, cache_key in _CGROUP_FILES:
+        try:
+            limit_text = Path(limit_file).read_text().strip()
+            if limit_text == "max":
+                return None
+            limit, usage = int(limit_text), int(Path(usage_file).read_text())
+            stats = dict(line.split() for line in Path(stat_file).read_text().splitlines())
+        except (OSError, ValueError):
+            continue
+        if limit >= 1 << 60:  # cgroup v1 spells "no limit" as a page-rounded 2**63 - 1
+            return None
+        return max(0, limit - usage + int(stats.get(cache_key, 0)))
+    return None

@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import abc
 import logging
+import os
 import sys
 from types import ModuleType
 from typing import Any, Mapping
 
-from .errors import BackendUnavailableError
+from .errors import BackendUnavailableError, ConfigError
 
 log = logging.getLogger(__name__)
 
 BACKEND_CHOICES = ("auto", "gpu", "cpu")
+#: Environment variable that caps :meth:`Backend.available_memory` (bytes), to rehearse a
+#: smaller machine or card, or to keep a run below a share of a shared one.
+MEMORY_LIMIT_ENV = "GPUSEG_MEMORY_LIMIT_BYTES"
 
 
 class Backend(abc.ABC):
@@ -71,6 +75,13 @@ class Backend(abc.ABC):
         """Peak bytes allocated on the device since the backend was built (None on CPU)."""
         return None
 
+    @abc.abstractmethod
+    def available_memory(self) -> int:
+        """Bytes the computation can still allocate where it runs (host RAM or GPU memory).
+
+        Capped by ``$GPUSEG_MEMORY_LIMIT_BYTES`` when set (see :func:`memory_limit`).
+        """
+
     # -- estimators with scikit-learn's API ---------------------------------------
     @abc.abstractmethod
     def StandardScaler(self, **params: Any) -> Any: ...
@@ -119,6 +130,33 @@ class Backend(abc.ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}: {self.device}>"
+
+
+def memory_limit() -> int | None:
+    """The byte cap set by ``$GPUSEG_MEMORY_LIMIT_BYTES``, or ``None`` when unset.
+
+    Raises
+    ------
+    ConfigError
+        When the variable is not a positive integer.
+    """
+    text = os.environ.get(MEMORY_LIMIT_ENV, "").strip()
+    if not text:
+        return None
+    try:
+        limit = int(text)
+    except ValueError:
+        limit = 0
+    if limit < 1:
+        raise ConfigError(f"{MEMORY_LIMIT_ENV} must be a positive number of bytes (got {text!r}); "
+                          "unset it to use all available memory")
+    return limit
+
+
+def capped(available: int) -> int:
+    """``available`` bytes, lowered to :func:`memory_limit` when that is set and smaller."""
+    limit = memory_limit()
+    return int(available) if limit is None else min(int(available), limit)
 
 
 def gpu_unavailable_reason() -> str | None:

@@ -1,14 +1,18 @@
 """The ``gpuseg`` command line: thin wrappers over the Python API.
 
-Exit codes: 0 success; 2 a user error (bad input, option or environment), one
-line on stderr; 1 an unexpected error, with its traceback; 130 interrupted.
+Exit codes: 0 success; 2 a user error (bad input, option, environment or a
+resource limit), one line on stderr; 1 an unexpected error, with its
+traceback; 130 interrupted (Ctrl-C, SIGINT); 143 terminated (SIGTERM). An
+interrupted or terminated command leaves no half-written output behind.
 """
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 import textwrap
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +26,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gpuseg")
 
-EXIT_OK, EXIT_BUG, EXIT_USER_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_BUG, EXIT_USER_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 #: Fewer synthetic shoppers leave too few after the min-orders filter for every stage to run.
 DEMO_MIN_USERS = 500
 
@@ -68,8 +72,14 @@ def _add_pipeline_options(p: argparse.ArgumentParser) -> None:
                    help="variance share the kept principal components reach (default: 0.95)")
     p.add_argument("--pca-components", type=int, default=None,
                    help="keep a fixed number of components instead")
+    p.add_argument("--sweep-sample", type=_sample_value, default="auto",
+                   help="users the K sweep fits on: N, 'all' or 'auto' "
+                        "(GPU all, CPU 20000; default: auto)")
     p.add_argument("--silhouette-sample", type=_sample_value, default="auto",
                    help="users the silhouette is computed on: N, 'all' or 'auto' "
+                        "(GPU all, CPU 20000; default: auto)")
+    p.add_argument("--stability-sample", type=_sample_value, default="auto",
+                   help="users the stability refits run on: N, 'all' or 'auto' "
                         "(GPU all, CPU 10000; default: auto)")
     p.add_argument("--dbscan-eps", type=float, default=None,
                    help="DBSCAN radius (default: knee of the k-distance curve)")
@@ -99,7 +109,8 @@ def _config(args: argparse.Namespace):
     return PipelineConfig(
         backend=args.backend, seed=args.seed, min_orders=args.min_orders,
         pca_variance=args.pca_variance, pca_components=args.pca_components, k=args.k,
-        k_business_range=tuple(args.k_range), silhouette_sample=args.silhouette_sample,
+        k_business_range=tuple(args.k_range), sweep_sample=args.sweep_sample,
+        silhouette_sample=args.silhouette_sample, stability_sample=args.stability_sample,
         dbscan_eps=args.dbscan_eps, dbscan_min_samples=args.dbscan_min_samples,
         dbscan_sample=args.dbscan_sample, umap_neighbors=args.umap_neighbors,
         umap_min_dist=args.umap_min_dist, umap_sample=args.umap_sample)
@@ -129,13 +140,19 @@ def _cmd_features(args: argparse.Namespace) -> int:
     from .backend import get_backend
     from .data import load_instacart
     from .features import compute_features
+    from .resources import check_features
+    from .timing import StageTimer
 
     backend = get_backend(args.backend)
-    data = load_instacart(args.data, backend=backend)
-    table = backend.to_host(compute_features(data, backend, min_orders=args.min_orders).table)
+    timer = StageTimer(backend)
+    with timer.stage("load"):
+        data = load_instacart(args.data, backend=backend)
+    with timer.stage("features"):
+        check_features(data, backend)
+        table = backend.to_host(compute_features(data, backend, min_orders=args.min_orders).table)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_parquet(out)
+    _write_replacing(out, table.to_parquet)
     print(f"wrote features of {len(table):,} users x {table.shape[1]} columns to {out}")
     return EXIT_OK
 
@@ -206,10 +223,7 @@ def _cmd_assign(args: argparse.Namespace) -> int:
         assigned = assign_users(args.model, args.data, backend, progress=progress)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    # Written beside the target and renamed, so an interrupted write leaves no partial file.
-    partial = out.with_name(f".{out.name}.partial")
-    assigned.to_parquet(partial, index=False)
-    partial.replace(out)
+    _write_replacing(out, lambda path: assigned.to_parquet(path, index=False))
     print(f"assigned {len(assigned):,} users to the segments of {args.model}; wrote {out}")
     for (segment, persona), size in assigned.groupby(["segment", "persona"]).size().items():
         print(f"  {segment}: {persona:<37} {size:>9,}")
@@ -224,9 +238,20 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if args.out:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        comparison.to_long().to_csv(out, index=False)
+        _write_replacing(out, lambda path: comparison.to_long().to_csv(path, index=False))
         print(f"wrote {out}")
     return EXIT_OK
+
+
+def _write_replacing(out: Path, write: Callable[[Path], object]) -> None:
+    """Write a file beside ``out`` and rename it into place: an interrupt leaves no partial file."""
+    partial = out.with_name(f".{out.name}.partial")
+    try:
+        write(partial)
+        partial.replace(out)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def _write_run(result, out: str, *, force: bool, progress: Callable[[str], None] | None) -> Path:
@@ -312,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
             gpuseg assign --model runs/first --data data/next-month --out next-month.parquet
             gpuseg compare runs/first runs/second --out migration.csv
         """) + "\n\nexit codes: 0 ok, 1 unexpected error (traceback), 2 user error (one line), "
-               "130 interrupted",
+               "130 interrupted, 143 terminated",
     )
     _add_verbosity(parser, default=0)
     # The same flags after the command name; SUPPRESS keeps a sub-command from resetting them.
@@ -397,20 +422,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so cleanup runs as for Ctrl-C.
+
+    A KeyboardInterrupt subclass: no ``except Exception`` swallows it, and every
+    ``except BaseException`` cleanup (staging folders, partial files) runs.
+    """
+
+
+@contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """Turn SIGTERM into :class:`Terminated` while a command runs (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gpuseg`` console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure_logging(args.verbose, args.quiet)
     try:
-        return args.func(args)
+        with _sigterm_raises():
+            return args.func(args)
     except GpusegError as exc:
         if args.verbose >= 2:
             log.exception("user error")
         print(f"gpuseg: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except Terminated:
+        print("gpuseg: terminated (SIGTERM); nothing half-written was left behind", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
-        print("gpuseg: interrupted", file=sys.stderr)
+        print("gpuseg: interrupted; nothing half-written was left behind", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 

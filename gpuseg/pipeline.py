@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import __version__
+from . import __version__, resources
 from .activity import ordering_heatmap
 from .backend import Backend, get_backend
 from .cluster import choose_k, dbscan, fit_kmeans, hierarchical, k_sweep, total_sum_of_squares
@@ -67,12 +67,16 @@ def segment(data: InstacartData | str | os.PathLike, config: PipelineConfig | No
             data = load_instacart(data, backend=backend)
 
     with timer.stage("features"):
+        resources.check_features(data, backend)
         user_features = compute_features(data, backend, min_orders=config.min_orders)
     with timer.stage("preprocess"):
+        resources.check_preprocess(*user_features.table.shape, backend)
         prep = preprocess(user_features.table, backend, pca_variance=config.pca_variance,
                           pca_components=config.pca_components)
     X = prep.X_pca
     n_users = int(X.shape[0])
+    resources.check_run(config, backend, n_users=n_users, n_components=prep.n_components,
+                        n_excluded=user_features.n_users_excluded, embed=embed)
     lo, hi = config.k_sweep_range
     with timer.stage("k_sweep"):
         sweep = k_sweep(X, backend, k_range=(lo, hi), seed=config.seed, n_init=config.sweep_n_init,
@@ -83,6 +87,7 @@ def segment(data: InstacartData | str | os.PathLike, config: PipelineConfig | No
     k = k_choice.k
     with timer.stage("kmeans"):
         km = fit_kmeans(X, backend, k=k, n_init=config.n_init, seed=config.seed)
+        resources.check_segments(km.sizes, n_users)
         total_ss = total_sum_of_squares(X, backend)
     with timer.stage("silhouette"):
         sil = silhouette_report(X, km.labels, backend, seed=config.seed,

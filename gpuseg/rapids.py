@@ -7,19 +7,29 @@ the GPU backend is asked for.
 from __future__ import annotations
 
 import importlib.util
+import math
 import platform
 from importlib import metadata
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from .backend import Backend
+from .backend import Backend, capped
 
 if TYPE_CHECKING:
     import cupy
 
 _REQUIRED = ("cudf", "cuml", "cupy")
-#: Rows per tile of cuML's chunked silhouette; cuML's own default (40,000) is sized for 16 GB cards.
+#: Most rows per side of a silhouette tile: cuML's own default. cuML (cuVS's batched
+#: silhouette) computes the distances tile by tile, chunk x chunk of them at once.
 SILHOUETTE_CHUNK = 40_000
+#: Fewest rows per side: smaller tiles only add kernel launches.
+SILHOUETTE_MIN_CHUNK = 1_000
+#: Share of the free device memory one silhouette tile or one DBSCAN batch may take; the
+#: rest absorbs allocator fragmentation and what cuML allocates beside it.
+TILE_MEMORY_SHARE = 0.5
+#: Least DBSCAN batch budget (MB): cuML subtracts n * 5 bytes of fixed arrays from it in
+#: unsigned arithmetic, and a budget below that would wrap around to one batch of every row.
+DBSCAN_MIN_MBYTES = 256
 
 
 def unavailable_reason() -> str | None:
@@ -94,6 +104,11 @@ class RapidsBackend(Backend):
     def synchronize(self) -> None:
         self.xp.cuda.Device().synchronize()
 
+    def available_memory(self) -> int:
+        # The driver's free figure counts blocks CuPy's pool keeps for reuse as used; they are not.
+        free, _total = self.xp.cuda.runtime.memGetInfo()
+        return capped(free + self.xp.get_default_memory_pool().free_bytes())
+
     def peak_device_memory(self) -> int | None:
         if not self._rmm_statistics:
             return None
@@ -117,6 +132,9 @@ class RapidsBackend(Backend):
             n_clusters=n_clusters, n_init=n_init, random_state=random_state, **params)
 
     def DBSCAN(self, eps: float, min_samples: int, **params: Any) -> Any:
+        # cuML sizes its neighbourhood batches from 80% of the card's *total* memory less the
+        # data, blind to what this run already holds; pass a budget from the free memory.
+        params.setdefault("max_mbytes_per_batch", self._dbscan_batch_mbytes())
         return self._cuml.cluster.DBSCAN(eps=eps, min_samples=min_samples, **params)
 
     def UMAP(self, *, n_neighbors: int, min_dist: float, random_state: int, **params: Any) -> Any:
@@ -134,13 +152,44 @@ class RapidsBackend(Backend):
     def silhouette_score(self, X: Any, labels: Any) -> float:
         from cuml.metrics.cluster import silhouette_score
 
-        return float(silhouette_score(X, labels, chunksize=min(SILHOUETTE_CHUNK, len(X))))
+        return float(silhouette_score(X, labels, chunksize=self._silhouette_chunk(X, labels)))
 
     def silhouette_samples(self, X: Any, labels: Any) -> "cupy.ndarray":
         from cuml.metrics.cluster import silhouette_samples
 
         return self.xp.asarray(
-            silhouette_samples(X, labels, chunksize=min(SILHOUETTE_CHUNK, len(X))))
+            silhouette_samples(X, labels, chunksize=self._silhouette_chunk(X, labels)))
+
+    def _silhouette_chunk(self, X: Any, labels: Any) -> int:
+        """Rows per side of cuML's silhouette distance tiles, sized from the free memory.
+
+        Besides X, cuML holds an n x n_labels matrix of mean distances and one
+        chunk x chunk tile of distances (float64 at most, 8 bytes each). At
+        Instacart scale on a 16 GB card (206,209 users x ~125 components): the
+        resident tables and matrices take about 2 GB, so about 13 GB are free;
+        the n x 10 matrix takes 16 MB; half of the rest, 6.5 GB, gives tiles of
+        isqrt(6.5e9 / 8) = 28,500 rows, 8 x 8 = 64 tiles. cuML's 40,000-row
+        default needs 40,000**2 * 8 = 12.8 GB for one float64 tile: all that is
+        free, with nothing left for fragmentation or the rest of the run.
+        """
+        n = int(X.shape[0])
+        n_labels = int(self.xp.unique(labels).shape[0])
+        fixed = n * (n_labels + 2) * 8
+        budget = max(0, int((self.available_memory() - fixed) * TILE_MEMORY_SHARE))
+        chunk = max(SILHOUETTE_MIN_CHUNK, math.isqrt(budget // 8))
+        return max(1, min(SILHOUETTE_CHUNK, chunk, n))
+
+    def _dbscan_batch_mbytes(self) -> int:
+        """cuML DBSCAN's ``max_mbytes_per_batch``: half the free memory, in cuML's 1e6-byte MB.
+
+        cuML budgets each batch row at n bytes (dense adjacency row, bool) plus
+        (n + 2) * 4 bytes (sparse adjacency, worst case, int32), plus n * 5
+        fixed. At 206,209 users that is 1.03 MB a row: with about 13 GB free on
+        a 16 GB card, 6,500 MB gives batches of about 6,300 rows (33 of them),
+        where cuML's default (80% of 16 GB = 12,800 MB, less the data) would
+        try twice that on top of what the run already holds.
+        """
+        return max(DBSCAN_MIN_MBYTES, int(self.available_memory() * TILE_MEMORY_SHARE / 1e6))
 
     def adjusted_rand_score(self, labels_a: Any, labels_b: Any) -> float:
         from cuml.metrics import adjusted_rand_score

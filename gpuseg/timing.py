@@ -7,6 +7,8 @@ from contextlib import contextmanager
 from typing import Callable, Iterator
 
 from .backend import Backend
+from .errors import ResourceLimitError
+from .resources import out_of_memory
 
 log = logging.getLogger(__name__)
 
@@ -23,11 +25,23 @@ class StageTimer:
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
+        """Time the block as stage ``name``.
+
+        A ``MemoryError`` inside it (numpy's, or CuPy's and RMM's out-of-memory
+        errors, which subclass it) becomes a :class:`ResourceLimitError` naming
+        the stage and the option that shrinks it, so the CLI reports one line
+        instead of an allocator's traceback.
+        """
         if self.progress is not None:
             self.progress(name)
         start = time.perf_counter()
-        yield
-        self.backend.synchronize()  # GPU kernels run asynchronously; count them in their stage
+        try:
+            yield
+            self.backend.synchronize()  # GPU kernels run asynchronously; count them in their stage
+        except ResourceLimitError:
+            raise
+        except MemoryError as exc:
+            raise out_of_memory(name, self.backend, exc) from exc
         elapsed = time.perf_counter() - start
         self.seconds[name] = self.seconds.get(name, 0.0) + elapsed
         log.info("stage %s: %.2f s", name, elapsed)

@@ -9,6 +9,8 @@ are cached as parquet (:mod:`gpuseg.data.cache`); later loads read the cache.
 from __future__ import annotations
 
 import csv
+import difflib
+import io
 import logging
 import os
 import time
@@ -30,8 +32,8 @@ from ..errors import ConfigError, DataValidationError
 from .cache import cache_entry, file_stamps, fingerprint, read_cache, read_frames, write_cache
 from .schema import FILE_STEMS, FILE_SUFFIXES, OPTIONAL_FILES, ORDERS_OPTIONAL, TABLE_DTYPES
 from .tables import InstacartData
-from .validate import (DataCleaningWarning, check_references, check_unique, clean_order_products,
-                       compact_column)
+from .validate import (BadValueError, DataCleaningWarning, check_order_numbers, check_references,
+                       check_unique, clean_order_products, compact_column)
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +162,7 @@ def read_instacart_folder(files: Mapping[str, Path],
     """
     orders = read_table(files["orders"], "orders")
     check_unique(orders["order_id"], column="order_id", file=str(files["orders"]))
+    check_order_numbers(orders["user_id"], orders["order_number"], file=str(files["orders"]))
     products = read_table(files["products"], "products")
     check_unique(products["product_id"], column="product_id", file=str(files["products"]))
     aisles = read_table(files["aisles"], "aisles")
@@ -206,7 +209,15 @@ def read_table(path: Path, table: str) -> dict[str, Any]:
     -------
     dict of str to numpy.ndarray or pyarrow.ChunkedArray
         Numeric columns as numpy arrays of their compact dtype, text columns
-        as pyarrow string arrays; extra columns of the file are not read.
+        as pyarrow string arrays; extra columns of the file are not read. An
+        optional table (``order_products__train``) whose file has a header but
+        no rows gives empty columns.
+
+    Raises
+    ------
+    DataValidationError
+        An empty or unreadable file, a missing column, a malformed row or a
+        bad value (naming the column and the first bad row).
     """
     if path.stat().st_size == 0:
         raise DataValidationError(f"{path}: the file is empty")
@@ -217,7 +228,7 @@ def read_table(path: Path, table: str) -> dict[str, Any]:
     if missing:
         raise DataValidationError(
             f"{path}: missing column(s) {', '.join(map(repr, missing))} "
-            f"(the file has: {', '.join(names)})")
+            f"(the file has: {', '.join(names)}){_header_hint(missing, names, spec)}")
     if table == "orders":
         spec.update({column: "str" for column in ORDERS_OPTIONAL if column in names})
 
@@ -231,6 +242,10 @@ def read_table(path: Path, table: str) -> dict[str, Any]:
             # of what it rejects; reading the columns as text accepts the one, names the other.
             chunks = _compact(_csv_batches(path, spec, as_text=True), spec, path)
     if not chunks[next(iter(spec))]:
+        if table in OPTIONAL_FILES:
+            # An optional file with a header only is the same as no file: no rows to add.
+            log.info("%s has a header but no data rows; it adds no rows", path)
+            return {column: np.empty(0, dtype=dtype) for column, dtype in spec.items()}
         raise DataValidationError(f"{path}: the file has a header but no data rows")
     columns = {column: _join(chunks.pop(column)) for column in list(chunks)}
     # Arrow's allocator keeps the freed int64 blocks for reuse; numpy cannot use them.
@@ -267,9 +282,17 @@ def _compact(batches: Iterator[pa.RecordBatch], spec: Mapping[str, str],
     for batch in batches:
         if batch.num_rows == 0:
             continue
+        bad = []
         for column, dtype in spec.items():
-            chunks[column].append(compact_column(batch.column(column), column=column, dtype=dtype,
-                                                 file=str(path), first_row=first_row))
+            try:
+                chunks[column].append(compact_column(batch.column(column), column=column,
+                                                     dtype=dtype, file=str(path),
+                                                     first_row=first_row))
+            except BadValueError as exc:
+                bad.append(exc)
+        if bad:
+            # The file's first bad row, whichever column holds it (ties: the first column).
+            raise min(bad, key=lambda exc: exc.row) from None
         first_row += batch.num_rows
     return chunks
 
@@ -352,11 +375,69 @@ def _csv_batches(path: Path, spec: Mapping[str, str], *, as_text: bool) -> Itera
                                     read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK_BYTES))
             yield from reader
         except pa.ArrowInvalid as exc:
+            if "invalid UTF8" in str(exc):
+                raise DataValidationError(
+                    f"{path}{_csv_problem(path, spec)}: not UTF-8 text; re-save the file as UTF-8 "
+                    f"({_one_line(exc)})") from None
             if "conversion error" in str(exc) and not as_text:
                 raise _NeedsText() from None
-            raise DataValidationError(f"{path}: malformed CSV ({_one_line(exc)})") from None
+            raise DataValidationError(
+                f"{path}: malformed CSV{_csv_problem(path, spec)} ({_one_line(exc)})") from None
         except (OSError, EOFError, zipfile.BadZipFile) as exc:
             raise DataValidationError(f"{path}: cannot read ({_one_line(exc)})") from None
+
+
+def _header_hint(missing: list[str], names: list[str], spec: Mapping[str, str]) -> str:
+    """Why required columns may look missing: another delimiter, or a renamed column."""
+    if len(names) == 1:
+        for delimiter, word in ((";", "semicolon"), ("\t", "tab"), ("|", "pipe")):
+            if delimiter in names[0]:
+                return (f"; the header looks {word}-separated, but gpuseg reads comma-separated "
+                        "files: re-export it with commas")
+    # Only the file's other columns can be a required one under another name, each once.
+    unused = {name.lower().strip(): name for name in names if name not in spec}
+    renamed = []
+    for column in missing:
+        close = difflib.get_close_matches(column, list(unused), n=1, cutoff=0.8)
+        if close:
+            renamed.append(f"{unused.pop(close[0])!r} to {column!r}")
+    return f"; rename {', '.join(renamed)}" if renamed else ""
+
+
+def _csv_problem(path: Path, spec: Mapping[str, str]) -> str:
+    """Where a CSV that pyarrow refused first breaks: ``", row N: ..."``, or ``""`` if not found.
+
+    pyarrow's streaming reader does not report row numbers, so after it fails
+    the file is read again with Python's csv module (same quoting rules) to
+    find the first row with the wrong field count or bytes that are not UTF-8.
+    Only the error path pays for this second read.
+    """
+    with ExitStack() as stack:
+        stream = _open_csv_stream(path, stack)
+        text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape",
+                                newline="")
+        reader = csv.reader(text)
+        try:
+            header = next(reader, [])
+            row_number = 0
+            for row in reader:
+                if not row:
+                    continue  # pyarrow skips empty lines, and does not count them as rows
+                row_number += 1
+                if len(row) != len(header):
+                    return (f", row {row_number}: expected {len(header)} fields, "
+                            f"found {len(row)}")
+                for column, cell in zip(header, row):
+                    if column in spec and _has_undecodable_bytes(cell):
+                        return f", column {column!r}, row {row_number}"
+        except (csv.Error, OSError, EOFError, zipfile.BadZipFile):
+            pass
+    return ""
+
+
+def _has_undecodable_bytes(cell: str) -> bool:
+    # errors="surrogateescape" decodes each byte that is not UTF-8 to a lone surrogate.
+    return any("\udc80" <= char <= "\udcff" for char in cell)
 
 
 def _open_csv_stream(path: Path, stack: ExitStack) -> IO[bytes] | pa.NativeFile:

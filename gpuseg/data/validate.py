@@ -38,6 +38,14 @@ class DataCleaningWarning(UserWarning):
     """Rows were dropped while loading; their count is also in ``InstacartData.cleaning``."""
 
 
+class BadValueError(DataValidationError):
+    """A bad value in one row; ``row`` lets the loader report the first across columns."""
+
+    def __init__(self, file: str, column: str, row: int, problem: str) -> None:
+        super().__init__(f"{file}, column {column!r}, row {row}: {problem}")
+        self.row = row
+
+
 def compact_column(values: pa.Array, *, column: str, dtype: str, file: str,
                    first_row: int) -> np.ndarray | pa.Array:
     """Check one column of one batch and convert it to its compact dtype.
@@ -75,10 +83,10 @@ def compact_column(values: pa.Array, *, column: str, dtype: str, file: str,
                 f"{file}, column {column!r}: has type {values.type}, expected text") from None
 
     integer = dtype.startswith("int")
-    text = None
+    text = malformed = None
     if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
         text = values
-        values = _parse_text(text, integer=integer, column=column, file=file, first_row=first_row)
+        malformed, values = _parse_text(text, integer=integer)
     elif pa.types.is_null(values.type):
         values = values.cast(pa.float64())
     elif not (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)):
@@ -86,30 +94,39 @@ def compact_column(values: pa.Array, *, column: str, dtype: str, file: str,
                                   f"expected {'integers' if integer else 'numbers'}")
 
     numbers = values.to_numpy(zero_copy_only=False)
+    low, high = _allowed_range(column, dtype)
+    # Each problem as (rows, description of one row), so the first bad row is reported
+    # whatever its problem, not the first row of the first kind checked.
+    problems = []
+    if malformed is not None:
+        problems.append((malformed, lambda i: f"{text[i].as_py()!r} is not "
+                                              f"{'an integer' if integer else 'a number'}"))
     if numbers.dtype.kind == "f":
         missing = np.isnan(numbers)
-        if column not in NULLABLE and missing.any():
-            _fail(file, column, first_row, missing, "missing value")
+        if malformed is not None:
+            missing &= ~malformed
+        if column not in NULLABLE:
+            problems.append((missing, lambda i: "missing value"))
         if integer:
             fractional = numbers != np.trunc(numbers)
-            fractional &= ~missing
-            if fractional.any():
-                i = int(np.argmax(fractional))
-                _fail(file, column, first_row, fractional,
-                      f"{_shown(numbers[i], text, i)} is not an integer")
+            fractional &= ~np.isnan(numbers)
+            problems.append((fractional,
+                             lambda i: f"{_shown(numbers[i], text, i)} is not an integer"))
 
-    low, high = _allowed_range(column, dtype)
-    outside = (numbers < low) | (numbers > high)
-    if outside.any():
-        i = int(np.argmax(outside))
+    def outside_problem(i: int) -> str:
         shown = _shown(numbers[i], text, i)
         if column in VALUE_RANGES:
-            problem = f"{shown} is outside {low}-{high}"
-        elif numbers[i] < low:
-            problem = f"{shown} is negative"
-        else:
-            problem = f"{shown} is too large for {dtype} (at most {high})"
-        _fail(file, column, first_row, outside, problem)
+            return f"{shown} is outside {low}-{high}"
+        if numbers[i] < low:
+            return f"{shown} is negative"
+        return f"{shown} is too large for {dtype} (at most {high})"
+
+    problems.append(((numbers < low) | (numbers > high), outside_problem))
+    first = min(((int(np.argmax(rows)), describe) for rows, describe in problems if rows.any()),
+                key=lambda found: found[0], default=None)
+    if first is not None:
+        i, describe = first
+        raise BadValueError(file, column, first_row + i, describe(i))
     # Every value was range-checked above, so this cast cannot wrap around.
     return numbers.astype(dtype, copy=False)
 
@@ -124,6 +141,26 @@ def check_unique(ids: np.ndarray, *, column: str, file: str) -> None:
     raise DataValidationError(
         f"{file}, column {column!r}, row {repeat + 1}: duplicate id {ids[repeat]} "
         f"(already in row {first + 1})")
+
+
+def check_order_numbers(user_ids: np.ndarray, order_numbers: np.ndarray, *, file: str) -> None:
+    """Raise on the first order whose (user_id, order_number) an earlier row already has.
+
+    A user's orders are ranked by ``order_number``; two orders with the same
+    number would make the ranking (and so every consecutive-basket feature)
+    depend on the sort, not on the data.
+    """
+    # Both columns are range-checked non-negative int32 / int16, so the packed key is exact.
+    key = (user_ids.astype(np.int64) << 16) | order_numbers.astype(np.int64)
+    index = pd.Index(key)
+    if index.is_unique:
+        return
+    repeat = int(np.argmax(index.duplicated()))
+    first = int(np.argmax(key == key[repeat]))
+    raise DataValidationError(
+        f"{file}, column 'order_number', row {repeat + 1}: user {user_ids[repeat]} already has "
+        f"order number {order_numbers[repeat]} (row {first + 1}); number each user's orders "
+        "1, 2, 3, ... without repeats")
 
 
 def check_references(ids: np.ndarray, known: np.ndarray, *, column: str, file: str,
@@ -276,18 +313,14 @@ def _allowed_range(column: str, dtype: str) -> tuple[int | float, int | float]:
     return 0, float("inf")
 
 
-def _parse_text(text: pa.Array, *, integer: bool, column: str, file: str,
-                first_row: int) -> pa.Array:
-    """Numbers from text, raising on the first entry that is not one."""
+def _parse_text(text: pa.Array, *, integer: bool) -> tuple[np.ndarray, pa.Array]:
+    """Which entries are not numbers, and the numbers of the others (null where malformed)."""
     pattern = _INTEGER_TEXT if integer else _NUMBER_TEXT
-    malformed = pc.invert(pc.match_substring_regex(text, pattern)).fill_null(False)
-    bad = malformed.to_numpy(zero_copy_only=False)
-    if bad.any():
-        i = int(np.argmax(bad))
-        _fail(file, column, first_row, bad,
-              f"{text[i].as_py()!r} is not {'an integer' if integer else 'a number'}")
+    matches = pc.match_substring_regex(text, pattern)
+    malformed = pc.invert(matches).fill_null(False)
     # float64 is exact for every value that can pass the int32 range check that follows.
-    return pc.cast(pc.utf8_trim_whitespace(text), pa.float64())
+    numbers = pc.cast(pc.utf8_trim_whitespace(pc.if_else(matches, text, None)), pa.float64())
+    return malformed.to_numpy(zero_copy_only=False), numbers
 
 
 def _shown(value: float | int, text: pa.Array | None, i: int) -> str:
@@ -297,8 +330,3 @@ def _shown(value: float | int, text: pa.Array | None, i: int) -> str:
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         return str(int(value))
     return str(value)
-
-
-def _fail(file: str, column: str, first_row: int, mask: np.ndarray, problem: str) -> None:
-    row = first_row + int(np.argmax(mask))
-    raise DataValidationError(f"{file}, column {column!r}, row {row}: {problem}")
