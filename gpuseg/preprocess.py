@@ -104,9 +104,14 @@ def preprocess(features: Any, backend: Backend, *, pca_variance: float = 0.95,
     X = backend.asarray(features, dtype="float64")
     scaler = backend.StandardScaler()
     X_scaled = scaler.fit_transform(X)
-    variances = backend.to_host(scaler.var_)
+    variances = np.asarray(backend.to_host(scaler.var_), dtype=np.float64)
+    means = np.asarray(backend.to_host(scaler.mean_), dtype=np.float64)
+    # A constant column's variance is rounding noise, not 0 (e.g. hour_sin when every order is
+    # at one hour); scikit-learn's own bound for "constant" tells the two apart.
+    eps = np.finfo(np.float64).eps
+    constant = variances <= n_users * eps * variances + (n_users * means * eps) ** 2
     feature_names = tuple(str(c) for c in features.columns)
-    zero_variance = tuple(name for name, var in zip(feature_names, variances) if var <= 0.0)
+    zero_variance = tuple(name for name, flat in zip(feature_names, constant) if flat)
 
     n_fit = min(n_users, n_features)
     if pca_components is not None and pca_components > n_fit:

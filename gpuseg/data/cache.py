@@ -178,6 +178,10 @@ def write_cache(entry: Path, frames: Mapping[str, Any], stamps: Mapping[str, Map
         shutil.rmtree(staging, ignore_errors=True)
         _warn_unwritten(entry, exc)
         return False
+    except BaseException:
+        # An interrupt (Ctrl-C, SIGTERM) mid-write must not leave a half-built folder behind.
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     log.info("wrote parquet cache %s", entry)
     return True
 
