@@ -39,6 +39,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
+from benchmarks.memory import reset_peak_rss, status_kib
 from gpuseg.data.synth import generate_instacart
 from gpuseg.data.tables import InstacartData
 
@@ -221,30 +222,16 @@ METHODS: dict[str, Callable[[InstacartData], pd.DataFrame]] = {
 
 
 # -- measuring ----------------------------------------------------------------------------------
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def _reset_peak_rss() -> None:
-    """Make VmHWM restart from the current resident size (Linux 4.0+)."""
-    with open("/proc/self/clear_refs", "w", encoding="ascii") as clear_refs:
-        clear_refs.write("5")
-
-
 def measure_once(method: str, folder: Path, out: Path | None) -> dict[str, Any]:
     """Load the tables, then time one method with its peak memory (runs in the worker)."""
     data = load_tables(folder)
     gc.collect()
-    baseline_kib = _status_kib("VmRSS")
-    _reset_peak_rss()
+    baseline_kib = status_kib("VmRSS")
+    reset_peak_rss()
     start = time.perf_counter()
     table = METHODS[method](data)
     seconds = time.perf_counter() - start
-    peak_kib = _status_kib("VmHWM")
+    peak_kib = status_kib("VmHWM")
     if out is not None:
         table.to_parquet(out)
     return {"seconds": seconds, "load_average_1min": os.getloadavg()[0],

@@ -30,24 +30,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.memory import reset_peak_rss, status_kib
+
 FULL_SCALE_USERS = 206_209
 SEPARATIONS = ("realistic", "strong")
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def _reset_peak_rss() -> None:
-    """Make VmHWM restart from the current resident size (Linux 4.0+)."""
-    with open("/proc/self/clear_refs", "w", encoding="ascii") as clear_refs:
-        clear_refs.write("5")
 
 
 def measure_once(n_users: int, separation: str, seed: int, write: str | None) -> dict[str, Any]:
@@ -55,12 +43,12 @@ def measure_once(n_users: int, separation: str, seed: int, write: str | None) ->
     from gpuseg.data.synth import generate_instacart, write_instacart
 
     gc.collect()
-    baseline_kib = _status_kib("VmRSS")
-    _reset_peak_rss()
+    baseline_kib = status_kib("VmRSS")
+    reset_peak_rss()
     start = time.perf_counter()
     synth = generate_instacart(n_users, seed=seed, separation=separation)
     seconds = time.perf_counter() - start
-    peak_kib = _status_kib("VmHWM")
+    peak_kib = status_kib("VmHWM")
     result = {
         "seconds": seconds,
         "load_average_1min": os.getloadavg()[0],

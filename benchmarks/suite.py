@@ -37,6 +37,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from benchmarks.memory import status_kib
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(__file__).resolve().parent / ".data"
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -62,14 +64,6 @@ def dataset(n_users: int, seed: int = 0, data_dir: Path = DATA_DIR) -> Path:
 
 
 # -- one measurement (runs in its own process) --------------------------------------------------
-def _vm_kib(field: str) -> int:
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} missing from /proc/self/status")
-
-
 def measure_run(folder: Path, backend_name: str, out: Path) -> dict[str, Any]:
     """Load (CSV, then cache), segment and write the run directory; timings per stage."""
     from gpuseg.backend import get_backend
@@ -106,7 +100,7 @@ def measure_run(folder: Path, backend_name: str, out: Path) -> dict[str, Any]:
     return {
         "backend": backend.name, "device": backend.device, "versions": backend.versions(),
         "seconds": seconds,
-        "peak_host_gib": _vm_kib("VmHWM") / 2**20,
+        "peak_host_gib": status_kib("VmHWM") / 2**20,
         "peak_gpu_gib": None if backend.peak_device_memory() is None
         else backend.peak_device_memory() / 2**30,
         "users_segmented": metrics["users"]["segmented"],
