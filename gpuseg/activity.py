@@ -4,18 +4,14 @@ from __future__ import annotations
 from typing import Any
 
 from .backend import Backend
+from .features import dense_positions
 
 
 def segment_of_users(user_ids: Any, labels: Any, query_user_ids: Any, backend: Backend) -> Any:
-    """Segment of each queried user (-1 where the user was not segmented).
-
-    ``user_ids`` must be sorted ascending (the feature table's index is).
-    """
+    """Segment of each queried user (-1 where the user was not segmented)."""
     xp = backend.xp
-    position = xp.searchsorted(user_ids, query_user_ids)
-    position = xp.minimum(position, user_ids.shape[0] - 1)
-    found = user_ids[position] == query_user_ids
-    return xp.where(found, labels[position], -1)
+    position = dense_positions(xp, user_ids, query_user_ids)
+    return xp.where(position >= 0, labels[xp.maximum(position, 0)], -1)
 
 
 def ordering_heatmap(orders: Any, order_products: Any, user_ids: Any, labels: Any, k: int,

@@ -83,6 +83,19 @@ def _n_labels_ok(n_labels: int, n_samples: int) -> bool:
 
 
 # -- internal validity indices (cuML has neither) -------------------------------------------
+def _segment_centroids(X: Any, labels: Any, backend: Backend, what: str,
+                       index_name: str) -> tuple[int, int, Any, Any, Any]:
+    """Rows, segment count, dense codes, sizes and centroids that both validity indices start from."""
+    xp = backend.xp
+    n = _check_matrix(X, what)
+    codes, uniques = dense_codes(labels, xp)
+    k = int(uniques.shape[0])
+    if not _n_labels_ok(k, n):
+        raise GpusegError(f"{index_name} needs 2 to {n - 1} segments (got {k})")
+    sums, counts = segment_sums(X, codes, k, xp)
+    return n, k, codes, counts, sums / counts[:, None]
+
+
 def calinski_harabasz(X: Any, labels: Any, backend: Backend) -> float:
     """Calinski-Harabasz index, computed with ``backend.xp`` (scikit-learn's definition).
 
@@ -90,14 +103,8 @@ def calinski_harabasz(X: Any, labels: Any, backend: Backend) -> float:
     its degrees of freedom; higher is better. 1.0 when every segment is a
     single point, as in scikit-learn.
     """
-    xp = backend.xp
-    n = _check_matrix(X, "calinski_harabasz")
-    codes, uniques = dense_codes(labels, xp)
-    k = int(uniques.shape[0])
-    if not _n_labels_ok(k, n):
-        raise GpusegError(f"Calinski-Harabasz needs 2 to {n - 1} segments (got {k})")
-    sums, counts = segment_sums(X, codes, k, xp)
-    centroids = sums / counts[:, None]
+    n, k, codes, counts, centroids = _segment_centroids(X, labels, backend, "calinski_harabasz",
+                                                        "Calinski-Harabasz")
     spread = counts * ((centroids - X.mean(axis=0)) ** 2).sum(axis=1)
     between = float(backend.to_host(spread.sum()))
     within = float(backend.to_host(((X - centroids[codes]) ** 2).sum()))
@@ -114,13 +121,8 @@ def davies_bouldin(X: Any, labels: Any, backend: Backend) -> float:
     lower is better, 0 for point-like segments.
     """
     xp = backend.xp
-    n = _check_matrix(X, "davies_bouldin")
-    codes, uniques = dense_codes(labels, xp)
-    k = int(uniques.shape[0])
-    if not _n_labels_ok(k, n):
-        raise GpusegError(f"Davies-Bouldin needs 2 to {n - 1} segments (got {k})")
-    sums, counts = segment_sums(X, codes, k, xp)
-    centroids = sums / counts[:, None]
+    n, k, codes, counts, centroids = _segment_centroids(X, labels, backend, "davies_bouldin",
+                                                        "Davies-Bouldin")
     to_centroid = xp.sqrt(((X - centroids[codes]) ** 2).sum(axis=1))
     spread = xp.bincount(codes, weights=to_centroid, minlength=k) / counts
     between = xp.sqrt(((centroids[:, None, :] - centroids[None, :, :]) ** 2).sum(axis=2))
