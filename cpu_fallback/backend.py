@@ -38,7 +38,7 @@ class CpuBackend(Backend):
     df = pd
     sample_defaults = MappingProxyType(
         {"sweep": 20_000, "sweep_score": 5_000, "silhouette": 20_000, "stability": 10_000,
-         "dbscan": 10_000, "demo_umap": 2_500})
+         "dbscan": 10_000, "umap_fit": 20_000, "demo_umap": 2_500})
 
     def __init__(self) -> None:
         self.device = f"CPU: {_cpu_name()} ({os.cpu_count()} cores)"
@@ -68,8 +68,9 @@ class CpuBackend(Backend):
     def PCA(self, n_components: int, **params: Any) -> Any:
         from sklearn.decomposition import PCA
 
-        # "full" matches cuML's eigen-solver results to float tolerance; the matrices are narrow.
-        params.setdefault("svd_solver", "full")
+        # cuML's "full" solver is an eigendecomposition of the covariance; scikit-learn's
+        # "covariance_eigh" is the same algorithm, ~9x faster than an SVD of 175K x 147 users.
+        params.setdefault("svd_solver", "covariance_eigh")
         return PCA(n_components=n_components, **params)
 
     def KMeans(self, n_clusters: int, *, n_init: int, random_state: int, **params: Any) -> Any:
@@ -83,12 +84,14 @@ class CpuBackend(Backend):
         return DBSCAN(eps=eps, min_samples=min_samples, **params)
 
     def UMAP(self, *, n_neighbors: int, min_dist: float, random_state: int, **params: Any) -> Any:
-        from umap import UMAP
+        # umap-learn's transform is slower than a fit for many new users; this one is not.
+        from .umap_transform import PlacingUMAP
 
         params.setdefault("n_components", 2)
         # A seeded umap-learn run is single-threaded anyway; saying so silences its warning.
         params.setdefault("n_jobs", 1)
-        return UMAP(n_neighbors=n_neighbors, min_dist=min_dist, random_state=random_state, **params)
+        return PlacingUMAP(n_neighbors=n_neighbors, min_dist=min_dist, random_state=random_state,
+                           **params)
 
     def AgglomerativeClustering(self, n_clusters: int, **params: Any) -> Any:
         from sklearn.cluster import AgglomerativeClustering

@@ -42,8 +42,10 @@ class Backend(abc.ABC):
         Human-readable device description (CPU model and cores, or GPU name).
     sample_defaults : Mapping[str, int | None]
         What ``"auto"`` means for the sampled stages (``sweep``,
-        ``sweep_score``, ``silhouette``, ``stability``, ``dbscan``) and the
-        demo's UMAP (``demo_umap``): ``None`` is every user.
+        ``sweep_score``, ``silhouette``, ``stability``, ``dbscan``), the
+        users the UMAP layout is fitted on (``umap_fit``, the others placed
+        with ``transform``) and the demo's (``demo_umap``): ``None`` is every
+        user.
     """
 
     name: str

@@ -75,6 +75,13 @@ class PipelineConfig:
         UMAP parameters.
     umap_sample : int or None
         Embed a seeded sample of this many users (``None``: every user).
+    umap_fit_sample : "auto", int or None
+        Fit the UMAP layout on a seeded sample of this many of the embedded
+        users and place the others with the fitted model's ``transform``
+        (their nearest fitted users, then a few epochs with the layout held
+        fixed); every embedded user still gets coordinates. ``None`` fits
+        every embedded user; ``auto`` is the backend's default (GPU: every
+        user; CPU: 20,000, since a seeded umap-learn fit is single-threaded).
     """
 
     backend: BackendName = "auto"
@@ -100,6 +107,7 @@ class PipelineConfig:
     umap_neighbors: int = 15
     umap_min_dist: float = 0.1
     umap_sample: int | None = None
+    umap_fit_sample: int | None | Literal["auto"] = "auto"
 
     def __post_init__(self) -> None:
         _require(self.backend in ("auto", "gpu", "cpu"),
@@ -123,8 +131,8 @@ class PipelineConfig:
             value = getattr(self, name)
             _require(isinstance(value, int) and value >= 1,
                      f"{name} must be an integer >= 1 (got {value!r})")
-        for name in ("sweep_sample", "sweep_score_sample", "silhouette_sample", "stability_sample", "dbscan_sample",
-                     "umap_sample"):
+        for name in ("sweep_sample", "sweep_score_sample", "silhouette_sample", "stability_sample",
+                     "dbscan_sample", "umap_sample", "umap_fit_sample"):
             value = getattr(self, name)
             auto_ok = name != "umap_sample" and value == "auto"
             allowed = "None (every user), 'auto' or" if name != "umap_sample" else "None (every user) or"

@@ -116,7 +116,9 @@ def segment(data: InstacartData | str | os.PathLike, config: PipelineConfig | No
         with timer.stage("umap"):
             embedding = embed_umap(X, backend, n_neighbors=config.umap_neighbors,
                                    min_dist=config.umap_min_dist, seed=config.seed,
-                                   sample=config.umap_sample)
+                                   sample=config.umap_sample,
+                                   fit_sample=_resolve_sample(config.umap_fit_sample, backend,
+                                                              "umap_fit"))
 
     judgement = verdict(sil.overall, stab.seed_ari_mean, stab.bootstrap_ari_mean)
     metrics = {

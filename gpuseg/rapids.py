@@ -60,7 +60,7 @@ class RapidsBackend(Backend):
     # Full data everywhere: silhouette is tiled by cuML, DBSCAN batches its neighbourhoods.
     sample_defaults = MappingProxyType(
         {"sweep": None, "sweep_score": None, "silhouette": None, "stability": None, "dbscan": None,
-         "demo_umap": None})
+         "umap_fit": None, "demo_umap": None})
 
     def __init__(self) -> None:
         import cudf

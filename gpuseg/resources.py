@@ -171,21 +171,27 @@ def dbscan_memory(n_fit: int, n_users: int, n_components: int, min_samples: int)
                        f"{MIN_TILE_BYTES >> 20} MiB distance tile")
 
 
-def umap_memory(n_fit: int, n_components: int, n_neighbors: int) -> StageMemory:
-    """UMAP: the embedded users' copy, their kNN graph and its symmetrised fuzzy graph.
+def umap_memory(n_fit: int, n_components: int, n_neighbors: int,
+                n_placed: int = 0) -> StageMemory:
+    """UMAP: the fitted users' copy, their kNN graph and its symmetrised fuzzy graph.
 
     About 64 bytes per graph edge (indices, distances and weights of the kNN
     graph, then of its union with its transpose), plus the dense distance
-    matrix umap-learn builds below :data:`UMAP_EXACT_BELOW` users. Counted
-    from the arrays, not measured: umap-learn allocates through numba, which
+    matrix umap-learn builds below :data:`UMAP_EXACT_BELOW` users; users
+    placed with ``transform`` add their copy and their neighbours' indices,
+    distances, weights and edge arrays (about 40 bytes each). Counted from
+    the arrays, not measured: umap-learn allocates through numba, which
     ``tracemalloc`` does not see.
     """
     exact = min(n_fit, UMAP_EXACT_BELOW - 1) ** 2 * _FLOAT if n_fit < UMAP_EXACT_BELOW else 0
-    total = n_fit * (n_components * _FLOAT + n_neighbors * 64) + exact
+    placed = n_placed * (n_components * _FLOAT + n_neighbors * 40)
+    total = n_fit * (n_components * _FLOAT + n_neighbors * 64) + exact + placed
     return StageMemory("umap", total,
-                       f"{n_fit:,} embedded users x ({n_components} components x 8 B + "
+                       f"{n_fit:,} fitted users x ({n_components} components x 8 B + "
                        f"{n_neighbors} neighbours x 64 B)"
-                       + (f" + {n_fit:,}^2 exact distances x 8 B" if exact else ""))
+                       + (f" + {n_fit:,}^2 exact distances x 8 B" if exact else "")
+                       + (f" + {n_placed:,} placed users x ({n_components} x 8 B + "
+                          f"{n_neighbors} x 40 B)" if n_placed else ""))
 
 
 # -- checks --------------------------------------------------------------------------------------
@@ -242,8 +248,10 @@ def check_run(config: PipelineConfig, backend: Backend, *, n_users: int, n_compo
                    lambda s: dbscan_memory(s, n_users, d, config.dbscan_min_samples), n_db))
     if embed:
         n_umap = n_users if config.umap_sample is None else min(config.umap_sample, n_users)
-        checks.append((umap_memory(n_umap, d, config.umap_neighbors),
-                       lambda s: umap_memory(s, d, config.umap_neighbors), n_umap))
+        n_layout = min(n_umap, sample(config.umap_fit_sample, "umap_fit"))
+        checks.append((umap_memory(n_layout, d, config.umap_neighbors, n_umap - n_layout),
+                       lambda s: umap_memory(min(s, n_layout), d, config.umap_neighbors,
+                                             s - min(s, n_layout)), n_umap))
     for need, at_sample, current in checks:
         _require(need, backend, at_sample, current)
 

@@ -176,7 +176,7 @@ DEMO_USERS = 2_500
 #: The demo's pipeline with fewer refits: the same stages, a fraction of the KMeans work.
 FAST_CONFIG = dict(k=4, k_sweep_range=(3, 5), k_business_range=(3, 5), n_init=2, stability_seeds=2,
                    bootstrap_rounds=1, hierarchical_micro_clusters=200, sweep_sample=1_000,
-                   umap_sample=1_000)
+                   umap_sample=1_000, umap_fit_sample=600)
 
 
 @dataclass(frozen=True)

@@ -136,3 +136,14 @@ def test_every_subcommand_accepts_quiet_and_verbose_after_its_name():
                            ("assign", ["--model", "m", "--data", "d", "--out", "o"])):
         args = parser.parse_args([command, *extra, "-q", "-v"])
         assert args.quiet and args.verbose == 1
+
+
+@pytest.mark.parametrize("value, expected", [("auto", "auto"), ("all", None), ("3000", 3000)])
+def test_run_passes_the_umap_fit_sample_to_the_config(value, expected):
+    from gpuseg.cli import _config
+
+    args = build_parser().parse_args(["run", "--data", "d", "--out", "o",
+                                      "--umap-fit-sample", value])
+    assert _config(args).umap_fit_sample == expected
+    assert _config(build_parser().parse_args(["run", "--data", "d", "--out", "o"])
+                   ).umap_fit_sample == "auto"

@@ -34,6 +34,7 @@ def test_is_frozen_and_keyword_only():
     ("k_business_range", (8, 3), "k_business_range must be (low, high)"),
     ("silhouette_sample", 5, "silhouette_sample must be None (every user), 'auto' or an integer >= 100"),
     ("umap_sample", "auto", "umap_sample must be None (every user) or an integer >= 100"),
+    ("umap_fit_sample", 50, "umap_fit_sample must be None (every user), 'auto' or an integer >= 100"),
     ("dbscan_eps", -1.0, "dbscan_eps must be None (auto) or > 0"),
     ("umap_min_dist", 2.0, "umap_min_dist must be in [0, 1]"),
     ("seed", -1, "seed must be an integer in [0, 2**32)"),

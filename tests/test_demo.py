@@ -46,8 +46,10 @@ def test_demo_pipeline_keeps_every_stage_and_the_default_k():
     config = demo_config(get_backend("cpu"), 0)
     defaults = PipelineConfig()
     assert config.backend == "cpu" and config.k == defaults.k
-    # Every stage as in a default run; only the map is a sample on the CPU.
-    assert dataclasses.replace(config, umap_sample=None, seed=defaults.seed,
+    # Every stage as in a default run; only the map's layout is fitted on fewer users on the CPU.
+    assert dataclasses.replace(config, umap_fit_sample="auto", seed=defaults.seed,
                                backend=defaults.backend) == defaults
-    # umap-learn switches to NN-descent (and its long numba compilation) at 4,096 points.
-    assert config.umap_sample < 4_096
+    # Every shopper is on the map; umap-learn switches to NN-descent (and its long numba
+    # compilation) at 4,096 points, so the layout is fitted below that.
+    assert config.umap_sample is None
+    assert config.umap_fit_sample < 4_096

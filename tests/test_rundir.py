@@ -50,10 +50,14 @@ def test_segments_parquet_has_one_row_per_user_in_the_documented_schema(run):
     np.testing.assert_array_equal(segments["persona"],
                                   np.asarray(model.persona_names)[segments["segment"]])
     assert segments["dbscan"].min() >= -1
-    # The demo configuration embeds a sample of users: the others have no map position.
+    # The test configuration embeds a sample of users: the others have no map position. Of the
+    # embedded users, some shaped the layout and the rest were placed with transform.
     embedded = segments["umap_x"].notna()
     assert embedded.sum() == FAST_CONFIG["umap_sample"]
     assert (embedded == segments["umap_y"].notna()).all()
+    umap = json.loads((run.run_dir / "metrics.json").read_text())["umap"]
+    assert umap["sample_size"] == FAST_CONFIG["umap_sample"]
+    assert umap["fit_sample_size"] == FAST_CONFIG["umap_fit_sample"]
 
 
 def test_profiles_csv_has_one_row_per_segment_with_persona_and_actions(run):

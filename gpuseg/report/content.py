@@ -93,8 +93,13 @@ def umap_note(result: Any) -> str | None:
     if scope is None:
         return None
     umap = result.metrics["umap"]
-    return (f"UMAP of {scope} (n_neighbors={umap['n_neighbors']}, min_dist={umap['min_dist']}); "
-            f"trustworthiness {umap['trustworthiness']:.3f}")
+    fitted = umap.get("fit_sample_size")
+    layout = ("" if fitted is None else
+              f"; layout fitted on a seeded {fitted:,} of them, the others placed with the "
+              "fitted model's transform")
+    return (f"UMAP of {scope} (n_neighbors={umap['n_neighbors']}, min_dist={umap['min_dist']})"
+            f"{layout}; trustworthiness {umap['trustworthiness']:.3f} "
+            f"(on {umap['trustworthiness_sample']:,} of them)")
 
 
 def radar_profile(result: Any) -> pd.DataFrame:

@@ -1,0 +1,122 @@
+"""umap-learn's UMAP with a ``transform`` fast enough to place a whole customer base.
+
+umap-learn's own ``transform`` queries its NN-descent index and builds the
+starting positions in a Python loop over rows: about two minutes for 155,000
+new users on two cores, longer than fitting the sample they are placed
+against. :class:`PlacingUMAP` follows the same recipe (umap-learn 0.5,
+``UMAP.transform``) with faster parts:
+
+1. the exact ``n_neighbors`` nearest fitted users, from scikit-learn's BLAS
+   search (umap-learn's index is approximate);
+2. fuzzy memberships ``exp(-d / sigma)``, ``sigma`` found by the same
+   bisection as umap-learn's ``smooth_knn_dist`` (with the transform's
+   local connectivity of 0, so no ``rho`` offset), vectorised over users;
+3. each new user starts at the membership-weighted mean of its neighbours'
+   positions (at a neighbour's position when it coincides with it);
+4. umap-learn's own layout optimiser then refines the new positions for the
+   transform's epochs (30 above 10,000 new users, 100 below, or a third of
+   ``n_epochs``) with the fitted users held fixed, seeded by
+   ``transform_seed``, single-threaded: the same input gives the same map.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from umap import UMAP
+from umap.layouts import optimize_layout_euclidean
+from umap.umap_ import find_ab_params
+
+#: umap-learn's convergence tolerance and floor of ``sigma`` (as a share of the mean distance).
+SMOOTH_K_TOLERANCE = 1e-5
+MIN_K_DIST_SCALE = 1e-3
+BISECTION_STEPS = 64
+#: The bounds umap-learn draws its transform's random state from.
+_INT32_MIN, _INT32_MAX = np.iinfo(np.int32).min + 1, np.iinfo(np.int32).max - 1
+
+
+def membership_sigmas(distances: np.ndarray, k: float) -> np.ndarray:
+    """Per-row bandwidth: ``sum_j>=1 exp(-d_ij / sigma) = log2(k)``, as umap-learn bisects it.
+
+    ``distances`` are each row's sorted neighbour distances; the first
+    neighbour is left out of the sum, as in ``umap.umap_.smooth_knn_dist``.
+    """
+    n = distances.shape[0]
+    tail = distances[:, 1:].astype(np.float64)
+    target = np.log2(k)
+    lo, hi, mid = np.zeros(n), np.full(n, np.inf), np.ones(n)
+    active = np.ones(n, dtype=bool)
+    for _ in range(BISECTION_STEPS):
+        psum = np.exp(-tail[active] / mid[active, None]).sum(axis=1)
+        rows = np.flatnonzero(active)
+        still = np.abs(psum - target) >= SMOOTH_K_TOLERANCE
+        rows, psum = rows[still], psum[still]
+        active[:] = False
+        active[rows] = True
+        if not rows.size:
+            break
+        above = psum > target
+        hi[rows[above]] = mid[rows[above]]
+        lo[rows[~above]] = mid[rows[~above]]
+        unbounded = np.isinf(hi[rows])
+        mid[rows] = np.where(unbounded, mid[rows] * 2.0, (lo[rows] + hi[rows]) / 2.0)
+    return np.maximum(mid, MIN_K_DIST_SCALE * distances.mean())
+
+
+def memberships(distances: np.ndarray, sigmas: np.ndarray) -> np.ndarray:
+    """Fuzzy membership of each new user in each neighbour's set (1 at distance 0)."""
+    return np.where(distances <= 0.0, 1.0, np.exp(-distances / sigmas[:, None]))
+
+
+def initial_positions(indices: np.ndarray, weights: np.ndarray,
+                      embedding: np.ndarray) -> np.ndarray:
+    """Membership-weighted mean of the neighbours' positions; a coinciding neighbour's own."""
+    totals = weights.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):  # all-zero rows stay NaN, as upstream
+        start = np.einsum("ij,ijd->id", weights / totals, embedding[indices])
+    coincide = weights == 1.0
+    rows = np.flatnonzero(coincide.any(axis=1))
+    start[rows] = embedding[indices[rows, coincide[rows].argmax(axis=1)]]
+    return start.astype(np.float32)
+
+
+class PlacingUMAP(UMAP):
+    """umap-learn's UMAP whose ``transform`` places many new points quickly (see the module)."""
+
+    def fit(self, X: Any, *args: Any, **kwargs: Any) -> "PlacingUMAP":
+        # Kept for the exact neighbour search of transform (umap-learn keeps float32 too).
+        self._placement_data = np.ascontiguousarray(X, dtype=np.float32)
+        return super().fit(X, *args, **kwargs)
+
+    def transform(self, X: Any) -> np.ndarray:
+        from sklearn.neighbors import NearestNeighbors
+        from sklearn.utils import check_random_state
+
+        fitted = self._placement_data
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        k = min(self.n_neighbors, fitted.shape[0])
+        search = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(fitted)
+        distances, indices = search.kneighbors(X)
+        weights = memberships(distances, membership_sigmas(distances, float(k)))
+        anchors = self.embedding_.astype(np.float32, copy=True)
+        start = initial_positions(indices, weights, anchors)
+
+        n_new = X.shape[0]
+        if self.n_epochs is None:
+            n_epochs = 100 if n_new <= 10_000 else 30
+        else:
+            n_epochs = int(self.n_epochs // 3.0)
+        head = np.repeat(np.arange(n_new, dtype=np.int32), k)
+        tail = indices.ravel().astype(np.int32)
+        weight = weights.ravel()
+        keep = weight >= weight.max() / float(n_epochs)  # umap-learn drops the rarely sampled
+        head, tail, weight = head[keep], tail[keep], weight[keep]
+        epochs_per_sample = float(n_epochs) / (n_epochs * (weight / weight.max()))
+        a, b = (self.a, self.b) if self.a is not None and self.b is not None else \
+            find_ab_params(self.spread, self.min_dist)
+        rng_state = check_random_state(self.transform_seed).randint(
+            _INT32_MIN, _INT32_MAX, 3).astype(np.int64)
+        return optimize_layout_euclidean(
+            start, anchors, head, tail, n_epochs, fitted.shape[0], epochs_per_sample,
+            a, b, rng_state, self.repulsion_strength, self.learning_rate / 4.0,
+            self.negative_sample_rate, False)

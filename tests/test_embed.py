@@ -1,0 +1,127 @@
+"""The UMAP map: a layout fitted on a sample, the other users placed with ``transform``.
+
+The CPU backend's transform (``cpu_fallback.umap_transform``) re-implements
+umap-learn's recipe with faster parts; each part is checked against
+umap-learn's own function, and the whole against umap-learn's transform.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse
+from sklearn.datasets import make_blobs
+from sklearn.manifold import trustworthiness
+
+from cpu_fallback.umap_transform import (PlacingUMAP, initial_positions, membership_sigmas,
+                                         memberships)
+from gpuseg.embed import embed_umap
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    X, y = make_blobs(3_000, n_features=10, centers=5, cluster_std=2.0, random_state=0)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def sorted_neighbours():
+    """Sorted neighbour distances and indices of 400 users among 300 fitted ones."""
+    rng = np.random.default_rng(3)
+    distances = np.sort(rng.gamma(2.0, 1.5, size=(400, 15)), axis=1).astype(np.float32)
+    distances[7, 0] = 0.0  # a user that coincides with a fitted one
+    indices = np.stack([rng.choice(300, size=15, replace=False) for _ in range(400)])
+    return distances, indices
+
+
+def test_bandwidths_match_umap_learns_bisection(sorted_neighbours):
+    from umap.umap_ import smooth_knn_dist
+
+    distances, _ = sorted_neighbours
+    # umap-learn's transform lowers local connectivity by one: 0 for the default of 1.
+    expected, rho = smooth_knn_dist(distances, 15.0, local_connectivity=0.0)
+    assert not rho.any()
+    np.testing.assert_allclose(membership_sigmas(distances, 15.0), expected, rtol=1e-5)
+
+
+def test_memberships_and_starting_points_match_umap_learn(sorted_neighbours):
+    from umap.umap_ import compute_membership_strengths, init_graph_transform
+
+    distances, indices = sorted_neighbours
+    sigmas = membership_sigmas(distances, 15.0)
+    weights = memberships(distances, sigmas)
+    rows, cols, vals, _ = compute_membership_strengths(
+        indices, distances, sigmas.astype(np.float32), np.zeros(400, np.float32), bipartite=True)
+    expected = scipy.sparse.coo_matrix((vals, (rows, cols)), shape=(400, 300)).toarray()
+    ours = np.zeros((400, 300))
+    np.put_along_axis(ours, indices, weights, axis=1)
+    np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-7)
+    assert weights[7, 0] == 1.0
+
+    embedding = np.random.default_rng(4).normal(size=(300, 2)).astype(np.float32)
+    graph = scipy.sparse.csr_matrix(expected)
+    np.testing.assert_allclose(initial_positions(indices, weights, embedding),
+                               init_graph_transform(graph, embedding), rtol=1e-4, atol=1e-5)
+    # The user at distance 0 starts exactly on the fitted user it coincides with.
+    np.testing.assert_array_equal(initial_positions(indices, weights, embedding)[7],
+                                  embedding[indices[7, 0]])
+
+
+def test_placing_transform_agrees_with_umap_learns(blobs):
+    import umap
+
+    X, _ = blobs
+    fitted, new = X[:1_000], X[1_000:]
+    reference = umap.UMAP(n_neighbors=15, random_state=0, n_jobs=1).fit(fitted)
+    placing = PlacingUMAP(n_neighbors=15, random_state=0, n_jobs=1).fit(fitted)
+    # The fit itself is umap-learn's, untouched.
+    np.testing.assert_array_equal(placing.embedding_, reference.embedding_)
+    ours, theirs = placing.transform(new), reference.transform(new)
+    spread = np.ptp(reference.embedding_, axis=0).max()
+    shift = np.linalg.norm(ours - theirs, axis=1)
+    # Same neighbours, memberships, start and optimiser; only float rounding of the sampling
+    # schedule differs, which moves a few users a little.
+    assert np.median(shift) < 0.02 * spread
+    assert np.percentile(shift, 95) < 0.1 * spread
+    assert abs(trustworthiness(new, ours, n_neighbors=10)
+               - trustworthiness(new, theirs, n_neighbors=10)) < 0.01
+    # Seeded: the same call gives the same map.
+    np.testing.assert_array_equal(placing.transform(new), ours)
+
+
+def test_embedding_fitted_on_a_sample_places_every_other_user(backend, blobs):
+    X, y = blobs
+    Xb = backend.from_host(X)
+    emb = embed_umap(Xb, backend, n_neighbors=15, min_dist=0.1, seed=0, fit_sample=800)
+    coords = backend.to_host(emb.coords)
+    assert coords.shape == (3_000, 2) and np.isfinite(coords).all()
+    assert emb.sample_size is None and emb.fit_sample_size == 800
+    assert emb.to_dict()["fit_sample_size"] == 800
+    assert emb.trustworthiness > 0.9
+    # Placed users land among fitted users of their own blob.
+    fit_rows = np.sort(np.random.default_rng(2).choice(3_000, size=800, replace=False))
+    placed = np.setdiff1d(np.arange(3_000), fit_rows)
+    d2 = ((coords[placed, None, :] - coords[None, fit_rows, :]) ** 2).sum(axis=2)
+    nearest = fit_rows[d2.argmin(axis=1)]
+    assert (y[nearest] == y[placed]).mean() > 0.95
+
+
+def test_a_fit_sample_within_an_embedded_sample(cpu_backend, blobs):
+    X, _ = blobs
+    emb = embed_umap(X, cpu_backend, n_neighbors=15, min_dist=0.1, seed=1, sample=1_200,
+                     fit_sample=500)
+    embedded = np.isfinite(emb.coords).all(axis=1)
+    assert embedded.sum() == 1_200 and emb.sample_size == 1_200 and emb.fit_sample_size == 500
+
+
+def test_a_fit_sample_at_least_the_embedded_users_fits_them_all(cpu_backend, blobs):
+    X, _ = blobs
+    emb = embed_umap(X[:600], cpu_backend, n_neighbors=15, min_dist=0.1, seed=0, fit_sample=600)
+    assert emb.fit_sample_size is None and np.isfinite(emb.coords).all()
+
+
+def test_placement_is_deterministic_on_cpu(cpu_backend, blobs):
+    X, _ = blobs
+    runs = [embed_umap(X, cpu_backend, n_neighbors=15, min_dist=0.1, seed=5, fit_sample=700)
+            for _ in range(2)]
+    np.testing.assert_array_equal(runs[0].coords, runs[1].coords)
+    assert runs[0].trustworthiness == runs[1].trustworthiness
