@@ -32,6 +32,14 @@ def markdown_table(report: dict[str, Any]) -> str:
         lines.append(f"| {stage} | " + " | ".join(cells) + " |")
     peak = [f"{report['sizes'][s]['backends'][n]['peak_host_gib']:.2f}" for s, n in columns]
     lines.append("| peak host memory (GiB) | " + " | ".join(peak) + " |")
+    quality = [report["sizes"][s]["backends"][n] for s, n in columns]
+    lines.append("| silhouette | " + " | ".join(f"{q['silhouette']:.3f}" for q in quality) + " |")
+    lines.append("| UMAP trustworthiness | " + " | ".join(
+        f"{q['trustworthiness']:.3f}" for q in quality) + " |")
+    if any("umap_fitted_users" in q for q in quality):
+        lines.append("| UMAP layout fitted on (users) | " + " | ".join(
+            f"{q['umap_fitted_users']:,}" if "umap_fitted_users" in q else "-" for q in quality)
+            + " |")
     gpu_peak = [report["sizes"][s]["backends"][n]["peak_gpu_gib"] for s, n in columns]
     if any(v is not None for v in gpu_peak):
         lines.append("| peak GPU memory (GiB) | " + " | ".join(

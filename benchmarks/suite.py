@@ -108,6 +108,9 @@ def measure_run(folder: Path, backend_name: str, out: Path) -> dict[str, Any]:
         "explained_variance_ratio": metrics["preprocess"]["explained_variance_ratio"],
         "silhouette": metrics["silhouette"]["overall"],
         "trustworthiness": metrics["umap"]["trustworthiness"],
+        # Users whose coordinates shaped the map (the others were placed with transform).
+        "umap_fitted_users": metrics["umap"]["fit_sample_size"] or metrics["umap"]["sample_size"]
+        or metrics["users"]["segmented"],
         "dbscan_outlier_share": metrics["dbscan"]["outlier_share"],
     }
 
@@ -222,6 +225,7 @@ def benchmark(sizes: list[int], repeats: int, backends: list[str], *, with_peers
                     else max(r["peak_gpu_gib"] for r in runs),
                     "silhouette": runs[0]["silhouette"],
                     "trustworthiness": runs[0]["trustworthiness"],
+                    "umap_fitted_users": runs[0]["umap_fitted_users"],
                 }
             if len(outputs) == 2:
                 (a, run_a), (b, run_b) = outputs["cpu"], outputs["gpu"]
