@@ -160,7 +160,7 @@ def _metrics(n_users: int, labels: np.ndarray, sizes: np.ndarray, silhouette: np
         "verdict": {"strength": "strong", "text": "Strong segmentation <b>not bold</b>.",
                     "separation": "strong", "stability": "strong"},
         "umap": {"sample_size": n_embedded if n_embedded < n_users else None,
-                 "trustworthiness": 0.91, "trustworthiness_sample": n_embedded,
+                 "fit_sample_size": 120 if n_embedded > 120 else None, "trustworthiness": 0.91, "trustworthiness_sample": n_embedded,
                  "n_neighbors": 15, "min_dist": 0.1},
         "personas": [{"segment": j, "name": PERSONA_NAMES[j], "rule": f"rule <{j}>",
                       "actions": [f"action <{j}a>", f"action {j}b & more"],

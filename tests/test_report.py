@@ -86,6 +86,8 @@ def test_the_headline_shows_the_verdict_and_the_key_numbers(fake, page):
 
 def test_samples_are_stated_where_figures_use_them(page):
     assert "UMAP of a seeded sample of 200 of 300 users" in page
+    assert ("layout fitted on a seeded 120 of them, the others placed with the fitted model's "
+            "transform; trustworthiness 0.910 (on 200 of them)") in page.replace("&#x27;", "'")
     assert "Silhouette of each shopper (a seeded sample of 250 users)" in page
 
 
