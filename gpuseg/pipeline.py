@@ -22,7 +22,7 @@ from .data.tables import InstacartData
 from .embed import embed_umap
 from .features import compute_features
 from .personas import name_segments, profile_segments
-from .preprocess import preprocess
+from .preprocess import project, standardise
 from .result import SegmentationResult, SegmentModel
 from .timing import ProgressCallback, StageTimer
 from .validate import feature_importance, silhouette_report, stability, verdict
@@ -30,7 +30,7 @@ from .validate import feature_importance, silhouette_report, stability, verdict
 log = logging.getLogger(__name__)
 
 #: Stages in the order they run (the CLI's progress bar counts them).
-STAGES = ("features", "preprocess", "k_sweep", "kmeans", "silhouette", "stability",
+STAGES = ("features", "scale", "pca", "k_sweep", "kmeans", "silhouette", "stability",
           "hierarchical", "dbscan", "importance", "personas", "umap")
 
 
@@ -69,10 +69,12 @@ def segment(data: InstacartData | str | os.PathLike, config: PipelineConfig | No
     with timer.stage("features"):
         resources.check_features(data, backend)
         user_features = compute_features(data, backend, min_orders=config.min_orders)
-    with timer.stage("preprocess"):
-        resources.check_preprocess(*user_features.table.shape, backend)
-        prep = preprocess(user_features.table, backend, pca_variance=config.pca_variance,
-                          pca_components=config.pca_components)
+    resources.check_preprocess(*user_features.table.shape, backend)
+    with timer.stage("scale"):
+        scaled = standardise(user_features.table, backend)
+    with timer.stage("pca"):
+        prep = project(scaled, backend, pca_variance=config.pca_variance,
+                       pca_components=config.pca_components)
     X = prep.X_pca
     n_users = int(X.shape[0])
     resources.check_run(config, backend, n_users=n_users, n_components=prep.n_components,

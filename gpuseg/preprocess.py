@@ -78,25 +78,27 @@ def components_for_variance(explained_variance_ratio: np.ndarray, target: float)
     return int(reached[0]) + 1 if reached.size else len(explained_variance_ratio)
 
 
-def preprocess(features: Any, backend: Backend, *, pca_variance: float = 0.95,
-               pca_components: int | None = None) -> Preprocessed:
-    """Standardise the feature table and project it on its principal components.
+@dataclass(frozen=True)
+class Standardised:
+    """The standardised feature matrix and what scaling found (first half of preprocessing)."""
+
+    user_ids: Any
+    feature_names: tuple[str, ...]
+    X_scaled: Any
+    scaler: Any
+    zero_variance_features: tuple[str, ...]
+
+
+def standardise(features: Any, backend: Backend) -> Standardised:
+    """Scale every feature to zero mean and unit variance (constant features to 0).
 
     Parameters
     ----------
     features : DataFrame
         Backend dataframe indexed by user_id (already filtered by min_orders).
     backend : Backend
-    pca_variance : float
-        Variance share the kept components must reach (ignored if ``pca_components``).
-    pca_components : int, optional
-        Fixed number of components.
-
-    Returns
-    -------
-    Preprocessed
     """
-    n_users, n_features = features.shape
+    n_users = features.shape[0]
     if n_users < 2:
         raise GpusegError(
             f"{n_users} user(s) left after filtering; segmentation needs at least 2 "
@@ -112,7 +114,24 @@ def preprocess(features: Any, backend: Backend, *, pca_variance: float = 0.95,
     constant = variances <= n_users * eps * variances + (n_users * means * eps) ** 2
     feature_names = tuple(str(c) for c in features.columns)
     zero_variance = tuple(name for name, flat in zip(feature_names, constant) if flat)
+    return Standardised(user_ids=backend.asarray(features.index), feature_names=feature_names,
+                        X_scaled=X_scaled, scaler=scaler, zero_variance_features=zero_variance)
 
+
+def project(scaled: Standardised, backend: Backend, *, pca_variance: float = 0.95,
+            pca_components: int | None = None) -> Preprocessed:
+    """PCA of the standardised features, cut at a variance target or a fixed count.
+
+    Parameters
+    ----------
+    scaled : Standardised
+    backend : Backend
+    pca_variance : float
+        Variance share the kept components must reach (ignored if ``pca_components``).
+    pca_components : int, optional
+        Fixed number of components.
+    """
+    n_users, n_features = scaled.X_scaled.shape
     n_fit = min(n_users, n_features)
     if pca_components is not None and pca_components > n_fit:
         raise GpusegError(
@@ -120,19 +139,43 @@ def preprocess(features: Any, backend: Backend, *, pca_variance: float = 0.95,
             f"({n_users} users x {n_features} features)")
     # cuML's PCA takes an integer count only: fit every component, then choose the count.
     pca = backend.PCA(n_components=n_fit)
-    X_all = pca.fit_transform(X_scaled)
+    X_all = pca.fit_transform(scaled.X_scaled)
     ratio = np.asarray(backend.to_host(pca.explained_variance_ratio_), dtype=np.float64)
     ratio = np.nan_to_num(ratio)  # all-constant input gives 0/0 ratios
     n_keep = pca_components or components_for_variance(ratio, pca_variance)
     return Preprocessed(
-        user_ids=backend.asarray(features.index),
-        feature_names=feature_names,
-        X_scaled=X_scaled,
+        user_ids=scaled.user_ids,
+        feature_names=scaled.feature_names,
+        X_scaled=scaled.X_scaled,
         X_pca=X_all[:, :n_keep],
-        scaler=scaler,
+        scaler=scaled.scaler,
         pca=pca,
         n_components=n_keep,
         retained_variance=float(ratio[:n_keep].sum()),
         explained_variance_ratio=ratio,
-        zero_variance_features=zero_variance,
+        zero_variance_features=scaled.zero_variance_features,
     )
+
+
+def preprocess(features: Any, backend: Backend, *, pca_variance: float = 0.95,
+               pca_components: int | None = None) -> Preprocessed:
+    """Standardise the feature table and project it on its principal components.
+
+    :func:`standardise` then :func:`project` (the pipeline times them as two stages).
+
+    Parameters
+    ----------
+    features : DataFrame
+        Backend dataframe indexed by user_id (already filtered by min_orders).
+    backend : Backend
+    pca_variance : float
+        Variance share the kept components must reach (ignored if ``pca_components``).
+    pca_components : int, optional
+        Fixed number of components.
+
+    Returns
+    -------
+    Preprocessed
+    """
+    return project(standardise(features, backend), backend, pca_variance=pca_variance,
+                   pca_components=pca_components)

@@ -85,6 +85,8 @@ REMEDIES = {
     "dbscan": Remedy("--dbscan-sample", "dbscan_sample", _MORE_MEMORY),
     "umap": Remedy("--umap-sample", "umap_sample", _MORE_MEMORY),
 }
+# The preprocess estimate covers both of its timed stages.
+REMEDIES["scale"] = REMEDIES["pca"] = REMEDIES["preprocess"]
 _DEFAULT_REMEDY = Remedy(None, None, "run where more memory is free")
 
 

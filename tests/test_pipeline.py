@@ -69,7 +69,7 @@ def test_metrics_are_complete_json_and_consistent(result):
     assert 0.0 <= m["dbscan"]["outlier_share"] <= 1.0
     assert len(m["personas"]) == result.k
     assert m["catalog"]["aisles"]["24"] == "fresh fruits"
-    assert set(result.timings) >= {"features", "preprocess", "k_sweep", "kmeans", "silhouette",
+    assert set(result.timings) >= {"features", "scale", "pca", "k_sweep", "kmeans", "silhouette",
                                    "stability", "hierarchical", "dbscan", "importance", "personas"}
     assert result.activity.shape == (result.k, 7, 24)
     assert result.activity.sum() > 0

@@ -229,5 +229,5 @@ def test_the_cli_refuses_a_run_too_large_before_its_first_fit(small_data, tmp_pa
     assert 100 <= suggested < 1_700
     stages = [r.getMessage().split(":")[0] for r in caplog.records
               if r.getMessage().startswith("stage ")]
-    assert stages == ["stage load", "stage features", "stage preprocess"]
+    assert stages == ["stage load", "stage features", "stage scale", "stage pca"]
     assert list(tmp_path.iterdir()) == []

@@ -91,7 +91,7 @@ def test_too_few_users_are_refused_before_the_first_fit(tables, tmp_path, capsys
                                 capsys, caplog)
     assert code == EXIT_USER_ERROR
     assert err.startswith("gpuseg: error: ") and expected in err, err
-    assert stages == ["load", "features", "preprocess"]
+    assert stages == ["load", "features", "scale", "pca"]
     assert not (tmp_path / "run").exists()
 
 
