@@ -18,6 +18,7 @@ import numpy as np
 
 from .errors import GpusegError
 from .knee import find_knee
+from .result import finite_or_none
 from .sampling import seeded_sample
 
 if TYPE_CHECKING:
@@ -62,10 +63,6 @@ def _size_rank(sizes: Any, xp: Any) -> tuple[Any, Any]:
     rank = xp.empty_like(order)
     rank[order] = xp.arange(k)
     return order, rank
-
-
-def _finite_or_none(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
 
 
 def _check_matrix(X: Any, what: str) -> int:
@@ -181,10 +178,10 @@ class KSweep:
     def to_dict(self) -> dict[str, Any]:
         return {
             "ks": list(self.ks),
-            "inertia": [_finite_or_none(v) for v in self.inertia],
-            "silhouette": [_finite_or_none(v) for v in self.silhouette],
-            "calinski_harabasz": [_finite_or_none(v) for v in self.calinski_harabasz],
-            "davies_bouldin": [_finite_or_none(v) for v in self.davies_bouldin],
+            "inertia": [finite_or_none(v) for v in self.inertia],
+            "silhouette": [finite_or_none(v) for v in self.silhouette],
+            "calinski_harabasz": [finite_or_none(v) for v in self.calinski_harabasz],
+            "davies_bouldin": [finite_or_none(v) for v in self.davies_bouldin],
             "elbow_k": self.elbow_k,
             "wcss_k1": self.wcss_k1,
             "sample_size": self.sample_size,
@@ -591,7 +588,7 @@ class HierarchicalFit:
         """Host summary; the linkage and per-user arrays stay out (they are large)."""
         return {"k": len(self.sizes), "sizes": list(self.sizes),
                 "n_micro_clusters": len(self.micro_sizes),
-                "ari_vs_kmeans": _finite_or_none(self.ari_vs_kmeans), "host_step": self.host_step}
+                "ari_vs_kmeans": finite_or_none(self.ari_vs_kmeans), "host_step": self.host_step}
 
 
 def hierarchical(X: Any, kmeans_labels: Any, backend: Backend, *, k: int, n_micro: int,

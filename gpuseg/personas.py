@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import GpusegError
+from .result import finite_or_none
 from .vocabulary import (
     BULK_PANTRY_STOCKERS,
     BUSY_CONVENIENCE_SEEKERS,
@@ -456,12 +457,8 @@ class Persona:
     def to_dict(self) -> dict[str, Any]:
         return {"segment": self.segment, "name": self.name, "rule": self.rule,
                 "actions": list(self.actions), "evidence": list(self.evidence),
-                "matched": self.matched, "score": _finite_or_none(self.score),
-                "scores": {k: _finite_or_none(v) for k, v in self.scores.items()}}
-
-
-def _finite_or_none(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
+                "matched": self.matched, "score": finite_or_none(self.score),
+                "scores": {k: finite_or_none(v) for k, v in self.scores.items()}}
 
 
 @dataclass(frozen=True)

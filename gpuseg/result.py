@@ -1,6 +1,7 @@
 """The host boundary: everything a run produced, as numpy/pandas/plain Python only."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -8,6 +9,11 @@ import numpy as np
 import pandas as pd
 
 from .config import PipelineConfig
+
+
+def finite_or_none(value: float) -> float | None:
+    """A metric as JSON can carry it: NaN or infinity (no defined value) becomes ``None``."""
+    return float(value) if math.isfinite(value) else None
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import numpy as np
 from .cluster import dense_codes, fit_kmeans, segment_sums
 from .sampling import seeded_sample
 from .errors import GpusegError
+from .result import finite_or_none
 
 if TYPE_CHECKING:
     from .backend import Backend
@@ -31,10 +32,6 @@ SILHOUETTE_MODERATE = 0.25
 #: refits reshuffle the segments.
 ARI_STABLE = 0.90
 ARI_FAIR = 0.75
-
-
-def _finite_or_none(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -75,8 +72,8 @@ class SilhouetteReport:
         """Host summary (``per_user`` stays out); segment keys become strings, as in JSON."""
         scope = ("every user" if self.sample_size is None
                  else f"a seeded sample of {self.sample_size:,} users")
-        return {"overall": _finite_or_none(self.overall),
-                "per_cluster": {str(k): _finite_or_none(v) for k, v in self.per_cluster.items()},
+        return {"overall": finite_or_none(self.overall),
+                "per_cluster": {str(k): finite_or_none(v) for k, v in self.per_cluster.items()},
                 "sample_size": self.sample_size, "n_scored": self.n_scored, "scope": scope}
 
 
@@ -158,12 +155,12 @@ class Stability:
     sample_size: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {"seed_ari_mean": _finite_or_none(self.seed_ari_mean),
-                "seed_ari_min": _finite_or_none(self.seed_ari_min),
-                "seed_aris": [_finite_or_none(v) for v in self.seed_aris],
-                "bootstrap_ari_mean": _finite_or_none(self.bootstrap_ari_mean),
-                "bootstrap_ari_min": _finite_or_none(self.bootstrap_ari_min),
-                "bootstrap_aris": [_finite_or_none(v) for v in self.bootstrap_aris],
+        return {"seed_ari_mean": finite_or_none(self.seed_ari_mean),
+                "seed_ari_min": finite_or_none(self.seed_ari_min),
+                "seed_aris": [finite_or_none(v) for v in self.seed_aris],
+                "bootstrap_ari_mean": finite_or_none(self.bootstrap_ari_mean),
+                "bootstrap_ari_min": finite_or_none(self.bootstrap_ari_min),
+                "bootstrap_aris": [finite_or_none(v) for v in self.bootstrap_aris],
                 "n_seeds": self.n_seeds, "n_bootstrap": self.n_bootstrap,
                 "sample_size": self.sample_size}
 
