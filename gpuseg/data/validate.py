@@ -131,13 +131,21 @@ def compact_column(values: pa.Array, *, column: str, dtype: str, file: str,
     return numbers.astype(dtype, copy=False)
 
 
+def _first_repeat(values: np.ndarray) -> tuple[int, int] | None:
+    """``(row, earlier row)`` of the first value that already appeared, or None if all differ."""
+    index = pd.Index(values)
+    if index.is_unique:
+        return None
+    repeat = int(np.argmax(index.duplicated()))
+    return repeat, int(np.argmax(values == values[repeat]))
+
+
 def check_unique(ids: np.ndarray, *, column: str, file: str) -> None:
     """Raise on the first row whose id already appeared in an earlier row."""
-    index = pd.Index(ids)
-    if index.is_unique:
+    found = _first_repeat(ids)
+    if found is None:
         return
-    repeat = int(np.argmax(index.duplicated()))
-    first = int(np.argmax(ids == ids[repeat]))
+    repeat, first = found
     raise DataValidationError(
         f"{file}, column {column!r}, row {repeat + 1}: duplicate id {ids[repeat]} "
         f"(already in row {first + 1})")
@@ -151,12 +159,10 @@ def check_order_numbers(user_ids: np.ndarray, order_numbers: np.ndarray, *, file
     depend on the sort, not on the data.
     """
     # Both columns are range-checked non-negative int32 / int16, so the packed key is exact.
-    key = (user_ids.astype(np.int64) << 16) | order_numbers.astype(np.int64)
-    index = pd.Index(key)
-    if index.is_unique:
+    found = _first_repeat((user_ids.astype(np.int64) << 16) | order_numbers.astype(np.int64))
+    if found is None:
         return
-    repeat = int(np.argmax(index.duplicated()))
-    first = int(np.argmax(key == key[repeat]))
+    repeat, first = found
     raise DataValidationError(
         f"{file}, column 'order_number', row {repeat + 1}: user {user_ids[repeat]} already has "
         f"order number {order_numbers[repeat]} (row {first + 1}); number each user's orders "
