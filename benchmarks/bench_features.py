@@ -34,12 +34,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
 
 from benchmarks.memory import reset_peak_rss, status_kib
+from cpu_fallback.backend import cpu_name
 from gpuseg.data.synth import generate_instacart
 from gpuseg.data.tables import InstacartData
 
@@ -250,14 +252,6 @@ def measure_in_subprocess(method: str, folder: Path, out: Path | None) -> dict[s
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _cpu_name() -> str:
-    with open("/proc/cpuinfo", encoding="utf-8") as info:
-        for line in info:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.machine()
-
-
 def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     seconds = [r["seconds"] for r in runs]
     return {"seconds_median": statistics.median(seconds), "seconds_min": min(seconds),
@@ -300,10 +294,10 @@ def benchmark(n_users: int, repeats: int, methods: list[str]) -> dict[str, Any]:
     return {
         "benchmark": "features",
         "date": dt.date.today().isoformat(),
-        "cpu": _cpu_name(),
+        "cpu": cpu_name(),
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
-        "versions": {name: _version(name) for name in ("numpy", "pandas", "pyarrow", "duckdb")},
+        "versions": {name: metadata.version(name) for name in ("numpy", "pandas", "pyarrow", "duckdb")},
         "users": n_users,
         "table_rows": shape,
         "min_orders": MIN_ORDERS,
@@ -314,12 +308,6 @@ def benchmark(n_users: int, repeats: int, methods: list[str]) -> dict[str, Any]:
             m: ours_median / results[m]["seconds_median"] for m in results if m != "gpuseg"},
         "gpuseg_vs_duckdb_output": agreement,
     }
-
-
-def _version(dist: str) -> str:
-    from importlib import metadata
-
-    return metadata.version(dist)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,10 +27,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from benchmarks.memory import reset_peak_rss, status_kib
+from cpu_fallback.backend import cpu_name
 
 FULL_SCALE_USERS = 206_209
 SEPARATIONS = ("realistic", "strong")
@@ -91,20 +93,6 @@ def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return summary
 
 
-def _cpu_name() -> str:
-    with open("/proc/cpuinfo", encoding="utf-8") as info:
-        for line in info:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.machine() or platform.node()
-
-
-def _version(dist: str) -> str:
-    from importlib import metadata
-
-    return metadata.version(dist)
-
-
 def benchmark(n_users: int, repeats: int, separations: list[str], seed: int,
               write: str | None) -> dict[str, Any]:
     results = {}
@@ -118,10 +106,10 @@ def benchmark(n_users: int, repeats: int, separations: list[str], seed: int,
     return {
         "benchmark": "synth",
         "date": dt.date.today().isoformat(),
-        "cpu": _cpu_name(),
+        "cpu": cpu_name(),
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
-        "versions": {name: _version(name) for name in ("numpy", "pandas", "pyarrow", "scipy")},
+        "versions": {name: metadata.version(name) for name in ("numpy", "pandas", "pyarrow", "scipy")},
         "users": n_users,
         "seed": seed,
         "repeats": repeats,

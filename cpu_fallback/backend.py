@@ -19,7 +19,8 @@ from gpuseg.backend import Backend, capped
 _TILE_MIB_RANGE = (16, 1024)
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
+    """The processor's model name (``/proc/cpuinfo``), or what the platform says."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as info:
             for line in info:
@@ -41,7 +42,7 @@ class CpuBackend(Backend):
          "dbscan": 10_000, "umap_fit": 20_000, "demo_umap": 2_500})
 
     def __init__(self) -> None:
-        self.device = f"CPU: {_cpu_name()} ({os.cpu_count()} cores)"
+        self.device = f"CPU: {cpu_name()} ({os.cpu_count()} cores)"
 
     def asarray(self, data: Any, dtype: Any = None) -> np.ndarray:
         if isinstance(data, (pd.DataFrame, pd.Series, pd.Index)):
