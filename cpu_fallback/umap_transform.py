@@ -45,14 +45,11 @@ def membership_sigmas(distances: np.ndarray, k: float) -> np.ndarray:
     tail = distances[:, 1:].astype(np.float64)
     target = np.log2(k)
     lo, hi, mid = np.zeros(n), np.full(n, np.inf), np.ones(n)
-    active = np.ones(n, dtype=bool)
+    rows = np.arange(n)  # rows still searching; umap-learn stops a row once it is within tolerance
     for _ in range(BISECTION_STEPS):
-        psum = np.exp(-tail[active] / mid[active, None]).sum(axis=1)
-        rows = np.flatnonzero(active)
+        psum = np.exp(-tail[rows] / mid[rows, None]).sum(axis=1)
         still = np.abs(psum - target) >= SMOOTH_K_TOLERANCE
         rows, psum = rows[still], psum[still]
-        active[:] = False
-        active[rows] = True
         if not rows.size:
             break
         above = psum > target
