@@ -24,9 +24,11 @@ class Preprocessed:
         Standardised features, float64 (n_users x n_features).
     X_pca : array
         The first ``n_components`` principal components (n_users x n_components).
-    scaler, pca : fitted estimators
-        ``pca`` was fitted with every component; only the first
-        ``n_components`` are used.
+    scaler_mean, scaler_scale : numpy.ndarray
+        What standardising subtracted and divided by, per feature (host,
+        small); ``scaler_scale`` is 1 for the zero-variance features.
+    pca : fitted estimator
+        Fitted with every component; only the first ``n_components`` are used.
     n_components : int
         Components kept.
     retained_variance : float
@@ -41,7 +43,8 @@ class Preprocessed:
     feature_names: tuple[str, ...]
     X_scaled: Any
     X_pca: Any
-    scaler: Any
+    scaler_mean: np.ndarray
+    scaler_scale: np.ndarray
     pca: Any
     n_components: int
     retained_variance: float
@@ -49,9 +52,8 @@ class Preprocessed:
     zero_variance_features: tuple[str, ...]
 
     def scaler_params(self, backend: Backend) -> dict[str, np.ndarray]:
-        """Mean and scale of the scaler on the host (for the saved model)."""
-        return {"mean": np.asarray(backend.to_host(self.scaler.mean_), dtype=np.float64),
-                "scale": np.asarray(backend.to_host(self.scaler.scale_), dtype=np.float64)}
+        """Mean and scale of the standardisation on the host (for the saved model)."""
+        return {"mean": self.scaler_mean, "scale": self.scaler_scale}
 
     def pca_params(self, backend: Backend) -> dict[str, np.ndarray]:
         """Mean and the kept components of the PCA on the host (for the saved model)."""
@@ -85,12 +87,21 @@ class Standardised:
     user_ids: Any
     feature_names: tuple[str, ...]
     X_scaled: Any
-    scaler: Any
+    mean: np.ndarray
+    scale: np.ndarray
     zero_variance_features: tuple[str, ...]
 
 
 def standardise(features: Any, backend: Backend) -> Standardised:
     """Scale every feature to zero mean and unit variance (constant features to 0).
+
+    A feature counts as constant by scikit-learn's rounding bound, not by an
+    exact zero variance: the mean of identical values may differ from them in
+    the last bit, and a scaler that divides by that noise's square root (cuML's
+    does; it treats only an exact 0.0 as constant) turns a constant column into
+    unit-variance noise that PCA and KMeans would then fit. Constant columns
+    are therefore set to 0 here and saved with a scale of 1, on every backend,
+    so that ``assign`` on other data divides by 1 rather than by ~1e-17.
 
     Parameters
     ----------
@@ -112,10 +123,15 @@ def standardise(features: Any, backend: Backend) -> Standardised:
     # at one hour); scikit-learn's own bound for "constant" tells the two apart.
     eps = np.finfo(np.float64).eps
     constant = variances <= n_users * eps * variances + (n_users * means * eps) ** 2
+    scale = np.asarray(backend.to_host(scaler.scale_), dtype=np.float64).copy()
+    scale[constant] = 1.0
+    if constant.any():
+        X_scaled[:, backend.asarray(np.flatnonzero(constant))] = 0.0
     feature_names = tuple(str(c) for c in features.columns)
     zero_variance = tuple(name for name, flat in zip(feature_names, constant) if flat)
     return Standardised(user_ids=backend.asarray(features.index), feature_names=feature_names,
-                        X_scaled=X_scaled, scaler=scaler, zero_variance_features=zero_variance)
+                        X_scaled=X_scaled, mean=means, scale=scale,
+                        zero_variance_features=zero_variance)
 
 
 def project(scaled: Standardised, backend: Backend, *, pca_variance: float = 0.95,
@@ -148,7 +164,8 @@ def project(scaled: Standardised, backend: Backend, *, pca_variance: float = 0.9
         feature_names=scaled.feature_names,
         X_scaled=scaled.X_scaled,
         X_pca=X_all[:, :n_keep],
-        scaler=scaled.scaler,
+        scaler_mean=scaled.mean,
+        scaler_scale=scaled.scale,
         pca=pca,
         n_components=n_keep,
         retained_variance=float(ratio[:n_keep].sum()),

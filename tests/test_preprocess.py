@@ -78,3 +78,39 @@ def test_too_few_users_is_a_clear_error(cpu_backend, n_users):
 def test_too_many_fixed_components_is_a_clear_error(cpu_backend):
     with pytest.raises(GpusegError, match="--pca-components 50 exceeds"):
         preprocess(_features(), cpu_backend, pca_components=50)
+
+
+class _ExactZeroScaler:
+    """A StandardScaler that, like cuML's, treats only an exactly zero variance as constant."""
+
+    def fit_transform(self, X):
+        self.mean_ = X.mean(axis=0)
+        self.var_ = X.var(axis=0)
+        self.scale_ = np.where(self.var_ == 0.0, 1.0, np.sqrt(self.var_))
+        return (X - self.mean_) / self.scale_
+
+
+def test_a_rounding_noise_constant_feature_is_zeroed_whatever_the_scaler_does(cpu_backend):
+    from cpu_fallback.backend import CpuBackend
+
+    class ExactZeroScaling(CpuBackend):
+        def StandardScaler(self, **params):
+            return _ExactZeroScaler()
+
+    frame = _features(1_000).drop(columns="constant")
+    # Every order at 13:00: identical values whose mean differs from them in the last bit.
+    frame["hour_sin"] = np.sin(2 * np.pi * 13 / 24)
+    assert frame["hour_sin"].to_numpy().var() > 0.0  # the noise the scaler would amplify
+    reference = preprocess(frame, cpu_backend)
+    prep = preprocess(frame, ExactZeroScaling())
+    assert prep.zero_variance_features == reference.zero_variance_features == ("hour_sin",)
+    column = list(prep.feature_names).index("hour_sin")
+    assert (prep.X_scaled[:, column] == 0.0).all()
+    assert prep.scaler_params(cpu_backend)["scale"][column] == 1.0
+    assert reference.scaler_params(cpu_backend)["scale"][column] == 1.0
+    np.testing.assert_allclose(prep.explained_variance_ratio,
+                               reference.explained_variance_ratio, atol=1e-12)
+    # The saved parameters reproduce the projection, so assign agrees with the run.
+    scaler, pca = prep.scaler_params(cpu_backend), prep.pca_params(cpu_backend)
+    projected = ((frame.to_numpy() - scaler["mean"]) / scaler["scale"] - pca["mean"]) @ pca["components"].T
+    np.testing.assert_allclose(projected, prep.X_pca, atol=1e-10)
