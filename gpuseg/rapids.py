@@ -72,15 +72,22 @@ class RapidsBackend(Backend):
         self._cuml = cuml
         # cuML mirrors its input type by default; pin CuPy so nothing silently lands on the host.
         cuml.set_global_output_type("cupy")
-        self._rmm_statistics = _enable_rmm_statistics(cupy)
+        self._rmm_statistics = _use_rmm_async_pool(cupy)
         props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
         name = props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])
         self.device = f"GPU: {name} ({props['totalGlobalMem'] / 2**30:.0f} GiB)"
 
     def asarray(self, data: Any, dtype: Any = None) -> "cupy.ndarray":
+        if isinstance(data, self.df.RangeIndex):
+            # RangeIndex.to_cupy takes no arguments; its values are an arange anyway.
+            return self.xp.arange(data.start, data.stop, data.step, dtype=dtype or self.xp.int64)
         if isinstance(data, (self.df.DataFrame, self.df.Series, self.df.Index)):
-            # cuDF's .values refuses columns with nulls; pandas turns float nulls into NaN.
-            floating = dtype is not None and self.xp.dtype(dtype).kind == "f"
+            floating = _target_kind(data, dtype, self.xp) == "f"
+            if not floating and _has_nulls(data):
+                # pandas raises on nulls cast to an integer type; cuDF would hand back whatever
+                # the null slots hold.
+                raise ValueError("cannot convert a column with missing values to an integer array")
+            # Float nulls become NaN, as pandas' to_numpy gives them.
             return data.to_cupy(dtype=dtype, na_value=self.xp.nan if floating else None)
         return self.xp.asarray(data, dtype=dtype)
 
@@ -105,9 +112,13 @@ class RapidsBackend(Backend):
         self.xp.cuda.Device().synchronize()
 
     def available_memory(self) -> int:
-        # The driver's free figure counts blocks CuPy's pool keeps for reuse as used; they are not.
         free, _total = self.xp.cuda.runtime.memGetInfo()
-        return capped(free + self.xp.get_default_memory_pool().free_bytes())
+        stats = None
+        if self._rmm_statistics:
+            import rmm.statistics
+
+            stats = rmm.statistics.get_statistics()
+        return capped(free + pool_cached_bytes(stats))
 
     def peak_device_memory(self) -> int | None:
         if not self._rmm_statistics:
@@ -135,6 +146,10 @@ class RapidsBackend(Backend):
         # cuML sizes its neighbourhood batches from 80% of the card's *total* memory less the
         # data, blind to what this run already holds; pass a budget from the free memory.
         params.setdefault("max_mbytes_per_batch", self._dbscan_batch_mbytes())
+        # Brute force as for NearestNeighbors (cuML's DBSCAN also offers random ball cover).
+        # A given eps is cut to float32 there: a relative change below 1e-7, below what the
+        # k-distance knee can resolve.
+        params.setdefault("algorithm", "brute")
         return self._cuml.cluster.DBSCAN(eps=eps, min_samples=min_samples, **params)
 
     def UMAP(self, *, n_neighbors: int, min_dist: float, random_state: int, **params: Any) -> Any:
@@ -147,18 +162,20 @@ class RapidsBackend(Backend):
         return self._cuml.cluster.AgglomerativeClustering(n_clusters=n_clusters, **params)
 
     def NearestNeighbors(self, n_neighbors: int, **params: Any) -> Any:
+        # "auto" switches to random ball cover below 4 features: brute force everywhere keeps
+        # low-dimensional tests on the code path that the pipeline's ~125 components take.
+        # cuML searches in float32 (expanded-form L2): a user at a distance within float32
+        # rounding of eps may fall on the other side of it than in scikit-learn's float64.
+        params.setdefault("algorithm", "brute")
         return self._cuml.neighbors.NearestNeighbors(n_neighbors=n_neighbors, **params)
 
     def silhouette_score(self, X: Any, labels: Any) -> float:
-        from cuml.metrics.cluster import silhouette_score
-
-        return float(silhouette_score(X, labels, chunksize=self._silhouette_chunk(X, labels)))
+        return float(self._cuml.metrics.cluster.silhouette_score(
+            X, labels, chunksize=self._silhouette_chunk(X, labels)))
 
     def silhouette_samples(self, X: Any, labels: Any) -> "cupy.ndarray":
-        from cuml.metrics.cluster import silhouette_samples
-
-        return self.xp.asarray(
-            silhouette_samples(X, labels, chunksize=self._silhouette_chunk(X, labels)))
+        return self.xp.asarray(self._cuml.metrics.cluster.silhouette_samples(
+            X, labels, chunksize=self._silhouette_chunk(X, labels)))
 
     def _silhouette_chunk(self, X: Any, labels: Any) -> int:
         """Rows per side of cuML's silhouette distance tiles, sized from the free memory.
@@ -187,20 +204,21 @@ class RapidsBackend(Backend):
         fixed. At 206,209 users that is 1.03 MB a row: with about 13 GB free on
         a 16 GB card, 6,500 MB gives batches of about 6,300 rows (33 of them),
         where cuML's default (80% of 16 GB = 12,800 MB, less the data) would
-        try twice that on top of what the run already holds.
+        try twice that on top of what the run already holds. cuML also caps a
+        batch at INT32_MAX / n rows (about 10,400 at 206,209 users), and on a
+        large card (a 139 GiB H200) that cap, not this budget, sets the batch.
         """
         return max(DBSCAN_MIN_MBYTES, int(self.available_memory() * TILE_MEMORY_SHARE / 1e6))
 
     def adjusted_rand_score(self, labels_a: Any, labels_b: Any) -> float:
-        from cuml.metrics import adjusted_rand_score
-
-        return float(adjusted_rand_score(self.xp.asarray(labels_a, dtype="int32"),
-                                         self.xp.asarray(labels_b, dtype="int32")))
+        if int(labels_a.shape[0]) < 2:
+            # raft asserts at least two samples; scikit-learn calls 0 or 1 a perfect match.
+            return 1.0
+        return float(self._cuml.metrics.adjusted_rand_score(
+            self.xp.asarray(labels_a, dtype="int32"), self.xp.asarray(labels_b, dtype="int32")))
 
     def trustworthiness(self, X: Any, X_embedded: Any, n_neighbors: int) -> float:
-        from cuml.metrics import trustworthiness
-
-        return float(trustworthiness(X, X_embedded, n_neighbors=n_neighbors))
+        return float(self._cuml.metrics.trustworthiness(X, X_embedded, n_neighbors=n_neighbors))
 
     def versions(self) -> dict[str, str]:
         found = {}
@@ -218,13 +236,58 @@ class RapidsBackend(Backend):
         return found
 
 
-def _enable_rmm_statistics(cupy_module: Any) -> bool:
-    """Route CuPy through RMM and count allocations, so peak GPU memory covers cuDF, cuML and CuPy."""
+def _use_rmm_async_pool(cupy_module: Any) -> bool:
+    """Allocate cuDF, cuML and CuPy memory from one CUDA async pool through RMM, and count it.
+
+    RMM's default resource calls cudaMalloc/cudaFree for every allocation, and
+    cudaFree synchronises the device: every CuPy temporary would stall the
+    GPU, and stage timings would show the allocator, not the computation.
+    ``CudaAsyncMemoryResource`` (stream-ordered allocations from a pool that
+    keeps freed memory for reuse) removes that cost; the statistics adaptor
+    on top counts every allocation for :meth:`RapidsBackend.peak_device_memory`.
+    A second backend in the same process keeps the first one's resources.
+    Returns whether the statistics are on (False where RMM is missing).
+    """
     try:
+        import rmm
         import rmm.statistics
         from rmm.allocators.cupy import rmm_cupy_allocator
     except ImportError:
         return False
+    if not isinstance(rmm.mr.get_current_device_resource(), rmm.mr.StatisticsResourceAdaptor):
+        rmm.mr.set_current_device_resource(rmm.mr.CudaAsyncMemoryResource())
     rmm.statistics.enable_statistics()
     cupy_module.cuda.set_allocator(rmm_cupy_allocator)
     return True
+
+
+def pool_cached_bytes(stats: Any) -> int:
+    """Bytes the async pool holds for reuse, which the driver's free figure counts as used.
+
+    The pool keeps what it once needed (its release threshold is unlimited):
+    it holds at least the peak of what was allocated at once, so peak minus
+    current bytes is a lower bound of what it could hand out again without
+    asking the driver. ``stats`` is RMM's ``Statistics`` or ``None``.
+    """
+    if stats is None:
+        return 0
+    return max(0, int(stats.peak_bytes) - int(stats.current_bytes))
+
+
+def _has_nulls(data: Any) -> bool:
+    """Whether a cuDF frame, series or index holds a null (or, for an index, a NaN)."""
+    if hasattr(data, "columns"):
+        return any(bool(data[name].has_nulls) for name in data.columns)
+    # A Series says has_nulls; an Index only hasnans, which counts NaN too (neither fits an
+    # integer array either).
+    return bool(data.has_nulls if hasattr(data, "has_nulls") else data.hasnans)
+
+
+def _target_kind(data: Any, dtype: Any, xp: Any) -> str:
+    """NumPy kind of the array ``asarray`` makes: of ``dtype``, else of the data's own dtypes."""
+    if dtype is not None:
+        return xp.dtype(dtype).kind
+    dtypes = list(data.dtypes) if hasattr(data, "columns") else [data.dtype]
+    import numpy as np
+
+    return np.result_type(*dtypes).kind

@@ -69,3 +69,27 @@ def test_auto_falls_back_to_cpu_and_says_why_in_one_line(caplog):
 def test_unknown_backend_name_is_rejected():
     with pytest.raises(BackendUnavailableError, match="backend must be one of auto, gpu, cpu"):
         get_backend("tpu")
+
+
+def test_asarray_of_a_range_index_is_its_values(backend):
+    index = backend.from_host(pd.DataFrame({"a": np.arange(5.0)}, index=pd.RangeIndex(3, 13, 2))).index
+    np.testing.assert_array_equal(backend.to_host(backend.asarray(index)), np.arange(3, 13, 2))
+    np.testing.assert_array_equal(backend.to_host(backend.asarray(index, dtype="float64")),
+                                  np.arange(3.0, 13.0, 2.0))
+
+
+def test_asarray_turns_float_nulls_into_nan_and_refuses_integer_nulls(backend):
+    frame = backend.from_host(pd.DataFrame({"days": [1.0, np.nan, 3.0],
+                                            "count": pd.array([1, None, 3], dtype="Int64")}))
+    days = backend.to_host(backend.asarray(frame["days"]))
+    assert np.isnan(days[1]) and days[[0, 2]].tolist() == [1.0, 3.0]
+    counts = backend.to_host(backend.asarray(frame["count"], dtype="float64"))
+    assert np.isnan(counts[1]) and counts[[0, 2]].tolist() == [1.0, 3.0]
+    with pytest.raises(ValueError):
+        backend.asarray(frame["count"], dtype="int64")
+
+
+def test_adjusted_rand_index_of_fewer_than_two_users_is_a_perfect_match(backend):
+    for n in (0, 1):
+        labels = backend.asarray(np.zeros(n, dtype=np.int32))
+        assert backend.adjusted_rand_score(labels, labels) == 1.0

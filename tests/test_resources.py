@@ -231,3 +231,15 @@ def test_the_cli_refuses_a_run_too_large_before_its_first_fit(small_data, tmp_pa
               if r.getMessage().startswith("stage ")]
     assert stages == ["stage load", "stage features", "stage scale", "stage pca"]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_gpu_free_memory_counts_what_the_async_pool_keeps_for_reuse():
+    """The driver counts the pool's cached blocks as used; the statistics give them back."""
+    from types import SimpleNamespace
+
+    from gpuseg import rapids
+
+    assert rapids.pool_cached_bytes(None) == 0
+    stats = SimpleNamespace(peak_bytes=10 * 2**30, current_bytes=3 * 2**30)
+    assert rapids.pool_cached_bytes(stats) == 7 * 2**30
+    assert rapids.pool_cached_bytes(SimpleNamespace(peak_bytes=5, current_bytes=5)) == 0
