@@ -1,0 +1,210 @@
+"""Every cuML, cuDF and RMM call of the RAPIDS backend, checked against the installed libraries.
+
+Runs wherever cuML and cuDF import, with or without a GPU (``../shared/gpu/device-like-env.sh``
+builds such an environment; the GPU host is one too), and skips elsewhere. Nothing here touches
+a device: the backend's factories and metrics are called on a stand-in of the ``cuml`` module
+that resolves every attribute path on the real module and binds every call to the real
+signature, so a renamed class, a removed keyword or a misspelt attribute fails here, before
+device time is spent. The factory calls are the ones the pipeline really makes: a whole small
+run goes through a CPU backend that hands each estimator request to the RAPIDS backend's
+factory first, then checks each method the pipeline calls on the estimator (and each fitted
+attribute it reads) against the cuML class. The run itself computes with the CPU backend, under
+whatever library versions this environment has (on the device-like one, the GPU host's).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib.util
+import inspect
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+cuml = pytest.importorskip("cuml", reason="cuML does not import here (the device-like "
+                                          "environment and the GPU host run these checks)")
+cudf = pytest.importorskip("cudf")
+
+from cpu_fallback.backend import CpuBackend  # noqa: E402
+from gpuseg.config import PipelineConfig  # noqa: E402
+from gpuseg.data.synth import generate_instacart, write_instacart  # noqa: E402
+from gpuseg.pipeline import segment  # noqa: E402
+from gpuseg.rapids import RapidsBackend  # noqa: E402
+
+#: The estimator factories of the backend interface that the pipeline uses.
+FACTORIES = ("StandardScaler", "PCA", "KMeans", "DBSCAN", "UMAP", "NearestNeighbors")
+
+
+class _Checked:
+    """A stand-in for a module or callable: attributes resolve on the real one, calls bind."""
+
+    def __init__(self, target: Any, calls: list) -> None:
+        self._target = target
+        self._calls = calls
+
+    def __getattr__(self, name: str) -> "_Checked":
+        return _Checked(getattr(self._target, name), self._calls)  # AttributeError if absent
+
+    def __call__(self, *args: Any, **kwargs: Any) -> float:
+        inspect.signature(self._target).bind(*args, **kwargs)  # TypeError on a wrong argument
+        self._calls.append((self._target, kwargs))
+        return 0.0
+
+
+def _stand_in(calls: list) -> RapidsBackend:
+    """A RapidsBackend that needs no device: cuml checked, arrays on numpy, 16 GiB free."""
+    backend = RapidsBackend.__new__(RapidsBackend)
+    backend._cuml = _Checked(cuml, calls)
+    backend.xp = np
+    backend.df = cudf
+    backend._rmm_statistics = False
+    backend.available_memory = lambda: 16 * 2**30
+    return backend
+
+
+def _sets_attribute(cls: type, name: str) -> bool:
+    """Whether the cuML class declares ``name`` or its source assigns ``self.name``."""
+    if hasattr(cls, name):
+        return True
+    origin = importlib.util.find_spec(cls.__module__).origin
+    source = Path(origin.split(".abi3")[0].split(".cpython")[0]).with_suffix(".pyx")
+    if not source.exists():
+        source = Path(origin)
+    return f"self.{name} =" in source.read_text(encoding="utf-8", errors="replace")
+
+
+class _MethodChecked:
+    """A CPU estimator whose method calls and fitted attributes are checked against a cuML class."""
+
+    def __init__(self, estimator: Any, cuml_class: type, problems: list) -> None:
+        self._estimator = estimator
+        self._cuml_class = cuml_class
+        self._problems = problems
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._estimator, name)
+        where = f"{self._cuml_class.__name__}.{name}"
+        if not callable(value):
+            if name.endswith("_") and not _sets_attribute(self._cuml_class, name):
+                self._problems.append(f"{where}: cuML does not set this fitted attribute")
+            return value
+        if not hasattr(self._cuml_class, name):
+            self._problems.append(f"{where}: cuML has no such method")
+            return value
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                inspect.signature(getattr(self._cuml_class, name)).bind(None, *args, **kwargs)
+            except TypeError as exc:
+                self._problems.append(f"{where}: {exc}")
+            result = value(*args, **kwargs)
+            return self if result is self._estimator else result
+
+        return call
+
+
+class _CheckingCpuBackend(CpuBackend):
+    """Computes on the CPU; every estimator request also goes through the RAPIDS factory."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list = []
+        self.problems: list = []
+        self.rapids = _stand_in(self.calls)
+
+
+def _checking_factory(name: str):
+    def factory(self: _CheckingCpuBackend, *args: Any, **kwargs: Any) -> Any:
+        getattr(RapidsBackend, name)(self.rapids, *args, **kwargs)
+        cuml_class = self.calls[-1][0]
+        return _MethodChecked(getattr(CpuBackend, name)(self, *args, **kwargs), cuml_class,
+                              self.problems)
+
+    return factory
+
+
+for _name in FACTORIES:
+    setattr(_CheckingCpuBackend, _name, _checking_factory(_name))
+
+
+@pytest.fixture(scope="module")
+def checked_run(tmp_path_factory):
+    folder = write_instacart(generate_instacart(1_500, seed=4, separation="strong"),
+                             tmp_path_factory.mktemp("api") / "data", fmt="parquet")
+    backend = _CheckingCpuBackend()
+    # Samples below the user count, so the sampled paths (DBSCAN's nearest-core assignment,
+    # UMAP's transform of the users outside the layout) make their calls too.
+    config = PipelineConfig(backend="cpu", seed=3, dbscan_sample=600, umap_fit_sample=500,
+                            sweep_sample=800, stability_sample=600, silhouette_sample=900)
+    result = segment(folder, config, backend=backend)
+    return backend, result
+
+
+def test_every_estimator_the_pipeline_builds_exists_in_cuml_with_those_arguments(checked_run):
+    backend, result = checked_run
+    built = {target.__name__ for target, _ in backend.calls}
+    assert built >= set(FACTORIES), built
+    assert backend.problems == []
+    assert result.metrics["dbscan"]["core_assignment"] is not None
+    assert result.metrics["umap"]["fit_sample_size"] == 500
+
+
+def test_the_pipeline_passes_cuml_the_algorithms_it_was_reviewed_for(checked_run):
+    backend, _ = checked_run
+    by_class = {}
+    for target, kwargs in backend.calls:
+        by_class.setdefault(target.__name__, []).append(kwargs)
+    assert all(k["algorithm"] == "brute" for k in by_class["NearestNeighbors"])
+    assert all(k["algorithm"] == "brute" and k["max_mbytes_per_batch"] >= 256
+               for k in by_class["DBSCAN"])
+    assert all(k["svd_solver"] == "full" for k in by_class["PCA"])
+    assert all(k["n_components"] == 2 for k in by_class["UMAP"])
+
+
+def test_every_metric_call_binds_to_cuml():
+    calls: list = []
+    backend = _stand_in(calls)
+    X = np.random.default_rng(0).normal(size=(50, 3))
+    labels = np.arange(50) % 3
+    backend.silhouette_score(X, labels)
+    backend.silhouette_samples(X, labels)
+    backend.adjusted_rand_score(labels, labels)
+    backend.trustworthiness(X, X[:, :2], n_neighbors=5)
+    called = [target.__name__ for target, _ in calls]
+    # cuML exports its silhouette functions under their Cython names.
+    assert [name.removeprefix("cython_") for name in called] == [
+        "silhouette_score", "silhouette_samples", "adjusted_rand_score", "trustworthiness"]
+    # At most the rows there are, never above cuML's own default tile.
+    assert calls[0][1]["chunksize"] == calls[1][1]["chunksize"] == 50
+
+
+def test_the_cudf_calls_bind():
+    for frame_type in (cudf.DataFrame, cudf.Series, cudf.Index):
+        inspect.signature(frame_type.to_cupy).bind(None, dtype="float64", na_value=np.nan)
+    inspect.signature(cudf.read_parquet).bind("cache.parquet")
+    inspect.signature(cudf.from_pandas).bind(pd.DataFrame())
+    # Building cuDF objects needs a device; their classes are enough here.
+    for name in ("start", "stop", "step"):
+        assert isinstance(getattr(cudf.RangeIndex, name), property), name
+    assert isinstance(cudf.Series.has_nulls, property)
+    assert isinstance(cudf.Index.hasnans, (property, functools.cached_property))
+    for frame_type in (cudf.DataFrame, cudf.Series, cudf.Index):
+        assert callable(frame_type.to_pandas)
+    inspect.signature(cudf.Index).bind(np.arange(3), name="user_id")
+    inspect.signature(cudf.DataFrame).bind({"a": np.arange(3.0)}, index=None)
+
+
+def test_the_rmm_pieces_the_backend_sets_up_exist():
+    import rmm
+    import rmm.statistics
+    from rmm.allocators.cupy import rmm_cupy_allocator  # noqa: F401
+
+    for name in ("CudaAsyncMemoryResource", "StatisticsResourceAdaptor",
+                 "get_current_device_resource", "set_current_device_resource"):
+        assert hasattr(rmm.mr, name), name
+    fields = {f.name for f in dataclasses.fields(rmm.statistics.Statistics)}
+    assert {"peak_bytes", "current_bytes"} <= fields
+    assert callable(rmm.statistics.enable_statistics) and callable(rmm.statistics.get_statistics)
