@@ -16,10 +16,19 @@ def cpu_backend() -> Backend:
     return get_backend("cpu")
 
 
+def pytest_addoption(parser) -> None:
+    parser.addoption("--require-gpu", action="store_true",
+                     help="fail the GPU cases instead of skipping them when the GPU backend is "
+                          "unavailable (for the device check, where a skip would hide a broken "
+                          "install)")
+
+
 @pytest.fixture(scope="session")
-def gpu_backend() -> Backend:
+def gpu_backend(request) -> Backend:
     reason = gpu_unavailable_reason()
     if reason is not None:
+        if request.config.getoption("--require-gpu"):
+            pytest.fail(f"GPU backend unavailable under --require-gpu: {reason}", pytrace=False)
         pytest.skip(f"GPU backend unavailable: {reason}")
     return get_backend("gpu")
 

@@ -87,3 +87,34 @@ def test_k_larger_than_the_users_is_a_clear_error(cpu_backend, tmp_path):
         segment(data, PipelineConfig(backend="cpu", k=50, min_orders=1), backend=cpu_backend,
                 embed=False)
 
+
+
+@pytest.mark.gpu
+def test_the_whole_pipeline_runs_on_the_gpu_and_writes_a_run_directory(gpu_backend, tmp_path):
+    """Every stage, the host boundary and the run directory on the GPU, on 2,000 shoppers."""
+    from gpuseg.rundir import write_run
+
+    folder = write_instacart(generate_instacart(2_000, seed=5, separation="strong"),
+                             tmp_path / "data", fmt="parquet")
+    truth = pd.read_csv(folder / "personas_truth.csv").set_index("user_id")["persona"]
+    result = segment(folder, PipelineConfig(backend="gpu", seed=7), backend=gpu_backend)
+    assert result.backend == "gpu" and result.device.startswith("GPU: ")
+    planted = truth.loc[result.segments["user_id"]].to_numpy()
+    assert adjusted_rand_score(planted, result.segments["segment"]) >= 0.9
+    table = pd.crosstab(planted, result.segments["persona"].astype(str))
+    for persona in PERSONA_NAMES:
+        assert table.loc[persona].idxmax() == persona, table
+    m = json.loads(json.dumps(result.metrics))
+    assert m["users"]["segmented"] == len(result.segments)
+    assert m["silhouette"]["sample_size"] is None  # every user, in cuML's tiles
+    assert m["umap"]["fit_sample_size"] is None and m["umap"]["trustworthiness"] > 0.8
+    assert set(result.timings) >= {"load", "features", "scale", "pca", "k_sweep", "kmeans",
+                                   "silhouette", "stability", "hierarchical", "dbscan",
+                                   "importance", "personas", "umap"}
+    assert result.activity.shape == (result.k, 7, 24) and result.activity.sum() > 0
+    assert np.isfinite(result.segments[["silhouette", "umap_x", "umap_y"]].to_numpy()).all()
+    assert gpu_backend.peak_device_memory() > 0
+    run = write_run(result, tmp_path / "run")
+    assert (run / "report.html").stat().st_size > 0
+    assert pd.read_parquet(run / "segments.parquet")["segment"].tolist() == \
+        result.segments["segment"].tolist()
