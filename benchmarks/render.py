@@ -55,6 +55,8 @@ def markdown_table(report: dict[str, Any]) -> str:
             lines += ["", f"GPU vs CPU at {int(size):,} users: speed-up "
                       f"{entry['speedup_gpu_over_cpu']:.1f}x; "
                       + "; ".join(f"{k} {v}" for k, v in agree.items())]
+    if report.get("skipped"):
+        lines += ["", "Not measured (out of time): " + "; ".join(report["skipped"])]
     return "\n".join(lines) + "\n"
 
 

@@ -64,8 +64,14 @@ def dataset(n_users: int, seed: int = 0, data_dir: Path = DATA_DIR) -> Path:
 
 
 # -- one measurement (runs in its own process) --------------------------------------------------
-def measure_run(folder: Path, backend_name: str, out: Path) -> dict[str, Any]:
-    """Load (CSV, then cache), segment and write the run directory; timings per stage."""
+def measure_run(folder: Path, backend_name: str, out: Path,
+                umap_fit_sample: int | None | str = "auto") -> dict[str, Any]:
+    """Load (CSV, then cache), segment and write the run directory; timings per stage.
+
+    ``umap_fit_sample`` as ``PipelineConfig.umap_fit_sample``: the same number on
+    both backends makes their maps' trustworthiness comparable (the GPU fits
+    every user by default, the CPU 20,000).
+    """
     from gpuseg.backend import get_backend
     from gpuseg.config import PipelineConfig
     from gpuseg.data import load_instacart
@@ -74,7 +80,7 @@ def measure_run(folder: Path, backend_name: str, out: Path) -> dict[str, Any]:
     from gpuseg.rundir import write_run
 
     backend = get_backend(backend_name)
-    config = PipelineConfig(backend=backend_name)
+    config = PipelineConfig(backend=backend_name, umap_fit_sample=umap_fit_sample)
     seconds: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="gpuseg-bench-cache-") as cache_dir:
         start = time.perf_counter()
@@ -115,13 +121,23 @@ def measure_run(folder: Path, backend_name: str, out: Path) -> dict[str, Any]:
     }
 
 
-def _worker(folder: Path, backend_name: str, out: Path) -> dict[str, Any]:
+def _worker(folder: Path, backend_name: str, out: Path,
+            umap_fit_sample: int | None | str = "auto") -> dict[str, Any]:
     command = [sys.executable, "-m", "benchmarks.suite", "--worker", backend_name,
-               "--data", str(folder), "--out", str(out)]
+               "--data", str(folder), "--out", str(out),
+               "--umap-fit-sample", _sample_text(umap_fit_sample)]
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     if done.returncode != 0:
         raise RuntimeError(f"benchmark worker failed ({backend_name}, {folder.name}):\n{done.stderr[-4000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _sample_text(value: int | None | str) -> str:
+    return "all" if value is None else str(value)
+
+
+def _sample_value(text: str) -> int | None | str:
+    return None if text == "all" else "auto" if text == "auto" else int(text)
 
 
 # -- agreement between two backends -------------------------------------------------------------
@@ -193,23 +209,39 @@ def available_backends() -> list[str]:
 
 
 def benchmark(sizes: list[int], repeats: int, backends: list[str], *, with_peers: bool = True,
-              warmup: bool = True, data_dir: Path = DATA_DIR, log=print) -> dict[str, Any]:
+              warmup: bool = True, data_dir: Path = DATA_DIR, log=print,
+              umap_fit_sample: int | None | str = "auto", deadline: float | None = None,
+              checkpoint=None) -> dict[str, Any]:
+    """Measure every size on every backend; see the module docstring.
+
+    ``deadline`` (a ``time.monotonic()`` value) skips, with a note in the report,
+    every backend run that starts after it; ``checkpoint(report)`` is called
+    after each backend's runs and each size, so that a run killed for time
+    still leaves what it measured.
+    """
     report: dict[str, Any] = {"date": dt.date.today().isoformat(), "repeats": repeats,
-                              "backends": backends, "sizes": {}, "devices": {}}
+                              "backends": backends, "sizes": {}, "devices": {},
+                              "umap_fit_sample": umap_fit_sample, "skipped": []}
     with tempfile.TemporaryDirectory(prefix="gpuseg-bench-") as scratch:
         scratch_dir = Path(scratch)
         if warmup:
             for name in backends:
-                _worker(dataset(min(sizes), data_dir=data_dir), name, scratch_dir / f"warmup-{name}")
+                _worker(dataset(min(sizes), data_dir=data_dir), name, scratch_dir / f"warmup-{name}",
+                        umap_fit_sample)
         for n_users in sizes:
             folder = dataset(n_users, data_dir=data_dir)
             entry: dict[str, Any] = {"backends": {}}
+            report["sizes"][str(n_users)] = entry
             outputs: dict[str, tuple[Path, dict[str, Any]]] = {}
             for name in backends:
+                if deadline is not None and time.monotonic() > deadline:
+                    report["skipped"].append(f"{n_users} users on {name}: out of time")
+                    log(f"{n_users:>7} users {name}: skipped, out of time")
+                    continue
                 runs = []
                 for repeat in range(repeats):
                     out = scratch_dir / f"{n_users}-{name}-{repeat}"
-                    runs.append(_worker(folder, name, out))
+                    runs.append(_worker(folder, name, out, umap_fit_sample))
                     log(f"{n_users:>7} users {name}: run_total {runs[-1]['seconds']['run_total']:.1f} s, "
                         f"peak host {runs[-1]['peak_host_gib']:.2f} GiB")
                     if repeat == 0:
@@ -227,23 +259,26 @@ def benchmark(sizes: list[int], repeats: int, backends: list[str], *, with_peers
                     "trustworthiness": runs[0]["trustworthiness"],
                     "umap_fitted_users": runs[0]["umap_fitted_users"],
                 }
+                if checkpoint is not None:
+                    checkpoint(report)
             if len(outputs) == 2:
                 (a, run_a), (b, run_b) = outputs["cpu"], outputs["gpu"]
                 entry["agreement"] = agreement(a, b, run_a, run_b)
                 cpu_s = entry["backends"]["cpu"]["seconds"]["run_total"]["median"]
                 gpu_s = entry["backends"]["gpu"]["seconds"]["run_total"]["median"]
                 entry["speedup_gpu_over_cpu"] = cpu_s / gpu_s
-            if with_peers:
+            if with_peers and "cpu" in entry["backends"]:
                 entry["peers"] = peers(folder, repeats)
                 ours = entry["backends"]["cpu"]["seconds"]["features"]["median"]
                 entry["features_ratio_ours_over_peer"] = {
                     m: ours / entry["peers"][m]["median"] for m in PEERS}
-            report["sizes"][str(n_users)] = entry
+            if checkpoint is not None:
+                checkpoint(report)
     return report
 
 
 def device_slug(report: dict[str, Any]) -> str:
-    device = report["devices"].get("gpu") or report["devices"]["cpu"]
+    device = report["devices"].get("gpu") or report["devices"].get("cpu") or "no-device-measured"
     return re.sub(r"[^a-z0-9]+", "-", device.lower()).strip("-")[:60]
 
 
@@ -266,6 +301,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backends", nargs="+", choices=("cpu", "gpu"), default=None,
                         help="default: every available backend")
     parser.add_argument("--no-peers", action="store_true", help="skip DuckDB and pandas peers")
+    parser.add_argument("--no-warmup", action="store_true",
+                        help="skip the warm-up run at the smallest size (every run is cold anyway)")
+    parser.add_argument("--umap-fit-sample", type=_sample_value, default="auto",
+                        help="users the UMAP layout is fitted on, on every backend: N, 'all' or "
+                             "'auto' (each backend's default; default: auto)")
+    parser.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                        help="start no backend run after this many seconds; results are written "
+                             "after every backend's runs either way")
     parser.add_argument("--results", type=Path, default=RESULTS_DIR)
     parser.add_argument("--worker", choices=("cpu", "gpu"), help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
@@ -273,10 +316,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.worker:
         args.out.mkdir(parents=True, exist_ok=True)
-        print(json.dumps(measure_run(args.data, args.worker, args.out)))
+        print(json.dumps(measure_run(args.data, args.worker, args.out, args.umap_fit_sample)))
         return 0
+    deadline = None if args.time_budget is None else time.monotonic() + args.time_budget
     report = benchmark(sorted(args.sizes), args.repeats, args.backends or available_backends(),
-                       with_peers=not args.no_peers, log=lambda line: print(line, file=sys.stderr))
+                       with_peers=not args.no_peers, warmup=not args.no_warmup,
+                       log=lambda line: print(line, file=sys.stderr),
+                       umap_fit_sample=args.umap_fit_sample, deadline=deadline,
+                       checkpoint=lambda partial: write_results(partial, args.results))
     path = write_results(report, args.results)
     print(path)
     return 0

@@ -35,3 +35,16 @@ def test_small_benchmark_measures_every_stage_and_the_peers(tmp_path):
     section = readme.section(readme.latest_reports(tmp_path / "results"))
     assert section.startswith(readme.START) and section.endswith(readme.END)
     assert "| 2,500 | cpu |" in section and saved["devices"]["cpu"] in section
+
+
+def test_a_spent_time_budget_skips_runs_and_still_writes_what_there_is(tmp_path):
+    import time
+
+    written = []
+    report = benchmark([300], repeats=1, backends=["gpu", "cpu"], warmup=False, with_peers=False,
+                       data_dir=tmp_path / "data", log=lambda line: None,
+                       deadline=time.monotonic() - 1, checkpoint=written.append)
+    assert report["skipped"] == ["300 users on gpu: out of time", "300 users on cpu: out of time"]
+    assert report["sizes"]["300"]["backends"] == {} and written
+    path = write_results(report, tmp_path / "results")
+    assert "Not measured (out of time): 300 users on gpu" in path.with_suffix(".md").read_text()
