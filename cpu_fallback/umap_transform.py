@@ -20,17 +20,26 @@ against. :class:`PlacingUMAP` follows the same recipe (umap-learn 0.5,
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
-from umap import UMAP
-from umap.layouts import optimize_layout_euclidean
-from umap.umap_ import find_ab_params
+
+from .numba_cache import umap_import_cache
+
+with umap_import_cache():
+    from umap import UMAP
+    from umap.layouts import optimize_layout_euclidean
+    from umap.umap_ import find_ab_params
 
 #: umap-learn's convergence tolerance and floor of ``sigma`` (as a share of the mean distance).
 SMOOTH_K_TOLERANCE = 1e-5
 MIN_K_DIST_SCALE = 1e-3
 BISECTION_STEPS = 64
+#: Fits of this many users get exact neighbours from scikit-learn (see :class:`PlacingUMAP`):
+#: from umap-learn's own switch to NN-descent up to where the quadratic search costs more.
+EXACT_KNN_FROM = 4_096
+EXACT_KNN_UP_TO = 60_000
 #: The bounds umap-learn draws its transform's random state from.
 _INT32_MIN, _INT32_MAX = np.iinfo(np.int32).min + 1, np.iinfo(np.int32).max - 1
 
@@ -77,23 +86,51 @@ def initial_positions(indices: np.ndarray, weights: np.ndarray,
     return start.astype(np.float32)
 
 
+def exact_neighbours(fitted: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distances and indices of each query's ``k`` nearest fitted rows (scikit-learn's BLAS search)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    return NearestNeighbors(n_neighbors=k, algorithm="brute").fit(fitted).kneighbors(queries)
+
+
 class PlacingUMAP(UMAP):
-    """umap-learn's UMAP whose ``transform`` places many new points quickly (see the module)."""
+    """umap-learn's UMAP whose ``transform`` places many new points quickly (see the module).
+
+    Its ``fit`` also hands umap-learn exact nearest neighbours from
+    scikit-learn's BLAS search for fits of :data:`EXACT_KNN_FROM` to
+    :data:`EXACT_KNN_UP_TO` users, where umap-learn would otherwise run
+    NN-descent: at 20,000 users the exact search takes about 3 s, while
+    NN-descent's numba kernels alone take over 30 s to compile in every
+    process (they take a distance function as an argument, which numba cannot
+    cache), and the exact graph is at least as good as the approximate one.
+    Below :data:`EXACT_KNN_FROM` umap-learn computes exact distances itself;
+    above the upper bound the quadratic search would cost more than NN-descent.
+    """
 
     def fit(self, X: Any, *args: Any, **kwargs: Any) -> "PlacingUMAP":
         # Kept for the exact neighbour search of transform (umap-learn keeps float32 too).
         self._placement_data = np.ascontiguousarray(X, dtype=np.float32)
-        return super().fit(X, *args, **kwargs)
+        n = self._placement_data.shape[0]
+        given = self.precomputed_knn
+        if EXACT_KNN_FROM <= n <= EXACT_KNN_UP_TO and given[0] is None:
+            distances, indices = exact_neighbours(self._placement_data, self._placement_data,
+                                                  min(self.n_neighbors, n))
+            self.precomputed_knn = (indices, distances)
+        try:
+            with warnings.catch_warnings():
+                # umap-learn warns that its own transform needs an NN-descent index; ours does not.
+                warnings.filterwarnings("ignore", message=r"precomputed_knn\[2\]")
+                return super().fit(X, *args, **kwargs)
+        finally:
+            self.precomputed_knn = given
 
     def transform(self, X: Any) -> np.ndarray:
-        from sklearn.neighbors import NearestNeighbors
         from sklearn.utils import check_random_state
 
         fitted = self._placement_data
         X = np.ascontiguousarray(X, dtype=np.float32)
         k = min(self.n_neighbors, fitted.shape[0])
-        search = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(fitted)
-        distances, indices = search.kneighbors(X)
+        distances, indices = exact_neighbours(fitted, X, k)
         weights = memberships(distances, membership_sigmas(distances, float(k)))
         anchors = self.embedding_.astype(np.float32, copy=True)
         start = initial_positions(indices, weights, anchors)

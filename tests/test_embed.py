@@ -125,3 +125,67 @@ def test_placement_is_deterministic_on_cpu(cpu_backend, blobs):
             for _ in range(2)]
     np.testing.assert_array_equal(runs[0].coords, runs[1].coords)
     assert runs[0].trustworthiness == runs[1].trustworthiness
+
+
+def test_a_fit_between_the_bounds_gets_exact_neighbours_and_a_good_layout():
+    from cpu_fallback import umap_transform
+    from sklearn.neighbors import NearestNeighbors
+
+    X, y = make_blobs(umap_transform.EXACT_KNN_FROM + 400, n_features=10, centers=5,
+                      cluster_std=2.0, random_state=1)
+    reducer = PlacingUMAP(n_neighbors=15, random_state=0, n_jobs=1).fit(X)
+    X32 = X.astype(np.float32)
+    _, expected = NearestNeighbors(n_neighbors=15, algorithm="brute").fit(X32).kneighbors(X32)
+    assert (reducer._knn_indices == expected).mean() > 0.999  # ties may swap equal distances
+    assert reducer.precomputed_knn == (None, None, None)  # the user's setting is left as it was
+    sample = np.random.default_rng(0).choice(len(X), 2_000, replace=False)
+    assert trustworthiness(X[sample], reducer.embedding_[sample], n_neighbors=10) > 0.9
+
+
+def test_umap_kernels_compile_once_per_installation(tmp_path):
+    """A second process loads umap-learn's compiled kernels from gpuseg's cache folder."""
+    import os
+    import subprocess
+    import sys
+
+    script = ("import numpy as np\n"
+              "from cpu_fallback.umap_transform import PlacingUMAP\n"
+              "X = np.random.default_rng(0).normal(size=(300, 5))\n"
+              "PlacingUMAP(n_neighbors=10, random_state=0, n_jobs=1, n_epochs=20).fit(X[:250])"
+              ".transform(X[250:])\n")
+    env = {**os.environ, "GPUSEG_CACHE_DIR": str(tmp_path), "NUMBA_DEBUG_CACHE": "1"}
+    env.pop("NUMBA_CACHE_DIR", None)
+
+    def run() -> str:
+        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                              text=True, check=True)
+        return done.stdout + done.stderr
+
+    first, second = run(), run()
+    folders = list((tmp_path / "numba").iterdir())
+    assert len(folders) == 1 and "umap-learn-" in folders[0].name and "numba-" in folders[0].name
+
+    def umap_kernels(output: str, event: str) -> set[str]:
+        # "[cache] data saved to '<folder>/umap_<hash>/layouts.optimize_layout_euclidean-...'"
+        return {line.rsplit("/", 1)[1].split("-")[0] for line in output.splitlines()
+                if event in line and str(folders[0]) in line and "/umap_" in line}
+
+    kernels = {"layouts._optimize_layout_euclidean_single_epoch", "umap_.smooth_knn_dist",
+               "umap_.compute_membership_strengths"}
+    assert kernels <= umap_kernels(first, "data saved")
+    assert umap_kernels(second, "data saved") == set()
+    assert kernels <= umap_kernels(second, "data loaded")
+
+
+def test_an_upgrade_of_numba_or_umap_learn_starts_a_new_cache_folder(monkeypatch, tmp_path):
+    from importlib import metadata
+
+    from cpu_fallback import numba_cache
+
+    real = metadata.version
+    before = numba_cache.cache_folder(tmp_path)
+    for dist in numba_cache.VERSIONED:
+        monkeypatch.setattr(metadata, "version",
+                            lambda name, dist=dist: "99.0" if name == dist else real(name))
+        after = numba_cache.cache_folder(tmp_path)
+        assert after != before and f"{dist}-99.0" in after.name

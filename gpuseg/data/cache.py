@@ -77,6 +77,11 @@ def fingerprint(stamps: Mapping[str, Mapping[str, Any]]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def cache_root() -> Path:
+    """Where gpuseg keeps what it may rebuild: ``$GPUSEG_CACHE_DIR`` or ``~/.cache/gpuseg``."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "gpuseg").expanduser()
+
+
 def cache_entry(source: Path, cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """The cache folder for one source folder.
 
@@ -94,7 +99,7 @@ def cache_entry(source: Path, cache_dir: str | os.PathLike[str] | None = None) -
         When the entry would lie inside the source folder (inputs are never modified).
     """
     if cache_dir is None:
-        cache_dir = os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "gpuseg"
+        cache_dir = cache_root()
     source = source.resolve()
     base = Path(cache_dir).expanduser().resolve()
     if base.is_relative_to(source):
