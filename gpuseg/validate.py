@@ -172,7 +172,7 @@ def stability(X: Any, labels: Any, backend: Backend, *, k: int, n_seeds: int = 5
     With ``sample`` set, every refit runs on the same seeded sample of that
     many users (and is compared with ``labels`` there): ten full refits at
     Instacart scale would dominate a CPU run, while a 20,000-user sample
-    answers the same question.
+    answers the same question. The refits run in float32.
 
     Seed stability refits KMeans on every user with seeds ``seed, seed+1, ...,
     seed+n_seeds-1`` and averages the ARI over all pairs: does the answer
@@ -211,6 +211,10 @@ def stability(X: Any, labels: Any, backend: Backend, *, k: int, n_seeds: int = 5
     rows = seeded_sample(int(X.shape[0]), sample, seed=seed, backend=backend)
     if rows is not None:
         X, labels = X[rows], labels[rows]
+    # Only the refits' labels are compared, and float32 finds the same partitions at a quarter
+    # of float64's time (10,000 synthetic Instacart users, 133 components: 14 of the 15 ARIs
+    # identical, the other 0.643 vs 0.642).
+    X = X.astype(backend.xp.float32)
     n = int(X.shape[0])
     if n_seeds < 2:
         raise GpusegError(f"stability_seeds must be at least 2 (got {n_seeds})")
