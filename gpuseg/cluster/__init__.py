@@ -1,0 +1,31 @@
+"""Segment discovery: the K sweep, KMeans, Ward over micro-clusters, and DBSCAN.
+
+One module per method: :mod:`~gpuseg.cluster.sweep` (the K sweep, its validity
+indices and the choice of K), :mod:`~gpuseg.cluster.kmeans`,
+:mod:`~gpuseg.cluster.ward` (hierarchical) and :mod:`~gpuseg.cluster.density`
+(DBSCAN); their public names are importable from here. (The last two are not
+named after their functions, ``hierarchical`` and ``dbscan``, which this
+package exports under those names and which would hide the modules.)
+
+Every function takes the PCA-space matrix ``X`` (a backend array, users x
+components) and a :class:`~gpuseg.backend.Backend`, computes with
+``backend.xp`` and the backend's estimators, and returns a frozen dataclass
+whose ``to_dict()`` is JSON-ready. Per-user arrays (labels) stay backend
+arrays; K-sized summaries are host values. Two steps leave the device on
+purpose, each with its reason at the spot: the Ward linkage over the
+micro-cluster centroids, and the short curves that knees are found on.
+"""
+from __future__ import annotations
+
+from ._common import dense_codes, segment_sums
+from .density import KNEE_CURVE_POINTS, DbscanFit, dbscan
+from .kmeans import KMeansFit, fit_kmeans
+from .sweep import (SILHOUETTE_TIE, KChoice, KSweep, calinski_harabasz, choose_k, davies_bouldin,
+                    k_sweep, total_sum_of_squares)
+from .ward import (MICRO_FIT_USERS_PER_CLUSTER, MICRO_MAX_ITER, HierarchicalFit, cut_linkage,
+                   hierarchical, ward_linkage)
+
+__all__ = ["KNEE_CURVE_POINTS", "MICRO_FIT_USERS_PER_CLUSTER", "MICRO_MAX_ITER", "SILHOUETTE_TIE",
+           "DbscanFit", "HierarchicalFit", "KChoice", "KMeansFit", "KSweep", "calinski_harabasz",
+           "choose_k", "cut_linkage", "davies_bouldin", "dbscan", "dense_codes", "fit_kmeans",
+           "hierarchical", "k_sweep", "segment_sums", "total_sum_of_squares", "ward_linkage"]

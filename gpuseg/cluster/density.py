@@ -1,0 +1,181 @@
+"""DBSCAN with eps from the k-distance knee, optionally fit on a seeded sample."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import GpusegError
+from ..knee import find_knee
+from ..sampling import seeded_sample
+from ._common import _check_matrix, _size_rank
+
+if TYPE_CHECKING:
+    from ..backend import Backend
+
+#: Points of the sorted k-distance curve handed to the knee finder.
+KNEE_CURVE_POINTS = 2_000
+
+
+# -- DBSCAN ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DbscanFit:
+    """Density-based segments and outliers.
+
+    Attributes
+    ----------
+    labels : backend int32 array, shape (n_users,)
+        Cluster of each user numbered by size (0 largest), -1 for outliers.
+    eps : float
+        Neighbourhood radius used.
+    eps_source : str
+        ``"given"`` or how the knee chose it.
+    n_clusters : int
+        Clusters found (outliers excluded).
+    outlier_share : float
+        Share of all users labelled -1.
+    n_fit : int
+        Users DBSCAN itself ran on (all, or the seeded sample).
+    core_assignment : str or None
+        How users outside the sample were labelled; ``None`` when DBSCAN ran on
+        every user.
+    n_core : int
+        Core points of the fit.
+    k_distance_curve : tuple of (int, float)
+        The subsampled sorted k-distance curve the knee was found on, as
+        (rank, distance) pairs; empty when eps was given.
+    """
+
+    labels: Any
+    eps: float
+    eps_source: str
+    n_clusters: int
+    outlier_share: float
+    n_fit: int
+    core_assignment: str | None
+    n_core: int
+    k_distance_curve: tuple[tuple[int, float], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Host summary; labels and the k-distance curve stay out."""
+        return {"eps": self.eps, "eps_source": self.eps_source, "n_clusters": self.n_clusters,
+                "outlier_share": self.outlier_share, "n_fit": self.n_fit,
+                "core_assignment": self.core_assignment, "n_core": self.n_core}
+
+
+def _eps_from_knee(X_fit: Any, min_samples: int, backend: Backend
+                   ) -> tuple[float, str, tuple[tuple[int, float], ...]]:
+    """eps at the knee of the sorted distances to each user's ``min_samples``-th neighbour."""
+    xp = backend.xp
+    n_fit = int(X_fit.shape[0])
+    # The query set is the fitted set, so each user is its own first neighbour: the last
+    # column is the distance at which the user has min_samples points within eps (itself
+    # included), DBSCAN's core condition.
+    distances, _ = backend.NearestNeighbors(n_neighbors=min_samples).fit(X_fit).kneighbors(X_fit)
+    k_distance = xp.sort(backend.asarray(distances)[:, -1].astype(xp.float64))
+    ranks = np.unique(np.linspace(0, n_fit - 1, num=min(n_fit, KNEE_CURVE_POINTS)).round()
+                      .astype(np.int64))
+    # Only the few-thousand-point curve comes to the host, for the knee finder.
+    curve = np.asarray(backend.to_host(k_distance[backend.asarray(ranks)]), dtype=np.float64)
+    eps = float(curve[find_knee(ranks, curve, curve="convex", direction="increasing")])
+    source = (f"knee of the sorted distance to the {min_samples}th nearest neighbour "
+              f"over {n_fit:,} users")
+    if eps <= 0:
+        positive = curve[curve > 0]
+        # Many identical users put the knee at distance 0, which DBSCAN cannot use.
+        eps = float(positive.min()) if positive.size else 1e-9
+        source += ("; the knee sat at distance 0 (identical users), so the smallest positive "
+                   "distance was used")
+    return eps, source, tuple(zip(ranks.tolist(), curve.tolist()))
+
+
+def dbscan(X: Any, backend: Backend, *, eps: float | None = None, min_samples: int = 20,
+           sample: int | None = None, seed: int) -> DbscanFit:
+    """DBSCAN with eps from the k-distance knee, optionally fit on a sample.
+
+    Parameters
+    ----------
+    X : backend array, shape (n_users, n_components)
+    backend : Backend
+    eps : float or None
+        Neighbourhood radius; ``None`` picks the knee of the sorted curve of
+        each user's distance to its ``min_samples``-th neighbour (itself
+        counted, as DBSCAN counts it).
+    min_samples : int
+        Users within eps (itself included) that make a user a core point.
+    sample : int or None
+        The CPU budget strategy: when an int below the number of users,
+        DBSCAN (and the eps knee) runs on a seeded sample of that many users,
+        and every other user takes the label of its nearest core point if that
+        point is within eps, else is an outlier (-1). This is DBSCAN's own rule
+        for border points, so a user near a sampled cluster joins it; what the
+        sample cannot see is a cluster too sparse to have core points in it.
+        ``None`` fits every user.
+    seed : int
+        Seed of the sample.
+
+    Returns
+    -------
+    DbscanFit
+
+    Raises
+    ------
+    GpusegError
+        When eps is not positive, min_samples is below 2, or fewer users than
+        min_samples are available to fit on.
+    """
+    xp = backend.xp
+    n = _check_matrix(X, "DBSCAN")
+    if min_samples < 2:
+        raise GpusegError(f"dbscan_min_samples must be at least 2 (got {min_samples})")
+    if eps is not None and not eps > 0:
+        raise GpusegError(f"dbscan_eps must be positive (got {eps})")
+    fit_rows = seeded_sample(n, sample, seed=seed, backend=backend)
+    X_fit = X if fit_rows is None else X[fit_rows]
+    n_fit = int(X_fit.shape[0])
+    if n_fit < min_samples:
+        raise GpusegError(
+            f"DBSCAN with min_samples={min_samples} needs at least {min_samples} users to fit on "
+            f"(got {n_fit}); lower dbscan_min_samples or raise dbscan_sample")
+    curve: tuple[tuple[int, float], ...] = ()
+    if eps is None:
+        eps, eps_source, curve = _eps_from_knee(X_fit, min_samples, backend)
+    else:
+        eps_source = "given"
+    model = backend.DBSCAN(eps=eps, min_samples=min_samples).fit(X_fit)
+    fit_labels = backend.asarray(model.labels_).astype(xp.int64)
+    core = backend.asarray(model.core_sample_indices_).astype(xp.int64)
+    n_core = int(core.shape[0])
+    core_assignment = None
+    if fit_rows is None:
+        labels = fit_labels
+    else:
+        labels = xp.full(n, -1, dtype=xp.int64)
+        labels[fit_rows] = fit_labels
+        outside = xp.ones(n, dtype=bool)
+        outside[fit_rows] = False
+        rest = xp.flatnonzero(outside)
+        joined = 0
+        if n_core:
+            nearest = backend.NearestNeighbors(n_neighbors=1).fit(X_fit[core])
+            distance, position = nearest.kneighbors(X[rest])
+            distance = backend.asarray(distance).reshape(-1)
+            near_label = fit_labels[core][backend.asarray(position).reshape(-1)]
+            assigned = xp.where(distance <= eps, near_label, -1)
+            labels[rest] = assigned
+            joined = int(backend.to_host((assigned >= 0).sum()))
+        core_assignment = (f"DBSCAN ran on a seeded sample of {n_fit:,} users; each of the other "
+                           f"{n - n_fit:,} took the cluster of its nearest core point within eps "
+                           f"({joined:,} did, the rest are outliers)")
+    clustered = labels >= 0
+    n_clusters = int(backend.to_host(labels.max())) + 1
+    if n_clusters > 0:
+        safe = xp.where(clustered, labels, 0)
+        _, rank = _size_rank(xp.bincount(labels[clustered], minlength=n_clusters), xp)
+        labels = xp.where(clustered, rank[safe], -1)
+        n_clusters = int(xp.unique(labels[clustered]).shape[0])
+    outlier_share = float(backend.to_host((~clustered).sum())) / n
+    return DbscanFit(labels=labels.astype(xp.int32), eps=float(eps), eps_source=eps_source,
+                     n_clusters=n_clusters, outlier_share=outlier_share, n_fit=n_fit,
+                     core_assignment=core_assignment, n_core=n_core, k_distance_curve=curve)

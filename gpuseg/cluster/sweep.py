@@ -1,0 +1,320 @@
+"""The K sweep: KMeans across K, its validity indices, and the choice of K."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..errors import GpusegError
+from ..knee import find_knee
+from ..result import finite_or_none
+from ..sampling import seeded_sample
+from ._common import _check_matrix, _n_labels_ok, dense_codes, segment_sums
+
+if TYPE_CHECKING:
+    from ..backend import Backend
+
+#: Silhouettes closer than this to the best one count as a tie in ``choose_k``.
+SILHOUETTE_TIE = 0.01
+
+
+# -- internal validity indices (cuML has neither) -------------------------------------------
+def _segment_centroids(X: Any, labels: Any, backend: Backend, what: str,
+                       index_name: str) -> tuple[int, int, Any, Any, Any]:
+    """Rows, segment count, dense codes, sizes and centroids that both validity indices start from."""
+    xp = backend.xp
+    n = _check_matrix(X, what)
+    codes, uniques = dense_codes(labels, xp)
+    k = int(uniques.shape[0])
+    if not _n_labels_ok(k, n):
+        raise GpusegError(f"{index_name} needs 2 to {n - 1} segments (got {k})")
+    sums, counts = segment_sums(X, codes, k, xp)
+    return n, k, codes, counts, sums / counts[:, None]
+
+
+def calinski_harabasz(X: Any, labels: Any, backend: Backend) -> float:
+    """Calinski-Harabasz index, computed with ``backend.xp`` (scikit-learn's definition).
+
+    Between-segment dispersion over within-segment dispersion, each divided by
+    its degrees of freedom; higher is better. 1.0 when every segment is a
+    single point, as in scikit-learn.
+    """
+    n, k, codes, counts, centroids = _segment_centroids(X, labels, backend, "calinski_harabasz",
+                                                        "Calinski-Harabasz")
+    spread = counts * ((centroids - X.mean(axis=0)) ** 2).sum(axis=1)
+    between = float(backend.to_host(spread.sum()))
+    within = float(backend.to_host(((X - centroids[codes]) ** 2).sum()))
+    if within == 0.0:
+        return 1.0
+    return between * (n - k) / (within * (k - 1.0))
+
+
+def davies_bouldin(X: Any, labels: Any, backend: Backend) -> float:
+    """Davies-Bouldin index, computed with ``backend.xp`` (scikit-learn's definition).
+
+    The mean over segments of the worst ratio (spread_i + spread_j) / distance
+    between centroids i and j, with spread the mean distance to the centroid;
+    lower is better, 0 for point-like segments.
+    """
+    xp = backend.xp
+    n, k, codes, counts, centroids = _segment_centroids(X, labels, backend, "davies_bouldin",
+                                                        "Davies-Bouldin")
+    to_centroid = xp.sqrt(((X - centroids[codes]) ** 2).sum(axis=1))
+    spread = xp.bincount(codes, weights=to_centroid, minlength=k) / counts
+    between = xp.sqrt(((centroids[:, None, :] - centroids[None, :, :]) ** 2).sum(axis=2))
+    if bool(xp.allclose(spread, 0)) or bool(xp.allclose(between, 0)):
+        return 0.0
+    between[between == 0] = xp.inf
+    ratios = (spread[:, None] + spread[None, :]) / between
+    return float(backend.to_host(ratios.max(axis=1).mean()))
+
+
+# -- K sweep --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class KSweep:
+    """KMeans quality across K.
+
+    Attributes
+    ----------
+    ks : tuple of int
+        The K evaluated (the sweep range, less any K not below the user count).
+    inertia : tuple of float
+        Within-cluster sum of squares (WCSS) of the KMeans fit on the sweep sample, per K.
+    silhouette, calinski_harabasz, davies_bouldin : tuple of float
+        The three indices on the seeded sample, per K; NaN (``null`` in
+        ``to_dict``) where undefined (fewer than two segments in the sample).
+    elbow_k : int
+        The knee of the WCSS curve over K = 1 and the swept K (see
+        :func:`gpuseg.knee.find_knee`); a curve without a bend reports the
+        smallest swept K.
+    wcss_k1 : float
+        WCSS of a single segment: the total sum of squares around the mean.
+    sample_size : int
+        Users the three indices were computed on.
+    n_users : int
+        Users in the segmentation.
+    fit_size : int
+        Users the sweep's KMeans fits (and WCSS) ran on.
+    """
+
+    ks: tuple[int, ...]
+    inertia: tuple[float, ...]
+    silhouette: tuple[float, ...]
+    calinski_harabasz: tuple[float, ...]
+    davies_bouldin: tuple[float, ...]
+    elbow_k: int
+    wcss_k1: float
+    sample_size: int
+    n_users: int
+    fit_size: int
+
+    def inertia_at(self, k: int) -> float | None:
+        """WCSS at ``k``: ``wcss_k1`` for K=1, ``None`` for a K the sweep did not fit."""
+        if k == 1:
+            return self.wcss_k1
+        return self.inertia[self.ks.index(k)] if k in self.ks else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ks": list(self.ks),
+            "inertia": [finite_or_none(v) for v in self.inertia],
+            "silhouette": [finite_or_none(v) for v in self.silhouette],
+            "calinski_harabasz": [finite_or_none(v) for v in self.calinski_harabasz],
+            "davies_bouldin": [finite_or_none(v) for v in self.davies_bouldin],
+            "elbow_k": self.elbow_k,
+            "wcss_k1": self.wcss_k1,
+            "sample_size": self.sample_size,
+            "n_users": self.n_users,
+            "fit_size": self.fit_size,
+        }
+
+
+def total_sum_of_squares(X: Any, backend: Backend) -> float:
+    """WCSS of one segment holding every row (the K=1 point of the elbow curve)."""
+    return float(backend.to_host(((X - X.mean(axis=0)) ** 2).sum()))
+
+
+def k_sweep(X: Any, backend: Backend, *, k_range: tuple[int, int] = (2, 10), seed: int,
+            n_init: int, sample_size: int | None, score_sample: int | None = None) -> KSweep:
+    """Fit KMeans for every K in ``k_range`` and score each fit.
+
+    Parameters
+    ----------
+    X : backend array, shape (n_users, n_components)
+        Users in PCA space.
+    backend : Backend
+        Where to compute.
+    k_range : (int, int)
+        Inclusive range of K. K values not below the number of users are left
+        out (a segmentation needs fewer segments than users).
+    seed : int
+        Seed of every KMeans fit and of the scoring sample.
+    n_init : int
+        KMeans initialisations per K (the best inertia is kept).
+    sample_size : int or None
+        Users (seeded sample) the whole sweep runs on: KMeans fits, WCSS,
+        silhouette, Calinski-Harabasz and Davies-Bouldin; ``None`` is every
+        user. A 20,000-user sample keeps the sweep's 9 x n_init fits within the
+        CPU budget at Instacart scale; the elbow and the indices are ratios and
+        change little with the sample.
+    score_sample : int or None
+        Users of the fit sample (a seeded sub-sample) the silhouette,
+        Calinski-Harabasz and Davies-Bouldin indices are computed on;
+        ``None`` is the whole fit sample. Silhouette is quadratic: nine of them
+        on 20,000 users cost a CPU run about 45 s, on 5,000 about 3 s.
+
+    Returns
+    -------
+    KSweep
+
+    Raises
+    ------
+    GpusegError
+        When the range is invalid or no K in it is below the number of users.
+    """
+    xp = backend.xp
+    n = _check_matrix(X, "the K sweep")
+    lo, hi = k_range
+    ks = tuple(k for k in range(lo, hi + 1) if k < n)
+    if lo >= 2 and n <= lo:
+        raise GpusegError(
+            f"the K sweep needs more users than its smallest K ({lo}); "
+            f"got {n} user{'s' if n != 1 else ''}")
+    if lo < 2 or not ks:
+        raise GpusegError(
+            f"k_sweep_range must be (low, high) with 2 <= low <= high (got {k_range!r})")
+    sample = seeded_sample(n, sample_size, seed=seed, backend=backend)
+    X_fit = X if sample is None else X[sample]
+    scored = seeded_sample(int(X_fit.shape[0]), score_sample, seed=seed + 1, backend=backend)
+    X_sample = X_fit if scored is None else X_fit[scored]
+    n_sample = int(X_sample.shape[0])
+    inertia, silhouette, ch, db = [], [], [], []
+    for k in ks:
+        model = backend.KMeans(k, n_init=n_init, random_state=seed).fit(X_fit)
+        inertia.append(float(backend.to_host(model.inertia_)))
+        labels = backend.asarray(model.labels_)
+        labels_sample = labels if scored is None else labels[scored]
+        if _n_labels_ok(int(xp.unique(labels_sample).shape[0]), n_sample):
+            silhouette.append(backend.silhouette_score(X_sample, labels_sample))
+            ch.append(calinski_harabasz(X_sample, labels_sample, backend))
+            db.append(davies_bouldin(X_sample, labels_sample, backend))
+        else:
+            silhouette.append(math.nan)
+            ch.append(math.nan)
+            db.append(math.nan)
+    wcss_k1 = total_sum_of_squares(X_fit, backend)
+    curve_k = (1,) + ks
+    knee = find_knee(curve_k, (wcss_k1,) + tuple(inertia), curve="convex", direction="decreasing")
+    return KSweep(ks=ks, inertia=tuple(inertia), silhouette=tuple(silhouette),
+                  calinski_harabasz=tuple(ch), davies_bouldin=tuple(db),
+                  elbow_k=max(curve_k[knee], ks[0]), wcss_k1=wcss_k1,
+                  sample_size=n_sample, n_users=n, fit_size=int(X_fit.shape[0]))
+
+
+@dataclass(frozen=True)
+class KChoice:
+    """The number of segments and why.
+
+    Attributes
+    ----------
+    k : int
+    reason : str
+        One sentence a reader can check against the sweep.
+    wcss_reduction : float or None
+        ``1 - WCSS(K) / WCSS(1)``: the share of total variance the segments
+        explain; ``None`` when the sweep did not fit this K (a ``--k`` outside
+        the sweep range; compute it from ``KMeansFit.inertia`` then).
+    source : {"auto", "user"}
+        Whether the sweep chose K or ``--k`` set it.
+    """
+
+    k: int
+    reason: str
+    wcss_reduction: float | None
+    source: Literal["auto", "user"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"k": self.k, "reason": self.reason, "wcss_reduction": self.wcss_reduction,
+                "source": self.source}
+
+
+def _wcss_reduction(sweep: KSweep, k: int) -> float | None:
+    wcss = sweep.inertia_at(k)
+    if wcss is None:
+        return None
+    return 0.0 if sweep.wcss_k1 == 0 else 1.0 - wcss / sweep.wcss_k1
+
+
+def choose_k(sweep: KSweep, *, k: int | Literal["auto"] = "auto",
+             business_range: tuple[int, int] = (3, 8)) -> KChoice:
+    """Pick the number of segments.
+
+    Rule for ``k="auto"``: among the swept K inside ``business_range``, take
+    the best silhouette; every K whose silhouette is within
+    :data:`SILHOUETTE_TIE` (0.01) of the best counts as tied, and the tie goes
+    to the K nearest the WCSS elbow (then to the smaller K). Silhouette leads
+    because it measures separation directly; the elbow only settles
+    differences too small to mean anything. Where silhouette is undefined for
+    every K in range (data without spread), the K nearest the elbow is taken.
+
+    Parameters
+    ----------
+    sweep : KSweep
+    k : "auto" or int
+        An integer is taken as given (``--k``), provided it is at least 2 and
+        below the number of users.
+    business_range : (int, int)
+        Inclusive range of K the business can act on.
+
+    Returns
+    -------
+    KChoice
+
+    Raises
+    ------
+    GpusegError
+        For an integer K below 2 or not below the number of users, or a
+        business range that shares no K with the sweep.
+    """
+    if k != "auto":
+        if isinstance(k, bool) or not isinstance(k, int):
+            raise GpusegError(f"--k must be 'auto' or an integer (got {k!r})")
+        if k < 2:
+            raise GpusegError(f"--k must be at least 2 (got {k})")
+        if k >= sweep.n_users:
+            raise GpusegError(
+                f"--k {k} is not below the number of users ({sweep.n_users}); "
+                f"choose --k {sweep.n_users - 1} or fewer, or load more users")
+        return KChoice(k=k, reason=f"K={k} was fixed by the configuration (--k {k}).",
+                       wcss_reduction=_wcss_reduction(sweep, k), source="user")
+    lo, hi = business_range
+    in_range = [(kk, s) for kk, s in zip(sweep.ks, sweep.silhouette) if lo <= kk <= hi]
+    if not in_range:
+        raise GpusegError(
+            f"k_business_range {lo}-{hi} shares no K with the sweep "
+            f"({sweep.ks[0]}-{sweep.ks[-1]}); widen k_sweep_range or k_business_range")
+
+    def nearest_elbow(candidates: list[int]) -> int:
+        return min(candidates, key=lambda kk: (abs(kk - sweep.elbow_k), kk))
+
+    scored = [(kk, s) for kk, s in in_range if math.isfinite(s)]
+    if not scored:
+        chosen = nearest_elbow([kk for kk, _ in in_range])
+        reason = (f"K={chosen}: silhouette is undefined for every K in {lo}-{hi} (the users do not "
+                  f"spread into separate groups), so the K nearest the WCSS elbow "
+                  f"(K={sweep.elbow_k}) was taken.")
+    else:
+        best_k, best = max(scored, key=lambda item: (item[1], -item[0]))
+        tied = [kk for kk, s in scored if s >= best - SILHOUETTE_TIE]
+        chosen = nearest_elbow(tied)
+        sample = f"a {sweep.sample_size:,}-user sample"
+        if len(tied) == 1:
+            reason = (f"K={chosen} has the best silhouette ({best:.3f}) in {lo}-{hi} on {sample}; "
+                      f"the WCSS elbow is at K={sweep.elbow_k}.")
+        else:
+            listed = ", ".join(f"K={kk}" for kk in tied)
+            reason = (f"{listed} score within {SILHOUETTE_TIE} of the best silhouette "
+                      f"({best:.3f} at K={best_k}) in {lo}-{hi} on {sample}; K={chosen} is "
+                      f"nearest the WCSS elbow (K={sweep.elbow_k}).")
+    return KChoice(k=chosen, reason=reason, wcss_reduction=_wcss_reduction(sweep, chosen),
+                   source="auto")
