@@ -27,12 +27,13 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from .arrays import _bincount, dense_positions
 from .backend import Backend
 from .data.tables import InstacartData
 from .errors import ConfigError, GpusegError, ResourceLimitError
 
 __all__ = ["AISLE_COLUMN_PREFIX", "FEATURE_COLUMNS_FIXED", "WEEKEND_DAYS", "UserFeatures",
-           "aisle_column", "compute_features", "dense_positions", "feature_columns"]
+           "aisle_column", "compute_features", "feature_columns"]
 
 AISLE_COLUMN_PREFIX = "aisle_"
 _LEADING_COLUMNS = ("n_orders",)
@@ -57,9 +58,6 @@ FEATURE_COLUMNS_FIXED = _LEADING_COLUMNS + _TRAILING_COLUMNS
 #: Weekday codes counted as weekend (Instacart's 0 and 1, commonly read as Saturday and Sunday).
 WEEKEND_DAYS = (0, 1)
 
-# A lookup table is used for id -> dense index while the id span is at most this
-# many times the number of ids; sparser ids are found by binary search instead.
-_LOOKUP_SPAN_FACTOR = 8
 # Packed sort keys are int64 and must stay non-negative to sort in field order.
 _KEY_BITS = 63
 # Stands for a missing days_since_prior_order: cuDF holds missing values as nulls, which it
@@ -237,41 +235,6 @@ def compute_features(data: InstacartData, backend: Backend, *, min_orders: int =
         n_product_rows_dropped=n_unknown_product,
         n_order_rows_dropped=n_unknown_order,
     )
-
-
-def dense_positions(xp: Any, ids: Any, queries: Any) -> Any:
-    """Position of each query in ``ids`` (unique, any order), -1 where absent.
-
-    A lookup table indexed by id when the ids are dense enough (one gather per
-    query), else a binary search over the sorted ids.
-    """
-    n_ids = int(ids.shape[0])
-    if n_ids == 0:
-        return xp.full(queries.shape, -1, dtype=xp.int32)
-    low, high = int(ids.min()), int(ids.max())
-    span = high - low + 1
-    if span <= _LOOKUP_SPAN_FACTOR * n_ids + 1024:
-        # Slots 0 and span + 1 hold -1, so clipping sends every out-of-range id to "absent".
-        table = xp.full(span + 2, -1, dtype=xp.int32)
-        table[ids.astype(xp.int64) - (low - 1)] = xp.arange(n_ids, dtype=xp.int32)
-        slots = queries.astype(xp.int64)
-        slots -= low - 1
-        xp.clip(slots, 0, span + 1, out=slots)
-        return table[slots]
-    order = xp.argsort(ids)
-    sorted_ids = ids[order]
-    at = xp.minimum(xp.searchsorted(sorted_ids, queries), n_ids - 1)
-    return xp.where(sorted_ids[at] == queries, order[at].astype(xp.int32), xp.int32(-1))
-
-
-def _bincount(xp: Any, bins: Any, length: int, weights: Any = None) -> Any:
-    """Counts (or float64 weight sums) per bin 0..length-1, for bins known to be below length.
-
-    Empty input gives zeros: cupy.bincount takes the max of its input and fails on none.
-    """
-    if bins.shape[0] == 0:
-        return xp.zeros(length, dtype=xp.int64 if weights is None else xp.float64)
-    return xp.bincount(bins, weights=weights, minlength=length)
 
 
 def _bits(max_value: int) -> int:

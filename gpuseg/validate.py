@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, Literal, Sequence
 
 import numpy as np
 
-from .cluster import dense_codes, fit_kmeans, segment_sums
+from .arrays import dense_codes, segment_sums
+from .cluster import fit_kmeans
 from .sampling import seeded_sample
 from .errors import GpusegError
 from .result import finite_or_none

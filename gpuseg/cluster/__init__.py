@@ -17,7 +17,6 @@ micro-cluster centroids, and the short curves that knees are found on.
 """
 from __future__ import annotations
 
-from ._common import dense_codes, segment_sums
 from .density import KNEE_CURVE_POINTS, DbscanFit, dbscan
 from .kmeans import KMeansFit, fit_kmeans
 from .sweep import (SILHOUETTE_TIE, KChoice, KSweep, calinski_harabasz, choose_k, davies_bouldin,
@@ -27,5 +26,5 @@ from .ward import (MICRO_FIT_USERS_PER_CLUSTER, MICRO_MAX_ITER, HierarchicalFit,
 
 __all__ = ["KNEE_CURVE_POINTS", "MICRO_FIT_USERS_PER_CLUSTER", "MICRO_MAX_ITER", "SILHOUETTE_TIE",
            "DbscanFit", "HierarchicalFit", "KChoice", "KMeansFit", "KSweep", "calinski_harabasz",
-           "choose_k", "cut_linkage", "davies_bouldin", "dbscan", "dense_codes", "fit_kmeans",
-           "hierarchical", "k_sweep", "segment_sums", "total_sum_of_squares", "ward_linkage"]
+           "choose_k", "cut_linkage", "davies_bouldin", "dbscan", "fit_kmeans", "hierarchical",
+           "k_sweep", "total_sum_of_squares", "ward_linkage"]

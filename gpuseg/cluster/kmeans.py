@@ -4,8 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..arrays import _size_rank
 from ..errors import GpusegError
-from ._common import _check_matrix, _size_rank
+from ._common import _check_matrix
 
 if TYPE_CHECKING:
     from ..backend import Backend

@@ -5,11 +5,12 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..arrays import dense_codes, segment_sums
 from ..errors import GpusegError
 from ..knee import find_knee
 from ..result import finite_or_none
 from ..sampling import seeded_sample
-from ._common import _check_matrix, _n_labels_ok, dense_codes, segment_sums
+from ._common import _check_matrix, _n_labels_ok
 
 if TYPE_CHECKING:
     from ..backend import Backend

@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..arrays import _size_rank
 from ..errors import GpusegError
 from ..result import finite_or_none
 from ..sampling import seeded_sample
-from ._common import _check_matrix, _size_rank
+from ._common import _check_matrix
 
 if TYPE_CHECKING:
     from ..backend import Backend
