@@ -10,7 +10,7 @@ from .backend import Backend
 def segment_of_users(user_ids: Any, labels: Any, query_user_ids: Any, backend: Backend) -> Any:
     """Segment of each queried user (-1 where the user was not segmented)."""
     xp = backend.xp
-    position = dense_positions(xp, user_ids, query_user_ids)
+    position = dense_positions(user_ids, query_user_ids, xp=xp)
     return xp.where(position >= 0, labels[xp.maximum(position, 0)], -1)
 
 

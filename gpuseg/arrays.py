@@ -1,7 +1,9 @@
 """Array helpers that several stages share, written once for numpy and cupy.
 
 Each takes the array namespace ``xp`` from its caller (``backend.xp``), never
-detecting it itself; scikit-learn's ``utils/_array_api.py`` plays this role there.
+detecting it itself, always as its last parameter and keyword-only
+(``dense_codes(labels, xp=xp)``); scikit-learn's ``utils/_array_api.py`` plays
+this role there.
 """
 from __future__ import annotations
 
@@ -12,13 +14,13 @@ from typing import Any
 _LOOKUP_SPAN_FACTOR = 8
 
 
-def dense_codes(labels: Any, xp: Any) -> tuple[Any, Any]:
+def dense_codes(labels: Any, *, xp: Any) -> tuple[Any, Any]:
     """Labels recoded to ``0..m-1`` (in sorted label order) and the distinct labels."""
     uniques, codes = xp.unique(labels, return_inverse=True)
     return codes.reshape(-1), uniques
 
 
-def segment_sums(values: Any, codes: Any, n_segments: int, xp: Any) -> tuple[Any, Any]:
+def segment_sums(values: Any, codes: Any, n_segments: int, *, xp: Any) -> tuple[Any, Any]:
     """Per-segment column sums and sizes of ``values`` (users x columns).
 
     A one-hot matrix product: one GEMM on either backend, cheap for the few
@@ -28,7 +30,7 @@ def segment_sums(values: Any, codes: Any, n_segments: int, xp: Any) -> tuple[Any
     return one_hot.T @ values, xp.bincount(codes, minlength=n_segments)
 
 
-def _size_rank(sizes: Any, xp: Any) -> tuple[Any, Any]:
+def size_rank(sizes: Any, *, xp: Any) -> tuple[Any, Any]:
     """Order of segments by size (largest first, ties to the lower label) and its inverse."""
     k = sizes.shape[0]
     # One integer key sorts by size descending and breaks ties by the lower label, so the
@@ -40,7 +42,7 @@ def _size_rank(sizes: Any, xp: Any) -> tuple[Any, Any]:
     return order, rank
 
 
-def dense_positions(xp: Any, ids: Any, queries: Any) -> Any:
+def dense_positions(ids: Any, queries: Any, *, xp: Any) -> Any:
     """Position of each query in ``ids`` (unique, any order), -1 where absent.
 
     A lookup table indexed by id when the ids are dense enough (one gather per
@@ -65,7 +67,7 @@ def dense_positions(xp: Any, ids: Any, queries: Any) -> Any:
     return xp.where(sorted_ids[at] == queries, order[at].astype(xp.int32), xp.int32(-1))
 
 
-def _bincount(xp: Any, bins: Any, length: int, weights: Any = None) -> Any:
+def bincount(bins: Any, length: int, weights: Any = None, *, xp: Any) -> Any:
     """Counts (or float64 weight sums) per bin 0..length-1, for bins known to be below length.
 
     Empty input gives zeros: cupy.bincount takes the max of its input and fails on none.

@@ -27,7 +27,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from .arrays import _bincount, dense_positions
+from .arrays import bincount, dense_positions
 from .backend import Backend
 from .data.tables import InstacartData
 from .errors import ConfigError, GpusegError, ResourceLimitError
@@ -264,9 +264,9 @@ def _catalog(data: InstacartData, backend: Backend) -> _Catalog:
     aisle_ids = xp.sort(backend.asarray(data.aisles["aisle_id"], dtype=xp.int64))
     department_ids = backend.asarray(data.departments["department_id"], dtype=xp.int64)
     n_aisles, n_departments = int(aisle_ids.shape[0]), int(department_ids.shape[0])
-    aisle_slot = dense_positions(xp, aisle_ids, backend.asarray(products["aisle_id"]))
-    department_slot = dense_positions(xp, department_ids,
-                                      backend.asarray(products["department_id"]))
+    aisle_slot = dense_positions(aisle_ids, backend.asarray(products["aisle_id"]), xp=xp)
+    department_slot = dense_positions(department_ids,
+                                      backend.asarray(products["department_id"]), xp=xp)
     # Lower-casing, then a literal match, behaves the same in pandas and cuDF (cuDF documents no
     # case-insensitive contains).
     names = products["product_name"].fillna("").str.lower()
@@ -335,9 +335,9 @@ class _ProductRows:
 def _product_rows(order_products: Any, orders: _Orders, catalog: _Catalog,
                   backend: Backend) -> _ProductRows:
     xp = backend.xp
-    order = dense_positions(xp, orders.order_ids, backend.asarray(order_products["order_id"]))
-    product = dense_positions(xp, catalog.product_ids,
-                              backend.asarray(order_products["product_id"]))
+    order = dense_positions(orders.order_ids, backend.asarray(order_products["order_id"]), xp=xp)
+    product = dense_positions(catalog.product_ids,
+                              backend.asarray(order_products["product_id"]), xp=xp)
     reordered = backend.asarray(order_products["reordered"])
     unknown_order, unknown_product = order < 0, product < 0
     n_unknown_order = int(xp.count_nonzero(unknown_order))
@@ -375,8 +375,8 @@ class _History:
 def _history(orders: _Orders, rows: _ProductRows, xp: Any) -> _History:
     n_orders = int(orders.order_ids.shape[0])
     n_users = int(orders.user_ids.shape[0])
-    items = _bincount(xp, rows.order, n_orders)
-    reorders = _bincount(xp, rows.order, n_orders, weights=rows.reordered.astype(xp.float64))
+    items = bincount(rows.order, n_orders, xp=xp)
+    reorders = bincount(rows.order, n_orders, weights=rows.reordered.astype(xp.float64), xp=xp)
     kept = xp.flatnonzero(items > 0)
     user = orders.user[kept]
     first_of_user = xp.searchsorted(user, xp.arange(n_users, dtype=user.dtype))
@@ -433,7 +433,7 @@ def _order_sums(history: _History, xp: Any) -> dict[str, Any]:
     user = history.user
 
     def per_user(weights: Any = None) -> Any:
-        return _bincount(xp, user, history.n_users, weights)
+        return bincount(user, history.n_users, weights, xp=xp)
 
     after_first = history.rank > 0
     has_days = history.days >= 0
@@ -479,12 +479,12 @@ def _product_sums(rows: _SortedRows, catalog: _Catalog, n_users: int,
     del user_product
 
     def per_user(weights: Any = None) -> Any:
-        return _bincount(xp, user, n_users, weights)
+        return bincount(user, n_users, weights, xp=xp)
 
     def per_slot_and_user(slot: Any, n_slots: int) -> Any:
         # Slot-major, so that each aisle's column of the table is one contiguous row here.
-        return _bincount(xp, slot * n_users + user, n_slots * n_users,
-                         weights=run_length).reshape(n_slots, n_users)
+        return bincount(slot * n_users + user, n_slots * n_users,
+                        weights=run_length, xp=xp).reshape(n_slots, n_users)
 
     sums = {
         "n_distinct_products": per_user(),
@@ -508,15 +508,15 @@ def _jaccard_sum(rows: _SortedRows, starts_run: Any, history: _History, xp: Any)
     step = keys[1:] - keys[:-1]
     # The same user and product one rank later: the product is in two consecutive baskets.
     in_next_basket = keys[:-1][(step == 1) & ~starts_run[1:]]
-    shared = _bincount(xp, history_index(in_next_basket), n_kept).astype(xp.float64)
+    shared = bincount(history_index(in_next_basket), n_kept, xp=xp).astype(xp.float64)
     repeated_in_basket = keys[:-1][step == 0]
-    duplicates = _bincount(xp, history_index(repeated_in_basket), n_kept)
+    duplicates = bincount(history_index(repeated_in_basket), n_kept, xp=xp)
     del step, in_next_basket, repeated_in_basket
     basket = history.items - duplicates
     union = basket[:-1] + basket[1:] - shared[:-1]
     same_user = history.user[1:] == history.user[:-1]
     jaccard = xp.where(same_user, shared[:-1] / union, 0.0)
-    return _bincount(xp, history.user[:-1], history.n_users, weights=jaccard)
+    return bincount(history.user[:-1], history.n_users, weights=jaccard, xp=xp)
 
 
 def _feature_values(sums: dict[str, Any], selected: Any, catalog: _Catalog, xp: Any) -> list[Any]:

@@ -104,7 +104,7 @@ def silhouette_report(X: Any, labels: Any, backend: Backend, *, sample: int | No
     labels_scored = labels if rows is None else labels[rows]
     n_scored = int(X_scored.shape[0])
     sample_size = None if rows is None else n_scored
-    codes, uniques = dense_codes(labels_scored, xp)
+    codes, uniques = dense_codes(labels_scored, xp=xp)
     n_labels = int(uniques.shape[0])
     per_user = xp.full(n, xp.nan, dtype=xp.float64)
     if not 2 <= n_labels <= n_scored - 1:
@@ -319,9 +319,9 @@ def feature_importance(X_scaled: Any, labels: Any, backend: Backend, *,
     if n_repeats < 1:
         raise GpusegError(f"n_repeats must be at least 1 (got {n_repeats})")
     X_scaled = X_scaled.astype(xp.float64, copy=False)
-    codes, uniques = dense_codes(labels, xp)
+    codes, uniques = dense_codes(labels, xp=xp)
     k = int(uniques.shape[0])
-    sums, counts = segment_sums(X_scaled, codes, k, xp)
+    sums, counts = segment_sums(X_scaled, codes, k, xp=xp)
     centroids = sums / counts[:, None]
     mean = X_scaled.mean(axis=0)
     std = X_scaled.std(axis=0)

@@ -264,7 +264,7 @@ def test_rows_of_unknown_orders_are_dropped_and_counted(hand_data, cpu_backend):
 def test_dense_positions(backend, ids):
     xp = backend.xp
     queries = np.concatenate([ids[::-1], [0, 11, -5, 2**31 - 2]])
-    positions = backend.to_host(dense_positions(xp, xp.asarray(ids), xp.asarray(queries)))
+    positions = backend.to_host(dense_positions(xp.asarray(ids), xp.asarray(queries), xp=xp))
     np.testing.assert_array_equal(positions, [3, 2, 1, 0, -1, -1, -1, -1])
 
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..arrays import _size_rank
+from ..arrays import size_rank
 from ..errors import GpusegError
 from ..knee import find_knee
 from ..sampling import seeded_sample
@@ -173,7 +173,7 @@ def dbscan(X: Any, backend: Backend, *, eps: float | None = None, min_samples: i
     n_clusters = int(backend.to_host(labels.max())) + 1
     if n_clusters > 0:
         safe = xp.where(clustered, labels, 0)
-        _, rank = _size_rank(xp.bincount(labels[clustered], minlength=n_clusters), xp)
+        _, rank = size_rank(xp.bincount(labels[clustered], minlength=n_clusters), xp=xp)
         labels = xp.where(clustered, rank[safe], -1)
         n_clusters = int(xp.unique(labels[clustered]).shape[0])
     outlier_share = float(backend.to_host((~clustered).sum())) / n

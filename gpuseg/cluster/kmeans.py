@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..arrays import _size_rank
+from ..arrays import size_rank
 from ..errors import GpusegError
 from ._common import _check_matrix
 
@@ -75,7 +75,7 @@ def fit_kmeans(X: Any, backend: Backend, *, k: int, n_init: int, seed: int) -> K
         raise GpusegError(f"cannot form {k} segments from {n} users; choose --k {n} or fewer")
     model = backend.KMeans(k, n_init=n_init, random_state=seed).fit(X)
     labels = backend.asarray(model.labels_)
-    order, rank = _size_rank(xp.bincount(labels, minlength=k), xp)
+    order, rank = size_rank(xp.bincount(labels, minlength=k), xp=xp)
     labels = rank[labels].astype(xp.int32)
     sizes = backend.to_host(xp.bincount(labels, minlength=k))
     return KMeansFit(labels=labels, centroids=backend.asarray(model.cluster_centers_)[order],

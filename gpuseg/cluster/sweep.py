@@ -25,11 +25,11 @@ def _segment_centroids(X: Any, labels: Any, backend: Backend, what: str,
     """Rows, segment count, dense codes, sizes and centroids that both validity indices start from."""
     xp = backend.xp
     n = _check_matrix(X, what)
-    codes, uniques = dense_codes(labels, xp)
+    codes, uniques = dense_codes(labels, xp=xp)
     k = int(uniques.shape[0])
     if not _n_labels_ok(k, n):
         raise GpusegError(f"{index_name} needs 2 to {n - 1} segments (got {k})")
-    sums, counts = segment_sums(X, codes, k, xp)
+    sums, counts = segment_sums(X, codes, k, xp=xp)
     return n, k, codes, counts, sums / counts[:, None]
 
 

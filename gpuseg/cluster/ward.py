@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..arrays import _size_rank
+from ..arrays import size_rank
 from ..errors import GpusegError
 from ..result import finite_or_none
 from ..sampling import seeded_sample
@@ -233,7 +233,7 @@ def hierarchical(X: Any, kmeans_labels: Any, backend: Backend, *, k: int, n_micr
     micro_labels = backend.asarray(leaf_of_micro)[raw]
     labels = backend.asarray(segment_of_micro)[raw]
     n_groups = int(groups.max()) + 1
-    _, rank = _size_rank(xp.bincount(labels, minlength=n_groups), xp)
+    _, rank = size_rank(xp.bincount(labels, minlength=n_groups), xp=xp)
     labels = rank[labels].astype(xp.int32)
     sizes = backend.to_host(xp.bincount(labels, minlength=n_groups))
     host_step = (f"Ward linkage over {occupied.size:,} size-weighted micro-cluster centroids ran "
