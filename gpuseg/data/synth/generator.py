@@ -1,0 +1,470 @@
+"""The generator: users, orders and product rows drawn from the calibrated market, as tables."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.special import ndtr
+
+from ...errors import ConfigError
+from ...vocabulary import PERSONA_NAMES
+from .. import taxonomy
+from ..schema import FILE_STEMS, ORDER_PRODUCTS_DTYPES, PRODUCTS_DTYPES
+from .calibration import (MAX_ORDERS, MIN_ORDERS, N_PRODUCTS, ORDER_COUNT_MIXTURE,
+                          TRAIN_USER_SHARE, _POPULARITY_SKEW, _aisle_organic_counts,
+                          _aisle_product_counts, _cdf, _largest_remainder, _market, _Market)
+from .names import _product_names
+from .personas import (_REPERTOIRE_BREADTH, _REPERTOIRE_SHARE_CONCENTRATION, _REPERTOIRE_SKEW,
+                       SEPARATIONS)
+
+EVAL_SETS = ("prior", "train", "test")
+
+#: Upper bound of ``n_users``: keeps order ids (up to 100 per user) inside int32.
+MAX_USERS = 10_000_000
+
+# ---------------------------------------------------------------------------------------------
+# Public API
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SyntheticInstacart:
+    """A generated data set: the six Kaggle Instacart tables and who was planted as what.
+
+    Attributes
+    ----------
+    orders, order_products__prior, order_products__train, products, aisles, departments
+        pandas DataFrames with the columns and dtypes of :mod:`gpuseg.data.schema`;
+        ``orders`` carries ``eval_set`` (category: prior, train, test) and test
+        orders have no product rows, as in the Kaggle export.
+    truth : DataFrame
+        ``user_id`` (int32), ``persona`` (str): the planted persona of every user.
+        Never read by the loader.
+    seed : int
+    separation : {"strong", "realistic"}
+    """
+
+    orders: pd.DataFrame
+    order_products__prior: pd.DataFrame
+    order_products__train: pd.DataFrame
+    products: pd.DataFrame
+    aisles: pd.DataFrame
+    departments: pd.DataFrame
+    truth: pd.DataFrame
+    seed: int
+    separation: str
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The six Instacart tables by logical name (the keys of ``FILE_STEMS``)."""
+        return {name: getattr(self, name) for name in FILE_STEMS}
+
+
+def generate_instacart(n_users: int, *, seed: int = 0,
+                       separation: str = "strong") -> SyntheticInstacart:
+    """Generate an Instacart-shaped data set with planted personas.
+
+    Parameters
+    ----------
+    n_users : int
+        Number of users, in ``[1, MAX_USERS]``; 206,209 is Instacart's scale
+        (about 3.4 M orders and, with ``realistic``, 33.5 M product rows where
+        Instacart has 33.8 M; ``strong`` makes about twice as many).
+    seed : int
+        Seed of every random step, in ``[0, 2**32)``; the same seed gives the
+        same tables, bit for bit.
+    separation : {"strong", "realistic"}
+        ``strong``: personas recoverable by clustering; basket size and cadence
+        deviate from the published marginals. ``realistic``: published
+        marginals matched, personas overlapping like real shoppers'.
+
+    Returns
+    -------
+    SyntheticInstacart
+    """
+    _validate(n_users, seed, separation)
+    market = _market(separation)
+    catalog_rng, user_rng, order_rng, item_rng = (
+        np.random.default_rng(stream) for stream in np.random.SeedSequence(seed).spawn(4))
+    catalog = _build_catalog(catalog_rng)
+    users = _draw_users(n_users, market, catalog, user_rng)
+    orders = _draw_orders(users, market, order_rng)
+    items = _draw_items(users, orders, market, catalog, item_rng)
+    return _assemble(users, orders, items, catalog, seed, separation)
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation
+# ---------------------------------------------------------------------------------------------
+
+
+def _validate(n_users: object, seed: object, separation: object) -> None:
+    if not (isinstance(n_users, (int, np.integer)) and not isinstance(n_users, bool)
+            and 1 <= n_users <= MAX_USERS):
+        raise ConfigError(f"n_users must be an integer in [1, {MAX_USERS:,}] (got {n_users!r})")
+    if not (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool)
+            and 0 <= seed < 2**32):
+        raise ConfigError(f"seed must be an integer in [0, 2**32) (got {seed!r})")
+    if separation not in SEPARATIONS:
+        raise ConfigError(
+            f"separation must be one of {', '.join(SEPARATIONS)} (got {separation!r})")
+
+
+# ---------------------------------------------------------------------------------------------
+# Catalog
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Catalog:
+    """Products laid out in blocks by (aisle, organic), most popular first in each block.
+
+    ``position`` indexes this layout; ``product_id`` is a random relabelling of it.
+    """
+
+    products: pd.DataFrame
+    block_start: np.ndarray  # (aisle, organic) -> first position
+    block_size: np.ndarray
+    product_id_of_position: np.ndarray
+
+
+def _build_catalog(rng: np.random.Generator) -> _Catalog:
+    counts = _aisle_product_counts()
+    organic = _aisle_organic_counts()
+    block_size = np.stack([counts - organic, organic], axis=1)
+    block_start = (np.cumsum(block_size.ravel()) - block_size.ravel()).reshape(block_size.shape)
+    aisle_of_position = np.repeat(np.arange(taxonomy.N_AISLES), counts)
+    names = _product_names(rng, block_size)
+    product_id_of_position = (rng.permutation(N_PRODUCTS) + 1).astype(np.int32)
+    order = np.argsort(product_id_of_position)
+    department = taxonomy.department_of_aisle()
+    products = pd.DataFrame({
+        "product_id": product_id_of_position[order],
+        "product_name": pd.array(names, dtype="str")[order],
+        "aisle_id": aisle_of_position[order] + 1,
+        "department_id": department[aisle_of_position[order]] + 1,
+    }).astype(dict(PRODUCTS_DTYPES))
+    return _Catalog(products, block_start, block_size, product_id_of_position)
+
+
+def _sample_products(rng: np.random.Generator, taste: np.ndarray, market: _Market,
+                     catalog: _Catalog) -> np.ndarray:
+    """Catalog positions drawn with each draw's persona taste: aisle, organic or not, then rank."""
+    aisle = _draw_categories(market.aisle_cdf, taste, rng.random(len(taste)))
+    # Zero where an aisle has no organic product, so every drawn block is non-empty.
+    organic = (rng.random(len(taste)) < market.organic_probability[taste, aisle]).astype(np.intp)
+    size = catalog.block_size[aisle, organic]
+    rank = (size * rng.random(len(taste)) ** _POPULARITY_SKEW).astype(np.int64)
+    np.minimum(rank, size - 1, out=rank)
+    return catalog.block_start[aisle, organic] + rank
+
+
+def _draw_categories(cdfs: np.ndarray, group: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
+    """Inverse-CDF draw of each uniform from its group's distribution (one flat search)."""
+    n_groups, n_categories = cdfs.shape
+    table = (np.arange(n_groups)[:, None] + cdfs).ravel()
+    position = np.searchsorted(table, group + uniforms, side="right")
+    # group + u can round up to group + 1 in float64 when u is within 1e-16 of 1.
+    return np.minimum(position - group * n_categories, n_categories - 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Users
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Users:
+    persona: np.ndarray  # int64 index into _PERSONAS
+    n_orders: np.ndarray
+    ends_in_train: np.ndarray
+    #: Standard-normal habit latents (copula) of basket size, hour and cadence.
+    basket_habit: np.ndarray
+    hour_habit: np.ndarray
+    cadence_habit: np.ndarray
+    own_taste_share: np.ndarray
+    repertoire_share: np.ndarray
+    repertoire_start: np.ndarray
+    repertoire_size: np.ndarray
+    repertoire: np.ndarray  # catalog positions, users' repertoires back to back
+
+
+def _exact_shares(rng: np.random.Generator, shares: np.ndarray, n: int) -> np.ndarray:
+    """Group labels in exactly the rounded shares, in random order."""
+    labels = np.repeat(np.arange(len(shares)), _largest_remainder(shares, n))
+    return rng.permutation(labels)
+
+
+def _draw_order_counts(rng: np.random.Generator, n_users: int) -> np.ndarray:
+    weight, success = (np.array(column) for column in zip(*ORDER_COUNT_MIXTURE))
+    component = np.searchsorted(np.cumsum(weight) / weight.sum(), rng.random(n_users), side="right")
+    extra = rng.geometric(success[np.minimum(component, len(weight) - 1)]) - 1
+    return np.minimum(MIN_ORDERS + extra, MAX_ORDERS).astype(np.int64)
+
+
+def _beta_around(rng: np.random.Generator, mean: np.ndarray, concentration: float) -> np.ndarray:
+    return rng.beta(mean * concentration, (1.0 - mean) * concentration)
+
+
+def _draw_users(n_users: int, market: _Market, catalog: _Catalog,
+                rng: np.random.Generator) -> _Users:
+    sep = market.separation
+    persona = _exact_shares(rng, market.persona_share, n_users)
+    n_orders = _draw_order_counts(rng, n_users)
+    ends_in_train = _exact_shares(rng, np.array([1 - TRAIN_USER_SHARE, TRAIN_USER_SHARE]),
+                                  n_users).astype(bool)
+    basket_habit, hour_habit, cadence_habit = rng.standard_normal((3, n_users))
+    own_taste_share = _beta_around(rng, np.full(n_users, sep.own_taste_share),
+                                   sep.own_taste_concentration)
+    repertoire_share = _beta_around(rng, market.repertoire_share[persona],
+                                    _REPERTOIRE_SHARE_CONCENTRATION)
+    usual_basket = 1 + _draw_categories(market.basket_cdf, persona,
+                                        ndtr(sep.basket_persistence * basket_habit))
+    # A basket takes at most size / (1 + skew) repertoire products (see _favourites); the
+    # two extra products give even one-item shoppers favourites to come back to.
+    repertoire_size = np.ceil(_REPERTOIRE_BREADTH * (1 + _REPERTOIRE_SKEW)
+                              * repertoire_share * usual_basket).astype(np.int64) + 2
+    repertoire_start = np.cumsum(repertoire_size) - repertoire_size
+    owner = np.repeat(np.arange(n_users), repertoire_size)
+    taste = _tastes(rng, persona[owner], own_taste_share[owner], market)
+    repertoire = _sample_products(rng, taste, market, catalog)
+    return _Users(persona, n_orders, ends_in_train, basket_habit, hour_habit, cadence_habit,
+                  own_taste_share, repertoire_share, repertoire_start, repertoire_size, repertoire)
+
+
+def _tastes(rng: np.random.Generator, persona: np.ndarray, own_share: np.ndarray,
+            market: _Market) -> np.ndarray:
+    """Whose tastes each draw follows: the user's persona, or the market as a whole."""
+    market_taste = _draw_categories(_cdf(market.item_share)[None, :], np.zeros_like(persona),
+                                    rng.random(len(persona)))
+    return np.where(rng.random(len(persona)) < own_share, persona, market_taste)
+
+
+# ---------------------------------------------------------------------------------------------
+# Orders
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Orders:
+    owner: np.ndarray  # dense user index (int32), orders sorted by (user, order_number)
+    order_number: np.ndarray
+    eval_code: np.ndarray  # index into EVAL_SETS
+    dow: np.ndarray
+    hour: np.ndarray
+    days_since_prior: np.ndarray  # float32, NaN for first orders
+    basket_size: np.ndarray  # product rows to draw (0 for test orders)
+    order_id: np.ndarray  # int32, a random relabelling of 1..n as in the Kaggle export
+    by_order_id: np.ndarray  # dense order indices in ascending order_id
+
+
+def _habit_uniforms(rng: np.random.Generator, habit: np.ndarray,
+                    persistence: np.ndarray | float) -> np.ndarray:
+    """Uniforms correlated within a user: persistence 1 repeats the habit, 0 ignores it."""
+    persistence = np.asarray(persistence)
+    noise = rng.standard_normal(len(habit))
+    return ndtr(persistence * habit + np.sqrt(1.0 - persistence ** 2) * noise)
+
+
+def _draw_orders(users: _Users, market: _Market, rng: np.random.Generator) -> _Orders:
+    sep = market.separation
+    owner = np.repeat(np.arange(len(users.persona), dtype=np.int32), users.n_orders)
+    order_number = _ranks_within_groups(users.n_orders) + 1
+    persona = users.persona[owner]
+    is_last = order_number == users.n_orders[owner]
+    eval_code = np.where(is_last, np.where(users.ends_in_train[owner], 1, 2), 0)
+    dow = _draw_categories(market.dow_cdf, persona, rng.random(len(owner)))
+    hour = _draw_categories(market.hour_cdf, persona,
+                            _habit_uniforms(rng, users.hour_habit[owner], sep.hour_persistence))
+    gap = _draw_categories(market.gap_cdf, persona,
+                           _habit_uniforms(rng, users.cadence_habit[owner],
+                                           market.cadence_persistence[persona]))
+    days_since_prior = np.where(order_number == 1, np.nan, gap).astype(np.float32)
+    basket = 1 + _draw_categories(market.basket_cdf, persona,
+                                  _habit_uniforms(rng, users.basket_habit[owner],
+                                                  sep.basket_persistence))
+    basket_size = np.where(eval_code == 2, 0, basket)
+    order_id = (rng.permutation(len(owner)) + 1).astype(np.int32)
+    by_order_id = np.empty(len(owner), dtype=np.int32)
+    by_order_id[order_id - 1] = np.arange(len(owner), dtype=np.int32)
+    return _Orders(owner, order_number, eval_code, dow, hour, days_since_prior, basket_size,
+                   order_id, by_order_id)
+
+
+def _ranks_within_groups(sizes: np.ndarray) -> np.ndarray:
+    """0, 1, ..., size - 1 for each group in turn (int32), without materialising int64 indices."""
+    sizes = sizes[sizes > 0]
+    step = np.ones(int(sizes.sum()), dtype=np.int32)
+    step[np.cumsum(sizes)[:-1]] = 1 - sizes[:-1]
+    ranks = np.cumsum(step, dtype=np.int32)
+    ranks -= 1
+    return ranks
+
+
+# ---------------------------------------------------------------------------------------------
+# Product rows
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Items:
+    """Product rows in the Kaggle file order: ascending order_id, then cart order."""
+
+    order: np.ndarray  # dense order index (int32)
+    position: np.ndarray  # catalog position (int32)
+    add_to_cart_order: np.ndarray  # int16
+    reordered: np.ndarray  # int8
+
+
+def _draw_items(users: _Users, orders: _Orders, market: _Market, catalog: _Catalog,
+                rng: np.random.Generator) -> _Items:
+    owner = orders.owner
+    from_repertoire = np.minimum(
+        np.floor(users.repertoire_share[owner] * orders.basket_size + rng.random(len(owner))),
+        users.repertoire_size[owner] // (1 + _REPERTOIRE_SKEW),
+    ).astype(np.int32)
+    basket_in_file_order = orders.basket_size[orders.by_order_id]
+    order = np.repeat(orders.by_order_id, basket_in_file_order)
+    slot = _ranks_within_groups(basket_in_file_order)
+    favourite = slot < from_repertoire[order]
+    position = np.empty(len(order), dtype=np.int32)
+    position[favourite] = _favourites(rng, order[favourite], slot[favourite], from_repertoire,
+                                      owner, users)
+    fresh = ~favourite
+    del favourite
+    fresh_owner = owner[order[fresh]]
+    taste = _tastes(rng, users.persona[fresh_owner], users.own_taste_share[fresh_owner], market)
+    del fresh_owner
+    position[fresh] = _sample_products(rng, taste, market, catalog)
+    del taste, fresh
+    return _history(order, slot, position, orders, len(users.persona))
+
+
+def _favourites(rng: np.random.Generator, order: np.ndarray, slot: np.ndarray,
+                from_repertoire: np.ndarray, owner: np.ndarray, users: _Users) -> np.ndarray:
+    """Distinct repertoire products for each order, favourites more often.
+
+    Systematic sampling: the order's k slots are k evenly spaced points (with one
+    random offset per order) pushed through the inverse CDF of the rank weights
+    ``(1 - x) ** skew``. The weights' density never exceeds ``1 + skew``, so
+    neighbouring points land at least ``size / (k (1 + skew)) >= 1`` ranks apart
+    and no product repeats within the order.
+    """
+    quantile = rng.random(len(from_repertoire))[order]
+    quantile += slot
+    quantile /= from_repertoire[order]
+    user = owner[order]
+    size = users.repertoire_size[user]
+    np.subtract(1.0, quantile, out=quantile)
+    np.power(quantile, 1.0 / (1.0 + _REPERTOIRE_SKEW), out=quantile)
+    np.subtract(1.0, quantile, out=quantile)
+    quantile *= size
+    rank = np.minimum(quantile.astype(np.int64), size - 1)
+    del quantile
+    rank += users.repertoire_start[user]
+    return users.repertoire[rank]
+
+
+def _history(order: np.ndarray, slot: np.ndarray, position: np.ndarray, orders: _Orders,
+             n_users: int) -> _Items:
+    """``reordered`` from each user's history; a product twice in one order is kept once.
+
+    One sort of int64 keys ``user | product | order_number | slot`` groups the
+    rows by user, then product, then time: a row is a reorder when the row
+    before it is the same user and product in an earlier order, and a duplicate
+    when it is in the same order. The key also locates the row it came from.
+    """
+    slot_bits = int(slot.max(initial=1)).bit_length()
+    number_bits = int(orders.order_number.max(initial=1)).bit_length()
+    product_bits = int(position.max(initial=1)).bit_length()
+    keys = orders.owner[order].astype(np.int64)
+    for values, bits in ((position, product_bits), (orders.order_number[order], number_bits),
+                         (slot, slot_bits)):
+        keys <<= bits
+        keys |= values
+    keys.sort()
+    rows = _rows_of_keys(keys, orders, slot_bits, number_bits, product_bits)
+    time = keys >> slot_bits
+    duplicate = np.zeros(len(keys), dtype=bool)
+    np.equal(time[1:], time[:-1], out=duplicate[1:])
+    time >>= number_bits
+    reorder = np.zeros(len(keys), dtype=bool)
+    np.equal(time[1:], time[:-1], out=reorder[1:])
+    del time, keys
+    reorder &= ~duplicate
+    reordered = np.zeros(len(order), dtype=np.int8)
+    reordered[rows[reorder]] = 1
+    keep = np.ones(len(order), dtype=bool)
+    keep[rows[duplicate]] = False
+    del rows, reorder, duplicate
+    order, position, reordered = order[keep], position[keep], reordered[keep]
+    rows_per_order = np.bincount(order, minlength=len(orders.owner))[orders.by_order_id]
+    add_to_cart = (_ranks_within_groups(rows_per_order) + 1).astype(np.int16)
+    return _Items(order, position, add_to_cart, reordered)
+
+
+def _rows_of_keys(keys: np.ndarray, orders: _Orders, slot_bits: int, number_bits: int,
+                  product_bits: int) -> np.ndarray:
+    """Row (file position) of every sorted key: its order's first row plus its slot."""
+    n_orders = len(orders.owner)
+    rows_per_order = orders.basket_size[orders.by_order_id]
+    first_row_by_id = np.cumsum(rows_per_order) - rows_per_order
+    first_row = np.empty(n_orders, dtype=np.int64)
+    first_row[orders.by_order_id] = first_row_by_id
+    first_order_of_user = np.flatnonzero(orders.order_number == 1)
+    dense_order = keys >> (slot_bits + number_bits + product_bits)
+    dense_order = first_order_of_user[dense_order]
+    number = keys >> slot_bits
+    number &= (1 << number_bits) - 1
+    dense_order += number - 1
+    del number
+    rows = first_row[dense_order]
+    del dense_order
+    rows += keys & ((1 << slot_bits) - 1)
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables
+# ---------------------------------------------------------------------------------------------
+
+
+def _assemble(users: _Users, orders: _Orders, items: _Items, catalog: _Catalog, seed: int,
+              separation: str) -> SyntheticInstacart:
+    orders_frame = pd.DataFrame({
+        "order_id": orders.order_id,
+        "user_id": (orders.owner + 1).astype(np.int32),
+        "eval_set": pd.Categorical.from_codes(orders.eval_code, categories=list(EVAL_SETS)),
+        "order_number": orders.order_number.astype(np.int16),
+        "order_dow": orders.dow.astype(np.int8),
+        "order_hour_of_day": orders.hour.astype(np.int8),
+        "days_since_prior_order": orders.days_since_prior,
+    })
+    in_train = orders.eval_code[items.order] == 1
+    truth = pd.DataFrame({
+        "user_id": np.arange(1, len(users.persona) + 1, dtype=np.int32),
+        "persona": pd.array(np.array(PERSONA_NAMES, dtype=object)[users.persona], dtype="str"),
+    })
+    return SyntheticInstacart(
+        orders=orders_frame,
+        order_products__prior=_product_rows(items, ~in_train, orders, catalog),
+        order_products__train=_product_rows(items, in_train, orders, catalog),
+        products=catalog.products,
+        aisles=taxonomy.aisles_frame(),
+        departments=taxonomy.departments_frame(),
+        truth=truth,
+        seed=int(seed),
+        separation=separation,
+    )
+
+
+def _product_rows(items: _Items, selected: np.ndarray, orders: _Orders,
+                  catalog: _Catalog) -> pd.DataFrame:
+    columns = {
+        "order_id": orders.order_id[items.order[selected]],
+        "product_id": catalog.product_id_of_position[items.position[selected]],
+        "add_to_cart_order": items.add_to_cart_order[selected],
+        "reordered": items.reordered[selected],
+    }
+    assert all(columns[name].dtype == dtype for name, dtype in ORDER_PRODUCTS_DTYPES.items())
+    return pd.DataFrame(columns, copy=False)
