@@ -1,0 +1,22 @@
+"""Segment profiles, persona names and business actions.
+
+:func:`profile_segments` (:mod:`~gpuseg.personas.profile`) summarises every
+segment in one K-row host table (means, department shares, lifts, preferred
+hour, standardised differences). :func:`name_segments`
+(:mod:`~gpuseg.personas.naming`, where the naming rules are described) reads
+that table only and names each segment with explicit rules in this market's
+vocabulary (:mod:`gpuseg.vocabulary`), or, where no persona fits, with a
+description of the segment's strongest traits.
+"""
+from __future__ import annotations
+
+from .naming import (CADENCE_WIDTH, HOUR_UNIT, LIFT_UNIT, MATCH_THRESHOLD, PERSONA_RULES,
+                     SIGNAL_CAP, TRAIT_THRESHOLD, Z_UNIT, Persona, PersonaRule, Signal,
+                     name_segments)
+from .profile import (AISLE_PREFIX, MIN_POPULATION_SHARE, TOP_AISLES, TOP_DEPARTMENTS,
+                      profile_segments)
+
+__all__ = ["AISLE_PREFIX", "CADENCE_WIDTH", "HOUR_UNIT", "LIFT_UNIT", "MATCH_THRESHOLD",
+           "MIN_POPULATION_SHARE", "PERSONA_RULES", "SIGNAL_CAP", "TOP_AISLES", "TOP_DEPARTMENTS",
+           "TRAIT_THRESHOLD", "Z_UNIT", "Persona", "PersonaRule", "Signal", "name_segments",
+           "profile_segments"]

@@ -1,0 +1,152 @@
+"""Segment profiles: size, behaviour, department lifts, standout aisles and timing per segment."""
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import GpusegError
+
+if TYPE_CHECKING:
+    from ..backend import Backend
+
+AISLE_PREFIX = "aisle_"
+#: Departments or aisles below this share of the population's items get no lift
+#: (a lift of a rare category is mostly noise).
+MIN_POPULATION_SHARE = 0.005
+TOP_AISLES = 5
+TOP_DEPARTMENTS = 3
+
+#: Columns the profile (and so the naming rules) cannot do without.
+_REQUIRED_FEATURES = ("hour_sin", "hour_cos", "days_between_mean")
+
+
+# -- profiles ----------------------------------------------------------------------------------
+def profile_segments(features: Any, labels: Any, backend: Backend, *,
+                     aisles: Mapping[int, str], departments: Mapping[int, str],
+                     aisle_department: Mapping[int, int]) -> pd.DataFrame:
+    """One row per segment: size, behaviour, departments, standout aisles, timing.
+
+    Parameters
+    ----------
+    features : backend DataFrame
+        Per-user features indexed by user_id: ``n_orders``, ``aisle_<id>``
+        shares and the behavioural columns (``hour_sin``, ``hour_cos`` and
+        ``days_between_mean`` are required).
+    labels : backend int array, shape (n_users,)
+        Segment of each row of ``features``, in row order.
+    backend : Backend
+        The grouped means are computed with ``backend.df``; the K-row results
+        come to the host once.
+    aisles, departments : mapping of id to name
+    aisle_department : mapping of aisle id to department id
+        Aisles missing here count in no department.
+
+    Returns
+    -------
+    pandas.DataFrame
+        K rows ordered by segment, with columns:
+
+        - ``segment``, ``size``, ``share`` (of all users);
+        - the segment mean of every behavioural (non-aisle) feature;
+        - ``preferred_hour``: the circular mean hour (0-23) from the mean
+          ``hour_sin``/``hour_cos``; ``hour_shift``: hours later (+) or
+          earlier (-) than the population's, in [-12, 12);
+        - ``weekend_share``: the mean share of orders placed at the weekend
+          (when ``weekend_ratio`` is present);
+        - ``dept_share_<name>``: aisle shares summed by department;
+          ``dept_lift_<name>``: that share over the population's (NaN for a
+          department the population never buys);
+        - ``top_aisles`` / ``top_aisle_lifts``: the 5 aisles with the highest
+          lift among aisles with at least 0.5 % of the population's items;
+          ``top_departments`` / ``top_department_lifts``: the same for 3
+          departments;
+        - ``z_<feature>`` for every behavioural feature: the standardised
+          mean difference (segment mean - population mean) / population SD
+          (0 where the SD is 0).
+
+    Raises
+    ------
+    GpusegError
+        When a required column is missing or the labels do not match the rows.
+    """
+    columns = [str(c) for c in features.columns]
+    aisle_columns = [c for c in columns if c.startswith(AISLE_PREFIX)]
+    behavioural = [c for c in columns if not c.startswith(AISLE_PREFIX)]
+    missing = [c for c in _REQUIRED_FEATURES if c not in behavioural]
+    if missing:
+        raise GpusegError(f"profile_segments needs the feature columns {', '.join(missing)}")
+    if int(labels.shape[0]) != int(features.shape[0]):
+        raise GpusegError(
+            f"labels ({labels.shape[0]}) and feature rows ({features.shape[0]}) differ in length")
+    grouped = features.assign(segment=labels).groupby("segment", sort=True)
+    # The grouped means and population moments are K- and feature-sized: the one host step.
+    means = backend.to_host(grouped.mean())
+    sizes = backend.to_host(grouped.size())
+    population_mean = backend.to_host(features.mean())
+    population_sd = backend.to_host(features.std(ddof=0))
+
+    table: dict[str, Any] = {
+        "segment": means.index.to_numpy().astype(np.int64),
+        "size": sizes.reindex(means.index).to_numpy().astype(np.int64),
+    }
+    table["share"] = table["size"] / table["size"].sum()
+    for column in behavioural:
+        table[column] = means[column].to_numpy(dtype=np.float64)
+    segment_hour = _circular_hour(means["hour_sin"].to_numpy(), means["hour_cos"].to_numpy())
+    population_hour = _circular_hour(np.array([population_mean["hour_sin"]]),
+                                     np.array([population_mean["hour_cos"]]))[0]
+    table["preferred_hour"] = np.rint(segment_hour).astype(np.int64) % 24
+    table["hour_shift"] = (segment_hour - population_hour + 12.0) % 24.0 - 12.0
+    if "weekend_ratio" in behavioural:
+        table["weekend_share"] = table["weekend_ratio"]
+
+    aisle_ids = np.array([int(c[len(AISLE_PREFIX):]) for c in aisle_columns], dtype=np.int64)
+    segment_aisle = means[aisle_columns].to_numpy(dtype=np.float64)
+    population_aisle = population_mean[aisle_columns].to_numpy(dtype=np.float64)
+    department_ids = sorted({int(aisle_department[a]) for a in aisle_ids if a in aisle_department})
+    membership = np.zeros((aisle_ids.size, len(department_ids)))
+    for row, aisle in enumerate(aisle_ids):
+        if aisle in aisle_department:
+            membership[row, department_ids.index(int(aisle_department[aisle]))] = 1.0
+    segment_department = segment_aisle @ membership
+    population_department = population_aisle @ membership
+    department_names = [departments.get(d, f"department {d}") for d in department_ids]
+    department_lift = _lift(segment_department, population_department)
+    for j, name in enumerate(department_names):
+        table[f"dept_share_{name}"] = segment_department[:, j]
+    for j, name in enumerate(department_names):
+        table[f"dept_lift_{name}"] = department_lift[:, j]
+    aisle_names = [aisles.get(int(a), f"aisle {a}") for a in aisle_ids]
+    table["top_aisles"], table["top_aisle_lifts"] = _top_by_lift(
+        _lift(segment_aisle, population_aisle), population_aisle, aisle_names, TOP_AISLES)
+    table["top_departments"], table["top_department_lifts"] = _top_by_lift(
+        department_lift, population_department, department_names, TOP_DEPARTMENTS)
+    for column in behavioural:
+        sd = float(population_sd[column])
+        difference = table[column] - float(population_mean[column])
+        table[f"z_{column}"] = difference / sd if sd > 0 else np.zeros_like(difference)
+    return pd.DataFrame(table)
+
+
+def _circular_hour(mean_sin: np.ndarray, mean_cos: np.ndarray) -> np.ndarray:
+    """Hour of day in [0, 24) of the mean direction of (cos, sin) of 2*pi*hour/24."""
+    return (np.arctan2(mean_sin, mean_cos) * 24.0 / (2.0 * math.pi)) % 24.0
+
+
+def _lift(segment_share: np.ndarray, population_share: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(population_share > 0, segment_share / population_share, np.nan)
+
+
+def _top_by_lift(lift: np.ndarray, population_share: np.ndarray, names: Sequence[str],
+                 top: int) -> tuple[list[list[str]], list[list[float]]]:
+    eligible = np.flatnonzero(population_share >= MIN_POPULATION_SHARE)
+    top_names, top_lifts = [], []
+    for row in lift:
+        order = sorted(eligible, key=lambda j: (-row[j], j))[:top]
+        top_names.append([names[j] for j in order])
+        top_lifts.append([float(row[j]) for j in order])
+    return top_names, top_lifts
