@@ -31,7 +31,7 @@ export PYTHONPATH="$SITE:$PWD${PYTHONPATH:+:$PYTHONPATH}"
 # Fail fast: with RAPIDS broken, `pytest -m gpu` would skip everything and exit 0.
 python3 - <<'PY' 2>&1 | tee -a "$results/gpu-versions.txt"
 import sys
-from gpuseg.backend import get_backend, gpu_unavailable_reason
+from gpuseg.registry import get_backend, gpu_unavailable_reason
 reason = gpu_unavailable_reason()
 if reason is not None:
     print(f"GPU backend unavailable: {reason}")

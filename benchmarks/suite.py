@@ -72,7 +72,7 @@ def measure_run(folder: Path, backend_name: str, out: Path,
     both backends makes their maps' trustworthiness comparable (the GPU fits
     every user by default, the CPU 20,000).
     """
-    from gpuseg.backend import get_backend
+    from gpuseg.registry import get_backend
     from gpuseg.config import PipelineConfig
     from gpuseg.data import load_instacart
     from gpuseg.features import compute_features
@@ -203,7 +203,7 @@ def _summary(values: list[float]) -> dict[str, float]:
 
 
 def available_backends() -> list[str]:
-    from gpuseg.backend import gpu_unavailable_reason
+    from gpuseg.registry import gpu_unavailable_reason
 
     return ["cpu"] if gpu_unavailable_reason() is not None else ["cpu", "gpu"]
 

@@ -5,9 +5,10 @@ when asked for (``backend="gpu"``, or ``"auto"`` on a machine with a GPU).
 """
 from __future__ import annotations
 
-from .backend import Backend, get_backend
+from .backend import Backend
 from .config import PipelineConfig
 from .errors import GpusegError
+from .registry import get_backend
 
 __version__ = "0.1.0"
 

@@ -5,22 +5,18 @@ array namespace ``xp`` (numpy or cupy), the dataframe namespace ``df``
 (pandas or cudf), estimator factories with scikit-learn's API (cuML mirrors
 it), a few metrics, and the single device-to-host boundary :meth:`to_host`.
 What differs between the libraries lives in :mod:`cpu_fallback.backend` and
-:mod:`gpuseg.rapids`; pipeline code never asks which backend it has.
+:mod:`gpuseg.rapids`, which implement this interface; :mod:`gpuseg.registry`
+builds one by name. Pipeline code never asks which backend it has.
 """
 from __future__ import annotations
 
 import abc
-import logging
 import os
-import sys
 from types import ModuleType
 from typing import Any, Mapping
 
-from .errors import BackendUnavailableError, ConfigError
+from .errors import ConfigError
 
-log = logging.getLogger(__name__)
-
-BACKEND_CHOICES = ("auto", "gpu", "cpu")
 #: Environment variable that caps :meth:`Backend.available_memory` (bytes), to rehearse a
 #: smaller machine or card, or to keep a run below a share of a shared one.
 MEMORY_LIMIT_ENV = "GPUSEG_MEMORY_LIMIT_BYTES"
@@ -159,57 +155,3 @@ def capped(available: int) -> int:
     """``available`` bytes, lowered to :func:`memory_limit` when that is set and smaller."""
     limit = memory_limit()
     return int(available) if limit is None else min(int(available), limit)
-
-
-def gpu_unavailable_reason() -> str | None:
-    """Why the RAPIDS backend cannot run here, or ``None`` when it can."""
-    from .rapids import unavailable_reason
-
-    return unavailable_reason()
-
-
-def get_backend(choice: str | Backend = "auto") -> Backend:
-    """Build the backend for ``"auto"``, ``"gpu"`` or ``"cpu"``.
-
-    ``auto`` takes the GPU when RAPIDS imports and a device is visible, else the
-    CPU, and logs one line saying which and why. ``gpu`` where that is not
-    possible raises :class:`BackendUnavailableError` rather than falling back.
-    """
-    if isinstance(choice, Backend):
-        return choice
-    if choice not in BACKEND_CHOICES:
-        raise BackendUnavailableError(
-            f"backend must be one of {', '.join(BACKEND_CHOICES)} (got {choice!r})")
-    if choice == "cpu":
-        return _cpu()
-    reason = gpu_unavailable_reason()
-    if choice == "gpu":
-        if reason is not None:
-            raise BackendUnavailableError(
-                f"--backend gpu is not possible here: {reason}. "
-                "Use --backend cpu, or install RAPIDS (pip install 'gpuseg[gpu]' or environment.yml).")
-        return _gpu()
-    if reason is None:
-        backend = _gpu()
-        log.info("backend auto: using the GPU (%s) because RAPIDS imports and a device is visible",
-                 backend.device)
-        return backend
-    log.info("backend auto: falling back to CPU: %s", reason)
-    return _cpu()
-
-
-def _cpu() -> Backend:
-    from cpu_fallback.backend import CpuBackend
-
-    return CpuBackend()
-
-
-def _gpu() -> Backend:
-    from .rapids import RapidsBackend
-
-    return RapidsBackend()
-
-
-def loaded_gpu_modules() -> list[str]:
-    """GPU libraries already imported in this process (for the no-import test)."""
-    return sorted(name for name in ("cudf", "cupy", "cuml") if name in sys.modules)

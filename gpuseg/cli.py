@@ -142,9 +142,9 @@ def _cmd_download(args: argparse.Namespace) -> int:
 
 
 def _cmd_features(args: argparse.Namespace) -> int:
-    from .backend import get_backend
     from .data import load_instacart
     from .features import compute_features
+    from .registry import get_backend
     from .resources import check_features
     from .timing import StageTimer
 
@@ -194,9 +194,9 @@ def demo_config(backend: Backend, seed: int) -> PipelineConfig:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .backend import get_backend
     from .data.synth import generate_instacart, write_instacart
     from .pipeline import segment
+    from .registry import get_backend
     from .rundir import refuse_existing
 
     if args.users < DEMO_MIN_USERS:
@@ -222,8 +222,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_assign(args: argparse.Namespace) -> int:
-    from .backend import get_backend
     from .model import assign_users
+    from .registry import get_backend
 
     backend = get_backend(args.backend)
     with _progress(args) as progress:
@@ -327,7 +327,9 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     # Which backend "auto" chose, and why, is worth one line even without -v.
-    logging.getLogger("gpuseg.backend").setLevel(logging.WARNING if quiet else min(level, logging.INFO))
+    from .registry import log as registry_log
+
+    registry_log.setLevel(logging.WARNING if quiet else min(level, logging.INFO))
 
 
 def build_parser() -> argparse.ArgumentParser:

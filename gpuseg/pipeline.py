@@ -15,7 +15,7 @@ import pandas as pd
 
 from . import __version__, resources
 from .activity import ordering_heatmap
-from .backend import Backend, get_backend
+from .backend import Backend
 from .cluster import choose_k, dbscan, fit_kmeans, hierarchical, k_sweep, total_sum_of_squares
 from .config import PipelineConfig
 from .data.tables import InstacartData
@@ -23,6 +23,7 @@ from .embed import embed_umap
 from .features import compute_features
 from .personas import name_segments, profile_segments
 from .preprocess import project, standardise
+from .registry import get_backend
 from .result import SegmentationResult, SegmentModel
 from .timing import ProgressCallback, StageTimer
 from .validate import feature_importance, silhouette_report, stability, verdict

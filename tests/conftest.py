@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from gpuseg.backend import Backend, get_backend, gpu_unavailable_reason
+from gpuseg.backend import Backend
+from gpuseg.registry import get_backend, gpu_unavailable_reason
 
 
 @pytest.fixture(scope="session")

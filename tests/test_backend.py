@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gpuseg.backend import Backend, get_backend, gpu_unavailable_reason
+from gpuseg.backend import Backend
 from gpuseg.errors import BackendUnavailableError
+from gpuseg.registry import get_backend, gpu_unavailable_reason
 
 
 def test_import_gpuseg_imports_no_gpu_library():
@@ -59,10 +60,10 @@ def test_gpu_request_without_rapids_is_a_clear_error():
 
 @pytest.mark.skipif(gpu_unavailable_reason() is None, reason="a GPU is present here")
 def test_auto_falls_back_to_cpu_and_says_why_in_one_line(caplog):
-    with caplog.at_level(logging.INFO, logger="gpuseg.backend"):
+    with caplog.at_level(logging.INFO, logger="gpuseg.registry"):
         backend = get_backend("auto")
     assert backend.name == "cpu"
-    lines = [r.getMessage() for r in caplog.records if r.name == "gpuseg.backend"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "gpuseg.registry"]
     assert len(lines) == 1 and lines[0].startswith("backend auto: falling back to CPU: ")
 
 

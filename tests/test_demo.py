@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 from _fake_result import DEMO_USERS, demo_run
 
-from gpuseg.backend import get_backend
 from gpuseg.cli import demo_config
 from gpuseg.config import PipelineConfig
 from gpuseg.data.schema import FILE_STEMS
+from gpuseg.registry import get_backend
 
 
 @pytest.fixture(scope="module")

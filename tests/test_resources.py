@@ -32,7 +32,7 @@ MiB = 1 << 20
 @pytest.fixture(scope="module")
 def synthetic():
     """2,000 synthetic shoppers as InstacartData, their features and PCA matrix (CPU)."""
-    from gpuseg.backend import get_backend
+    from gpuseg.registry import get_backend
 
     backend = get_backend("cpu")
     synth = generate_instacart(2_000, seed=1, separation="realistic")

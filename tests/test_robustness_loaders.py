@@ -30,12 +30,12 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from _layout import write_layout
-from gpuseg.backend import get_backend
 from gpuseg.data import load_instacart
 from gpuseg.data.schema import FILE_STEMS, OPTIONAL_FILES, TABLE_DTYPES, VALUE_RANGES
 from gpuseg.data.validate import NULLABLE, DataCleaningWarning
 from gpuseg.errors import DataValidationError, GpusegError
 from gpuseg.features import compute_features
+from gpuseg.registry import get_backend
 from test_load import expected_frames
 
 CSV_FORMATS = ("csv", "csv.gz", "csv.zip")

@@ -27,8 +27,9 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from ..backend import Backend, get_backend
+from ..backend import Backend
 from ..errors import ConfigError, DataValidationError
+from ..registry import get_backend
 from .cache import cache_entry, file_stamps, fingerprint, read_cache, read_frames, write_cache
 from .schema import FILE_STEMS, FILE_SUFFIXES, OPTIONAL_FILES, ORDERS_OPTIONAL, TABLE_DTYPES
 from .tables import InstacartData

@@ -1,0 +1,71 @@
+"""The backend registry: build a backend by name ("auto", "gpu", "cpu") and say why the GPU is out.
+
+This is the one module that knows the implementations (:mod:`cpu_fallback.backend`
+and :mod:`gpuseg.rapids`, both imported only when asked for); the interface they
+implement, :mod:`gpuseg.backend`, depends on neither.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+
+from .backend import Backend
+from .errors import BackendUnavailableError
+
+log = logging.getLogger(__name__)
+
+BACKEND_CHOICES = ("auto", "gpu", "cpu")
+
+
+def gpu_unavailable_reason() -> str | None:
+    """Why the RAPIDS backend cannot run here, or ``None`` when it can."""
+    from .rapids import unavailable_reason
+
+    return unavailable_reason()
+
+
+def get_backend(choice: str | Backend = "auto") -> Backend:
+    """Build the backend for ``"auto"``, ``"gpu"`` or ``"cpu"``.
+
+    ``auto`` takes the GPU when RAPIDS imports and a device is visible, else the
+    CPU, and logs one line saying which and why. ``gpu`` where that is not
+    possible raises :class:`BackendUnavailableError` rather than falling back.
+    """
+    if isinstance(choice, Backend):
+        return choice
+    if choice not in BACKEND_CHOICES:
+        raise BackendUnavailableError(
+            f"backend must be one of {', '.join(BACKEND_CHOICES)} (got {choice!r})")
+    if choice == "cpu":
+        return _cpu()
+    reason = gpu_unavailable_reason()
+    if choice == "gpu":
+        if reason is not None:
+            raise BackendUnavailableError(
+                f"--backend gpu is not possible here: {reason}. "
+                "Use --backend cpu, or install RAPIDS (pip install 'gpuseg[gpu]' or environment.yml).")
+        return _gpu()
+    if reason is None:
+        backend = _gpu()
+        log.info("backend auto: using the GPU (%s) because RAPIDS imports and a device is visible",
+                 backend.device)
+        return backend
+    log.info("backend auto: falling back to CPU: %s", reason)
+    return _cpu()
+
+
+def _cpu() -> Backend:
+    from cpu_fallback.backend import CpuBackend
+
+    return CpuBackend()
+
+
+def _gpu() -> Backend:
+    from .rapids import RapidsBackend
+
+    return RapidsBackend()
+
+
+def loaded_gpu_modules() -> list[str]:
+    """GPU libraries already imported in this process (for the no-import test)."""
+    return sorted(name for name in ("cudf", "cupy", "cuml") if name in sys.modules)
