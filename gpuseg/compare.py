@@ -10,7 +10,7 @@ import pandas as pd
 
 from .errors import GpusegError
 from .model import load_model
-from .rundir import MODEL_DIR, SEGMENTS_FILE
+from .run_layout import MODEL_DIR, SEGMENTS_FILE
 
 
 @dataclass(frozen=True)

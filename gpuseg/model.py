@@ -22,7 +22,7 @@ from . import __version__
 from .backend import Backend
 from .errors import GpusegError
 from .result import SegmentModel
-from .rundir import MODEL_DIR
+from .run_layout import MODEL_DIR
 from .timing import ProgressCallback, StageTimer
 
 log = logging.getLogger(__name__)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import GpusegError
+from .run_layout import MODEL_DIR, SEGMENT_COLUMNS, SEGMENTS_FILE
 
 log = logging.getLogger(__name__)
 
@@ -130,15 +131,6 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-#: The per-user table and the saved model's subfolder inside a run directory.
-SEGMENTS_FILE = "segments.parquet"
-MODEL_DIR = "model"
-
-#: Columns of segments.parquet, in order (UMAP columns only when the embedding ran).
-SEGMENT_COLUMNS = ("user_id", "segment", "persona", "silhouette", "umap_x", "umap_y",
-                   "hierarchical", "dbscan")
-
-
 def profiles_table(result: Any) -> pd.DataFrame:
     """The profiles as written to ``profiles.csv``: lists joined with "; ", plus the actions.
 
@@ -167,8 +159,8 @@ def write_run(result: Any, out: str | os.PathLike, *, force: bool = False) -> Pa
     The run directory holds:
 
     ``segments.parquet``
-        One row per user: :data:`SEGMENT_COLUMNS` (UMAP columns only when the
-        embedding ran).
+        One row per user: :data:`~gpuseg.run_layout.SEGMENT_COLUMNS` (UMAP
+        columns only when the embedding ran).
     ``profiles.csv``
         One row per segment (:func:`profiles_table`).
     ``metrics.json``

@@ -13,7 +13,8 @@ from gpuseg.config import PipelineConfig
 from gpuseg.errors import GpusegError
 from gpuseg.model import load_model
 from gpuseg.pipeline import STAGES
-from gpuseg.rundir import SEGMENT_COLUMNS, write_run
+from gpuseg.run_layout import SEGMENT_COLUMNS
+from gpuseg.rundir import write_run
 
 FIGURES = {"activity.png", "dendrogram.png", "importance.png", "k_sweep.png", "radar.png",
            "silhouette.png", "sizes.png", "top_aisles.png", "umap.png"}

@@ -1,0 +1,15 @@
+"""Names inside a run directory, shared by the code that writes one and the code that reads one.
+
+:mod:`gpuseg.rundir` writes run directories, :mod:`gpuseg.model` and
+:mod:`gpuseg.compare` read them; all three take the names from here, so none of
+them has to import another for a file name.
+"""
+from __future__ import annotations
+
+#: The per-user table and the saved model's subfolder inside a run directory.
+SEGMENTS_FILE = "segments.parquet"
+MODEL_DIR = "model"
+
+#: Columns of segments.parquet, in order (UMAP columns only when the embedding ran).
+SEGMENT_COLUMNS = ("user_id", "segment", "persona", "silhouette", "umap_x", "umap_y",
+                   "hierarchical", "dbscan")
