@@ -29,9 +29,10 @@ histogram, orders by hour and weekday, produce / dairy eggs / snacks shares of
 product rows, the reorder ratio and the train/test split. Where the stats file
 has only part of a distribution (days since prior order, aisle shares inside a
 department) the shape is reconstructed from public exploratory analyses of the
-data set and marked so below. A persona's distribution over a variable is the
-target tilted by the persona and rescaled by matrix scaling (Sinkhorn), so the
-persona mixture reproduces the target exactly whatever the tilts.
+data set and marked so in :mod:`~gpuseg.data.synth.calibration`. A persona's
+distribution over a variable is the target tilted by the persona and rescaled
+by matrix scaling (Sinkhorn), so the persona mixture reproduces the target
+exactly whatever the tilts.
 
 Separation
 ----------
