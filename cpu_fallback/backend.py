@@ -38,8 +38,9 @@ class CpuBackend(Backend):
     xp = np
     df = pd
     sample_defaults = MappingProxyType(
-        {"sweep": 20_000, "sweep_score": 5_000, "silhouette": 20_000, "stability": 10_000,
-         "dbscan": 10_000, "umap_fit": 20_000, "demo_umap": 2_500})
+        {"sweep_sample": 20_000, "sweep_score_sample": 5_000, "silhouette_sample": 20_000,
+         "stability_sample": 10_000, "dbscan_sample": 10_000, "umap_fit_sample": 20_000})
+    demo_umap_fit_sample = 2_500
 
     def __init__(self) -> None:
         self.device = f"CPU: {cpu_name()} ({os.cpu_count()} cores)"
@@ -93,11 +94,6 @@ class CpuBackend(Backend):
         params.setdefault("n_jobs", 1)
         return PlacingUMAP(n_neighbors=n_neighbors, min_dist=min_dist, random_state=random_state,
                            **params)
-
-    def AgglomerativeClustering(self, n_clusters: int, **params: Any) -> Any:
-        from sklearn.cluster import AgglomerativeClustering
-
-        return AgglomerativeClustering(n_clusters=n_clusters, **params)
 
     def NearestNeighbors(self, n_neighbors: int, **params: Any) -> Any:
         from sklearn.neighbors import NearestNeighbors

@@ -15,7 +15,15 @@ import os
 from types import ModuleType
 from typing import Any, Mapping
 
+import numpy as np
+
 from .errors import ConfigError
+
+#: A backend array (``numpy.ndarray`` or ``cupy.ndarray``) and a backend dataframe (pandas or
+#: cuDF). Aliases of ``Any``: the GPU types must not be imported where RAPIDS is absent, and the
+#: pipeline never branches on which it holds; the names say what a signature expects.
+Array = Any
+Frame = Any
 
 #: Environment variable that caps :meth:`Backend.available_memory` (bytes), to rehearse a
 #: smaller machine or card, or to keep a run below a share of a shared one.
@@ -37,11 +45,13 @@ class Backend(abc.ABC):
     device : str
         Human-readable device description (CPU model and cores, or GPU name).
     sample_defaults : Mapping[str, int | None]
-        What ``"auto"`` means for the sampled stages (``sweep``,
-        ``sweep_score``, ``silhouette``, ``stability``, ``dbscan``), the
-        users the UMAP layout is fitted on (``umap_fit``, the others placed
-        with ``transform``) and the demo's (``demo_umap``): ``None`` is every
-        user.
+        What ``"auto"`` means for each sampled stage, by the
+        :class:`~gpuseg.config.PipelineConfig` field that sizes it
+        (``sweep_sample``, ``silhouette_sample``, ..., ``umap_fit_sample``);
+        ``None`` is every user. Resolved only by
+        :meth:`PipelineConfig.sample_size <gpuseg.config.PipelineConfig.sample_size>`.
+    demo_umap_fit_sample : int or None
+        Users ``gpuseg demo`` fits its UMAP layout on.
     """
 
     name: str
@@ -49,6 +59,7 @@ class Backend(abc.ABC):
     df: ModuleType
     device: str
     sample_defaults: Mapping[str, int | None]
+    demo_umap_fit_sample: int | None
 
     # -- data movement -------------------------------------------------------------
     @abc.abstractmethod
@@ -61,6 +72,10 @@ class Backend(abc.ABC):
 
         Scalars become Python scalars; host objects pass through unchanged.
         """
+
+    def to_numpy(self, array: Array, dtype: Any = None) -> np.ndarray:
+        """A backend array (or scalar) as a host numpy array of ``dtype``, through :meth:`to_host`."""
+        return np.asarray(self.to_host(array), dtype=dtype)
 
     @abc.abstractmethod
     def from_host(self, obj: Any) -> Any:
@@ -96,9 +111,6 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def UMAP(self, *, n_neighbors: int, min_dist: float, random_state: int, **params: Any) -> Any: ...
-
-    @abc.abstractmethod
-    def AgglomerativeClustering(self, n_clusters: int, **params: Any) -> Any: ...
 
     @abc.abstractmethod
     def NearestNeighbors(self, n_neighbors: int, **params: Any) -> Any: ...

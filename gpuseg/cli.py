@@ -8,6 +8,7 @@ interrupted or terminated command leaves no half-written output behind.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import signal
 import sys
@@ -18,11 +19,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
+from .config import BACKEND_NAMES, PipelineConfig, flag, help_text, options_as_flags
 from .errors import GpusegError
 
 if TYPE_CHECKING:
     from .backend import Backend
-    from .config import PipelineConfig
 
 log = logging.getLogger("gpuseg")
 
@@ -49,53 +50,7 @@ def _k_value(text: str) -> str | int:
     try:
         return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--k must be 'auto' or an integer (got {text!r})") from None
-
-
-def _add_backend(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", choices=("auto", "gpu", "cpu"), default="auto",
-                   help="compute backend: auto (GPU when RAPIDS and a device are present), gpu, cpu "
-                        "(default: auto)")
-
-
-def _add_pipeline_options(p: argparse.ArgumentParser) -> None:
-    _add_backend(p)
-    p.add_argument("--k", type=_k_value, default=5,
-                   help="number of segments, or 'auto' to pick it from silhouette and the elbow "
-                        "(default: 5)")
-    p.add_argument("--k-range", type=int, nargs=2, metavar=("LOW", "HIGH"), default=(3, 8),
-                   help="range --k auto may choose from (default: 3 8)")
-    p.add_argument("--seed", type=int, default=42, help="seed of every random step (default: 42)")
-    p.add_argument("--min-orders", type=int, default=5,
-                   help="exclude users with fewer orders (default: 5)")
-    p.add_argument("--pca-variance", type=float, default=0.95,
-                   help="variance share the kept principal components reach (default: 0.95)")
-    p.add_argument("--pca-components", type=int, default=None,
-                   help="keep a fixed number of components instead")
-    p.add_argument("--sweep-sample", type=_sample_value, default="auto",
-                   help="users the K sweep fits on: N, 'all' or 'auto' "
-                        "(GPU all, CPU 20000; default: auto)")
-    p.add_argument("--silhouette-sample", type=_sample_value, default="auto",
-                   help="users the silhouette is computed on: N, 'all' or 'auto' "
-                        "(GPU all, CPU 20000; default: auto)")
-    p.add_argument("--stability-sample", type=_sample_value, default="auto",
-                   help="users the stability refits run on: N, 'all' or 'auto' "
-                        "(GPU all, CPU 10000; default: auto)")
-    p.add_argument("--dbscan-eps", type=float, default=None,
-                   help="DBSCAN radius (default: knee of the k-distance curve)")
-    p.add_argument("--dbscan-min-samples", type=int, default=20,
-                   help="DBSCAN core-point threshold (default: 20)")
-    p.add_argument("--dbscan-sample", type=_sample_value, default="auto",
-                   help="users DBSCAN is fitted on, the rest assigned to the nearest core point: "
-                        "N, 'all' or 'auto' (GPU all, CPU 10000; default: auto)")
-    p.add_argument("--umap-neighbors", type=int, default=15, help="UMAP n_neighbors (default: 15)")
-    p.add_argument("--umap-min-dist", type=float, default=0.1, help="UMAP min_dist (default: 0.1)")
-    p.add_argument("--umap-sample", type=_sample_value, default=None,
-                   help="embed a seeded sample of N users (default: all)")
-    p.add_argument("--umap-fit-sample", type=_sample_value, default="auto",
-                   help="users the UMAP layout is fitted on, the other embedded users placed "
-                        "with its transform: N, 'all' or 'auto' (GPU all, CPU 20000; "
-                        "default: auto)")
+        raise argparse.ArgumentTypeError(f"expected 'auto' or an integer (got {text!r})") from None
 
 
 def _sample_value(text: str) -> str | int | None:
@@ -107,18 +62,85 @@ def _sample_value(text: str) -> str | int | None:
         raise argparse.ArgumentTypeError(f"expected an integer, 'all' or 'auto' (got {text!r})") from None
 
 
-def _config(args: argparse.Namespace):
-    from .config import PipelineConfig
+def _count_or_all(text: str) -> int | None:
+    if text == "all":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer or 'all' (got {text!r})") from None
 
-    return PipelineConfig(
-        backend=args.backend, seed=args.seed, min_orders=args.min_orders,
-        pca_variance=args.pca_variance, pca_components=args.pca_components, k=args.k,
-        k_business_range=tuple(args.k_range), sweep_sample=args.sweep_sample,
-        silhouette_sample=args.silhouette_sample, stability_sample=args.stability_sample,
-        dbscan_eps=args.dbscan_eps, dbscan_min_samples=args.dbscan_min_samples,
-        dbscan_sample=args.dbscan_sample, umap_neighbors=args.umap_neighbors,
-        umap_min_dist=args.umap_min_dist, umap_sample=args.umap_sample,
-        umap_fit_sample=args.umap_fit_sample)
+
+def _eps_value(text: str) -> float | None:
+    if text == "auto":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto' (got {text!r})") from None
+
+
+def _shown(value: object) -> str:
+    """A config default as a user would type it on the command line."""
+    if value is None:
+        return "all"
+    if isinstance(value, tuple):
+        return " ".join(map(str, value))
+    return str(value)
+
+
+#: How each kind of PipelineConfig field is read from the command line: argparse keywords, and
+#: the word that stands for None where the kind allows it (shown as the default's spelling).
+_KIND_ARGUMENTS: dict[str, dict[str, object]] = {
+    "int": {"type": int},
+    "float": {"type": float},
+    "backend": {"choices": BACKEND_NAMES},
+    "k": {"type": _k_value, "metavar": "K|auto"},
+    "range": {"type": int, "nargs": 2, "metavar": ("LOW", "HIGH")},
+    "sample": {"type": _sample_value, "metavar": "N|all|auto"},
+    "optional_int": {"type": _count_or_all, "metavar": "N|all"},
+    "eps": {"type": _eps_value, "metavar": "EPS|auto"},
+}
+
+
+def _auto_means(name: str) -> str:
+    """What ``auto`` means for sample field ``name`` on each backend (from the backends)."""
+    from cpu_fallback.backend import CpuBackend
+
+    from .rapids import RapidsBackend  # the class only: importing it loads no GPU library
+
+    def users(size: int | None) -> str:
+        return "every user" if size is None else f"{size:,}"
+
+    return (f"auto: GPU {users(RapidsBackend.sample_defaults[name])}, "
+            f"CPU {users(CpuBackend.sample_defaults[name])}")
+
+
+def _add_config_option(p: argparse.ArgumentParser, name: str) -> None:
+    """Add the flag of PipelineConfig field ``name``: its kind, help and default from the config."""
+    spec = next(f for f in dataclasses.fields(PipelineConfig) if f.name == name)
+    kind = spec.metadata["kind"]
+    shown = "auto" if kind == "eps" and spec.default is None else _shown(spec.default)
+    extra = f"; {_auto_means(name)}" if kind == "sample" else ""
+    p.add_argument(flag(name), dest=name, default=spec.default,
+                   help=f"{help_text(name, as_flags=True)} (default: {shown}{extra})",
+                   **_KIND_ARGUMENTS[kind])  # type: ignore[arg-type]
+
+
+def _add_backend(p: argparse.ArgumentParser) -> None:
+    _add_config_option(p, "backend")
+
+
+def _add_pipeline_options(p: argparse.ArgumentParser) -> None:
+    """One flag per PipelineConfig field, in the order the fields are declared."""
+    for spec in dataclasses.fields(PipelineConfig):
+        _add_config_option(p, spec.name)
+
+
+def _config(args: argparse.Namespace) -> PipelineConfig:
+    values = {spec.name: getattr(args, spec.name) for spec in dataclasses.fields(PipelineConfig)}
+    return PipelineConfig(**{name: tuple(value) if isinstance(value, list) else value
+                             for name, value in values.items()})
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -187,10 +209,8 @@ def demo_config(backend: Backend, seed: int) -> PipelineConfig:
     everyone. A function of its own so that tests can run the whole demo
     with lighter settings.
     """
-    from .config import PipelineConfig
-
     return PipelineConfig(backend=backend.name, seed=seed,
-                          umap_fit_sample=backend.sample_defaults["demo_umap"])
+                          umap_fit_sample=backend.demo_umap_fit_sample)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -387,7 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
                 _cmd_features)
     p.add_argument("--data", required=True, help="Instacart-layout folder, or 'kaggle'")
     p.add_argument("--out", required=True, help="parquet file to write (index user_id)")
-    p.add_argument("--min-orders", type=int, default=5, help="exclude users with fewer orders")
+    _add_config_option(p, "min_orders")
     _add_backend(p)
 
     p = command("run", "segment shoppers and write a run directory",
@@ -462,7 +482,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _configure_logging(args.verbose, args.quiet)
     try:
-        with _sigterm_raises():
+        with _sigterm_raises(), options_as_flags():
             return args.func(args)
     except GpusegError as exc:
         if args.verbose >= 2:

@@ -1,161 +1,232 @@
-"""The run's configuration: one frozen, validated, keyword-only dataclass."""
+"""The run's configuration: one frozen, validated, keyword-only dataclass, and how options are named.
+
+:class:`PipelineConfig` is the single source of every knob: its fields carry
+their help text and the kind of value they take, from which the command line
+builds its flags, defaults and choices (:mod:`gpuseg.cli`) and from which the
+class's own parameter documentation is written. Library messages name an
+option with :func:`option`: the field name (``min_orders``) for Python
+callers, the flag (``--min-orders``) inside the command line.
+"""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any, Literal, Union
+import dataclasses
+import math
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Iterator, Literal, Mapping, Union
 
 from .errors import ConfigError
 
+if TYPE_CHECKING:
+    from .backend import Backend
+
+#: The backends a run may ask for; ``BackendName`` spells the same names for type checkers.
+BACKEND_NAMES = ("auto", "gpu", "cpu")
 BackendName = Literal["auto", "gpu", "cpu"]
 KChoice = Union[Literal["auto"], int]
+#: A sampled stage's size: ``"auto"`` (the backend's default), ``None`` (every user) or a count.
+SampleSize = Union[int, None, Literal["auto"]]
+#: Smallest sample a sampled stage accepts.
+MIN_SAMPLE = 100
+
+#: Flags that are not the field name with dashes (kept as users already type them).
+_FLAG_NAMES = {"k_business_range": "--k-range"}
+_OPTIONS_AS_FLAGS: ContextVar[bool] = ContextVar("gpuseg_options_as_flags", default=False)
 
 
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise ConfigError(message)
+def flag(name: str) -> str:
+    """The command-line flag of option ``name`` (a config field, or a command argument such as ``force``)."""
+    return _FLAG_NAMES.get(name, "--" + name.replace("_", "-"))
+
+
+def option(name: str) -> str:
+    """How a message names option ``name``: the field for Python callers, the flag in the CLI."""
+    return flag(name) if _OPTIONS_AS_FLAGS.get() else name
+
+
+def setting(name: str, value: Any) -> str:
+    """An option with a value, as a message shows it: ``k=5`` for Python, ``--k 5`` in the CLI."""
+    if not _OPTIONS_AS_FLAGS.get():
+        return f"{name}={value!r}"
+    return flag(name) if value is True else f"{flag(name)} {value}"
+
+
+@contextmanager
+def options_as_flags() -> Iterator[None]:
+    """Within this block :func:`option` names flags (the CLI wraps each command in it)."""
+    token = _OPTIONS_AS_FLAGS.set(True)
+    try:
+        yield
+    finally:
+        _OPTIONS_AS_FLAGS.reset(token)
+
+
+def _option(default: Any, kind: str, help: str, **limits: Any) -> Any:
+    """A config field: its default, the kind of value it takes, its help text and limits.
+
+    Kinds: ``int``, ``float``, ``backend``, ``k`` ("auto" or int), ``range``
+    (two ints), ``sample`` ("auto", None or int), ``optional_int`` (None or
+    int; ``every`` names what None means), ``eps`` (None or a positive float).
+    """
+    return field(default=default, metadata={"kind": kind, "help": help, **limits})
+
+
+def _fail(name: str, expected: str, value: Any) -> None:
+    raise ConfigError(f"{option(name)} must be {expected} (got {value!r})")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def _check_int(name: str, value: Any, low: int, high: int | None = None) -> None:
+    """Type first, then range: a bool or a string never reaches the comparison."""
+    span = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
+    if not _is_int(value) or value < low or (high is not None and value > high):
+        _fail(name, span, value)
+
+
+def _check(name: str, value: Any, meta: Mapping[str, Any]) -> None:
+    kind = meta["kind"]
+    if kind == "int":
+        _check_int(name, value, meta["low"], meta.get("high"))
+    elif kind == "float":
+        low, high = meta["low"], meta["high"]
+        span = f"a number in {'(' if meta.get('open_low') else '['}{low:g}, {high:g}]"
+        if (not _is_number(value) or value > high
+                or (value <= low if meta.get("open_low") else value < low)):
+            _fail(name, span, value)
+    elif kind == "backend":
+        if value not in BACKEND_NAMES:
+            _fail(name, f"one of {', '.join(BACKEND_NAMES)}", value)
+    elif kind == "k":
+        if value != "auto" and (not _is_int(value) or value < 2):
+            _fail(name, "'auto' or an integer >= 2", value)
+    elif kind == "range":
+        if (not isinstance(value, tuple) or len(value) != 2 or not all(map(_is_int, value))
+                or not 2 <= value[0] <= value[1]):
+            _fail(name, "(low, high) with 2 <= low <= high", value)
+    elif kind == "sample":
+        if value != "auto" and value is not None and (not _is_int(value) or value < MIN_SAMPLE):
+            _fail(name, f"None (every user), 'auto' or an integer >= {MIN_SAMPLE}", value)
+    elif kind == "optional_int":
+        if value is not None and (not _is_int(value) or value < meta["low"]):
+            _fail(name, f"None ({meta['every']}) or an integer >= {meta['low']}", value)
+    elif kind == "eps":
+        if value is not None and (not _is_number(value) or value <= 0):
+            _fail(name, "None (auto) or a number > 0", value)
+    else:  # a field declared with a kind this function does not know is a bug
+        raise AssertionError(f"unknown option kind {kind!r} of {name}")
 
 
 @dataclass(frozen=True, kw_only=True)
 class PipelineConfig:
-    """Every knob of a segmentation run.
+    """Every knob of a segmentation run (the parameters below are each field's help).
 
-    Parameters
-    ----------
-    backend : {"auto", "gpu", "cpu"}
-        ``auto`` takes the GPU when RAPIDS imports and a device is visible.
-    seed : int
-        Seed of every random step (KMeans, samples, bootstrap, UMAP).
-    min_orders : int
-        Users with fewer orders in their purchase history are excluded.
-    pca_variance : float
-        Keep the fewest principal components whose cumulative explained
-        variance reaches this share. Ignored when ``pca_components`` is set.
-    pca_components : int or None
-        A fixed number of components instead of the variance target.
-    k : "auto" or int
-        Number of segments; ``auto`` picks it from silhouette and the elbow
-        inside ``k_business_range``.
-    k_sweep_range : (int, int)
-        Inclusive range of K evaluated by the sweep.
-    k_business_range : (int, int)
-        Inclusive range ``k="auto"`` may choose from.
-    n_init : int
-        KMeans initialisations of the final fit and of the stability refits.
-    sweep_n_init : int
-        KMeans initialisations per K in the sweep; its curves only need each
-        K's typical fit, not the best of many (9 K x 10 inits would dominate a
-        CPU run).
-    sweep_sample : "auto", int or None
-        Users (seeded sample) the K sweep runs on (fits and indices); ``auto``
-        is the backend's default (GPU: every user; CPU: 20,000).
-    silhouette_sample : "auto", int or None
-        Users the reported silhouette is computed on; ``None`` means every
-        user (chunked), an int a seeded sample, ``auto`` the backend's
-        default (GPU: every user; CPU: 20,000).
-    sweep_score_sample : "auto", int or None
-        Users of the sweep sample the per-K silhouette, CH and DB are
-        computed on (``auto``: GPU every user, CPU 5,000).
-    stability_sample : "auto", int or None
-        Users the stability refits run on (``auto``: GPU every user, CPU 10,000).
-    stability_seeds : int
-        KMeans refits with other seeds (mean pairwise ARI).
-    bootstrap_rounds : int
-        Bootstrap refits (ARI against the full fit on the resampled users).
-    hierarchical_micro_clusters : int
-        KMeans micro-clusters that Ward linkage is run over.
-    dbscan_eps : float or None
-        DBSCAN radius; ``None`` picks it at the knee of the k-distance curve.
-    dbscan_min_samples : int
-        DBSCAN core-point threshold.
-    dbscan_sample : "auto", int or None
-        Fit DBSCAN on a seeded sample of this many users and assign the rest
-        to the nearest core point (``None``: every user; ``auto``: the
-        backend's default, GPU every user, CPU 10,000).
-    umap_neighbors, umap_min_dist : int, float
-        UMAP parameters.
-    umap_sample : int or None
-        Embed a seeded sample of this many users (``None``: every user).
-    umap_fit_sample : "auto", int or None
-        Fit the UMAP layout on a seeded sample of this many of the embedded
-        users and place the others with the fitted model's ``transform``
-        (their nearest fitted users, then a few epochs with the layout held
-        fixed); every embedded user still gets coordinates. ``None`` fits
-        every embedded user; ``auto`` is the backend's default (GPU: every
-        user; CPU: 20,000, since a seeded umap-learn fit is single-threaded).
+    Validated on construction: a value of the wrong type or out of range
+    raises :class:`~gpuseg.errors.ConfigError` naming the field, its allowed
+    values and the value given.
     """
 
-    backend: BackendName = "auto"
-    seed: int = 42
-    min_orders: int = 5
-    pca_variance: float = 0.95
-    pca_components: int | None = None
-    k: KChoice = 5
-    k_sweep_range: tuple[int, int] = (2, 10)
-    k_business_range: tuple[int, int] = (3, 8)
-    n_init: int = 10
-    sweep_n_init: int = 3
-    sweep_sample: int | None | Literal["auto"] = "auto"
-    sweep_score_sample: int | None | Literal["auto"] = "auto"
-    silhouette_sample: int | None | Literal["auto"] = "auto"
-    stability_sample: int | None | Literal["auto"] = "auto"
-    stability_seeds: int = 5
-    bootstrap_rounds: int = 5
-    hierarchical_micro_clusters: int = 1000
-    dbscan_eps: float | None = None
-    dbscan_min_samples: int = 20
-    dbscan_sample: int | None | Literal["auto"] = "auto"
-    umap_neighbors: int = 15
-    umap_min_dist: float = 0.1
-    umap_sample: int | None = None
-    umap_fit_sample: int | None | Literal["auto"] = "auto"
+    backend: BackendName = _option(
+        "auto", "backend", "compute backend: auto takes the GPU when RAPIDS imports and a "
+        "device is visible; gpu without them is an error, not a fallback")
+    seed: int = _option(42, "int", "seed of every random step (KMeans, samples, bootstrap, "
+                        "UMAP)", low=0, high=2**32 - 1)
+    min_orders: int = _option(5, "int", "users with fewer orders in their history are "
+                              "excluded", low=1)
+    pca_variance: float = _option(
+        0.95, "float", "keep the fewest principal components whose cumulative explained "
+        "variance reaches this share (ignored when {pca_components} is set)",
+        low=0.0, high=1.0, open_low=True)
+    pca_components: int | None = _option(
+        None, "optional_int", "a fixed number of principal components instead of the variance "
+        "target", low=1, every="the variance target decides")
+    k: KChoice = _option(5, "k", "number of segments, or 'auto' to choose it from the K sweep")
+    k_sweep_range: tuple[int, int] = _option((2, 10), "range",
+                                             "inclusive range of K the sweep evaluates")
+    k_business_range: tuple[int, int] = _option(
+        (3, 8), "range", "inclusive range of K that k='auto' may choose from")
+    n_init: int = _option(10, "int", "KMeans initialisations of the final fit and of the "
+                          "stability refits", low=1)
+    sweep_n_init: int = _option(
+        3, "int", "KMeans initialisations per K in the sweep (its curves need each K's typical "
+        "fit, not the best of many)", low=1)
+    sweep_sample: SampleSize = _option(
+        "auto", "sample", "users (seeded sample) the K sweep fits on")
+    sweep_score_sample: SampleSize = _option(
+        "auto", "sample", "users of the sweep sample its silhouette, Calinski-Harabasz and "
+        "Davies-Bouldin are computed on")
+    silhouette_sample: SampleSize = _option(
+        "auto", "sample", "users the reported silhouette is computed on")
+    stability_sample: SampleSize = _option(
+        "auto", "sample", "users the stability refits run on")
+    stability_seeds: int = _option(5, "int", "KMeans refits with other seeds (mean pairwise "
+                                   "ARI)", low=2)
+    bootstrap_rounds: int = _option(5, "int", "bootstrap refits (ARI against the full fit on "
+                                    "the resampled users)", low=1)
+    hierarchical_micro_clusters: int = _option(
+        1000, "int", "KMeans micro-clusters that Ward linkage runs over", low=10)
+    dbscan_eps: float | None = _option(
+        None, "eps", "DBSCAN radius (None: the knee of the k-distance curve)")
+    dbscan_min_samples: int = _option(20, "int", "DBSCAN core-point threshold", low=2)
+    dbscan_sample: SampleSize = _option(
+        "auto", "sample", "users DBSCAN is fitted on, the others joining the nearest core point "
+        "within eps")
+    umap_neighbors: int = _option(15, "int", "UMAP n_neighbors", low=2, high=200)
+    umap_min_dist: float = _option(0.1, "float", "UMAP min_dist", low=0.0, high=1.0)
+    umap_sample: int | None = _option(
+        None, "optional_int", "embed a seeded sample of this many users in the map",
+        low=MIN_SAMPLE, every="every user")
+    umap_fit_sample: SampleSize = _option(
+        "auto", "sample", "users the UMAP layout is fitted on; the other embedded users are "
+        "placed with the fitted model's transform and still get coordinates")
 
     def __post_init__(self) -> None:
-        _require(self.backend in ("auto", "gpu", "cpu"),
-                 f"backend must be one of auto, gpu, cpu (got {self.backend!r})")
-        _require(isinstance(self.seed, int) and 0 <= self.seed < 2**32,
-                 f"seed must be an integer in [0, 2**32) (got {self.seed!r})")
-        _require(isinstance(self.min_orders, int) and self.min_orders >= 1,
-                 f"min_orders must be an integer >= 1 (got {self.min_orders!r})")
-        _require(0.0 < self.pca_variance <= 1.0,
-                 f"pca_variance must be in (0, 1] (got {self.pca_variance!r})")
-        _require(self.pca_components is None
-                 or (isinstance(self.pca_components, int) and self.pca_components >= 1),
-                 f"pca_components must be None or an integer >= 1 (got {self.pca_components!r})")
-        _require(self.k == "auto" or (isinstance(self.k, int) and self.k >= 2),
-                 f"k must be 'auto' or an integer >= 2 (got {self.k!r})")
-        for name in ("k_sweep_range", "k_business_range"):
-            lo, hi = getattr(self, name)
-            _require(isinstance(lo, int) and isinstance(hi, int) and 2 <= lo <= hi,
-                     f"{name} must be (low, high) with 2 <= low <= high (got {(lo, hi)!r})")
-        for name in ("n_init", "sweep_n_init"):
-            value = getattr(self, name)
-            _require(isinstance(value, int) and value >= 1,
-                     f"{name} must be an integer >= 1 (got {value!r})")
-        for name in ("sweep_sample", "sweep_score_sample", "silhouette_sample", "stability_sample",
-                     "dbscan_sample", "umap_sample", "umap_fit_sample"):
-            value = getattr(self, name)
-            auto_ok = name != "umap_sample" and value == "auto"
-            allowed = "None (every user), 'auto' or" if name != "umap_sample" else "None (every user) or"
-            _require(auto_ok or value is None or (isinstance(value, int) and value >= 100),
-                     f"{name} must be {allowed} an integer >= 100 (got {value!r})")
-        _require(isinstance(self.stability_seeds, int) and self.stability_seeds >= 2,
-                 f"stability_seeds must be an integer >= 2 (got {self.stability_seeds!r})")
-        _require(isinstance(self.bootstrap_rounds, int) and self.bootstrap_rounds >= 1,
-                 f"bootstrap_rounds must be an integer >= 1 (got {self.bootstrap_rounds!r})")
-        _require(isinstance(self.hierarchical_micro_clusters, int)
-                 and self.hierarchical_micro_clusters >= 10,
-                 "hierarchical_micro_clusters must be an integer >= 10 "
-                 f"(got {self.hierarchical_micro_clusters!r})")
-        _require(self.dbscan_eps is None or self.dbscan_eps > 0,
-                 f"dbscan_eps must be None (auto) or > 0 (got {self.dbscan_eps!r})")
-        _require(isinstance(self.dbscan_min_samples, int) and self.dbscan_min_samples >= 2,
-                 f"dbscan_min_samples must be an integer >= 2 (got {self.dbscan_min_samples!r})")
-        _require(isinstance(self.umap_neighbors, int) and 2 <= self.umap_neighbors <= 200,
-                 f"umap_neighbors must be an integer in [2, 200] (got {self.umap_neighbors!r})")
-        _require(0.0 <= self.umap_min_dist <= 1.0,
-                 f"umap_min_dist must be in [0, 1] (got {self.umap_min_dist!r})")
+        for spec in dataclasses.fields(self):
+            _check(spec.name, getattr(self, spec.name), spec.metadata)
+
+    def sample_size(self, name: str, backend: Backend) -> int | None:
+        """Users the sampled stage ``name`` runs on: ``"auto"`` resolved for ``backend``.
+
+        ``None`` means every user. The one place where ``"auto"`` becomes a
+        number (the backend's :attr:`~gpuseg.backend.Backend.sample_defaults`).
+        """
+        value = getattr(self, name)
+        return backend.sample_defaults[name] if value == "auto" else value
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready copy (tuples become lists)."""
         return {key: list(value) if isinstance(value, tuple) else value
                 for key, value in asdict(self).items()}
+
+
+def help_text(name: str, *, as_flags: bool) -> str:
+    """Field ``name``'s help, naming the options it mentions as flags or as fields."""
+    spec = next(f for f in dataclasses.fields(PipelineConfig) if f.name == name)
+    names = {f.name: flag(f.name) if as_flags else f"``{f.name}``"
+             for f in dataclasses.fields(PipelineConfig)}
+    return str(spec.metadata["help"]).format_map(names)
+
+
+def _parameters_doc() -> str:
+    lines = ["", "    Parameters", "    ----------"]
+    for spec in dataclasses.fields(PipelineConfig):
+        text = help_text(spec.name, as_flags=False)
+        auto = (" ``auto`` is the backend's default (``Backend.sample_defaults``); ``None`` is "
+                "every user." if spec.metadata["kind"] == "sample" else "")
+        lines.append(f"    {spec.name} : {spec.type}")
+        lines.append(f"        {text[0].upper()}{text[1:]}.{auto} Default {spec.default!r}.")
+    return "\n".join(lines) + "\n"
+
+
+PipelineConfig.__doc__ = (PipelineConfig.__doc__ or "") + _parameters_doc()
+#: Names of the fields that take a sample size.
+SAMPLE_FIELDS = tuple(spec.name for spec in dataclasses.fields(PipelineConfig)
+                      if spec.metadata["kind"] == "sample")

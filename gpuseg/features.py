@@ -30,6 +30,7 @@ from typing import Any, Iterable
 from .arrays import bincount, dense_positions
 from .backend import Backend
 from .data.tables import InstacartData
+from .config import option
 from .errors import ConfigError, GpusegError, ResourceLimitError
 
 __all__ = ["AISLE_COLUMN_PREFIX", "FEATURE_COLUMNS_FIXED", "WEEKEND_DAYS", "UserFeatures",
@@ -198,7 +199,7 @@ def compute_features(data: InstacartData, backend: Backend, *, min_orders: int =
     counts in \\|I(u)\\| but in no aisle column (no department share).
     """
     if int(min_orders) < 1:
-        raise ConfigError(f"--min-orders must be at least 1 (got {min_orders})")
+        raise ConfigError(f"{option('min_orders')} must be an integer >= 1 (got {min_orders!r})")
     xp = backend.xp
     catalog = _catalog(data, backend)
     orders = _sorted_orders(data.orders, backend)
@@ -221,7 +222,7 @@ def compute_features(data: InstacartData, backend: Backend, *, min_orders: int =
     if n_selected == 0:
         raise GpusegError(
             f"no user has at least {min_orders} orders with products "
-            f"({n_with_history} users have any); lower --min-orders or check the input")
+            f"({n_with_history} users have any); lower {option('min_orders')} or check the input")
     columns = _feature_values(sums, selected, catalog, xp)
     index = backend.df.Index(orders.user_ids[selected], name="user_id")
     table = backend.df.DataFrame(dict(zip(feature_columns(catalog.aisle_ids), columns)),

@@ -195,7 +195,7 @@ def assign_users(model_dir: str | os.PathLike, data_source: Any, backend: Backen
     log.info("assigning %d users (%d excluded: fewer than %d orders)",
              features.n_users, features.n_users_excluded, model.min_orders)
     with timer.stage("assign"):
-        segments = np.asarray(backend.to_host(assign(model, features.table, backend)), dtype=np.int32)
+        segments = backend.to_numpy(assign(model, features.table, backend), np.int32)
         user_ids = backend.to_host(backend.asarray(features.table.index))
     names = np.asarray(model.persona_names, dtype=object)
     return pd.DataFrame({

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -15,18 +16,19 @@ import pandas as pd
 
 from . import __version__, resources
 from .activity import ordering_heatmap
-from .backend import Backend
-from .cluster import choose_k, dbscan, fit_kmeans, hierarchical, k_sweep, total_sum_of_squares
+from .backend import Array, Backend
+from .cluster import (DbscanFit, HierarchicalFit, KMeansFit, choose_k, dbscan, fit_kmeans,
+                      hierarchical, k_sweep, total_sum_of_squares)
 from .config import PipelineConfig
 from .data.tables import InstacartData
-from .embed import embed_umap
+from .embed import Embedding, embed_umap
 from .features import compute_features
-from .personas import name_segments, profile_segments
-from .preprocess import project, standardise
+from .personas import Persona, name_segments, profile_segments
+from .preprocess import Preprocessed, project, standardise
 from .registry import get_backend
 from .result import SegmentationResult, SegmentModel
 from .timing import ProgressCallback, StageTimer
-from .validate import feature_importance, silhouette_report, stability, verdict
+from .validate import SilhouetteReport, feature_importance, silhouette_report, stability, verdict
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +85,8 @@ def segment(data: InstacartData | str | os.PathLike, config: PipelineConfig | No
     lo, hi = config.k_sweep_range
     with timer.stage("k_sweep"):
         sweep = k_sweep(X, backend, k_range=(lo, hi), seed=config.seed, n_init=config.sweep_n_init,
-                        sample_size=_resolve_sample(config.sweep_sample, backend, "sweep"),
-                        score_sample=_resolve_sample(config.sweep_score_sample, backend,
-                                                     "sweep_score"))
+                        sample_size=config.sample_size("sweep_sample", backend),
+                        score_sample=config.sample_size("sweep_score_sample", backend))
         k_choice = choose_k(sweep, k=config.k, business_range=config.k_business_range)
     k = k_choice.k
     with timer.stage("kmeans"):
@@ -94,17 +95,17 @@ def segment(data: InstacartData | str | os.PathLike, config: PipelineConfig | No
         total_ss = total_sum_of_squares(X, backend)
     with timer.stage("silhouette"):
         sil = silhouette_report(X, km.labels, backend, seed=config.seed,
-                                sample=_resolve_sample(config.silhouette_sample, backend, "silhouette"))
+                                sample=config.sample_size("silhouette_sample", backend))
     with timer.stage("stability"):
         stab = stability(X, km.labels, backend, k=k, n_seeds=config.stability_seeds,
                          n_bootstrap=config.bootstrap_rounds, n_init=config.n_init, seed=config.seed,
-                         sample=_resolve_sample(config.stability_sample, backend, "stability"))
+                         sample=config.sample_size("stability_sample", backend))
     with timer.stage("hierarchical"):
         hier = hierarchical(X, km.labels, backend, k=k,
                             n_micro=config.hierarchical_micro_clusters, seed=config.seed)
     with timer.stage("dbscan"):
         db = dbscan(X, backend, eps=config.dbscan_eps, min_samples=config.dbscan_min_samples,
-                    sample=_resolve_sample(config.dbscan_sample, backend, "dbscan"), seed=config.seed)
+                    sample=config.sample_size("dbscan_sample", backend), seed=config.seed)
     with timer.stage("importance"):
         importance = feature_importance(prep.X_scaled, km.labels, backend,
                                         feature_names=list(prep.feature_names), seed=config.seed)
@@ -120,8 +121,7 @@ def segment(data: InstacartData | str | os.PathLike, config: PipelineConfig | No
             embedding = embed_umap(X, backend, n_neighbors=config.umap_neighbors,
                                    min_dist=config.umap_min_dist, seed=config.seed,
                                    sample=config.umap_sample,
-                                   fit_sample=_resolve_sample(config.umap_fit_sample, backend,
-                                                              "umap_fit"))
+                                   fit_sample=config.sample_size("umap_fit_sample", backend))
 
     judgement = verdict(sil.overall, stab.seed_ari_mean, stab.bootstrap_ari_mean)
     metrics = {
@@ -151,13 +151,10 @@ def segment(data: InstacartData | str | os.PathLike, config: PipelineConfig | No
         "umap": None if embedding is None else embedding.to_dict(),
         "personas": [p.to_dict() for p in personas],
     }
-    return _to_result(backend, config, prep, km, sil, hier, db, embedding, profiles, personas,
-                      activity, metrics, timer.seconds)
-
-
-def _resolve_sample(value: Any, backend: Backend, stage: str) -> int | None:
-    """``"auto"`` means the backend's default sample for ``stage`` (None: every user)."""
-    return backend.sample_defaults[stage] if value == "auto" else value
+    outputs = _StageOutputs(prep=prep, kmeans=km, silhouette=sil, hierarchical=hier, dbscan=db,
+                            embedding=embedding, profiles=profiles, personas=personas,
+                            activity=activity)
+    return _to_result(backend, config, outputs, metrics, timer.seconds)
 
 
 def _catalog(data: InstacartData, backend: Backend) -> dict[str, dict[int, Any]]:
@@ -177,34 +174,48 @@ def _catalog(data: InstacartData, backend: Backend) -> dict[str, dict[int, Any]]
     }
 
 
-def _to_result(backend: Backend, config: PipelineConfig, prep: Any, km: Any, sil: Any, hier: Any,
-               db: Any, embedding: Any, profiles: pd.DataFrame, personas: list, activity: Any,
-               metrics: dict, timings: dict[str, float]) -> SegmentationResult:
+@dataclass(frozen=True)
+class _StageOutputs:
+    """What the stages produced, still on the backend's device: the input of :func:`_to_result`."""
+
+    prep: Preprocessed
+    kmeans: KMeansFit
+    silhouette: SilhouetteReport
+    hierarchical: HierarchicalFit
+    dbscan: DbscanFit
+    embedding: Embedding | None
+    profiles: pd.DataFrame
+    personas: list[Persona]
+    activity: Array
+
+
+def _to_result(backend: Backend, config: PipelineConfig, out: _StageOutputs,
+               metrics: dict[str, Any], timings: dict[str, float]) -> SegmentationResult:
     """The single device-to-host boundary of a run."""
-    labels = np.asarray(backend.to_host(km.labels), dtype=np.int32)
-    names = tuple(p.name for p in sorted(personas, key=lambda p: p.segment))
+    labels = backend.to_numpy(out.kmeans.labels, np.int32)
+    names = tuple(p.name for p in sorted(out.personas, key=lambda p: p.segment))
     segments = pd.DataFrame({
-        "user_id": np.asarray(backend.to_host(prep.user_ids), dtype=np.int64),
+        "user_id": backend.to_numpy(out.prep.user_ids, np.int64),
         "segment": labels,
         "persona": pd.Categorical.from_codes(labels, categories=list(names)),
-        "silhouette": np.asarray(backend.to_host(sil.per_user), dtype=np.float64),
-        "hierarchical": np.asarray(backend.to_host(hier.labels), dtype=np.int32),
-        "dbscan": np.asarray(backend.to_host(db.labels), dtype=np.int32),
+        "silhouette": backend.to_numpy(out.silhouette.per_user, np.float64),
+        "hierarchical": backend.to_numpy(out.hierarchical.labels, np.int32),
+        "dbscan": backend.to_numpy(out.dbscan.labels, np.int32),
     })
-    if embedding is not None:
-        coords = np.asarray(backend.to_host(embedding.coords), dtype=np.float64)
+    if out.embedding is not None:
+        coords = backend.to_numpy(out.embedding.coords, np.float64)
         segments["umap_x"], segments["umap_y"] = coords[:, 0], coords[:, 1]
-    scaler, pca = prep.scaler_params(backend), prep.pca_params(backend)
+    scaler, pca = out.prep.scaler_params(backend), out.prep.pca_params(backend)
     model = SegmentModel(
-        feature_names=prep.feature_names,
+        feature_names=out.prep.feature_names,
         scaler_mean=scaler["mean"], scaler_scale=scaler["scale"],
         pca_mean=pca["mean"], pca_components=pca["components"],
-        centroids=np.asarray(backend.to_host(km.centroids), dtype=np.float64),
+        centroids=backend.to_numpy(out.kmeans.centroids, np.float64),
         persona_names=names, min_orders=config.min_orders)
     persona_of_segment = dict(enumerate(names))
-    profiles = profiles.assign(persona=profiles["segment"].map(persona_of_segment))
+    profiles = out.profiles.assign(persona=out.profiles["segment"].map(persona_of_segment))
     return SegmentationResult(
         segments=segments, profiles=profiles, metrics=metrics, timings=dict(timings),
-        model=model, linkage=np.asarray(hier.linkage),
-        activity=np.asarray(backend.to_host(activity), dtype=np.int64),
-        backend=backend.name, device=backend.device, config=config, personas=tuple(personas))
+        model=model, linkage=np.asarray(out.hierarchical.linkage),
+        activity=backend.to_numpy(out.activity, np.int64),
+        backend=backend.name, device=backend.device, config=config, personas=tuple(out.personas))

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from .backend import Backend
+from .config import option, setting
 from .errors import GpusegError
 
 
@@ -58,7 +59,7 @@ class Preprocessed:
     def pca_params(self, backend: Backend) -> dict[str, np.ndarray]:
         """Mean and the kept components of the PCA on the host (for the saved model)."""
         components = backend.to_host(self.pca.components_)[: self.n_components]
-        return {"mean": np.asarray(backend.to_host(self.pca.mean_), dtype=np.float64),
+        return {"mean": backend.to_numpy(self.pca.mean_, np.float64),
                 "components": np.asarray(components, dtype=np.float64)}
 
     def to_dict(self) -> dict[str, Any]:
@@ -113,17 +114,17 @@ def standardise(features: Any, backend: Backend) -> Standardised:
     if n_users < 2:
         raise GpusegError(
             f"{n_users} user(s) left after filtering; segmentation needs at least 2 "
-            "(lower --min-orders or supply more data)")
+            f"(lower {option('min_orders')} or supply more data)")
     X = backend.asarray(features, dtype="float64")
     scaler = backend.StandardScaler()
     X_scaled = scaler.fit_transform(X)
-    variances = np.asarray(backend.to_host(scaler.var_), dtype=np.float64)
-    means = np.asarray(backend.to_host(scaler.mean_), dtype=np.float64)
+    variances = backend.to_numpy(scaler.var_, np.float64)
+    means = backend.to_numpy(scaler.mean_, np.float64)
     # A constant column's variance is rounding noise, not 0 (e.g. hour_sin when every order is
     # at one hour); scikit-learn's own bound for "constant" tells the two apart.
     eps = np.finfo(np.float64).eps
     constant = variances <= n_users * eps * variances + (n_users * means * eps) ** 2
-    scale = np.asarray(backend.to_host(scaler.scale_), dtype=np.float64).copy()
+    scale = backend.to_numpy(scaler.scale_, np.float64).copy()
     scale[constant] = 1.0
     if constant.any():
         X_scaled[:, backend.asarray(np.flatnonzero(constant))] = 0.0
@@ -151,12 +152,13 @@ def project(scaled: Standardised, backend: Backend, *, pca_variance: float = 0.9
     n_fit = min(n_users, n_features)
     if pca_components is not None and pca_components > n_fit:
         raise GpusegError(
-            f"--pca-components {pca_components} exceeds the {n_fit} components this data has "
+            f"{setting('pca_components', pca_components)} exceeds the {n_fit} components this "
+            "data has "
             f"({n_users} users x {n_features} features)")
     # cuML's PCA takes an integer count only: fit every component, then choose the count.
     pca = backend.PCA(n_components=n_fit)
     X_all = pca.fit_transform(scaled.X_scaled)
-    ratio = np.asarray(backend.to_host(pca.explained_variance_ratio_), dtype=np.float64)
+    ratio = backend.to_numpy(pca.explained_variance_ratio_, np.float64)
     ratio = np.nan_to_num(ratio)  # all-constant input gives 0/0 ratios
     n_keep = pca_components or components_for_variance(ratio, pca_variance)
     return Preprocessed(

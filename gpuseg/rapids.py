@@ -59,8 +59,9 @@ class RapidsBackend(Backend):
     name = "gpu"
     # Full data everywhere: silhouette is tiled by cuML, DBSCAN batches its neighbourhoods.
     sample_defaults = MappingProxyType(
-        {"sweep": None, "sweep_score": None, "silhouette": None, "stability": None, "dbscan": None,
-         "umap_fit": None, "demo_umap": None})
+        {"sweep_sample": None, "sweep_score_sample": None, "silhouette_sample": None,
+         "stability_sample": None, "dbscan_sample": None, "umap_fit_sample": None})
+    demo_umap_fit_sample = None
 
     def __init__(self) -> None:
         import cudf
@@ -156,10 +157,6 @@ class RapidsBackend(Backend):
         params.setdefault("n_components", 2)
         return self._cuml.manifold.UMAP(
             n_neighbors=n_neighbors, min_dist=min_dist, random_state=random_state, **params)
-
-    def AgglomerativeClustering(self, n_clusters: int, **params: Any) -> Any:
-        # cuML implements single linkage only; Ward over micro-clusters runs on the host.
-        return self._cuml.cluster.AgglomerativeClustering(n_clusters=n_clusters, **params)
 
     def NearestNeighbors(self, n_neighbors: int, **params: Any) -> Any:
         # "auto" switches to random ball cover below 4 features: brute force everywhere keeps

@@ -10,11 +10,10 @@ import logging
 import sys
 
 from .backend import Backend
+from .config import BACKEND_NAMES, option, setting
 from .errors import BackendUnavailableError
 
 log = logging.getLogger(__name__)
-
-BACKEND_CHOICES = ("auto", "gpu", "cpu")
 
 
 def gpu_unavailable_reason() -> str | None:
@@ -33,17 +32,18 @@ def get_backend(choice: str | Backend = "auto") -> Backend:
     """
     if isinstance(choice, Backend):
         return choice
-    if choice not in BACKEND_CHOICES:
+    if choice not in BACKEND_NAMES:
         raise BackendUnavailableError(
-            f"backend must be one of {', '.join(BACKEND_CHOICES)} (got {choice!r})")
+            f"{option('backend')} must be one of {', '.join(BACKEND_NAMES)} (got {choice!r})")
     if choice == "cpu":
         return _cpu()
     reason = gpu_unavailable_reason()
     if choice == "gpu":
         if reason is not None:
             raise BackendUnavailableError(
-                f"--backend gpu is not possible here: {reason}. "
-                "Use --backend cpu, or install RAPIDS (pip install 'gpuseg[gpu]' or environment.yml).")
+                f"{setting('backend', 'gpu')} is not possible here: {reason}. "
+                f"Use {setting('backend', 'cpu')}, or install RAPIDS (pip install 'gpuseg[gpu]' "
+                "or environment.yml).")
         return _gpu()
     if reason is None:
         backend = _gpu()

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from .backend import MEMORY_LIMIT_ENV, memory_limit
+from .config import option, setting
 from .errors import GpusegError, ResourceLimitError
 
 if TYPE_CHECKING:
@@ -50,44 +51,52 @@ UMAP_EXACT_BELOW = 4_096
 
 @dataclass(frozen=True)
 class Remedy:
-    """How a user shrinks one stage: a command-line option (and its config field), or advice."""
+    """How a user shrinks one stage: an option (a config field), or advice alone."""
 
-    option: str | None
     field: str | None
     advice: str
     verb: str = "lower"
 
     def text(self, value: int | None = None) -> str:
         """The advice as a clause, with ``value`` as the suggested setting when one is known."""
-        if self.option is None:
-            return self.advice
+        advice = _name_options(self.advice)
+        if self.field is None:
+            return advice
         target = f" to about {value:,}" if value is not None else ""
-        return f"{self.verb} {self.option}{target} (PipelineConfig.{self.field}) {self.advice}"
+        return f"{self.verb} {option(self.field)}{target} {advice}"
+
+
+class _OptionNames(dict):
+    def __missing__(self, key: str) -> str:
+        return option(key)
+
+
+def _name_options(text: str) -> str:
+    """``text`` with each ``{field}`` replaced by how messages name that option here."""
+    return text.format_map(_OptionNames())
 
 
 _MORE_MEMORY = "or run where more memory is free"
 #: Per stage: what to change when it does not fit.
 REMEDIES = {
-    "load": Remedy(None, None, "the compact tables must fit: about 11 bytes per order-product "
+    "load": Remedy(None, "the compact tables must fit: about 11 bytes per order-product "
                                "row; run where more memory is free"),
-    "features": Remedy(None, None, "the feature stage holds every order-product row at once: "
+    "features": Remedy(None, "the feature stage holds every order-product row at once: "
                                    "split the users into partitions, or run where more memory "
                                    "is free"),
-    "preprocess": Remedy("--min-orders", "min_orders", "to segment fewer users, " + _MORE_MEMORY,
+    "preprocess": Remedy("min_orders", "to segment fewer users, " + _MORE_MEMORY,
                          verb="raise"),
-    "k_sweep": Remedy("--sweep-sample", "sweep_sample", _MORE_MEMORY),
-    "kmeans": Remedy("--pca-components", "pca_components",
-                     "or raise --min-orders, " + _MORE_MEMORY),
-    "silhouette": Remedy("--silhouette-sample", "silhouette_sample", _MORE_MEMORY),
-    "stability": Remedy("--stability-sample", "stability_sample", _MORE_MEMORY),
-    "hierarchical": Remedy(None, None, "lower PipelineConfig.hierarchical_micro_clusters, "
-                           + _MORE_MEMORY),
-    "dbscan": Remedy("--dbscan-sample", "dbscan_sample", _MORE_MEMORY),
-    "umap": Remedy("--umap-sample", "umap_sample", _MORE_MEMORY),
+    "k_sweep": Remedy("sweep_sample", _MORE_MEMORY),
+    "kmeans": Remedy("pca_components", "or raise {min_orders}, " + _MORE_MEMORY),
+    "silhouette": Remedy("silhouette_sample", _MORE_MEMORY),
+    "stability": Remedy("stability_sample", _MORE_MEMORY),
+    "hierarchical": Remedy("hierarchical_micro_clusters", _MORE_MEMORY),
+    "dbscan": Remedy("dbscan_sample", _MORE_MEMORY),
+    "umap": Remedy("umap_sample", _MORE_MEMORY),
 }
 # The preprocess estimate covers both of its timed stages.
 REMEDIES["scale"] = REMEDIES["pca"] = REMEDIES["preprocess"]
-_DEFAULT_REMEDY = Remedy(None, None, "run where more memory is free")
+_DEFAULT_REMEDY = Remedy(None, "run where more memory is free")
 
 
 @dataclass(frozen=True)
@@ -231,26 +240,26 @@ def check_run(config: PipelineConfig, backend: Backend, *, n_users: int, n_compo
     k_max = max(k, config.k_sweep_range[1])
     d = n_components
 
-    def sample(value: Any, stage: str, n: int = n_users) -> int:
-        return _resolved(value, backend, stage, n)
+    def sample(name: str, n: int = n_users) -> int:
+        return _resolved(config, name, backend, n)
 
-    n_fit = sample(config.sweep_sample, "sweep")
+    n_fit = sample("sweep_sample")
     checks: list[tuple[StageMemory, Callable[[int], StageMemory] | None, int]] = [
-        (k_sweep_memory(n_fit, sample(config.sweep_score_sample, "sweep_score", n_fit), d, k_max),
-         lambda s: k_sweep_memory(s, sample(config.sweep_score_sample, "sweep_score", s), d, k_max),
+        (k_sweep_memory(n_fit, sample("sweep_score_sample", n_fit), d, k_max),
+         lambda s: k_sweep_memory(s, sample("sweep_score_sample", s), d, k_max),
          n_fit),
         (kmeans_memory(n_users, d, k), None, n_users),
     ]
-    n_sil = sample(config.silhouette_sample, "silhouette")
+    n_sil = sample("silhouette_sample")
     checks.append((silhouette_memory(n_sil, d, k), lambda s: silhouette_memory(s, d, k), n_sil))
-    n_stab = sample(config.stability_sample, "stability")
+    n_stab = sample("stability_sample")
     checks.append((stability_memory(n_stab, d, k), lambda s: stability_memory(s, d, k), n_stab))
-    n_db = sample(config.dbscan_sample, "dbscan")
+    n_db = sample("dbscan_sample")
     checks.append((dbscan_memory(n_db, n_users, d, config.dbscan_min_samples),
                    lambda s: dbscan_memory(s, n_users, d, config.dbscan_min_samples), n_db))
     if embed:
         n_umap = n_users if config.umap_sample is None else min(config.umap_sample, n_users)
-        n_layout = min(n_umap, sample(config.umap_fit_sample, "umap_fit"))
+        n_layout = min(n_umap, sample("umap_fit_sample"))
         checks.append((umap_memory(n_layout, d, config.umap_neighbors, n_umap - n_layout),
                        lambda s: umap_memory(min(s, n_layout), d, config.umap_neighbors,
                                              s - min(s, n_layout)), n_umap))
@@ -273,7 +282,8 @@ def check_segments(sizes: tuple[int, ...], n_users: int) -> None:
             "to segment; check the input for copied or placeholder users")
     raise GpusegError(
         f"KMeans could fill only {filled} of {len(sizes)} segments: the {n_users:,} users have "
-        f"only {filled} distinct feature profiles; choose --k {filled} or fewer, or check the "
+        f"only {filled} distinct feature profiles; choose {setting('k', filled)} or fewer, or "
+        "check the "
         "input for copied users")
 
 
@@ -320,35 +330,37 @@ def _largest_fitting(at_sample: Callable[[int], StageMemory], current: int,
 def _require_users(config: PipelineConfig, backend: Backend, n_users: int, n_excluded: int,
                    embed: bool) -> None:
     """Refuse a run whose later stages cannot work on ``n_users`` users, naming the option."""
-    n_dbscan = _resolved(config.dbscan_sample, backend, "dbscan", n_users)
+    n_dbscan = _resolved(config, "dbscan_sample", backend, n_users)
     requirements = []  # (users needed, users there, what needs them, what to lower)
     if config.k != "auto":
-        requirements.append((config.k + 1, n_users, f"--k {config.k} needs at least "
-                             f"{config.k + 1} users", "--k or --min-orders"))
+        requirements.append((config.k + 1, n_users, f"{setting('k', config.k)} needs at least "
+                             f"{config.k + 1} users", _name_options("{k} or {min_orders}")))
     lo = config.k_sweep_range[0]
     requirements.append((lo + 1, n_users, f"the K sweep starts at K={lo} and needs at least "
-                         f"{lo + 1} users", "PipelineConfig.k_sweep_range or --min-orders"))
+                         f"{lo + 1} users", _name_options("{k_sweep_range} or {min_orders}")))
     requirements.append((config.dbscan_min_samples, n_dbscan,
-                         f"DBSCAN needs at least --dbscan-min-samples "
+                         f"DBSCAN needs at least {option('dbscan_min_samples')} "
                          f"({config.dbscan_min_samples}) users to fit on",
-                         "--dbscan-min-samples or --min-orders" if n_dbscan == n_users
-                         else "--dbscan-min-samples (or raise --dbscan-sample)"))
+                         _name_options("{dbscan_min_samples} or {min_orders}"
+                                       if n_dbscan == n_users else
+                                       "{dbscan_min_samples} (or raise {dbscan_sample})")))
     if embed:
         requirements.append((UMAP_MIN_USERS, n_users, f"the UMAP map needs at least "
-                             f"{UMAP_MIN_USERS} users", "--min-orders"))
+                             f"{UMAP_MIN_USERS} users", option("min_orders")))
     for needed, have, what, fix in requirements:
         if have >= needed:
             continue
-        excluded = (f" ({n_excluded:,} more had fewer than --min-orders {config.min_orders} "
+        excluded = (f" ({n_excluded:,} more had fewer than "
+                    f"{setting('min_orders', config.min_orders)} "
                     "orders)" if n_excluded else "")
         sampled = "" if have == n_users else f", DBSCAN fits on a sample of {have:,}"
         raise GpusegError(f"{n_users:,} users remain to segment{excluded}{sampled}, but {what}; "
                           f"lower {fix}, or supply more users")
 
 
-def _resolved(value: Any, backend: Backend, stage: str, n_users: int) -> int:
-    """Users a sampled stage runs on: ``"auto"`` is the backend's default, ``None`` every user."""
-    size = backend.sample_defaults[stage] if value == "auto" else value
+def _resolved(config: PipelineConfig, name: str, backend: Backend, n_users: int) -> int:
+    """Users the sampled stage sized by field ``name`` runs on, at most ``n_users``."""
+    size = config.sample_size(name, backend)
     return n_users if size is None else min(int(size), n_users)
 
 

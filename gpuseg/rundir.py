@@ -14,6 +14,7 @@ from typing import Any, Iterator
 import numpy as np
 import pandas as pd
 
+from .config import setting
 from .errors import GpusegError
 from .run_layout import MODEL_DIR, SEGMENT_COLUMNS, SEGMENTS_FILE
 
@@ -66,7 +67,7 @@ def refuse_existing(target: str | os.PathLike, *, force: bool) -> None:
     """
     recover_interrupted(target)
     if Path(target).exists() and not force:
-        raise GpusegError(f"{target} already exists; pass --force to replace it")
+        raise GpusegError(f"{target} already exists; pass {setting('force', True)} to replace it")
 
 
 def recover_interrupted(target: str | os.PathLike) -> None:

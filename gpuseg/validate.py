@@ -349,9 +349,9 @@ def feature_importance(X_scaled: Any, labels: Any, backend: Backend, *,
     drop = base_accuracy - shuffled_accuracy.mean(axis=0)
 
     # Feature- and K-sized tables come to the host once each.
-    eta_host = np.asarray(backend.to_host(eta_squared), dtype=np.float64)
-    drop_host = np.asarray(backend.to_host(drop), dtype=np.float64)
-    standardised_host = np.asarray(backend.to_host(standardised), dtype=np.float64)
+    eta_host = backend.to_numpy(eta_squared, np.float64)
+    drop_host = backend.to_numpy(drop, np.float64)
+    standardised_host = backend.to_numpy(standardised, np.float64)
     segment_ids = backend.to_host(uniques)
     by_eta = sorted(range(p), key=lambda j: (-eta_host[j], j))
     per_segment = {}

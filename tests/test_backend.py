@@ -31,7 +31,7 @@ def test_cpu_backend_offers_the_whole_interface(cpu_backend):
     for factory in (cpu_backend.StandardScaler, lambda: cpu_backend.PCA(2),
                     lambda: cpu_backend.KMeans(3, n_init=1, random_state=0),
                     lambda: cpu_backend.DBSCAN(0.5, 5), lambda: cpu_backend.NearestNeighbors(3),
-                    lambda: cpu_backend.AgglomerativeClustering(3)):
+                    lambda: cpu_backend.UMAP(n_neighbors=5, min_dist=0.1, random_state=0)):
         estimator = factory()
         assert hasattr(estimator, "fit")
     per_sample = cpu_backend.silhouette_samples(X, labels)
@@ -54,7 +54,7 @@ def test_to_host_returns_host_types(backend):
 
 @pytest.mark.skipif(gpu_unavailable_reason() is None, reason="a GPU is present here")
 def test_gpu_request_without_rapids_is_a_clear_error():
-    with pytest.raises(BackendUnavailableError, match="--backend gpu is not possible here: .*--backend cpu"):
+    with pytest.raises(BackendUnavailableError, match="backend='gpu' is not possible here: .*backend='cpu'"):
         get_backend("gpu")
 
 

@@ -147,3 +147,30 @@ def test_run_passes_the_umap_fit_sample_to_the_config(value, expected):
     assert _config(args).umap_fit_sample == expected
     assert _config(build_parser().parse_args(["run", "--data", "d", "--out", "o"])
                    ).umap_fit_sample == "auto"
+
+
+def test_a_bad_option_value_is_named_by_its_flag(capsys, tmp_path):
+    err = _user_error(["run", "--data", str(tmp_path), "--out", str(tmp_path / "run"),
+                       "--pca-variance", "2"], capsys)
+    assert "--pca-variance must be a number in (0, 1] (got 2.0)" in err
+
+
+def test_every_config_field_has_a_flag_with_the_config_default():
+    import argparse
+    import dataclasses
+
+    from gpuseg.config import PipelineConfig, flag
+
+    from gpuseg import cli
+
+    run = next(action for action in cli.build_parser()._actions
+               if isinstance(action, argparse._SubParsersAction)).choices["run"]
+    by_dest = {action.dest: action for action in run._actions}
+    for spec in dataclasses.fields(PipelineConfig):
+        assert flag(spec.name) in by_dest[spec.name].option_strings
+        assert by_dest[spec.name].default == spec.default
+    args = run.parse_args(["--data", "d", "--out", "o", "--k-range", "2", "6",
+                           "--dbscan-sample", "all", "--k", "auto", "--dbscan-eps", "auto"])
+    config = cli._config(args)
+    assert (config.k_business_range, config.dbscan_sample, config.k, config.dbscan_eps) == \
+        ((2, 6), None, "auto", None)

@@ -73,9 +73,9 @@ def test_an_explicit_k_is_taken_as_given_and_checked_against_the_users():
     chosen = cluster.choose_k(sweep, k=3)
     assert (chosen.k, chosen.source, chosen.wcss_reduction) == (3, "user", pytest.approx(0.6))
     assert cluster.choose_k(sweep, k=7).wcss_reduction is None
-    with pytest.raises(GpusegError, match="--k 10 is not below the number of users"):
+    with pytest.raises(GpusegError, match="k=10 is not below the number of users"):
         cluster.choose_k(sweep, k=10)
-    with pytest.raises(GpusegError, match="--k must be at least 2"):
+    with pytest.raises(GpusegError, match="k must be 'auto' or an integer >= 2"):
         cluster.choose_k(sweep, k=1)
     with pytest.raises(GpusegError, match="shares no K with the sweep"):
         cluster.choose_k(sweep, business_range=(5, 8))
@@ -164,7 +164,7 @@ def test_kmeans_labels_are_bit_identical_for_the_same_seed(cpu_backend):
 
 def test_more_segments_than_users_is_a_clear_error(backend):
     X = _on(backend, np.zeros((1, 3)))
-    with pytest.raises(GpusegError, match="cannot form 2 segments from 1 users; choose --k 1"):
+    with pytest.raises(GpusegError, match="cannot form 2 segments from 1 users; choose k=1"):
         cluster.fit_kmeans(X, backend, k=2, n_init=1, seed=0)
     with pytest.raises(GpusegError, match="cannot form 2 segments from 1 users"):
         cluster.hierarchical(X, _on(backend, np.zeros(1, dtype=np.int32)), backend, k=2,

@@ -28,16 +28,22 @@ def test_is_frozen_and_keyword_only():
     ("k", 1, "k must be 'auto' or an integer >= 2"),
     ("k", "many", "k must be 'auto'"),
     ("min_orders", 0, "min_orders must be an integer >= 1"),
-    ("pca_variance", 1.5, "pca_variance must be in (0, 1]"),
-    ("pca_variance", 0.0, "pca_variance must be in (0, 1]"),
-    ("pca_components", 0, "pca_components must be None or an integer >= 1"),
+    ("pca_variance", 1.5, "pca_variance must be a number in (0, 1]"),
+    ("pca_variance", 0.0, "pca_variance must be a number in (0, 1]"),
+    ("pca_variance", "0.9", "pca_variance must be a number in (0, 1]"),
+    ("pca_components", 0, "pca_components must be None (the variance target decides) or an "
+                        "integer >= 1"),
     ("k_business_range", (8, 3), "k_business_range must be (low, high)"),
     ("silhouette_sample", 5, "silhouette_sample must be None (every user), 'auto' or an integer >= 100"),
     ("umap_sample", "auto", "umap_sample must be None (every user) or an integer >= 100"),
     ("umap_fit_sample", 50, "umap_fit_sample must be None (every user), 'auto' or an integer >= 100"),
-    ("dbscan_eps", -1.0, "dbscan_eps must be None (auto) or > 0"),
-    ("umap_min_dist", 2.0, "umap_min_dist must be in [0, 1]"),
-    ("seed", -1, "seed must be an integer in [0, 2**32)"),
+    ("dbscan_eps", -1.0, "dbscan_eps must be None (auto) or a number > 0"),
+    ("umap_min_dist", 2.0, "umap_min_dist must be a number in [0, 1]"),
+    ("seed", -1, "seed must be an integer in [0, 4294967295]"),
+    ("seed", True, "seed must be an integer in [0, 4294967295]"),
+    ("n_init", 2.5, "n_init must be an integer >= 1"),
+    ("k_sweep_range", [2, 10], "k_sweep_range must be (low, high)"),
+    ("stability_sample", "all", "stability_sample must be None (every user), 'auto' or an integer"),
 ])
 def test_bad_values_name_the_field_and_range(field, value, fragment):
     with pytest.raises(ConfigError) as excinfo:
@@ -53,3 +59,42 @@ def test_to_dict_is_json_ready():
     payload = PipelineConfig(k="auto", umap_sample=1000).to_dict()
     assert json.loads(json.dumps(payload)) == payload
     assert payload["k_business_range"] == [3, 8]
+
+
+def test_every_field_is_validated_by_its_kind_and_documented():
+    for spec in dataclasses.fields(PipelineConfig):
+        assert spec.metadata["help"], spec.name
+        assert f"    {spec.name} : " in PipelineConfig.__doc__
+    assert "``auto`` is the backend's default" in PipelineConfig.__doc__
+
+
+def test_messages_name_fields_for_python_and_flags_inside_the_cli():
+    from gpuseg.config import option, options_as_flags, setting
+
+    assert (option("min_orders"), setting("k", 3), setting("force", True)) == \
+        ("min_orders", "k=3", "force=True")
+    with options_as_flags():
+        assert (option("min_orders"), setting("k", 3), setting("force", True)) == \
+            ("--min-orders", "--k 3", "--force")
+        assert option("k_business_range") == "--k-range"
+        with pytest.raises(ConfigError, match="--pca-variance must be a number"):
+            PipelineConfig(pca_variance=2.0)
+    assert option("min_orders") == "min_orders"
+
+
+def test_sample_sizes_resolve_auto_for_the_backend(cpu_backend):
+    from gpuseg.config import SAMPLE_FIELDS
+
+    config = PipelineConfig(silhouette_sample=None, dbscan_sample=500)
+    assert set(SAMPLE_FIELDS) == set(cpu_backend.sample_defaults)
+    assert config.sample_size("sweep_sample", cpu_backend) == cpu_backend.sample_defaults["sweep_sample"]
+    assert config.sample_size("silhouette_sample", cpu_backend) is None
+    assert config.sample_size("dbscan_sample", cpu_backend) == 500
+
+
+def test_the_backend_names_are_spelled_once():
+    import typing
+
+    from gpuseg.config import BACKEND_NAMES, BackendName
+
+    assert typing.get_args(BackendName) == BACKEND_NAMES

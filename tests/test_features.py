@@ -74,7 +74,7 @@ def test_no_duplicate_rows_and_no_product_bought_twice_in_a_row(backend):
 def test_no_product_rows_at_all(backend):
     data = instacart_from_records(orders=[(1, 7, 1, 0, 9, NAN)], order_products=[],
                                   products=HAND_PRODUCTS, aisle_ids=[3], department_ids=[10])
-    with pytest.raises(GpusegError, match="--min-orders"):
+    with pytest.raises(GpusegError, match="lower min_orders"):
         compute_features(on_backend(data, backend), backend, min_orders=1)
 
 
@@ -117,12 +117,12 @@ def test_min_orders_keeps_only_users_with_enough_history(backend):
 
 def test_no_user_left_names_the_option(backend):
     data = random_instacart(n_users=40, seed=5)
-    with pytest.raises(GpusegError, match="--min-orders"):
+    with pytest.raises(GpusegError, match="lower min_orders"):
         compute_features(on_backend(data, backend), backend, min_orders=1_000)
 
 
 def test_min_orders_below_one_is_a_config_error(cpu_backend):
-    with pytest.raises(ConfigError, match="--min-orders"):
+    with pytest.raises(ConfigError, match="min_orders must be an integer >= 1"):
         compute_features(random_instacart(n_users=10), cpu_backend, min_orders=0)
 
 

@@ -83,7 +83,7 @@ def test_persona_column_matches_the_model(result):
 def test_k_larger_than_the_users_is_a_clear_error(cpu_backend, tmp_path):
     data = load_instacart(write_instacart(generate_instacart(12, seed=1), tmp_path / "tiny"),
                           backend=cpu_backend)
-    with pytest.raises(GpusegError, match="--k"):
+    with pytest.raises(GpusegError, match="k=50"):
         segment(data, PipelineConfig(backend="cpu", k=50, min_orders=1), backend=cpu_backend,
                 embed=False)
 

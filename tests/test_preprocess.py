@@ -76,7 +76,7 @@ def test_too_few_users_is_a_clear_error(cpu_backend, n_users):
 
 
 def test_too_many_fixed_components_is_a_clear_error(cpu_backend):
-    with pytest.raises(GpusegError, match="--pca-components 50 exceeds"):
+    with pytest.raises(GpusegError, match="pca_components=50 exceeds"):
         preprocess(_features(), cpu_backend, pca_components=50)
 
 

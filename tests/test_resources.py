@@ -188,7 +188,7 @@ def test_a_stage_that_would_not_fit_is_refused_with_its_option_and_a_size_that_f
     assert message.startswith(f"the dbscan stage needs about {need / MiB:.1f} MiB (200,000 ")
     assert f"but {need // 2 / MiB:.1f} MiB is available on {cpu_backend.device} (capped " \
            f"at {need // 2 / MiB:.1f} MiB by {MEMORY_LIMIT_ENV})" in message
-    suggested = int(message.split("lower --dbscan-sample to about ")[1].split()[0].replace(",", ""))
+    suggested = int(message.split("lower dbscan_sample to about ")[1].split()[0].replace(",", ""))
     assert 80_000 <= suggested < 100_000  # about half the users fit in half the memory
     # The suggested sample passes the same check.
     resources.check_run(PipelineConfig(backend="cpu", dbscan_sample=suggested), cpu_backend,
@@ -202,7 +202,7 @@ def test_a_memory_error_inside_a_stage_names_the_stage_and_option(cpu_backend):
             raise MemoryError("Unable to allocate 12.5 GiB for an array with shape (40000, 40000)")
     message = str(caught.value)
     assert message.startswith(f"the dbscan stage ran out of memory on {cpu_backend.device}")
-    assert "Unable to allocate 12.5 GiB" in message and "lower --dbscan-sample" in message
+    assert "Unable to allocate 12.5 GiB" in message and "lower dbscan_sample" in message
     assert isinstance(caught.value.__cause__, MemoryError)
     assert "dbscan" not in timer.seconds  # a failed stage records no time
 

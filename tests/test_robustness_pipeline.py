@@ -99,7 +99,7 @@ def test_a_single_user_is_a_clear_error(tables, cpu_backend, tmp_path):
     data = load_instacart(write_layout(tmp_path / "in", first_users(tables, 1), fmt="parquet"),
                           backend=cpu_backend, cache=False)
     with pytest.raises(GpusegError, match=r"1 user\(s\) left after filtering; segmentation needs "
-                                          r"at least 2 \(lower --min-orders"):
+                                          r"at least 2 \(lower min_orders"):
         segment(data, PipelineConfig(**LIGHT), backend=cpu_backend, embed=False)
 
 
@@ -120,7 +120,7 @@ def test_users_who_are_all_alike_have_nothing_to_segment(tables, tmp_path, capsy
 def test_segments_kmeans_left_empty_are_refused_with_the_k_that_fits():
     check_segments((30, 12), 42)
     with pytest.raises(GpusegError, match="KMeans could fill only 2 of 3 segments: the 42 users "
-                                          "have only 2 distinct feature profiles; choose --k 2"):
+                                          "have only 2 distinct feature profiles; choose k=2"):
         check_segments((30, 12, 0), 42)
 
 

@@ -126,7 +126,7 @@ def test_an_existing_run_directory_is_refused_and_left_alone(fake, tmp_path, mon
     target = tmp_path / "run"
     target.mkdir()
     (target / "keep.txt").write_text("earlier run")
-    with pytest.raises(GpusegError, match="already exists; pass --force"):
+    with pytest.raises(GpusegError, match="already exists; pass force=True"):
         write_run(fake, target)
     assert [p.name for p in target.iterdir()] == ["keep.txt"]
     assert _leftovers(tmp_path) == []

@@ -78,7 +78,7 @@ def _eps_from_knee(X_fit: Any, min_samples: int, backend: Backend
     ranks = np.unique(np.linspace(0, n_fit - 1, num=min(n_fit, KNEE_CURVE_POINTS)).round()
                       .astype(np.int64))
     # Only the few-thousand-point curve comes to the host, for the knee finder.
-    curve = np.asarray(backend.to_host(k_distance[backend.asarray(ranks)]), dtype=np.float64)
+    curve = backend.to_numpy(k_distance[backend.asarray(ranks)], np.float64)
     eps = float(curve[find_knee(ranks, curve, curve="convex", direction="increasing")])
     source = (f"knee of the sorted distance to the {min_samples}th nearest neighbour "
               f"over {n_fit:,} users")

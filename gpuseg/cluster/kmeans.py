@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..arrays import size_rank
+from ..config import setting
 from ..errors import GpusegError
 from ._common import _check_matrix
 
@@ -70,9 +71,10 @@ def fit_kmeans(X: Any, backend: Backend, *, k: int, n_init: int, seed: int) -> K
     xp = backend.xp
     n = _check_matrix(X, "KMeans")
     if k < 1:
-        raise GpusegError(f"--k must be at least 1 (got {k})")
+        raise GpusegError(f"KMeans needs at least one segment (got k={k})")
     if k > n:
-        raise GpusegError(f"cannot form {k} segments from {n} users; choose --k {n} or fewer")
+        raise GpusegError(f"cannot form {k} segments from {n} users; "
+                          f"choose {setting('k', n)} or fewer")
     model = backend.KMeans(k, n_init=n_init, random_state=seed).fit(X)
     labels = backend.asarray(model.labels_)
     order, rank = size_rank(xp.bincount(labels, minlength=k), xp=xp)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..arrays import dense_codes, segment_sums
+from ..config import option, setting
 from ..errors import GpusegError
 from ..knee import find_knee
 from ..result import finite_or_none
@@ -183,7 +184,7 @@ def k_sweep(X: Any, backend: Backend, *, k_range: tuple[int, int] = (2, 10), see
             f"got {n} user{'s' if n != 1 else ''}")
     if lo < 2 or not ks:
         raise GpusegError(
-            f"k_sweep_range must be (low, high) with 2 <= low <= high (got {k_range!r})")
+            f"{option('k_sweep_range')} must be (low, high) with 2 <= low <= high (got {k_range!r})")
     sample = seeded_sample(n, sample_size, seed=seed, backend=backend)
     X_fit = X if sample is None else X[sample]
     scored = seeded_sample(int(X_fit.shape[0]), score_sample, seed=seed + 1, backend=backend)
@@ -278,22 +279,21 @@ def choose_k(sweep: KSweep, *, k: int | Literal["auto"] = "auto",
         business range that shares no K with the sweep.
     """
     if k != "auto":
-        if isinstance(k, bool) or not isinstance(k, int):
-            raise GpusegError(f"--k must be 'auto' or an integer (got {k!r})")
-        if k < 2:
-            raise GpusegError(f"--k must be at least 2 (got {k})")
+        if isinstance(k, bool) or not isinstance(k, int) or k < 2:
+            raise GpusegError(f"{option('k')} must be 'auto' or an integer >= 2 (got {k!r})")
         if k >= sweep.n_users:
             raise GpusegError(
-                f"--k {k} is not below the number of users ({sweep.n_users}); "
-                f"choose --k {sweep.n_users - 1} or fewer, or load more users")
-        return KChoice(k=k, reason=f"K={k} was fixed by the configuration (--k {k}).",
+                f"{setting('k', k)} is not below the number of users ({sweep.n_users}); "
+                f"choose {setting('k', sweep.n_users - 1)} or fewer, or load more users")
+        return KChoice(k=k, reason=f"K={k} was fixed by the configuration ({setting('k', k)}).",
                        wcss_reduction=_wcss_reduction(sweep, k), source="user")
     lo, hi = business_range
     in_range = [(kk, s) for kk, s in zip(sweep.ks, sweep.silhouette) if lo <= kk <= hi]
     if not in_range:
         raise GpusegError(
-            f"k_business_range {lo}-{hi} shares no K with the sweep "
-            f"({sweep.ks[0]}-{sweep.ks[-1]}); widen k_sweep_range or k_business_range")
+            f"{option('k_business_range')} {lo}-{hi} shares no K with the sweep "
+            f"({sweep.ks[0]}-{sweep.ks[-1]}); widen {option('k_sweep_range')} or "
+            f"{option('k_business_range')}")
 
     def nearest_elbow(candidates: list[int]) -> int:
         return min(candidates, key=lambda kk: (abs(kk - sweep.elbow_k), kk))

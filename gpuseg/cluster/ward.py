@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..arrays import size_rank
+from ..config import setting
 from ..errors import GpusegError
 from ..result import finite_or_none
 from ..sampling import seeded_sample
@@ -207,7 +208,8 @@ def hierarchical(X: Any, kmeans_labels: Any, backend: Backend, *, k: int, n_micr
         raise GpusegError(
             f"hierarchical clustering needs k >= 1 and n_micro >= 1 (got {k}, {n_micro})")
     if k > n:
-        raise GpusegError(f"cannot form {k} segments from {n} users; choose --k {n} or fewer")
+        raise GpusegError(f"cannot form {k} segments from {n} users; "
+                          f"choose {setting('k', n)} or fewer")
     m = min(n_micro, n)
     fit_rows = seeded_sample(n, MICRO_FIT_USERS_PER_CLUSTER * m, seed=seed, backend=backend)
     micro = backend.KMeans(m, n_init=1, random_state=seed, init="random",
@@ -220,8 +222,8 @@ def hierarchical(X: Any, kmeans_labels: Any, backend: Backend, *, k: int, n_micr
     # The host step: Ward needs the m x m distance matrix and m sequential merges, and cuML's
     # AgglomerativeClustering implements single linkage only; m (~1,000) centroids are a
     # few hundred kilobytes to move and take well under a second to merge with numpy.
-    counts_host = np.asarray(backend.to_host(counts))
-    sums_host = np.asarray(backend.to_host(sums))
+    counts_host = backend.to_numpy(counts)
+    sums_host = backend.to_numpy(sums)
     occupied = np.flatnonzero(counts_host > 0)
     weights = counts_host[occupied].astype(np.float64)
     linkage = ward_linkage(sums_host[occupied] / weights[:, None], weights)
