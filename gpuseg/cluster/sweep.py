@@ -190,8 +190,18 @@ def k_sweep(X: Any, backend: Backend, *, k_range: tuple[int, int] = (2, 10), see
     scored = seeded_sample(int(X_fit.shape[0]), score_sample, seed=seed + 1, backend=backend)
     X_sample = X_fit if scored is None else X_fit[scored]
     n_sample = int(X_sample.shape[0])
+    wcss_k1 = total_sum_of_squares(X_fit, backend)
     inertia, silhouette, ch, db = [], [], [], []
     for k in ks:
+        if wcss_k1 == 0.0:
+            # Identical users: every K has zero WCSS and no index is defined. No fit is asked
+            # for, since what KMeans does with zero spread differs between libraries (cuML's
+            # initialisation falls back to random and may split identical points).
+            inertia.append(0.0)
+            silhouette.append(math.nan)
+            ch.append(math.nan)
+            db.append(math.nan)
+            continue
         model = backend.KMeans(k, n_init=n_init, random_state=seed).fit(X_fit)
         inertia.append(float(backend.to_host(model.inertia_)))
         labels = backend.asarray(model.labels_)
@@ -204,7 +214,6 @@ def k_sweep(X: Any, backend: Backend, *, k_range: tuple[int, int] = (2, 10), see
             silhouette.append(math.nan)
             ch.append(math.nan)
             db.append(math.nan)
-    wcss_k1 = total_sum_of_squares(X_fit, backend)
     curve_k = (1,) + ks
     knee = find_knee(curve_k, (wcss_k1,) + tuple(inertia), curve="convex", direction="decreasing")
     return KSweep(ks=ks, inertia=tuple(inertia), silhouette=tuple(silhouette),
