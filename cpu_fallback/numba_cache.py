@@ -17,10 +17,11 @@ import functools
 import logging
 import platform
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +71,12 @@ def umap_import_cache() -> Iterator[None]:
         log.info("numba cache for umap-learn disabled: %s", exc)
         yield
         return
-    saved = numba.njit, numba.jit, numba.config.CACHE_DIR
+    config: Any = numba.config  # its settings are set at import, invisible to type checkers
+    saved = numba.njit, numba.jit, config.CACHE_DIR
     # numba picks a function's cache folder when it decorates it, i.e. during the import.
     numba.njit, numba.jit = _defaulting_to_cache(numba.njit), _defaulting_to_cache(numba.jit)
-    numba.config.CACHE_DIR = str(folder)
+    config.CACHE_DIR = str(folder)
     try:
         yield
     finally:
-        numba.njit, numba.jit, numba.config.CACHE_DIR = saved
+        numba.njit, numba.jit, config.CACHE_DIR = saved

@@ -107,7 +107,9 @@ class PlacingUMAP(UMAP):
     above the upper bound the quadratic search would cost more than NN-descent.
     """
 
-    def fit(self, X: Any, *args: Any, **kwargs: Any) -> "PlacingUMAP":
+    precomputed_knn: tuple[Any, ...]  # umap-learn's parameter, set by UMAP.__init__
+
+    def fit(self, X: Any, *args: Any, **kwargs: Any) -> PlacingUMAP:
         # Kept for the exact neighbour search of transform (umap-learn keeps float32 too).
         self._placement_data = np.ascontiguousarray(X, dtype=np.float32)
         n = self._placement_data.shape[0]

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import abc
 import os
+from collections.abc import Mapping
 from types import ModuleType
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -81,7 +82,7 @@ class Backend(abc.ABC):
     def from_host(self, obj: Any) -> Any:
         """Move a numpy array or pandas DataFrame/Series into this backend."""
 
-    def synchronize(self) -> None:
+    def synchronize(self) -> None:  # noqa: B027  (host work is synchronous: nothing to wait for)
         """Block until queued device work is done (for honest stage timings)."""
 
     def peak_device_memory(self) -> int | None:

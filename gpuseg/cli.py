@@ -15,11 +15,12 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
-from .config import BACKEND_NAMES, PipelineConfig, flag, help_text, options_as_flags
+from .config import BACKEND_NAMES, BackendName, PipelineConfig, flag, help_text, options_as_flags
 from .errors import GpusegError
 
 if TYPE_CHECKING:
@@ -139,8 +140,9 @@ def _add_pipeline_options(p: argparse.ArgumentParser) -> None:
 
 def _config(args: argparse.Namespace) -> PipelineConfig:
     values = {spec.name: getattr(args, spec.name) for spec in dataclasses.fields(PipelineConfig)}
-    return PipelineConfig(**{name: tuple(value) if isinstance(value, list) else value
-                             for name, value in values.items()})
+    given: dict[str, Any] = {name: tuple(value) if isinstance(value, list) else value
+                             for name, value in values.items()}
+    return PipelineConfig(**given)
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -209,7 +211,7 @@ def demo_config(backend: Backend, seed: int) -> PipelineConfig:
     everyone. A function of its own so that tests can run the whole demo
     with lighter settings.
     """
-    return PipelineConfig(backend=backend.name, seed=seed,
+    return PipelineConfig(backend=cast(BackendName, backend.name), seed=seed,
                           umap_fit_sample=backend.demo_umap_fit_sample)
 
 
@@ -281,7 +283,7 @@ def _write_replacing(out: Path, write: Callable[[Path], object]) -> None:
         raise
 
 
-def _write_run(result, out: str, *, force: bool, progress: Callable[[str], None] | None) -> Path:
+def _write_run(result: Any, out: str | Path, *, force: bool, progress: Callable[[str], None] | None) -> Path:
     from .rundir import write_run
 
     _tell(progress, "writing run directory and report")
@@ -316,7 +318,7 @@ class _progress:
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.enabled = not args.quiet and sys.stderr.isatty()
-        self._status = None
+        self._status: Any = None
 
     def __enter__(self) -> Callable[[str], None] | None:
         if not self.enabled:
@@ -370,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_verbosity(parser, default=0)
     # The same flags after the command name; SUPPRESS keeps a sub-command from resetting them.
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     _add_verbosity(common, default=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 

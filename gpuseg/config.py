@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Iterator, Literal, Mapping, Union
+from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import ConfigError
 
@@ -24,9 +25,9 @@ if TYPE_CHECKING:
 #: The backends a run may ask for; ``BackendName`` spells the same names for type checkers.
 BACKEND_NAMES = ("auto", "gpu", "cpu")
 BackendName = Literal["auto", "gpu", "cpu"]
-KChoice = Union[Literal["auto"], int]
+KChoice = Literal["auto"] | int
 #: A sampled stage's size: ``"auto"`` (the backend's default), ``None`` (every user) or a count.
-SampleSize = Union[int, None, Literal["auto"]]
+SampleSize = int | None | Literal["auto"]
 #: Smallest sample a sampled stage accepts.
 MIN_SAMPLE = 100
 

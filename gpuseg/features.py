@@ -24,13 +24,14 @@ run is this same function mapped over partitions.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from .arrays import bincount, dense_positions
 from .backend import Backend
-from .data.tables import InstacartData
 from .config import option
+from .data.tables import InstacartData
 from .errors import ConfigError, GpusegError, ResourceLimitError
 
 __all__ = ["AISLE_COLUMN_PREFIX", "FEATURE_COLUMNS_FIXED", "WEEKEND_DAYS", "UserFeatures",

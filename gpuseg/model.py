@@ -12,8 +12,9 @@ import json
 import logging
 import os
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -55,8 +56,9 @@ def save_model(model: SegmentModel, folder: str | os.PathLike, *,
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    np.savez(folder / ARRAYS_FILE,
-             **{name: np.asarray(getattr(model, name), dtype=np.float64) for name in _ARRAY_FIELDS})
+    arrays = {name: np.asarray(getattr(model, name), dtype=np.float64) for name in _ARRAY_FIELDS}
+    # numpy's stub types the keyword arrays as its allow_pickle flag.
+    np.savez(folder / ARRAYS_FILE, **arrays)  # type: ignore[arg-type]
     meta = {
         "format_version": FORMAT_VERSION,
         "gpuseg_version": __version__,

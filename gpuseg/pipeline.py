@@ -17,8 +17,17 @@ import pandas as pd
 from . import __version__, resources
 from .activity import ordering_heatmap
 from .backend import Array, Backend
-from .cluster import (DbscanFit, HierarchicalFit, KMeansFit, choose_k, dbscan, fit_kmeans,
-                      hierarchical, k_sweep, total_sum_of_squares)
+from .cluster import (
+    DbscanFit,
+    HierarchicalFit,
+    KMeansFit,
+    choose_k,
+    dbscan,
+    fit_kmeans,
+    hierarchical,
+    k_sweep,
+    total_sum_of_squares,
+)
 from .config import PipelineConfig
 from .data.tables import InstacartData
 from .embed import Embedding, embed_umap
@@ -72,7 +81,8 @@ def segment(data: InstacartData | str | os.PathLike, config: PipelineConfig | No
     with timer.stage("features"):
         resources.check_features(data, backend)
         user_features = compute_features(data, backend, min_orders=config.min_orders)
-    resources.check_preprocess(*user_features.table.shape, backend)
+    n_rows, n_columns = user_features.table.shape
+    resources.check_preprocess(n_rows, n_columns, backend)
     with timer.stage("scale"):
         scaled = standardise(user_features.table, backend)
     with timer.stage("pca"):

@@ -78,7 +78,7 @@ class RapidsBackend(Backend):
         name = props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])
         self.device = f"GPU: {name} ({props['totalGlobalMem'] / 2**30:.0f} GiB)"
 
-    def asarray(self, data: Any, dtype: Any = None) -> "cupy.ndarray":
+    def asarray(self, data: Any, dtype: Any = None) -> cupy.ndarray:
         if isinstance(data, self.df.RangeIndex):
             # RangeIndex.to_cupy takes no arguments; its values are an arange anyway.
             return self.xp.arange(data.start, data.stop, data.step, dtype=dtype or self.xp.int64)
@@ -170,7 +170,7 @@ class RapidsBackend(Backend):
         return float(self._cuml.metrics.cluster.silhouette_score(
             X, labels, chunksize=self._silhouette_chunk(X, labels)))
 
-    def silhouette_samples(self, X: Any, labels: Any) -> "cupy.ndarray":
+    def silhouette_samples(self, X: Any, labels: Any) -> cupy.ndarray:
         return self.xp.asarray(self._cuml.metrics.cluster.silhouette_samples(
             X, labels, chunksize=self._silhouette_chunk(X, labels)))
 

@@ -23,8 +23,9 @@ on the GPU), so only a minimal tile is counted.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING
 
 from .backend import MEMORY_LIMIT_ENV, memory_limit
 from .config import option, setting

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,8 @@ def finite_or_none(value: float) -> float | None:
 class SegmentModel:
     """What it takes to assign new users without refitting (backend-neutral arrays).
 
-    ``segment = argmin_j || ((x - scaler_mean) / scaler_scale - pca_mean) @ pca_components.T - centroids[j] ||``
+    ``segment = argmin_j || z @ pca_components.T - centroids[j] ||`` with
+    ``z = (x - scaler_mean) / scaler_scale - pca_mean``.
     """
 
     feature_names: tuple[str, ...]

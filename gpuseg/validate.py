@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from .arrays import dense_codes, segment_sums
 from .cluster import fit_kmeans
-from .sampling import seeded_sample
 from .errors import GpusegError
 from .result import finite_or_none
+from .sampling import seeded_sample
 
 if TYPE_CHECKING:
     from .backend import Backend

@@ -19,10 +19,24 @@ from __future__ import annotations
 
 from .density import KNEE_CURVE_POINTS, DbscanFit, dbscan
 from .kmeans import KMeansFit, fit_kmeans
-from .sweep import (SILHOUETTE_TIE, KChoice, KSweep, calinski_harabasz, choose_k, davies_bouldin,
-                    k_sweep, total_sum_of_squares)
-from .ward import (MICRO_FIT_USERS_PER_CLUSTER, MICRO_MAX_ITER, HierarchicalFit, cut_linkage,
-                   hierarchical, ward_linkage)
+from .sweep import (
+                    SILHOUETTE_TIE,
+                    KChoice,
+                    KSweep,
+                    calinski_harabasz,
+                    choose_k,
+                    davies_bouldin,
+                    k_sweep,
+                    total_sum_of_squares,
+)
+from .ward import (
+                    MICRO_FIT_USERS_PER_CLUSTER,
+                    MICRO_MAX_ITER,
+                    HierarchicalFit,
+                    cut_linkage,
+                    hierarchical,
+                    ward_linkage,
+)
 
 __all__ = ["KNEE_CURVE_POINTS", "MICRO_FIT_USERS_PER_CLUSTER", "MICRO_MAX_ITER", "SILHOUETTE_TIE",
            "DbscanFit", "HierarchicalFit", "KChoice", "KMeansFit", "KSweep", "calinski_harabasz",

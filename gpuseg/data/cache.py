@@ -17,18 +17,24 @@ import shutil
 import tempfile
 import uuid
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..backend import Backend
 from ..errors import ConfigError
-from .schema import (AISLES_DTYPES, DEPARTMENTS_DTYPES, ORDER_PRODUCTS_DTYPES, ORDERS_DTYPES,
-                     PRODUCTS_DTYPES)
+from .schema import (
+    AISLES_DTYPES,
+    DEPARTMENTS_DTYPES,
+    ORDER_PRODUCTS_DTYPES,
+    ORDERS_DTYPES,
+    PRODUCTS_DTYPES,
+)
 from .validate import CLEANING_KEYS
 
 log = logging.getLogger(__name__)

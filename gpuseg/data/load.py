@@ -16,9 +16,10 @@ import os
 import time
 import warnings
 import zipfile
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack
 from pathlib import Path
-from typing import IO, Any, Iterator, Mapping
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
@@ -33,8 +34,15 @@ from ..registry import get_backend
 from .cache import cache_entry, file_stamps, fingerprint, read_cache, read_frames, write_cache
 from .schema import FILE_STEMS, FILE_SUFFIXES, OPTIONAL_FILES, ORDERS_OPTIONAL, TABLE_DTYPES
 from .tables import InstacartData
-from .validate import (BadValueError, DataCleaningWarning, check_order_numbers, check_references,
-                       check_unique, clean_order_products, compact_column)
+from .validate import (
+    BadValueError,
+    DataCleaningWarning,
+    check_order_numbers,
+    check_references,
+    check_unique,
+    clean_order_products,
+    compact_column,
+)
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +114,7 @@ def load_instacart(source: str | os.PathLike[str] = "kaggle", *, backend: str | 
         host, cleaning, messages = read_instacart_folder(files)
         log.info("read and validated %s in %.1f s", folder, time.perf_counter() - started)
         written = entry is not None and write_cache(entry, host, stamps, cleaning, messages, folder)
-        if written and backend.df is not pd:
+        if written and entry is not None and backend.df is not pd:
             # cuDF decodes the parquet just written straight into device memory, which is
             # cheaper than converting pandas' pyarrow-backed string columns from the host.
             del host

@@ -1,8 +1,9 @@
 """The loaded data set: five tables in one backend's dataframe library."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 
 @dataclass(frozen=True)

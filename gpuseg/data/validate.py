@@ -8,7 +8,8 @@ joined are not errors: they are dropped, counted, and reported as a
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -83,7 +84,8 @@ def compact_column(values: pa.Array, *, column: str, dtype: str, file: str,
                 f"{file}, column {column!r}: has type {values.type}, expected text") from None
 
     integer = dtype.startswith("int")
-    text = malformed = None
+    text: Any = None
+    malformed: Any = None
     if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
         text = values
         malformed, values = _parse_text(text, integer=integer)

@@ -10,11 +10,27 @@ description of the segment's strongest traits.
 """
 from __future__ import annotations
 
-from .naming import (CADENCE_WIDTH, HOUR_UNIT, LIFT_UNIT, MATCH_THRESHOLD, PERSONA_RULES,
-                     SIGNAL_CAP, TRAIT_THRESHOLD, Z_UNIT, Persona, PersonaRule, Signal,
-                     name_segments)
-from .profile import (AISLE_PREFIX, MIN_POPULATION_SHARE, TOP_AISLES, TOP_DEPARTMENTS,
-                      profile_segments)
+from .naming import (
+                     CADENCE_WIDTH,
+                     HOUR_UNIT,
+                     LIFT_UNIT,
+                     MATCH_THRESHOLD,
+                     PERSONA_RULES,
+                     SIGNAL_CAP,
+                     TRAIT_THRESHOLD,
+                     Z_UNIT,
+                     Persona,
+                     PersonaRule,
+                     Signal,
+                     name_segments,
+)
+from .profile import (
+                     AISLE_PREFIX,
+                     MIN_POPULATION_SHARE,
+                     TOP_AISLES,
+                     TOP_DEPARTMENTS,
+                     profile_segments,
+)
 
 __all__ = ["AISLE_PREFIX", "CADENCE_WIDTH", "HOUR_UNIT", "LIFT_UNIT", "MATCH_THRESHOLD",
            "MIN_POPULATION_SHARE", "PERSONA_RULES", "SIGNAL_CAP", "TOP_AISLES", "TOP_DEPARTMENTS",

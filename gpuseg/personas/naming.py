@@ -38,8 +38,9 @@ segment without a persona gets a descriptive name from its strongest traits
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -441,6 +442,7 @@ def _describe(row: Mapping[str, Any], population_share: Mapping[str, float],
         value, text = trait.signal.measure(row, population_share)
         if value is None or abs(value) < TRAIT_THRESHOLD:
             continue
+        word: str | None
         if trait.signal.kind == "hour":
             word = _hour_word(int(row["preferred_hour"]))
             action = trait.high_action
@@ -461,7 +463,7 @@ def _describe(row: Mapping[str, Any], population_share: Mapping[str, float],
             focus = (lift, noun, f"department focus: {text}", action)
 
     if not traits and focus is None:
-        options = [(_GENERIC_NAME, [])]
+        options: list[tuple[str, list[Any]]] = [(_GENERIC_NAME, [])]
     else:
         # One adjective before a department noun ("Late-Night Snack Buyers"), two without one
         # ("Frequent Small-Basket Shoppers"); more only when needed to keep names distinct.

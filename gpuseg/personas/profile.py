@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -147,6 +148,6 @@ def _top_by_lift(lift: np.ndarray, population_share: np.ndarray, names: Sequence
     top_names, top_lifts = [], []
     for row in lift:
         order = sorted(eligible, key=lambda j: (-row[j], j))[:top]
-        top_names.append([names[j] for j in order])
+        top_names.append([names[int(j)] for j in order])
         top_lifts.append([float(row[j]) for j in order])
     return top_names, top_lifts

@@ -6,7 +6,8 @@ into ``metrics`` themselves and a change of its layout is mended here.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd

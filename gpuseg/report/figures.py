@@ -8,7 +8,7 @@ same colour in every figure (:func:`segment_colors`).
 from __future__ import annotations
 
 import io
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -43,19 +43,19 @@ def to_png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def segment_sizes(names: Sequence[str], sizes: Sequence[int]) -> Figure:
+def segment_sizes(names: Sequence[str], sizes: Sequence[int] | np.ndarray) -> Figure:
     """Horizontal bars of users per segment, labelled with count and share."""
-    sizes = np.asarray(sizes, dtype=np.int64)
+    counts = np.asarray(sizes, dtype=np.int64)
     figure = new_figure(8, 0.5 * len(names) + 1.2)
     ax = figure.add_subplot()
     rows = np.arange(len(names))
-    ax.barh(rows, sizes, color=segment_colors(len(names)))
+    ax.barh(rows, counts, color=segment_colors(len(names)))
     ax.set_yticks(rows, [f"{j}: {name}" for j, name in enumerate(names)])
     ax.invert_yaxis()
-    total = max(int(sizes.sum()), 1)
-    for row, size in zip(rows, sizes):
-        ax.text(size, row, f"  {size:,} ({size / total:.0%})", va="center", fontsize=9)
-    ax.set_xlim(0, sizes.max(initial=1) * 1.3)
+    total = max(int(counts.sum()), 1)
+    for row, size in zip(rows, counts):
+        ax.text(float(size), float(row), f"  {size:,} ({size / total:.0%})", va="center", fontsize=9)
+    ax.set_xlim(0, counts.max(initial=1) * 1.3)
     ax.set_xlabel("users")
     ax.set_title("Segment sizes")
     ax.spines[["top", "right"]].set_visible(False)

@@ -13,9 +13,10 @@ import base64
 import hashlib
 import math
 import os
+from collections.abc import Callable, Iterable, Sequence
 from html import escape
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from matplotlib.figure import Figure
 
@@ -220,14 +221,14 @@ def _over_index(names: Sequence[str], lifts: Sequence[float]) -> str:
 
 
 def _map(result: Any, names: list[str], figure: _FigureWriter) -> str:
-    note = content.umap_note(result)
-    if note is None:
+    note, scope = content.umap_note(result), content.umap_scope(result)
+    if note is None or scope is None:
         return '<p class="muted">The UMAP embedding did not run for this segmentation.</p>'
     segments = result.segments
     return figure("umap", lambda: figures.umap_map(segments["umap_x"].to_numpy(),
                                                    segments["umap_y"].to_numpy(),
                                                    segments["segment"].to_numpy(), names,
-                                                   content.umap_scope(result)),
+                                                   scope),
                   "UMAP scatter plot of shoppers coloured by segment",
                   f"{note}. Nearby points are shoppers with similar behaviour; colours are the "
                   "KMeans segments, which were found in the PCA space, not on this map.")

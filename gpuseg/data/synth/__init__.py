@@ -62,9 +62,20 @@ assembles the tables; :mod:`~gpuseg.data.synth.writer` writes them.
 """
 from __future__ import annotations
 
-from .calibration import (BASKET_HISTOGRAM_1_35, BASKET_TAIL_RATIO, DAYS_SINCE_PRIOR_COUNTS,
-                          DEPARTMENT_ROWS, DOW_COUNTS, HOUR_COUNTS, MAX_BASKET, MAX_ORDERS,
-                          MIN_ORDERS, N_PRODUCTS, ORDER_COUNT_MIXTURE, TRAIN_USER_SHARE)
+from .calibration import (
+                          BASKET_HISTOGRAM_1_35,
+                          BASKET_TAIL_RATIO,
+                          DAYS_SINCE_PRIOR_COUNTS,
+                          DEPARTMENT_ROWS,
+                          DOW_COUNTS,
+                          HOUR_COUNTS,
+                          MAX_BASKET,
+                          MAX_ORDERS,
+                          MIN_ORDERS,
+                          N_PRODUCTS,
+                          ORDER_COUNT_MIXTURE,
+                          TRAIN_USER_SHARE,
+)
 from .generator import EVAL_SETS, MAX_USERS, SyntheticInstacart, generate_instacart
 from .personas import SEPARATIONS
 from .writer import FORMATS, TRUTH_FILE, write_instacart

@@ -188,7 +188,7 @@ def _cdf(pmfs: np.ndarray) -> np.ndarray:
     return cdf
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _market(separation_name: str) -> _Market:
     sep = _SEPARATIONS[separation_name]
     share = np.array([p.share for p in _PERSONAS])

@@ -11,12 +11,27 @@ from ...errors import ConfigError
 from ...vocabulary import PERSONA_NAMES
 from .. import taxonomy
 from ..schema import FILE_STEMS, ORDER_PRODUCTS_DTYPES, PRODUCTS_DTYPES
-from .calibration import (MAX_ORDERS, MIN_ORDERS, N_PRODUCTS, ORDER_COUNT_MIXTURE,
-                          TRAIN_USER_SHARE, _POPULARITY_SKEW, _aisle_organic_counts,
-                          _aisle_product_counts, _cdf, _largest_remainder, _market, _Market)
+from .calibration import (
+    _POPULARITY_SKEW,
+    MAX_ORDERS,
+    MIN_ORDERS,
+    N_PRODUCTS,
+    ORDER_COUNT_MIXTURE,
+    TRAIN_USER_SHARE,
+    _aisle_organic_counts,
+    _aisle_product_counts,
+    _cdf,
+    _largest_remainder,
+    _Market,
+    _market,
+)
 from .names import _product_names
-from .personas import (_REPERTOIRE_BREADTH, _REPERTOIRE_SHARE_CONCENTRATION, _REPERTOIRE_SKEW,
-                       SEPARATIONS)
+from .personas import (
+    _REPERTOIRE_BREADTH,
+    _REPERTOIRE_SHARE_CONCENTRATION,
+    _REPERTOIRE_SKEW,
+    SEPARATIONS,
+)
 
 EVAL_SETS = ("prior", "train", "test")
 
