@@ -28,6 +28,8 @@ def with_value(frame: pd.DataFrame, column: str, row: int, value, fmt: str) -> p
     if isinstance(value, str):
         # Parquet columns have one type: text goes in with the whole column as text.
         frame[column] = frame[column].map(lambda v: None if pd.isna(v) else str(v)).astype(object)
+    elif frame[column].dtype.kind not in "biuf":
+        value = None  # a missing text value
     elif isinstance(value, float) or pd.isna(value):
         frame[column] = frame[column].astype("float64")
     elif fmt == "parquet":
@@ -58,6 +60,12 @@ BAD_VALUES = [
     ("order_products__train", "add_to_cart_order", 2, -3, "-3 is negative"),
     ("products", "department_id", 4, 200, "200 is too large for int8 (at most 127)"),
     ("aisles", "aisle_id", 0, "fruit", "'fruit' is not an integer"),
+    ("orders", "order_number", 3, 0, "0 is below 1 (ranks count from 1)"),
+    ("order_products__prior", "add_to_cart_order", 5, 0, "0 is below 1 (ranks count from 1)"),
+    ("orders", "eval_set", 4, "validation", "'validation' is not one of prior, train, test"),
+    ("orders", "eval_set", 2, np.nan, "missing value"),
+    ("aisles", "aisle", 1, "  ", "missing value"),
+    ("departments", "department", 0, np.nan, "missing value"),
 ]
 
 

@@ -62,6 +62,16 @@ TABLE_DTYPES = MappingProxyType({
     "departments": DEPARTMENTS_DTYPES,
 })
 
+#: Ranks that count from 1 (a user's first order, a basket's first item); their upper bound is
+#: their dtype's. Checked by the loader.
+RANK_COLUMNS = frozenset({"order_number", "add_to_cart_order"})
+
+#: The values a text column of categories may take (the Kaggle export's evaluation sets).
+CATEGORY_VALUES = MappingProxyType({"eval_set": ("prior", "train", "test")})
+
+#: Text columns that name something the report shows, so may not be missing or blank.
+NAME_COLUMNS = frozenset({"aisle", "department"})
+
 #: Allowed value ranges, checked by the loader: column -> (min, max) inclusive.
 VALUE_RANGES = MappingProxyType({
     "order_hour_of_day": (0, 23),

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import DataValidationError
-from .schema import VALUE_RANGES
+from .schema import CATEGORY_VALUES, NAME_COLUMNS, RANK_COLUMNS, VALUE_RANGES
 
 #: Keys of ``InstacartData.cleaning``, always all present (0 when nothing happened).
 CLEANING_KEYS = (
@@ -78,10 +78,12 @@ def compact_column(values: pa.Array, *, column: str, dtype: str, file: str,
         values = values.dictionary_decode()
     if dtype == "str":
         try:
-            return pc.cast(values, pa.string())
+            text_values = pc.cast(values, pa.string())
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             raise DataValidationError(
                 f"{file}, column {column!r}: has type {values.type}, expected text") from None
+        _check_text(text_values, column=column, file=file, first_row=first_row)
+        return text_values
 
     integer = dtype.startswith("int")
     text: Any = None
@@ -119,8 +121,10 @@ def compact_column(values: pa.Array, *, column: str, dtype: str, file: str,
         shown = _shown(numbers[i], text, i)
         if column in VALUE_RANGES:
             return f"{shown} is outside {low}-{high}"
-        if numbers[i] < low:
+        if numbers[i] < 0:
             return f"{shown} is negative"
+        if numbers[i] < low:
+            return f"{shown} is below {low} (ranks count from 1)"
         return f"{shown} is too large for {dtype} (at most {high})"
 
     problems.append(((numbers < low) | (numbers > high), outside_problem))
@@ -131,6 +135,27 @@ def compact_column(values: pa.Array, *, column: str, dtype: str, file: str,
         raise BadValueError(file, column, first_row + i, describe(i))
     # Every value was range-checked above, so this cast cannot wrap around.
     return numbers.astype(dtype, copy=False)
+
+
+def _check_text(values: pa.Array, *, column: str, file: str, first_row: int) -> None:
+    """Refuse a missing name, and a category outside :data:`CATEGORY_VALUES`, at its first row."""
+    allowed = CATEGORY_VALUES.get(column)
+    if allowed is None and column not in NAME_COLUMNS:
+        return
+    if allowed is None:
+        bad = pc.equal(pc.utf8_trim_whitespace(values), "")
+    else:
+        bad = pc.invert(pc.is_in(values, value_set=pa.array(allowed)))
+    # A null compares as null, not as true: count it as bad explicitly.
+    bad = pc.fill_null(bad, True)
+    bad_rows = np.asarray(bad.to_numpy(zero_copy_only=False), dtype=bool)
+    if not bad_rows.any():
+        return
+    i = int(np.argmax(bad_rows))
+    value = values[i].as_py()
+    problem = ("missing value" if value is None or not value.strip()
+               else f"{value!r} is not one of {', '.join(allowed or ())}")
+    raise BadValueError(file, column, first_row + i, problem)
 
 
 def _first_repeat(values: np.ndarray) -> tuple[int, int] | None:
@@ -317,7 +342,7 @@ def _allowed_range(column: str, dtype: str) -> tuple[int | float, int | float]:
     if column in VALUE_RANGES:
         return VALUE_RANGES[column]
     if dtype.startswith("int"):
-        return 0, int(np.iinfo(dtype).max)
+        return int(column in RANK_COLUMNS), int(np.iinfo(dtype).max)
     return 0, float("inf")
 
 
