@@ -12,10 +12,11 @@ from .registry import get_backend
 
 __version__ = "0.1.0"
 
-__all__ = ["Backend", "GpusegError", "PipelineConfig", "get_backend", "load_instacart", "segment",
-           "__version__"]
+__all__ = ["Backend", "GpusegError", "InstacartData", "PipelineConfig", "get_backend",
+           "load_instacart", "segment", "__version__"]
 
-_LAZY = {"segment": "gpuseg.pipeline", "load_instacart": "gpuseg.data"}
+_LAZY = {"segment": "gpuseg.pipeline", "load_instacart": "gpuseg.data",
+         "InstacartData": "gpuseg.data"}
 
 
 def __getattr__(name: str):

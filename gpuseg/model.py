@@ -187,6 +187,7 @@ def assign_users(model_dir: str | os.PathLike, data_source: Any, backend: Backen
     if not isinstance(data, InstacartData):
         with timer.stage("load"):
             data = load_instacart(data_source, backend=backend)
+    data = data.on(backend)
     with timer.stage("features"):
         features = compute_features(data, backend, min_orders=model.min_orders)
     missing = [name for name in model.feature_names if name not in features.table.columns]

@@ -54,7 +54,9 @@ def segment(data: InstacartData | str | os.PathLike, config: PipelineConfig | No
     Parameters
     ----------
     data : InstacartData or path
-        Loaded tables (on ``backend``), or a folder / ``"kaggle"`` to load.
+        Loaded tables (moved to ``backend`` if they are elsewhere, e.g. from
+        :meth:`InstacartData.from_frames <gpuseg.data.tables.InstacartData.from_frames>`),
+        or a folder / ``"kaggle"`` to load.
     config : PipelineConfig, optional
         Defaults to ``PipelineConfig()``.
     backend : Backend, optional
@@ -77,6 +79,7 @@ def segment(data: InstacartData | str | os.PathLike, config: PipelineConfig | No
 
         with timer.stage("load"):
             data = load_instacart(data, backend=backend)
+    data = data.on(backend)
 
     with timer.stage("features"):
         resources.check_features(data, backend)

@@ -186,6 +186,7 @@ def test_the_cudf_calls_bind():
         inspect.signature(frame_type.to_cupy).bind(None, dtype="float64", na_value=np.nan)
     inspect.signature(cudf.read_parquet).bind("cache.parquet")
     inspect.signature(cudf.from_pandas).bind(pd.DataFrame())
+    inspect.signature(cudf.DataFrame.to_arrow).bind(None, preserve_index=False)  # from_frames
     # Building cuDF objects needs a device; their classes are enough here.
     for name in ("start", "stop", "step"):
         assert isinstance(getattr(cudf.RangeIndex, name), property), name

@@ -18,8 +18,9 @@ import warnings
 import zipfile
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -156,9 +157,55 @@ def find_source_files(folder: Path) -> dict[str, Path]:
     return found
 
 
+class TableSource(Protocol):
+    """Where one table's rows come from: a file, or a frame already in memory."""
+
+    @property
+    def label(self) -> str:
+        """How messages name it in full (a file's path)."""
+        ...
+
+    @property
+    def name(self) -> str:
+        """How messages name it in short (a file's name)."""
+        ...
+
+    def read(self, table: str) -> dict[str, Any]:
+        """The table's required columns, checked and compact (see :func:`read_table`)."""
+        ...
+
+
+@dataclass(frozen=True)
+class _FileSource:
+    path: Path
+
+    @property
+    def label(self) -> str:
+        return str(self.path)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def read(self, table: str) -> dict[str, Any]:
+        return read_table(self.path, table)
+
+
 def read_instacart_folder(files: Mapping[str, Path],
                           ) -> tuple[dict[str, pd.DataFrame], dict[str, int], tuple[str, ...]]:
     """Read, validate and clean the files found by :func:`find_source_files`.
+
+    See :func:`read_instacart_sources`, which this calls with one source per file.
+    """
+    return read_instacart_sources({table: _FileSource(path) for table, path in files.items()})
+
+
+def read_instacart_sources(sources: Mapping[str, TableSource],
+                           ) -> tuple[dict[str, pd.DataFrame], dict[str, int], tuple[str, ...]]:
+    """Read, validate and clean the tables of a data set, whatever holds them.
+
+    Every table goes through the same checks whether it comes from a file or
+    from a frame in memory (:func:`gpuseg.data.frames.from_frames`).
 
     Returns
     -------
@@ -169,34 +216,34 @@ def read_instacart_folder(files: Mapping[str, Path],
     messages : tuple of str
         The warning text of each non-zero drop.
     """
-    orders = read_table(files["orders"], "orders")
-    check_unique(orders["order_id"], column="order_id", file=str(files["orders"]))
-    check_order_numbers(orders["user_id"], orders["order_number"], file=str(files["orders"]))
-    products = read_table(files["products"], "products")
-    check_unique(products["product_id"], column="product_id", file=str(files["products"]))
-    aisles = read_table(files["aisles"], "aisles")
-    check_unique(aisles["aisle_id"], column="aisle_id", file=str(files["aisles"]))
-    departments = read_table(files["departments"], "departments")
+    orders = sources["orders"].read("orders")
+    check_unique(orders["order_id"], column="order_id", file=sources["orders"].label)
+    check_order_numbers(orders["user_id"], orders["order_number"], file=sources["orders"].label)
+    products = sources["products"].read("products")
+    check_unique(products["product_id"], column="product_id", file=sources["products"].label)
+    aisles = sources["aisles"].read("aisles")
+    check_unique(aisles["aisle_id"], column="aisle_id", file=sources["aisles"].label)
+    departments = sources["departments"].read("departments")
     check_unique(departments["department_id"], column="department_id",
-                 file=str(files["departments"]))
+                 file=sources["departments"].label)
     check_references(products["aisle_id"], aisles["aisle_id"], column="aisle_id",
-                     file=str(files["products"]), target=files["aisles"].name)
+                     file=sources["products"].label, target=sources["aisles"].name)
     check_references(products["department_id"], departments["department_id"],
-                     column="department_id", file=str(files["products"]),
-                     target=files["departments"].name)
+                     column="department_id", file=sources["products"].label,
+                     target=sources["departments"].name)
 
     parts, pieces = [], []
     for table in _ORDER_PRODUCT_TABLES:
-        if table in files:
-            piece = read_table(files[table], table)
-            parts.append((files[table].name, len(piece["order_id"])))
+        if table in sources:
+            piece = sources[table].read(table)
+            parts.append((sources[table].name, len(piece["order_id"])))
             pieces.append(piece)
     del piece
     columns = _concatenate(pieces)
     del pieces
     order_products, cleaning, messages = clean_order_products(
         columns, order_ids=orders["order_id"], product_ids=products["product_id"],
-        parts=parts, orders_file=files["orders"].name, products_file=files["products"].name)
+        parts=parts, orders_file=sources["orders"].name, products_file=sources["products"].name)
 
     frames = {"orders": _frame(orders), "order_products": order_products,
               "products": _frame(products), "aisles": _frame(aisles),
@@ -231,31 +278,48 @@ def read_table(path: Path, table: str) -> dict[str, Any]:
     if path.stat().st_size == 0:
         raise DataValidationError(f"{path}: the file is empty")
     parquet = path.name.endswith(".parquet")
-    names = _parquet_columns(path) if parquet else _csv_header(path)
+    spec = _table_spec(table, _parquet_columns(path) if parquet else _csv_header(path), str(path))
+    if parquet:
+        chunks = _compact(_parquet_batches(path, spec), spec, str(path))
+    else:
+        try:
+            chunks = _compact(_csv_batches(path, spec, as_text=False), spec, str(path))
+        except _NeedsText:
+            # pyarrow's int64 parser rejects "7.0" and names neither the row nor the value
+            # of what it rejects; reading the columns as text accepts the one, names the other.
+            chunks = _compact(_csv_batches(path, spec, as_text=True), spec, str(path))
+    return _columns(chunks, spec, table, str(path))
+
+
+def read_arrow_table(data: pa.Table, table: str, label: str) -> dict[str, Any]:
+    """:func:`read_table` for rows already in memory as an Arrow table, named ``label``."""
+    spec = _table_spec(table, data.column_names, label)
+    batches = data.select(list(spec)).to_batches(max_chunksize=_PARQUET_BATCH_ROWS)
+    return _columns(_compact(iter(batches), spec, label), spec, table, label)
+
+
+def _table_spec(table: str, names: list[str], label: str) -> dict[str, str]:
+    """The columns to read and their compact dtypes; refuses a table that lacks one."""
     spec = dict(TABLE_DTYPES[table])
     missing = [column for column in spec if column not in names]
     if missing:
         raise DataValidationError(
-            f"{path}: missing column(s) {', '.join(map(repr, missing))} "
-            f"(the file has: {', '.join(names)}){_header_hint(missing, names, spec)}")
+            f"{label}: missing column(s) {', '.join(map(repr, missing))} "
+            f"(it has: {', '.join(names)}){_header_hint(missing, names, spec)}")
     if table == "orders":
         spec.update({column: "str" for column in ORDERS_OPTIONAL if column in names})
+    return spec
 
-    if parquet:
-        chunks = _compact(_parquet_batches(path, spec), spec, path)
-    else:
-        try:
-            chunks = _compact(_csv_batches(path, spec, as_text=False), spec, path)
-        except _NeedsText:
-            # pyarrow's int64 parser rejects "7.0" and names neither the row nor the value
-            # of what it rejects; reading the columns as text accepts the one, names the other.
-            chunks = _compact(_csv_batches(path, spec, as_text=True), spec, path)
+
+def _columns(chunks: dict[str, list], spec: Mapping[str, str], table: str,
+             label: str) -> dict[str, Any]:
+    """The checked chunks joined into one column each; an empty required table is refused."""
     if not chunks[next(iter(spec))]:
         if table in OPTIONAL_FILES:
             # An optional file with a header only is the same as no file: no rows to add.
-            log.info("%s has a header but no data rows; it adds no rows", path)
+            log.info("%s has a header but no data rows; it adds no rows", label)
             return {column: np.empty(0, dtype=dtype) for column, dtype in spec.items()}
-        raise DataValidationError(f"{path}: the file has a header but no data rows")
+        raise DataValidationError(f"{label}: the file has a header but no data rows")
     columns = {column: _join(chunks.pop(column)) for column in list(chunks)}
     # Arrow's allocator keeps the freed int64 blocks for reuse; numpy cannot use them.
     pa.default_memory_pool().release_unused()
@@ -285,7 +349,7 @@ def _resolve_source(source: str | os.PathLike[str], *, competition: bool) -> tup
 
 
 def _compact(batches: Iterator[pa.RecordBatch], spec: Mapping[str, str],
-             path: Path) -> dict[str, list]:
+             label: str) -> dict[str, list]:
     chunks: dict[str, list] = {column: [] for column in spec}
     first_row = 1
     for batch in batches:
@@ -295,7 +359,7 @@ def _compact(batches: Iterator[pa.RecordBatch], spec: Mapping[str, str],
         for column, dtype in spec.items():
             try:
                 chunks[column].append(compact_column(batch.column(column), column=column,
-                                                     dtype=dtype, file=str(path),
+                                                     dtype=dtype, file=label,
                                                      first_row=first_row))
             except BadValueError as exc:
                 bad.append(exc)

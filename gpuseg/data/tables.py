@@ -2,8 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..backend import Backend
+
+#: The five frames of a data set, in the order of the Kaggle layout.
+TABLES = ("orders", "order_products", "products", "aisles", "departments")
 
 
 @dataclass(frozen=True)
@@ -44,3 +50,29 @@ class InstacartData:
     @property
     def n_users(self) -> int:
         return int(self.orders["user_id"].nunique())
+
+    @classmethod
+    def from_frames(cls, *, orders: Any, order_products: Any, products: Any, aisles: Any,
+                    departments: Any, backend: str | Backend = "cpu") -> InstacartData:
+        """Tables already in memory, validated exactly as files are.
+
+        See :func:`gpuseg.data.frames.from_frames`: pandas, cuDF or polars
+        frames, with the columns of the Kaggle files; a bad value names the
+        argument, the column and the first bad row.
+        """
+        from .frames import from_frames
+
+        return from_frames(orders=orders, order_products=order_products, products=products,
+                           aisles=aisles, departments=departments, backend=backend)
+
+    def on(self, backend: Backend) -> InstacartData:
+        """These tables in ``backend``'s dataframe library (``self`` when they already are)."""
+        if all(isinstance(getattr(self, name), backend.df.DataFrame) for name in TABLES):
+            return self
+        moved = {}
+        for name in TABLES:
+            frame = getattr(self, name)
+            # Through pandas, the one library both backends read: cuDF to host, then across.
+            host = frame.to_pandas() if hasattr(frame, "to_pandas") else frame
+            moved[name] = backend.from_host(host)
+        return replace(self, **moved)

@@ -1,0 +1,121 @@
+"""Tables already in memory (pandas, cuDF or polars frames) as a validated data set.
+
+For analysts who start in a notebook: :func:`from_frames` takes the five
+tables of the Instacart layout as dataframes and puts them through exactly the
+checks and cleaning a folder of files gets (:func:`gpuseg.data.load.read_instacart_sources`),
+so a bad value is reported the same way, naming the table, the column and the
+first bad row. Each frame is handed over as an Arrow table: pandas through
+``pyarrow.Table.from_pandas``, cuDF and polars through their ``to_arrow``; the
+checks run on the host, like a file's, and the result is placed on the
+backend.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from ..backend import Backend
+from ..errors import DataValidationError
+from ..registry import get_backend
+from .load import read_arrow_table, read_instacart_sources
+from .tables import InstacartData
+from .validate import DataCleaningWarning
+
+#: Argument name -> the table of the Kaggle layout it stands for.
+FRAME_TABLES = {"orders": "orders", "order_products": "order_products__prior",
+                "products": "products", "aisles": "aisles", "departments": "departments"}
+
+
+@dataclass(frozen=True)
+class _FrameSource:
+    """One in-memory table, named in messages by the argument it was passed as."""
+
+    argument: str
+    data: pa.Table
+
+    @property
+    def label(self) -> str:
+        return self.argument
+
+    @property
+    def name(self) -> str:
+        return self.argument
+
+    def read(self, table: str) -> dict[str, Any]:
+        return read_arrow_table(self.data, table, self.argument)
+
+
+def as_arrow(frame: Any, name: str) -> pa.Table:
+    """A pandas, cuDF or polars dataframe (or an Arrow table) as an Arrow table, index dropped."""
+    if isinstance(frame, pa.Table):
+        return frame
+    module = type(frame).__module__.split(".")[0]
+    if module == "pandas":
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    if module == "cudf":
+        # The checks run on the host, as they do for files.
+        return frame.to_arrow(preserve_index=False)
+    if hasattr(frame, "to_arrow"):  # polars, and other Arrow-backed frames
+        return pa.table(frame.to_arrow())
+    raise DataValidationError(
+        f"{name}: expected a pandas, cuDF or polars DataFrame or a pyarrow Table "
+        f"(got {type(frame).__name__})")
+
+
+def from_frames(*, orders: Any, order_products: Any, products: Any, aisles: Any,
+                departments: Any, backend: str | Backend = "cpu") -> InstacartData:
+    """Validate and clean five in-memory tables into an :class:`InstacartData`.
+
+    Parameters
+    ----------
+    orders, products, aisles, departments : DataFrame
+        pandas, cuDF or polars frames (or pyarrow Tables) with the columns of
+        the Kaggle files of the same names; extra columns are ignored.
+    order_products : DataFrame
+        The order-product rows (Kaggle's ``order_products__prior``, with the
+        ``__train`` rows appended if wanted).
+    backend : {"cpu", "gpu", "auto"} or Backend, default "cpu"
+        Where the validated tables are placed.
+
+    Returns
+    -------
+    InstacartData
+        As :func:`gpuseg.data.load_instacart` returns; ``source`` is
+        ``"frames"`` and ``fingerprint`` a digest of the validated contents.
+
+    Raises
+    ------
+    DataValidationError
+        A missing column or a bad value, naming the argument, the column and
+        the first bad row (0-based row of the frame + 1).
+    """
+    import warnings
+
+    backend = get_backend(backend)
+    given = {"orders": orders, "order_products": order_products, "products": products,
+             "aisles": aisles, "departments": departments}
+    sources = {FRAME_TABLES[name]: _FrameSource(name, as_arrow(frame, name))
+               for name, frame in given.items()}
+    host, cleaning, messages = read_instacart_sources(sources)
+    for message in messages:
+        warnings.warn(message, DataCleaningWarning, stacklevel=2)
+    return InstacartData(**{name: backend.from_host(frame) for name, frame in host.items()},
+                         cleaning=cleaning, source="frames", fingerprint=_digest(host))
+
+
+def _digest(frames: dict[str, Any]) -> str:
+    """A stable digest of the validated tables' contents (their columns' bytes)."""
+    digest = hashlib.sha256()
+    for name in sorted(frames):
+        for column in frames[name].columns:
+            digest.update(f"{name}.{column}".encode())
+            values = frames[name][column].to_numpy()
+            if values.dtype.kind in "biuf":
+                digest.update(np.ascontiguousarray(values).tobytes())
+            else:
+                digest.update("\x1f".join(map(str, values)).encode())
+    return digest.hexdigest()[:16]
