@@ -7,7 +7,6 @@ implement, :mod:`gpuseg.backend`, depends on neither.
 from __future__ import annotations
 
 import logging
-import sys
 
 from .backend import Backend
 from .config import BACKEND_NAMES, option, setting
@@ -64,8 +63,3 @@ def _gpu() -> Backend:
     from .rapids import RapidsBackend
 
     return RapidsBackend()
-
-
-def loaded_gpu_modules() -> list[str]:
-    """GPU libraries already imported in this process (for the no-import test)."""
-    return sorted(name for name in ("cudf", "cupy", "cuml") if name in sys.modules)

@@ -5,6 +5,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from ..backend import Frame
+
 if TYPE_CHECKING:
     from ..backend import Backend
 
@@ -38,11 +40,11 @@ class InstacartData:
         next to results so that a run can be traced to its input.
     """
 
-    orders: Any
-    order_products: Any
-    products: Any
-    aisles: Any
-    departments: Any
+    orders: Frame
+    order_products: Frame
+    products: Frame
+    aisles: Frame
+    departments: Frame
     cleaning: Mapping[str, int] = field(default_factory=dict)
     source: str = ""
     fingerprint: str = ""
