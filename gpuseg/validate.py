@@ -111,6 +111,7 @@ def silhouette_report(X: Any, labels: Any, backend: Backend, *, sample: int | No
     if not 2 <= n_labels <= n_scored - 1:
         return SilhouetteReport(overall=math.nan, per_cluster={}, sample_size=sample_size,
                                 per_user=per_user, n_scored=n_scored)
+    # cuML returns X's dtype (cuml/metrics/cluster/silhouette_score.pyx, 26.10); X is float64.
     scores = backend.asarray(backend.silhouette_samples(X_scored, labels_scored)).astype(xp.float64)
     if rows is None:
         per_user = scores

@@ -72,7 +72,8 @@ def _eps_from_knee(X_fit: Any, min_samples: int, backend: Backend
     n_fit = int(X_fit.shape[0])
     # The query set is the fitted set, so each user is its own first neighbour: the last
     # column is the distance at which the user has min_samples points within eps (itself
-    # included), DBSCAN's core condition.
+    # included), DBSCAN's core condition. Distances, not squared ones, on both backends
+    # (cuML's "euclidean" is L2SqrtExpanded: cuml/neighbors/nearest_neighbors.pyx, 26.10).
     distances, _ = backend.NearestNeighbors(n_neighbors=min_samples).fit(X_fit).kneighbors(X_fit)
     k_distance = xp.sort(backend.asarray(distances)[:, -1].astype(xp.float64))
     ranks = np.unique(np.linspace(0, n_fit - 1, num=min(n_fit, KNEE_CURVE_POINTS)).round()

@@ -214,6 +214,7 @@ def hierarchical(X: Any, kmeans_labels: Any, backend: Backend, *, k: int, n_micr
     fit_rows = seeded_sample(n, MICRO_FIT_USERS_PER_CLUSTER * m, seed=seed, backend=backend)
     micro = backend.KMeans(m, n_init=1, random_state=seed, init="random",
                            max_iter=MICRO_MAX_ITER).fit(X if fit_rows is None else X[fit_rows])
+    # predict only reads cluster_centers_, however they were initialised (cuML as scikit-learn).
     raw = backend.asarray(micro.predict(X))
     counts = xp.bincount(raw, minlength=m)
     # Centres as the exact means of the final assignment, which Ward's merge cost assumes.
