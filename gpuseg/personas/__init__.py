@@ -10,26 +10,23 @@ description of the segment's strongest traits.
 """
 from __future__ import annotations
 
-from .naming import (
-                     CADENCE_WIDTH,
-                     HOUR_UNIT,
-                     LIFT_UNIT,
-                     MATCH_THRESHOLD,
-                     PERSONA_RULES,
-                     SIGNAL_CAP,
-                     TRAIT_THRESHOLD,
-                     Z_UNIT,
-                     Persona,
-                     PersonaRule,
-                     Signal,
-                     name_segments,
-)
+from .naming import PERSONA_RULES, Persona, PersonaRule, name_segments
 from .profile import (
                      AISLE_PREFIX,
                      MIN_POPULATION_SHARE,
                      TOP_AISLES,
                      TOP_DEPARTMENTS,
                      profile_segments,
+)
+from .signals import (
+                     CADENCE_WIDTH,
+                     HOUR_UNIT,
+                     LIFT_UNIT,
+                     MATCH_THRESHOLD,
+                     SIGNAL_CAP,
+                     TRAIT_THRESHOLD,
+                     Z_UNIT,
+                     Signal,
 )
 
 __all__ = ["AISLE_PREFIX", "CADENCE_WIDTH", "HOUR_UNIT", "LIFT_UNIT", "MATCH_THRESHOLD",

@@ -7,7 +7,8 @@ where no persona fits, with a description of the segment's strongest traits.
 
 The naming rules
 ----------------
-Every rule is a weighted list of *signals*, each a number on a common scale
+(The signal scale and its constants live in :mod:`~gpuseg.personas.signals`, the
+descriptive names in :mod:`~gpuseg.personas.describe`.) Every rule is a weighted list of *signals*, each a number on a common scale
 where 1 means "clearly distinctive" and 0 means "like the population":
 
 - ``z`` signals: the segment's standardised mean difference (segment mean
@@ -54,81 +55,8 @@ from ..vocabulary import (
     FAMILY_SHOPPERS,
     HEALTH_CONSCIOUS_REGULARS,
 )
-from .profile import MIN_POPULATION_SHARE
-
-Z_UNIT = 0.75
-LIFT_UNIT = 1.5
-HOUR_UNIT = 2.0
-CADENCE_WIDTH = 5.0
-SIGNAL_CAP = 2.0
-MATCH_THRESHOLD = 0.5
-TRAIT_THRESHOLD = 1.0
-
-
-# -- signals ------------------------------------------------------------------------------------
-def _cap(value: float) -> float:
-    return float(min(SIGNAL_CAP, max(-SIGNAL_CAP, value)))
-
-
-@dataclass(frozen=True)
-class Signal:
-    """One measurable trait of a segment, on the common signal scale.
-
-    Attributes
-    ----------
-    kind : {"z", "lift", "hour", "cadence"}
-        ``z``: standardised difference of feature ``target``; ``lift``: mean
-        log-lift of the departments in ``target``; ``hour``: preferred-hour
-        shift; ``cadence``: closeness of days between orders to ``target`` days.
-    target : str, tuple of str or float
-    sign : int
-        -1 turns "high" into "low" (e.g. a low reorder rate).
-    weight : float
-        Weight in the rule's score.
-    core : bool
-        The rule needs this signal positive.
-    label : str
-        How the evidence names it.
-    """
-
-    kind: str
-    target: Any
-    label: str
-    weight: float = 1.0
-    sign: int = 1
-    core: bool = False
-
-    def measure(self, row: Mapping[str, Any], population_share: Mapping[str, float]
-                ) -> tuple[float | None, str]:
-        """The signal for one profile row and its evidence text (``None``: not measurable)."""
-        if self.kind == "z":
-            z = row.get(f"z_{self.target}")
-            if z is None or not math.isfinite(z):
-                return None, f"{self.target} not measured"
-            return _cap(self.sign * z / Z_UNIT), f"{self.target} {z:+.2f} SD"
-        if self.kind == "lift":
-            parts, texts = [], []
-            for department in self.target:
-                lift = row.get(f"dept_lift_{department}")
-                if (lift is None or not math.isfinite(lift) or lift <= 0
-                        or population_share.get(department, 0.0) < MIN_POPULATION_SHARE):
-                    continue
-                parts.append(_cap(math.log(lift) / math.log(LIFT_UNIT)))
-                texts.append(f"{department} {lift:.2f}x")
-            if not parts:
-                return None, f"{'/'.join(self.target)} not bought enough to compare"
-            return _cap(self.sign * float(np.mean(parts))), "lift " + ", ".join(texts)
-        if self.kind == "hour":
-            shift = float(row["hour_shift"])
-            hour = int(row["preferred_hour"])
-            return (_cap(self.sign * shift / HOUR_UNIT),
-                    f"preferred hour {hour:02d}:00 ({shift:+.1f} h vs all users)")
-        if self.kind == "cadence":
-            days = float(row["days_between_mean"])
-            closeness = 1.0 - abs(days - self.target) / CADENCE_WIDTH
-            return (max(-1.0, min(1.0, closeness)),
-                    f"{days:.1f} days between orders (target {self.target:g})")
-        raise GpusegError(f"unknown signal kind {self.kind!r}")
+from .describe import describe_segment
+from .signals import MATCH_THRESHOLD, SIGNAL_CAP, Signal
 
 
 @dataclass(frozen=True)
@@ -207,76 +135,6 @@ PERSONA_RULES: tuple[PersonaRule, ...] = (
     ),
 )
 
-
-# -- descriptive names ----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Trait:
-    signal: Signal
-    high: str | None
-    low: str | None
-    high_action: str | None
-    low_action: str | None
-
-
-#: Behavioural traits a descriptive name may use, in the order adjectives are written.
-_TRAITS = (
-    _Trait(Signal("z", "n_orders", "order count"), "Loyal", "Light",
-           "loyalty rewards for the most active customers",
-           "onboarding offers that build an ordering habit"),
-    _Trait(Signal("z", "days_between_mean", "days between orders", sign=-1),
-           "Frequent", "Occasional",
-           "a delivery pass that rewards frequent orders",
-           "win-back reminders timed to the usual reorder interval"),
-    _Trait(Signal("hour", None, "ordering hour"), None, None,
-           "delivery slots at the hours this segment orders",
-           "delivery slots at the hours this segment orders"),
-    _Trait(Signal("z", "weekend_ratio", "weekend share"), "Weekend", "Weekday",
-           "weekend delivery slots and weekend offers", "weekday delivery slots"),
-    _Trait(Signal("z", "organic_ratio", "organic share"), "Organic", None,
-           "organic promotions", None),
-    _Trait(Signal("z", "reorder_ratio", "reorder rate"), "Routine", "Variety-Seeking",
-           "one-click reorder of usual items", "personalised new-product recommendations"),
-    _Trait(Signal("z", "basket_size_mean", "basket size"), "Big-Basket", "Small-Basket",
-           "volume discounts on large baskets", "basket-building bundles that lift order value"),
-)
-
-#: How a department reads in a name, and an action for a segment that over-buys it.
-_DEPARTMENT_FOCUS = {
-    "snacks": ("Snack", "snack multipacks and checkout add-ons"),
-    "frozen": ("Frozen-Food", "frozen-meal bundles"),
-    "beverages": ("Beverage", "beverage multipack deals"),
-    "alcohol": ("Wine & Beer", "wine and beer pairing suggestions where permitted"),
-    "pets": ("Pet-Supply", "pet-food auto-replenishment"),
-    "babies": ("Baby-Care", "baby-essentials subscriptions"),
-    "produce": ("Fresh-Produce", "seasonal produce boxes"),
-    "dairy eggs": ("Dairy", "dairy and breakfast bundles"),
-    "bakery": ("Bakery", "fresh-bakery add-ons"),
-    "deli": ("Deli", "ready-to-eat meal deals"),
-    "meat seafood": ("Meat & Seafood", "meal kits built around meat and seafood"),
-    "household": ("Household-Essentials", "household-essentials subscriptions"),
-    "personal care": ("Personal-Care", "personal-care replenishment reminders"),
-    "international": ("World-Food", "world-food discovery boxes"),
-    "breakfast": ("Breakfast", "breakfast bundles"),
-    "pantry": ("Pantry", "pantry restock offers"),
-    "canned goods": ("Canned-Goods", "canned-goods multi-buy offers"),
-    "dry goods pasta": ("Pasta & Grains", "pasta-night bundles"),
-    "bulk": ("Bulk-Bin", "bulk-bin promotions"),
-}
-_GENERIC_NAME = "Mainstream Shoppers"
-_GENERIC_ACTIONS = ("broad seasonal promotions",
-                    "personalised recommendations from purchase history")
-
-
-def _hour_word(hour: int) -> str:
-    if hour >= 20 or hour < 4:
-        return "Late-Night"
-    if hour < 9:
-        return "Early-Morning"
-    if hour < 12:
-        return "Morning"
-    if hour < 17:
-        return "Afternoon"
-    return "Evening"
 
 
 # -- naming ---------------------------------------------------------------------------------------
@@ -404,7 +262,7 @@ def name_segments(profiles: pd.DataFrame) -> list[Persona]:
     for r, row in enumerate(rows):
         if personas[r] is not None:
             continue
-        name, evidence, actions = _describe(row, population_share, used_names)
+        name, evidence, actions = describe_segment(row, population_share, used_names)
         used_names.add(name)
         best = int(np.argmax(scores[r]))
         personas[r] = Persona(
@@ -434,50 +292,3 @@ def _unmatched_rule(row_fits: list[_Fit], row_scores: np.ndarray, row_eligible: 
             "named from its strongest traits")
 
 
-def _describe(row: Mapping[str, Any], population_share: Mapping[str, float],
-              used: set[str]) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
-    """A descriptive name from the strongest traits, its evidence and actions."""
-    traits = []
-    for order, trait in enumerate(_TRAITS):
-        value, text = trait.signal.measure(row, population_share)
-        if value is None or abs(value) < TRAIT_THRESHOLD:
-            continue
-        word: str | None
-        if trait.signal.kind == "hour":
-            word = _hour_word(int(row["preferred_hour"]))
-            action = trait.high_action
-        else:
-            word = trait.high if value > 0 else trait.low
-            action = trait.high_action if value > 0 else trait.low_action
-        if word is not None:
-            traits.append((abs(value), order, word, f"{trait.signal.label}: {text}", action))
-    traits.sort(key=lambda t: (-t[0], t[1]))
-
-    focus = None
-    for department, (noun, action) in _DEPARTMENT_FOCUS.items():
-        value, text = Signal("lift", (department,), department).measure(row, population_share)
-        if value is None or value < TRAIT_THRESHOLD:
-            continue
-        lift = float(row[f"dept_lift_{department}"])  # uncapped, so the biggest over-index wins
-        if focus is None or lift > focus[0]:
-            focus = (lift, noun, f"department focus: {text}", action)
-
-    if not traits and focus is None:
-        options: list[tuple[str, list[Any]]] = [(_GENERIC_NAME, [])]
-    else:
-        # One adjective before a department noun ("Late-Night Snack Buyers"), two without one
-        # ("Frequent Small-Basket Shoppers"); more only when needed to keep names distinct.
-        first = 1 if focus else 2
-        counts = list(range(min(first, len(traits)), len(traits) + 1))
-        options = []
-        for count in counts:
-            chosen = sorted(traits[:count], key=lambda t: t[1])
-            words = [t[2] for t in chosen] + ([focus[1], "Buyers"] if focus else ["Shoppers"])
-            options.append((" ".join(words), chosen))
-    name, chosen = next(((n, c) for n, c in options if n not in used), options[0])
-    if name in used:
-        name = f"{name} (segment {int(row['segment'])})"
-    evidence = tuple(t[3] for t in chosen) + ((focus[2],) if focus else ())
-    actions = tuple(dict.fromkeys(
-        [t[4] for t in chosen if t[4]] + ([focus[3]] if focus else []))) or _GENERIC_ACTIONS
-    return name, evidence, actions
