@@ -144,10 +144,12 @@ CONVENIENCE = _profile(z={"order_interval_cv": 2.0, "reorder_ratio": -0.9},
 FAMILY = _profile(z={"basket_size_mean": 0.3},
                   lift={"dairy eggs": 1.6, "bakery": 1.8, "meat seafood": 1.9, "babies": 2.8},
                   hour=16, shift=2.0, days=14.0)
+# World food and wine together 6.4 % of items: a material basket, not only a high lift.
 FOODIES = _profile(z={"dept_entropy": 0.8, "reorder_ratio": -1.3, "product_repeat_rate": -0.8,
-                      "weekend_ratio": 1.8}, lift={"international": 5.0}, days=10.0)
+                      "weekend_ratio": 1.8}, lift={"international": 5.0, "alcohol": 4.0}, days=10.0)
 FREQUENT_SMALL = _profile(z={"days_between_mean": -1.0, "basket_size_mean": -1.0}, days=6.0)
-LATE_DRINKERS = _profile(lift={"alcohol": 2.5}, hour=22, shift=5.0)
+# Alcohol at 6 % of items (ten times the average shopper's 0.6 %): material enough to name.
+LATE_DRINKERS = _profile(lift={"alcohol": 10.0}, hour=22, shift=5.0)
 
 
 def test_each_persona_profile_gets_its_persona():
@@ -221,6 +223,72 @@ def test_matched_personas_explain_themselves():
     assert any("bulk" in action for action in named[1].actions)
     payload = json.loads(json.dumps([p.to_dict() for p in named]))
     assert payload[0]["name"] == HEALTH_CONSCIOUS_REGULARS and payload[0]["matched"] is True
+
+
+# -- names that hold on real shoppers (issue 14) ---------------------------------------------------
+def _with_shares(row, **share_and_lift):
+    """``row`` with departments set to (share of the segment's items, lift) as measured."""
+    row = dict(row)
+    for department, (share, lift) in share_and_lift.items():
+        department = department.replace("_", " ")
+        row[f"dept_share_{department}"], row[f"dept_lift_{department}"] = share, lift
+    return row
+
+
+#: What real Instacart shoppers gave at K=3: alcohol at 1.7 % of one segment's items (lift 2.4
+#: over a 0.7 % base), and a segment led by household, personal care and baby items with half the
+#: average produce share, whose broad, non-repeating baskets made the old rules call it foodies.
+SMALL_BASE_ALCOHOL = _with_shares(_profile(hour=21, shift=4.0), alcohol=(0.017, 2.4))
+HOUSEHOLD_LED = _with_shares(
+    _profile(z={"dept_entropy": 0.8, "reorder_ratio": -1.0, "product_repeat_rate": -0.8}),
+    household=(0.066, 3.3), personal_care=(0.045, 3.2), babies=(0.021, 1.6),
+    international=(0.014, 1.8), produce=(0.145, 0.5))
+
+
+def test_a_high_lift_over_a_small_base_gives_no_category_name():
+    named = personas.name_segments(_table([SMALL_BASE_ALCOHOL, HOUSEHOLD_LED, _profile()]))
+    alcohol, household = named[0], named[1]
+    assert not alcohol.matched and "Wine" not in alcohol.name and "Beer" not in alcohol.name
+    assert not any("wine" in action for action in alcohol.actions)
+    assert household.name != EXPLORATORY_FOODIES and not household.matched
+    assert all(p.name not in PERSONA_NAMES for p in named)
+    # Foodies fit on behaviour; its world-food basket (1.4 % of items) is not material.
+    assert "world-food and wine lift not material (1.4% of items < 5%)" in household.rule
+    assert not any("discovery boxes" in action for action in household.actions)
+
+
+def test_the_descriptive_name_comes_from_the_largest_material_differences():
+    (household,) = personas.name_segments(_table([HOUSEHOLD_LED]))
+    # Household (6.6 % of items, 3.3x) is material; personal care (4.5 %) and babies (2.1 %) are
+    # high lifts over small bases; the produce shortfall is stated and acted on, not named.
+    assert household.name == "Variety-Seeking Household-Essentials Buyers"
+    assert "department focus: household 6.6% of items (3.30x the average shopper's 2.0%)" \
+        in household.evidence
+    assert any(line.startswith("material shortfall: produce 14.5% of items (0.50x")
+               for line in household.evidence)
+    assert "household-essentials subscriptions" in household.actions
+    assert "trial offers that bring produce into these baskets" in household.actions
+    basket = household.to_dict()["basket"]
+    assert basket[0] == {"department": "household", "share": 0.066, "population_share": 0.02,
+                         "lift": 3.3, "named": True, "material": True, "material_difference": True}
+    assert [entry["department"] for entry in basket[1:]] == ["produce"]
+
+
+def test_matched_personas_show_the_shares_behind_their_name():
+    (health,) = personas.name_segments(_table([HEALTH]))
+    assert any("produce 1.50x (43.5% of items vs 29.0%); together 43.5% of the segment's items"
+               in line for line in health.evidence)
+    assert [(b.department, b.named) for b in health.basket][0] == ("produce", True)
+
+
+def test_material_means_five_percent_of_the_segments_items_and_a_distinctive_lift():
+    share = personas.DepartmentShare
+    assert personas.MATERIAL_SHARE == 0.05
+    assert share("alcohol", 0.06, 0.006, 10.0).material_over
+    assert not share("alcohol", 0.017, 0.007, 2.4).material_over  # distinctive, not material
+    assert not share("snacks", 0.10, 0.09, 1.1).material_over  # material, not distinctive
+    assert share("produce", 0.145, 0.29, 0.5).material_under
+    assert not share("pets", 0.0, 0.003, 0.0).material_under  # a small base is no shortfall
 
 
 def test_naming_needs_the_profile_columns():

@@ -6,10 +6,13 @@ hour, standardised differences). :func:`name_segments`
 (:mod:`~gpuseg.personas.naming`, where the naming rules are described) reads
 that table only and names each segment with explicit rules in this market's
 vocabulary (:mod:`gpuseg.vocabulary`), or, where no persona fits, with a
-description of the segment's strongest traits.
+description of the segment's largest material differences. A department a
+name rests on must be a material share of the segment's items, not only a
+high lift (:mod:`~gpuseg.personas.basket`).
 """
 from __future__ import annotations
 
+from .basket import MATERIAL_SHARE, DepartmentShare
 from .naming import PERSONA_RULES, Persona, PersonaRule, name_segments
 from .profile import (
                      AISLE_PREFIX,
@@ -30,6 +33,6 @@ from .signals import (
 )
 
 __all__ = ["AISLE_PREFIX", "CADENCE_WIDTH", "HOUR_UNIT", "LIFT_UNIT", "MATCH_THRESHOLD",
-           "MIN_POPULATION_SHARE", "PERSONA_RULES", "SIGNAL_CAP", "TOP_AISLES", "TOP_DEPARTMENTS",
-           "TRAIT_THRESHOLD", "Z_UNIT", "Persona", "PersonaRule", "Signal", "name_segments",
-           "profile_segments"]
+           "MATERIAL_SHARE", "MIN_POPULATION_SHARE", "PERSONA_RULES", "SIGNAL_CAP", "TOP_AISLES",
+           "TOP_DEPARTMENTS", "TRAIT_THRESHOLD", "Z_UNIT", "DepartmentShare", "Persona",
+           "PersonaRule", "Signal", "name_segments", "profile_segments"]

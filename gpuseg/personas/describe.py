@@ -1,11 +1,15 @@
-"""Descriptive names for segments no market persona fits, from their strongest traits."""
+"""Descriptive names for segments no market persona fits, from their largest material differences."""
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .basket import DepartmentShare, basket_evidence, material_differences
 from .signals import TRAIT_THRESHOLD, Signal
+
+#: At most this many departments in a descriptive name.
+MAX_NAMED_DEPARTMENTS = 2
 
 
 # -- descriptive names ----------------------------------------------------------------------------
@@ -80,9 +84,53 @@ def _hour_word(hour: int) -> str:
 
 
 
+@dataclass(frozen=True)
+class Description:
+    """A descriptive name, the evidence behind it, its actions and the basket it rests on."""
+
+    name: str
+    evidence: tuple[str, ...]
+    actions: tuple[str, ...]
+    basket: tuple[DepartmentShare, ...]
+
+
+def _joined(nouns: list[str]) -> str:
+    """``Beverage & Snack``, or ``Meat & Seafood and Dairy`` where a noun has its own ampersand."""
+    return (" and " if any("&" in noun for noun in nouns) else " & ").join(nouns)
+
+
 def describe_segment(row: Mapping[str, Any], population_share: Mapping[str, float],
-              used: set[str]) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
-    """A descriptive name from the strongest traits, its evidence and actions."""
+                     shares: Mapping[str, DepartmentShare], used: set[str]) -> Description:
+    """A descriptive name from the segment's largest material differences.
+
+    Parameters
+    ----------
+    row : mapping
+        One row of the profile table.
+    population_share : mapping of str to float
+        Every department's share of all shoppers' items.
+    shares : mapping of str to DepartmentShare
+        The segment's departments against the population's.
+    used : set of str
+        Names already given; the name returned is not among them.
+
+    Returns
+    -------
+    Description
+
+    Notes
+    -----
+    The name is built from behavioural traits of at least one signal unit
+    (``|signal| >= TRAIT_THRESHOLD``, strongest first) and from up to
+    :data:`MAX_NAMED_DEPARTMENTS` departments the segment over-buys
+    materially (at least 5 % of its items and 1.5x the average shopper's
+    rate; :mod:`~gpuseg.personas.basket`), largest difference in share points
+    first. A department bought at a high lift over a small base is never
+    named. The largest material shortfall (a big department bought at 1/1.5
+    of the average rate or less) is stated in the evidence and gets an action,
+    but not a word in the name. Actions follow the traits and departments
+    the name uses.
+    """
     traits = []
     for order, trait in enumerate(_TRAITS):
         value, text = trait.signal.measure(row, population_share)
@@ -99,31 +147,33 @@ def describe_segment(row: Mapping[str, Any], population_share: Mapping[str, floa
             traits.append((abs(value), order, word, f"{trait.signal.label}: {text}", action))
     traits.sort(key=lambda t: (-t[0], t[1]))
 
-    focus = None
-    for department, (noun, action) in _DEPARTMENT_FOCUS.items():
-        value, text = Signal("lift", (department,), department).measure(row, population_share)
-        if value is None or value < TRAIT_THRESHOLD:
-            continue
-        lift = float(row[f"dept_lift_{department}"])  # uncapped, so the biggest over-index wins
-        if focus is None or lift > focus[0]:
-            focus = (lift, noun, f"department focus: {text}", action)
+    over, under = material_differences(shares)
+    focus = [s for s in over if s.department in _DEPARTMENT_FOCUS][:MAX_NAMED_DEPARTMENTS]
+    shortfall = under[0] if under else None
+    noun = _joined([_DEPARTMENT_FOCUS[s.department][0] for s in focus]) if focus else None
 
-    if not traits and focus is None:
+    if not traits and noun is None:
         options: list[tuple[str, list[Any]]] = [(_GENERIC_NAME, [])]
     else:
-        # One adjective before a department noun ("Late-Night Snack Buyers"), two without one
+        # One adjective before department nouns ("Late-Night Snack Buyers"), two without them
         # ("Frequent Small-Basket Shoppers"); more only when needed to keep names distinct.
-        first = 1 if focus else 2
+        first = 1 if noun else 2
         counts = list(range(min(first, len(traits)), len(traits) + 1))
         options = []
         for count in counts:
             chosen = sorted(traits[:count], key=lambda t: t[1])
-            words = [t[2] for t in chosen] + ([focus[1], "Buyers"] if focus else ["Shoppers"])
+            words = [t[2] for t in chosen] + ([noun, "Buyers"] if noun else ["Shoppers"])
             options.append((" ".join(words), chosen))
     name, chosen = next(((n, c) for n, c in options if n not in used), options[0])
     if name in used:
         name = f"{name} (segment {int(row['segment'])})"
-    evidence = tuple(t[3] for t in chosen) + ((focus[2],) if focus else ())
-    actions = tuple(dict.fromkeys(
-        [t[4] for t in chosen if t[4]] + ([focus[3]] if focus else []))) or _GENERIC_ACTIONS
-    return name, evidence, actions
+    evidence = ([t[3] for t in chosen] + [f"department focus: {s.text()}" for s in focus]
+                + ([f"material shortfall: {shortfall.text()}"] if shortfall else []))
+    actions = ([t[4] for t in chosen if t[4]]
+               + [_DEPARTMENT_FOCUS[s.department][1] for s in focus]
+               + ([f"trial offers that bring {shortfall.department} into these baskets"]
+                  if shortfall else []))
+    return Description(
+        name=name, evidence=tuple(evidence),
+        actions=tuple(dict.fromkeys(actions)) or _GENERIC_ACTIONS,
+        basket=basket_evidence(shares, [s.department for s in focus]))

@@ -3,38 +3,43 @@
 :func:`name_segments` reads the table of
 :func:`~gpuseg.personas.profile.profile_segments` only and names each segment
 with explicit rules in this market's vocabulary (:mod:`gpuseg.vocabulary`), or,
-where no persona fits, with a description of the segment's strongest traits.
+where no persona fits, with a description of the segment's largest material differences.
 
 The naming rules
 ----------------
-(The signal scale and its constants live in :mod:`~gpuseg.personas.signals`, the
-descriptive names in :mod:`~gpuseg.personas.describe`.) Every rule is a weighted list of *signals*, each a number on a common scale
-where 1 means "clearly distinctive" and 0 means "like the population":
+Every rule is a weighted list of *signals*, each a number on a common scale
+where 1 means "clearly distinctive" and 0 means "like the population" (the
+scale and its constants live in :mod:`~gpuseg.personas.signals`):
 
 - ``z`` signals: the segment's standardised mean difference (segment mean
   minus population mean, in population standard deviations of the per-user
-  feature) divided by :data:`Z_UNIT` (0.75 SD);
+  feature) divided by ``Z_UNIT`` (0.75 SD);
 - ``lift`` signals: for a group of departments, the mean over its departments
-  of log(lift) / log(:data:`LIFT_UNIT`), each capped (a 1.5x over-index
+  of log(lift) / log(``LIFT_UNIT``), each capped (a 1.5x over-index
   scores 1, and one absent department cannot outweigh the rest), lift
   being the segment's department share over the population's, for
-  departments with at least :data:`MIN_POPULATION_SHARE` (0.5 %) of the
+  departments with at least ``MIN_POPULATION_SHARE`` (0.5 %) of the
   population's items;
 - ``hour``: the segment's preferred hour minus the population's, in units of
-  :data:`HOUR_UNIT` (2 hours, circular);
+  ``HOUR_UNIT`` (2 hours, circular);
 - ``cadence``: how close the segment's mean days between orders is to a
-  persona's rhythm (1 at the target, 0 at :data:`CADENCE_WIDTH` (5) days off).
+  persona's rhythm (1 at the target, 0 at ``CADENCE_WIDTH`` (5) days off).
 
-Each signal is capped at +-:data:`SIGNAL_CAP` (2) so that no single extreme
+Each signal is capped at +-``SIGNAL_CAP`` (2) so that no single extreme
 trait carries a rule. A rule's score is the weighted mean of its signals; a
 segment is eligible for a persona when the score reaches
-:data:`MATCH_THRESHOLD` (0.5) and every *core* signal of the rule is positive
-(see :data:`PERSONA_RULES`). Names are then assigned by a maximum-total-score
+``MATCH_THRESHOLD`` (0.5) and every *core* signal of the rule is positive
+(see :data:`PERSONA_RULES`). Every persona has a core department group, and
+that group must also be *material*: the departments of it that the segment
+over-buys must make up at least ``MATERIAL_SHARE`` (5 %) of its items
+(:mod:`~gpuseg.personas.basket` says why 5 %), so that no persona rests on a
+lift over a small base. Names are then assigned by a maximum-total-score
 matching over the eligible segment x persona pairs (scipy's
 ``linear_sum_assignment``), so no persona name is used twice; when two segments
 compete for one persona and neither fits another, the higher score wins. A
-segment without a persona gets a descriptive name from its strongest traits
-(|signal| >= :data:`TRAIT_THRESHOLD`), e.g. "Late-Night Snack Buyers".
+segment without a persona gets a descriptive name from its largest material
+differences (:mod:`~gpuseg.personas.describe`), e.g. "Routine Beverage & Snack
+Buyers".
 """
 from __future__ import annotations
 
@@ -54,6 +59,14 @@ from ..vocabulary import (
     EXPLORATORY_FOODIES,
     FAMILY_SHOPPERS,
     HEALTH_CONSCIOUS_REGULARS,
+)
+from .basket import (
+    MATERIAL_SHARE,
+    DepartmentShare,
+    basket_evidence,
+    department_shares,
+    group_share,
+    population_shares,
 )
 from .describe import describe_segment
 from .signals import MATCH_THRESHOLD, SIGNAL_CAP, Signal
@@ -126,7 +139,9 @@ PERSONA_RULES: tuple[PersonaRule, ...] = (
             Signal("z", "dept_entropy", "broad department mix", core=True),
             Signal("z", "reorder_ratio", "low reorder rate", weight=0.75, sign=-1, core=True),
             Signal("z", "product_repeat_rate", "few repeat purchases", weight=0.75, sign=-1),
-            Signal("lift", ("international",), "international lift"),
+            # The name and its actions are about food: broad, non-repeating baskets alone fit a
+            # household or personal-care stock-up just as well.
+            Signal("lift", ("international", "alcohol"), "world-food and wine lift", core=True),
             Signal("z", "weekend_ratio", "weekend shopping", weight=0.5),
         ),
         actions=("new-product alerts",
@@ -160,6 +175,10 @@ class Persona:
         The matched persona's score, or the best persona score of an unmatched segment.
     scores : dict of str to float
         Every persona rule's score for this segment.
+    basket : tuple of DepartmentShare
+        The departments the name rests on (``named``), then the segment's other
+        largest material differences from the average shopper: the shares and
+        lifts behind the name.
     """
 
     segment: int
@@ -170,12 +189,14 @@ class Persona:
     matched: bool
     score: float
     scores: dict[str, float]
+    basket: tuple[DepartmentShare, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"segment": self.segment, "name": self.name, "rule": self.rule,
                 "actions": list(self.actions), "evidence": list(self.evidence),
                 "matched": self.matched, "score": finite_or_none(self.score),
-                "scores": {k: finite_or_none(v) for k, v in self.scores.items()}}
+                "scores": {k: finite_or_none(v) for k, v in self.scores.items()},
+                "basket": [share.to_dict() for share in self.basket]}
 
 
 @dataclass(frozen=True)
@@ -186,30 +207,32 @@ class _Fit:
     failed_core: tuple[str, ...]
 
 
-def _evaluate(rule: PersonaRule, row: Mapping[str, Any],
-              population_share: Mapping[str, float]) -> _Fit:
+def _evaluate(rule: PersonaRule, row: Mapping[str, Any], population_share: Mapping[str, float],
+              shares: Mapping[str, DepartmentShare]) -> _Fit:
     total, weights, evidence, failed_core = 0.0, 0.0, [], []
     for signal in rule.signals:
         value, text = signal.measure(row, population_share)
-        evidence.append(f"{signal.label}: {text}")
         if value is None:
+            evidence.append(f"{signal.label}: {text}")
             if signal.core:
                 failed_core.append(signal.label)
             continue
         if signal.core and value <= 0:
             failed_core.append(signal.label)
+        elif signal.core and signal.kind == "lift":
+            # A persona that rests on departments needs them to be a material part of the
+            # basket, not only a high lift over a small base (see basket.py).
+            material = group_share(shares, signal.target)
+            text += f"; together {material:.1%} of the segment's items"
+            if material < MATERIAL_SHARE:
+                failed_core.append(f"{signal.label} not material ({material:.1%} of items < "
+                                   f"{MATERIAL_SHARE:.0%})")
+        evidence.append(f"{signal.label}: {text}")
         total += signal.weight * value
         weights += signal.weight
     score = total / weights if weights else -math.inf
     return _Fit(score=score, eligible=score >= MATCH_THRESHOLD and not failed_core,
                 evidence=tuple(evidence), failed_core=tuple(failed_core))
-
-
-def _population_department_share(profiles: pd.DataFrame) -> dict[str, float]:
-    """Population share of each department: the size-weighted mean of the segment shares."""
-    weights = profiles["share"].to_numpy(dtype=np.float64)
-    return {column[len("dept_share_"):]: float(weights @ profiles[column].to_numpy(np.float64))
-            for column in profiles.columns if column.startswith("dept_share_")}
 
 
 def name_segments(profiles: pd.DataFrame) -> list[Persona]:
@@ -236,9 +259,11 @@ def name_segments(profiles: pd.DataFrame) -> list[Persona]:
     missing = [c for c in required if c not in profiles.columns]
     if missing:
         raise GpusegError(f"name_segments needs the profile columns {', '.join(missing)}")
-    population_share = _population_department_share(profiles)
+    population_share = population_shares(profiles)
     rows = profiles.to_dict("records")
-    fits = [[_evaluate(rule, row, population_share) for rule in PERSONA_RULES] for row in rows]
+    shares = [department_shares(row, population_share) for row in rows]
+    fits = [[_evaluate(rule, row, population_share, row_shares) for rule in PERSONA_RULES]
+            for row, row_shares in zip(rows, shares)]
     scores = np.array([[fit.score for fit in row_fits] for row_fits in fits])
     eligible = np.array([[fit.eligible for fit in row_fits] for row_fits in fits], dtype=bool)
     # Ineligible pairs cost more than any eligible pair can gain, so the matching first
@@ -258,23 +283,31 @@ def name_segments(profiles: pd.DataFrame) -> list[Persona]:
                   f"trait ({', '.join(s.label for s in rule.signals if s.core)}) above the "
                   "population"),
             actions=rule.actions, evidence=fit.evidence, matched=True, score=float(fit.score),
-            scores=_score_map(scores[r]))
+            scores=_score_map(scores[r]), basket=_persona_basket(rule, shares[r]))
     for r, row in enumerate(rows):
         if personas[r] is not None:
             continue
-        name, evidence, actions = describe_segment(row, population_share, used_names)
-        used_names.add(name)
+        described = describe_segment(row, population_share, shares[r], used_names)
+        used_names.add(described.name)
         best = int(np.argmax(scores[r]))
         personas[r] = Persona(
-            segment=int(row["segment"]), name=name,
+            segment=int(row["segment"]), name=described.name,
             rule=_unmatched_rule(fits[r], scores[r], eligible[r], assigned, r),
-            actions=actions, evidence=evidence, matched=False, score=float(scores[r][best]),
-            scores=_score_map(scores[r]))
+            actions=described.actions, evidence=described.evidence, matched=False,
+            score=float(scores[r][best]), scores=_score_map(scores[r]), basket=described.basket)
     return [p for p in personas if p is not None]
 
 
 def _score_map(row_scores: np.ndarray) -> dict[str, float]:
     return {rule.name: float(s) for rule, s in zip(PERSONA_RULES, row_scores)}
+
+
+def _persona_basket(rule: PersonaRule, shares: Mapping[str, DepartmentShare]
+                    ) -> tuple[DepartmentShare, ...]:
+    """The over-bought departments a persona rests on, then the segment's other largest differences."""
+    named = [d for signal in rule.signals if signal.kind == "lift" for d in signal.target
+             if d in shares and shares[d].lift > 1.0]
+    return basket_evidence(shares, named)
 
 
 def _unmatched_rule(row_fits: list[_Fit], row_scores: np.ndarray, row_eligible: np.ndarray,
@@ -285,10 +318,10 @@ def _unmatched_rule(row_fits: list[_Fit], row_scores: np.ndarray, row_eligible: 
         taken = [PERSONA_RULES[c].name for c in np.flatnonzero(row_eligible)]
         went = "that name went" if len(taken) == 1 else "those names went"
         return (f"fits {', '.join(taken)}, but {went} to segments that fit better; "
-                "named from its strongest traits")
-    why = (f"core trait below the population: {', '.join(best_fit.failed_core)}"
+                "named from its own traits and material differences")
+    why = (f"core trait not met: {', '.join(best_fit.failed_core)}"
            if best_fit.failed_core else f"score {best_fit.score:.2f} < {MATCH_THRESHOLD:.2f}")
     return (f"no persona rule fits (closest: {best_rule.name}, {why}); "
-            "named from its strongest traits")
+            "named from its own traits and material differences")
 
 

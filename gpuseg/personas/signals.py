@@ -69,7 +69,10 @@ class Signal:
                         or population_share.get(department, 0.0) < MIN_POPULATION_SHARE):
                     continue
                 parts.append(_cap(math.log(lift) / math.log(LIFT_UNIT)))
-                texts.append(f"{department} {lift:.2f}x")
+                share = row.get(f"dept_share_{department}")
+                of_items = ("" if share is None or not math.isfinite(share)
+                            else f" ({share:.1%} of items vs {share / lift:.1%})")
+                texts.append(f"{department} {lift:.2f}x{of_items}")
             if not parts:
                 return None, f"{'/'.join(self.target)} not bought enough to compare"
             return _cap(self.sign * float(np.mean(parts))), "lift " + ", ".join(texts)
