@@ -31,6 +31,7 @@ from .cluster import (
 from .config import PipelineConfig
 from .data.tables import InstacartData
 from .embed import Embedding, embed_umap
+from .explain import feature_groups, grouped_importance
 from .features import compute_features
 from .personas import Persona, name_segments, profile_segments
 from .preprocess import Preprocessed, project, standardise
@@ -43,7 +44,7 @@ log = logging.getLogger(__name__)
 
 #: Stages in the order they run (the CLI's progress bar counts them).
 STAGES = ("features", "scale", "pca", "k_sweep", "kmeans", "silhouette", "stability",
-          "hierarchical", "dbscan", "importance", "personas", "umap")
+          "hierarchical", "dbscan", "personas", "importance", "umap")
 
 
 def segment(data: InstacartData | str | os.PathLike, config: PipelineConfig | None = None, *,
@@ -119,15 +120,20 @@ def segment(data: InstacartData | str | os.PathLike, config: PipelineConfig | No
     with timer.stage("dbscan"):
         db = dbscan(X, backend, eps=config.dbscan_eps, min_samples=config.dbscan_min_samples,
                     sample=config.sample_size("dbscan_sample", backend), seed=config.seed)
-    with timer.stage("importance"):
-        importance = feature_importance(prep.X_scaled, km.labels, backend,
-                                        feature_names=list(prep.feature_names), seed=config.seed)
     with timer.stage("personas"):
         catalog = _catalog(data, backend)
         profiles = profile_segments(user_features.table, km.labels, backend, **catalog)
         personas = name_segments(profiles)
         activity = ordering_heatmap(data.orders, data.order_products, prep.user_ids, km.labels,
                                     k, backend)
+    model = _segment_model(backend, config, prep, km, personas)
+    with timer.stage("importance"):
+        importance = feature_importance(prep.X_scaled, km.labels, backend,
+                                        feature_names=list(prep.feature_names))
+        groups = feature_groups(prep.feature_names, aisle_department=catalog["aisle_department"],
+                                departments=catalog["departments"])
+        grouped = grouped_importance(user_features.table, km.labels, backend, model=model,
+                                     groups=groups, seed=config.seed)
     embedding = None
     if embed:
         with timer.stage("umap"):
@@ -159,14 +165,14 @@ def segment(data: InstacartData | str | os.PathLike, config: PipelineConfig | No
         "stability": stab.to_dict(),
         "hierarchical": hier.to_dict(),
         "dbscan": db.to_dict(),
-        "importance": importance.to_dict(),
+        "importance": {**importance.to_dict(), **grouped.to_dict()},
         "verdict": judgement.to_dict(),
         "umap": None if embedding is None else embedding.to_dict(),
         "personas": [p.to_dict() for p in personas],
     }
     outputs = _StageOutputs(prep=prep, kmeans=km, silhouette=sil, hierarchical=hier, dbscan=db,
                             embedding=embedding, profiles=profiles, personas=personas,
-                            activity=activity)
+                            activity=activity, model=model)
     return _to_result(backend, config, outputs, metrics, timer.seconds)
 
 
@@ -187,6 +193,19 @@ def _catalog(data: InstacartData, backend: Backend) -> dict[str, dict[int, Any]]
     }
 
 
+def _segment_model(backend: Backend, config: PipelineConfig, prep: Preprocessed, km: KMeansFit,
+                   personas: list[Persona]) -> SegmentModel:
+    """The saved model (host arrays): what ``gpuseg assign`` and the grouped importance use."""
+    scaler, pca = prep.scaler_params(backend), prep.pca_params(backend)
+    return SegmentModel(
+        feature_names=prep.feature_names,
+        scaler_mean=scaler["mean"], scaler_scale=scaler["scale"],
+        pca_mean=pca["mean"], pca_components=pca["components"],
+        centroids=backend.to_numpy(km.centroids, np.float64),
+        persona_names=tuple(p.name for p in sorted(personas, key=lambda p: p.segment)),
+        min_orders=config.min_orders)
+
+
 @dataclass(frozen=True)
 class _StageOutputs:
     """What the stages produced, still on the backend's device: the input of :func:`_to_result`."""
@@ -200,13 +219,14 @@ class _StageOutputs:
     profiles: pd.DataFrame
     personas: list[Persona]
     activity: Array
+    model: SegmentModel
 
 
 def _to_result(backend: Backend, config: PipelineConfig, out: _StageOutputs,
                metrics: dict[str, Any], timings: dict[str, float]) -> SegmentationResult:
     """The single device-to-host boundary of a run."""
     labels = backend.to_numpy(out.kmeans.labels, np.int32)
-    names = tuple(p.name for p in sorted(out.personas, key=lambda p: p.segment))
+    names = out.model.persona_names
     segments = pd.DataFrame({
         "user_id": backend.to_numpy(out.prep.user_ids, np.int64),
         "segment": labels,
@@ -218,17 +238,10 @@ def _to_result(backend: Backend, config: PipelineConfig, out: _StageOutputs,
     if out.embedding is not None:
         coords = backend.to_numpy(out.embedding.coords, np.float64)
         segments["umap_x"], segments["umap_y"] = coords[:, 0], coords[:, 1]
-    scaler, pca = out.prep.scaler_params(backend), out.prep.pca_params(backend)
-    model = SegmentModel(
-        feature_names=out.prep.feature_names,
-        scaler_mean=scaler["mean"], scaler_scale=scaler["scale"],
-        pca_mean=pca["mean"], pca_components=pca["components"],
-        centroids=backend.to_numpy(out.kmeans.centroids, np.float64),
-        persona_names=names, min_orders=config.min_orders)
     persona_of_segment = dict(enumerate(names))
     profiles = out.profiles.assign(persona=out.profiles["segment"].map(persona_of_segment))
     return SegmentationResult(
         segments=segments, profiles=profiles, metrics=metrics, timings=dict(timings),
-        model=model, linkage=np.asarray(out.hierarchical.linkage),
+        model=out.model, linkage=np.asarray(out.hierarchical.linkage),
         activity=backend.to_numpy(out.activity, np.int64),
         backend=backend.name, device=backend.device, config=config, personas=tuple(out.personas))

@@ -243,46 +243,34 @@ def stability(X: Any, labels: Any, backend: Backend, *, k: int, n_seeds: int = 5
 # -- feature importance ----------------------------------------------------------------------
 @dataclass(frozen=True)
 class Importance:
-    """Which features separate the segments.
+    """Which single features differ between the segments (the families' importance through the
+    saved model is :func:`gpuseg.explain.grouped_importance`).
 
     Attributes
     ----------
     eta_squared : dict of str to float
         Per feature, between-segment over total variance (0 to 1).
-    permutation : dict of str to float
-        Per feature, the accuracy a nearest-centroid surrogate loses when that
-        column is shuffled (mean over repeats; can be slightly negative).
     top_overall : tuple of str
         The ``top`` features by eta squared.
     top_per_segment : dict of int to list of (str, float)
         Per segment, the ``top`` features by absolute standardised mean
         difference from the population (segment mean minus population mean,
         in population standard deviations), with its sign.
-    surrogate_accuracy : float
-        Agreement of the surrogate with the labels before any shuffle.
-    sample_size : int
-        Users the permutation importance was computed on.
     """
 
     eta_squared: dict[str, float]
-    permutation: dict[str, float]
     top_overall: tuple[str, ...]
     top_per_segment: dict[int, list[tuple[str, float]]]
-    surrogate_accuracy: float
-    sample_size: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {"eta_squared": dict(self.eta_squared), "permutation": dict(self.permutation),
-                "top_overall": list(self.top_overall),
+        return {"eta_squared": dict(self.eta_squared), "top_overall": list(self.top_overall),
                 "top_per_segment": {str(k): [[name, z] for name, z in v]
-                                    for k, v in self.top_per_segment.items()},
-                "surrogate_accuracy": self.surrogate_accuracy, "sample_size": self.sample_size}
+                                    for k, v in self.top_per_segment.items()}}
 
 
 def feature_importance(X_scaled: Any, labels: Any, backend: Backend, *,
-                       feature_names: Sequence[str], seed: int, top: int = 10,
-                       sample: int | None = 5_000, n_repeats: int = 3) -> Importance:
-    """Eta squared, permutation importance and per-segment standout features.
+                       feature_names: Sequence[str], top: int = 10) -> Importance:
+    """Eta squared and per-segment standout features.
 
     Parameters
     ----------
@@ -291,35 +279,18 @@ def feature_importance(X_scaled: Any, labels: Any, backend: Backend, *,
     labels : backend int array, shape (n_users,)
     backend : Backend
     feature_names : sequence of str
-    seed : int
-        Seeds the surrogate's user sample and the column shuffles.
     top : int
         How many features the top lists hold.
-    sample : int or None
-        Users the permutation importance is computed on (``None``: all).
-    n_repeats : int
-        Shuffles per feature.
 
     Returns
     -------
     Importance
-
-    Notes
-    -----
-    The surrogate assigns each user to the nearest segment centroid in the
-    standardised feature space (centroids from every user). Shuffling column
-    j changes only the j-th term of each squared distance, so each shuffle
-    costs one users x segments update rather than a refit. The accuracy drop
-    says how much the segment assignment leans on that feature; eta squared
-    says how much of the feature's variance the segments explain.
     """
     xp = backend.xp
-    n, p = int(X_scaled.shape[0]), int(X_scaled.shape[1])
+    p = int(X_scaled.shape[1])
     names = list(feature_names)
     if len(names) != p:
         raise GpusegError(f"feature_names has {len(names)} names for {p} columns")
-    if n_repeats < 1:
-        raise GpusegError(f"n_repeats must be at least 1 (got {n_repeats})")
     X_scaled = X_scaled.astype(xp.float64, copy=False)
     codes, uniques = dense_codes(labels, xp=xp)
     k = int(uniques.shape[0])
@@ -332,27 +303,8 @@ def feature_importance(X_scaled: Any, labels: Any, backend: Backend, *,
     eta_squared = xp.where(total > 0, between / xp.where(total > 0, total, 1.0), 0.0)
     standardised = xp.where(std > 0, (centroids - mean) / xp.where(std > 0, std, 1.0), 0.0)
 
-    rows = seeded_sample(n, sample, seed=seed, backend=backend)
-    X_s = X_scaled if rows is None else X_scaled[rows]
-    y_s = codes if rows is None else codes[rows]
-    n_s = int(X_s.shape[0])
-    distances = ((X_s ** 2).sum(axis=1)[:, None] - 2.0 * X_s @ centroids.T
-                 + (centroids ** 2).sum(axis=1)[None, :])
-    base_accuracy = (distances.argmin(axis=1) == y_s).mean()
-    shuffled_accuracy = xp.empty((n_repeats, p), dtype=xp.float64)
-    rng = np.random.default_rng(seed)
-    for r in range(n_repeats):
-        # Host-drawn permutation: identical shuffles on both backends.
-        shuffled = X_s[backend.asarray(rng.permutation(n_s))]
-        for j in range(p):
-            delta = (shuffled[:, j, None] - centroids[None, :, j]) ** 2 \
-                - (X_s[:, j, None] - centroids[None, :, j]) ** 2
-            shuffled_accuracy[r, j] = ((distances + delta).argmin(axis=1) == y_s).mean()
-    drop = base_accuracy - shuffled_accuracy.mean(axis=0)
-
     # Feature- and K-sized tables come to the host once each.
     eta_host = backend.to_numpy(eta_squared, np.float64)
-    drop_host = backend.to_numpy(drop, np.float64)
     standardised_host = backend.to_numpy(standardised, np.float64)
     segment_ids = backend.to_host(uniques)
     by_eta = sorted(range(p), key=lambda j: (-eta_host[j], j))
@@ -362,9 +314,7 @@ def feature_importance(X_scaled: Any, labels: Any, backend: Backend, *,
         per_segment[int(segment)] = [(names[j], float(standardised_host[row, j])) for j in order]
     return Importance(
         eta_squared={name: float(v) for name, v in zip(names, eta_host)},
-        permutation={name: float(v) for name, v in zip(names, drop_host)},
-        top_overall=tuple(names[j] for j in by_eta[:top]), top_per_segment=per_segment,
-        surrogate_accuracy=float(backend.to_host(base_accuracy)), sample_size=n_s)
+        top_overall=tuple(names[j] for j in by_eta[:top]), top_per_segment=per_segment)
 
 
 # -- verdict ---------------------------------------------------------------------------------

@@ -80,6 +80,16 @@ def test_persona_column_matches_the_model(result):
     assert tuple(by_segment) == result.model.persona_names
 
 
+def test_feature_families_explain_the_planted_personas(result):
+    importance = json.loads(json.dumps(result.metrics["importance"]))
+    assert importance["base_accuracy"] == 1.0 and importance["n_users"] == len(result.segments)
+    families = {group["name"]: group for group in importance["groups"]}
+    assert {"basket size", "cadence and regularity", "produce aisles"} <= set(families)
+    # The planted personas differ in every family: one family alone places most shoppers.
+    assert max(group["alone_accuracy"] for group in families.values()) >= 0.8
+    assert importance["eta_squared"]
+
+
 def test_k_larger_than_the_users_is_a_clear_error(cpu_backend, tmp_path):
     data = load_instacart(write_instacart(generate_instacart(12, seed=1), tmp_path / "tiny"),
                           backend=cpu_backend)

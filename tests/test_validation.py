@@ -99,7 +99,7 @@ def test_an_informative_feature_outranks_noise(backend):
     X = (X - X.mean(axis=0)) / X.std(axis=0)
     names = ["noise_a", "signal", "noise_b"]
     importance = validate.feature_importance(_on(backend, X), _on(backend, labels), backend,
-                                             feature_names=names, seed=0, top=2, sample=400)
+                                             feature_names=names, top=2)
     assert importance.eta_squared["signal"] > 0.8
     assert max(importance.eta_squared["noise_a"], importance.eta_squared["noise_b"]) < 0.05
     # eta squared is between-segment over total variance, computed naively here
@@ -107,9 +107,6 @@ def test_an_informative_feature_outranks_noise(backend):
     naive = (200 * (means - X[:, 1].mean()) ** 2).sum() / ((X[:, 1] - X[:, 1].mean()) ** 2).sum()
     assert importance.eta_squared["signal"] == pytest.approx(naive, rel=1e-9)
     assert importance.top_overall[0] == "signal" and len(importance.top_overall) == 2
-    assert importance.permutation["signal"] > 0.3
-    assert abs(importance.permutation["noise_a"]) < 0.05
-    assert importance.surrogate_accuracy > 0.9 and importance.sample_size == 400
     top_0, top_2 = importance.top_per_segment[0][0], importance.top_per_segment[2][0]
     assert top_0[0] == "signal" and top_0[1] < -1 and top_2[0] == "signal" and top_2[1] > 1
     json.dumps(importance.to_dict())
@@ -119,7 +116,7 @@ def test_feature_names_must_match_the_columns(backend):
     with pytest.raises(GpusegError, match="2 names for 3 columns"):
         validate.feature_importance(_on(backend, np.zeros((10, 3))),
                                     _on(backend, np.zeros(10, dtype=int)), backend,
-                                    feature_names=["a", "b"], seed=0)
+                                    feature_names=["a", "b"])
 
 
 # -- verdict ---------------------------------------------------------------------------------

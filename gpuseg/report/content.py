@@ -126,13 +126,35 @@ def feature_label(name: str, aisle_names: Mapping[int, str]) -> str:
     return name.replace("_", " ")
 
 
-def importance_table(result: Any, aisle_names: Mapping[int, str]) -> pd.DataFrame:
-    """Per feature (index: readable label): ``eta_squared`` and ``permutation`` importance."""
+def eta_squared_table(result: Any, aisle_names: Mapping[int, str]) -> pd.Series:
+    """Per feature (index: readable label), the share of its variance between segments."""
+    eta = pd.Series(result.metrics["importance"]["eta_squared"], dtype=float)
+    eta.index = [feature_label(name, aisle_names) for name in eta.index]
+    return eta
+
+
+def family_importance(result: Any) -> pd.DataFrame:
+    """One row per feature family (index: family name), largest accuracy drop first.
+
+    Columns: ``drop`` (share of shoppers the saved model moves when the family
+    is shuffled), ``drop_std``, ``alone_accuracy`` (share it places in their
+    segment on its own) and ``clear`` (drop at least the run's ``clear_drop``).
+    """
+    groups = result.metrics["importance"]["groups"]
+    return pd.DataFrame({
+        "drop": [g["drop"] for g in groups], "drop_std": [g["drop_std"] for g in groups],
+        "alone_accuracy": [g["alone_accuracy"] for g in groups],
+        "clear": [bool(g["clear"]) for g in groups],
+    }, index=[g["name"] for g in groups]).astype({"drop": float, "drop_std": float,
+                                                   "alone_accuracy": float})
+
+
+def importance_scope(result: Any) -> dict[str, Any]:
+    """What the family importance was measured on: users, repeats, the clear-drop line, the
+    largest segment's share (the yardstick of a family alone)."""
     importance = result.metrics["importance"]
-    table = pd.DataFrame({"eta_squared": pd.Series(importance["eta_squared"], dtype=float),
-                          "permutation": pd.Series(importance["permutation"], dtype=float)})
-    table.index = [feature_label(name, aisle_names) for name in table.index]
-    return table
+    return {key: importance[key] for key in ("n_users", "n_repeats", "clear_drop",
+                                             "majority_share", "base_accuracy")}
 
 
 def top_aisle_lifts(result: Any) -> list[pd.Series]:

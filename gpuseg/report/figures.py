@@ -16,6 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.ticker import PercentFormatter
 
 #: Pixel density of the saved PNGs: sharp on a laptop screen, small enough to embed.
 DPI = 110
@@ -166,27 +167,50 @@ def radar(profile: pd.DataFrame, names: Sequence[str], feature_labels: Sequence[
     return figure
 
 
-def importance(table: pd.DataFrame, top: int = 15) -> Figure:
-    """Bars of the ``top`` features by eta squared, beside their permutation importance.
+def importance(eta_squared: pd.Series, families: pd.DataFrame, *, clear_drop: float,
+               majority_share: float, top: int = 15) -> Figure:
+    """Feature families through the saved model, beside the single features' eta squared.
 
-    ``table`` is indexed by feature label with columns ``eta_squared`` and ``permutation``.
+    ``families`` is indexed by family name with columns ``drop`` (share of
+    shoppers moved when the family is shuffled), ``drop_std`` and
+    ``alone_accuracy`` (share placed in their segment by the family alone);
+    ``eta_squared`` is indexed by feature label. ``clear_drop`` marks a clear
+    drop; ``majority_share`` (the largest segment's share) is what a family
+    alone must beat to carry any information.
     """
-    shown = table.sort_values("eta_squared", ascending=False).head(top)[::-1]
-    figure = new_figure(10, 0.3 * len(shown) + 1.6)
-    eta_ax, perm_ax = figure.subplots(1, 2, sharey=True)
+    shown = families.iloc[::-1]
+    eta = eta_squared.sort_values(ascending=False).head(top)[::-1]
+    figure = new_figure(14, max(0.28 * len(shown), 0.3 * len(eta)) + 1.8)
+    drop_ax, alone_ax, eta_ax = figure.subplots(1, 3, gridspec_kw={"width_ratios": [1.2, 1, 1]})
     labels = shown.index.astype(str)
-    eta_ax.barh(labels, shown["eta_squared"].to_numpy(), color="#3b6ea8")
-    eta_ax.set_xlabel("eta squared (variance between segments)")
-    perm_ax.barh(labels, shown["permutation"].to_numpy(), color="#e8590c")
-    perm_ax.set_xlabel("permutation importance (accuracy lost)")
-    if not np.any(shown["permutation"].to_numpy()):
-        perm_ax.text(0.5, 0.5, "0 for every feature shown:\nno single feature is needed\n"
-                     "to place a shopper", ha="center", va="center", transform=perm_ax.transAxes,
-                     color="#52606d")
-    for ax in (eta_ax, perm_ax):
+    colors = np.where(shown["drop"].to_numpy() >= clear_drop, "#e8590c", "#f4b183")
+    drop_ax.barh(labels, shown["drop"].to_numpy(), xerr=shown["drop_std"].to_numpy(),
+                 color=colors)
+    drop_ax.axvline(clear_drop, color="crimson", linestyle="--", linewidth=1,
+                    label=f"clear drop ({clear_drop:.0%})")
+    drop_ax.set_xlabel("shoppers who change segment\nwhen the family is shuffled")
+    drop_ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+    drop_ax.legend(fontsize=8, loc="lower right")
+    if not (shown["drop"].to_numpy() >= clear_drop).any():
+        drop_ax.text(0.5, 0.5, "no family is needed on its own:\nthe others still place "
+                     "every shopper\n(see which are enough, middle)", ha="center", va="center",
+                     transform=drop_ax.transAxes, color="#52606d", fontsize=9)
+    alone_ax.barh(labels, shown["alone_accuracy"].to_numpy(), color="#3b6ea8")
+    alone_ax.axvline(majority_share, color="grey", linestyle=":", linewidth=1.2,
+                     label=f"largest segment ({majority_share:.0%})")
+    alone_ax.set_xlim(0, 1)
+    alone_ax.set_yticks([])
+    alone_ax.set_xlabel("shoppers placed in their segment\nby the family alone")
+    alone_ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+    alone_ax.legend(fontsize=8, loc="lower right")
+    eta_ax.barh(eta.index.astype(str), eta.to_numpy(), color="#7a8ca3")
+    eta_ax.set_xlabel("eta squared\n(share of variance between segments)")
+    eta_ax.set_title(f"Top {len(eta)} single features", fontsize=9)
+    for ax in (drop_ax, alone_ax, eta_ax):
         ax.spines[["top", "right"]].set_visible(False)
         ax.tick_params(axis="y", labelsize=8)
-    figure.suptitle(f"Which features separate the segments (top {len(shown)} by eta squared)")
+    figure.suptitle("What places a shopper in a segment: feature families through the saved "
+                    "model")
     return figure
 
 

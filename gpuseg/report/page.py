@@ -237,7 +237,9 @@ def _map(result: Any, names: list[str], figure: _FigureWriter) -> str:
 def _profiles(result: Any, names: list[str], figure: _FigureWriter) -> str:
     radar = content.radar_profile(result)
     aisles = result.metrics.get("catalog", {}).get("aisles", {})
-    importance = content.importance_table(result, aisle_names={int(k): v for k, v in aisles.items()})
+    eta = content.eta_squared_table(result, aisle_names={int(k): v for k, v in aisles.items()})
+    families = content.family_importance(result)
+    scope = content.importance_scope(result)
     lifts = content.top_aisle_lifts(result)
     return "".join([
         figure("radar", lambda: figures.radar(radar, names, list(radar.columns)),
@@ -253,11 +255,20 @@ def _profiles(result: Any, names: list[str], figure: _FigureWriter) -> str:
                "Bar charts of each segment's top aisles by lift",
                "Lift: the segment's share of items in the aisle over all shoppers' share; aisles with "
                "at least 0.5% of all items."),
-        figure("importance", lambda: figures.importance(importance),
-               "Bar charts of feature importance",
-               "Eta squared: share of a feature's variance between segments. Permutation: accuracy "
-               "a nearest-centroid classifier loses when the feature is shuffled "
-               f"(on {result.metrics['importance']['sample_size']:,} shoppers)."),
+        figure("importance", lambda: figures.importance(eta, families,
+                                                        clear_drop=scope["clear_drop"],
+                                                        majority_share=scope["majority_share"]),
+               "Bar charts of the importance of each feature family",
+               "Each family of features (one department's aisle shares, the cadence features, "
+               "...) shuffled across shoppers, all its features together, and every shopper "
+               f"({scope['n_users']:,}) assigned again through the saved model (the scaler, PCA "
+               "and centroids that gpuseg assign uses). Left: the share who change segment, "
+               f"mean of {scope['n_repeats']} shuffles; {scope['clear_drop']:.0%} or more is a "
+               "clear drop (dark bars). Middle: the share placed in their own segment by the "
+               "nearest centroid on that family's features alone; the dotted line is the largest "
+               "segment's share, which putting everyone in one segment would score. A family "
+               "can be enough without being needed when others carry the same information. "
+               "Right: eta squared, each single feature's variance between segments."),
     ])
 
 

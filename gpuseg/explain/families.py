@@ -1,0 +1,90 @@
+"""Feature families for grouped importance: one group per department's aisles, one per behaviour.
+
+A family is permuted as a whole, so the importance it gets is the evidence the
+family carries together: 134 aisle shares, each too small to move a shopper
+on its own, still place shoppers as the aisles of one department. The aisle
+groups come from the run's own catalog (each aisle's department); the
+behavioural families are fixed below, one entry per catalog-independent
+feature of :mod:`gpuseg.features`.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from ..features import AISLE_COLUMN_PREFIX
+
+#: The behavioural family of every catalog-independent feature, in the order families are listed.
+BEHAVIOUR_FAMILIES: Mapping[str, str] = {
+    "basket_size_mean": "basket size",
+    "n_orders": "cadence and regularity",
+    "days_between_mean": "cadence and regularity",
+    "order_interval_cv": "cadence and regularity",
+    "hour_sin": "time of day and weekend",
+    "hour_cos": "time of day and weekend",
+    "weekend_ratio": "time of day and weekend",
+    "reorder_ratio": "reorder and loyalty",
+    "product_repeat_rate": "reorder and loyalty",
+    "loyalty_hhi": "reorder and loyalty",
+    "basket_consistency": "reorder and loyalty",
+    "organic_ratio": "organic",
+    "dept_entropy": "department breadth",
+}
+#: The group of aisles whose department the catalog does not name.
+UNKNOWN_DEPARTMENT = "aisles outside the catalog's departments"
+
+
+@dataclass(frozen=True)
+class FeatureGroup:
+    """Features permuted together.
+
+    Attributes
+    ----------
+    name : str
+        ``"<department> aisles"`` or a behavioural family (``"basket size"``).
+    kind : {"department", "behaviour"}
+    features : tuple of str
+        Feature columns of the group, in table order.
+    """
+
+    name: str
+    kind: str
+    features: tuple[str, ...]
+
+
+def feature_groups(feature_names: Sequence[str], *, aisle_department: Mapping[int, int],
+                   departments: Mapping[int, str]) -> list[FeatureGroup]:
+    """Split the feature columns into families: behaviours first, then each department's aisles.
+
+    Parameters
+    ----------
+    feature_names : sequence of str
+        The feature table's columns (``aisle_<id>`` and behavioural names).
+    aisle_department : mapping of aisle id to department id
+    departments : mapping of department id to name
+
+    Returns
+    -------
+    list of FeatureGroup
+        Every column in exactly one group. A behavioural column without a
+        family in :data:`BEHAVIOUR_FAMILIES` is a group of its own; aisles of
+        an unknown department form :data:`UNKNOWN_DEPARTMENT`. Departments
+        are in id order.
+    """
+    behaviour: dict[str, list[str]] = {family: [] for family in BEHAVIOUR_FAMILIES.values()}
+    aisles: dict[int | None, list[str]] = {}
+    for name in feature_names:
+        if name.startswith(AISLE_COLUMN_PREFIX):
+            department = aisle_department.get(int(name[len(AISLE_COLUMN_PREFIX):]))
+            key = department if department in departments else None
+            aisles.setdefault(key, []).append(name)
+        else:
+            behaviour.setdefault(BEHAVIOUR_FAMILIES.get(name, name), []).append(name)
+    groups = [FeatureGroup(family, "behaviour", tuple(columns))
+              for family, columns in behaviour.items() if columns]
+    for department in sorted(d for d in aisles if d is not None):
+        groups.append(FeatureGroup(f"{departments[department]} aisles", "department",
+                                   tuple(aisles[department])))
+    if None in aisles:
+        groups.append(FeatureGroup(UNKNOWN_DEPARTMENT, "department", tuple(aisles[None])))
+    return groups
