@@ -6,7 +6,7 @@ from typing import Any
 
 STAGE_ORDER = ("load_csv", "load_parquet", "features", "scale", "pca", "k_sweep", "kmeans",
                "silhouette", "stability", "hierarchical", "dbscan", "importance", "personas",
-               "umap", "report", "run_total")
+               "rules", "umap", "report", "run_total")
 
 
 def _fmt(summary: dict[str, float] | None) -> str:

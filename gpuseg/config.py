@@ -172,6 +172,10 @@ class PipelineConfig:
                                    "ARI)", low=2)
     bootstrap_rounds: int = _option(5, "int", "bootstrap refits (ARI against the full fit on "
                                     "the resampled users)", low=1)
+    rules_sample: int | None = _option(
+        10_000, "optional_int", "users (seeded host sample) the segment-rule decision trees are "
+        "fitted on; the rules' precision and coverage are measured on every user",
+        low=MIN_SAMPLE, every="every user")
     hierarchical_micro_clusters: int = _option(
         1000, "int", "KMeans micro-clusters that Ward linkage runs over", low=10)
     dbscan_eps: float | None = _option(

@@ -31,7 +31,7 @@ from .cluster import (
 from .config import PipelineConfig
 from .data.tables import InstacartData
 from .embed import Embedding, embed_umap
-from .explain import feature_groups, grouped_importance
+from .explain import feature_groups, grouped_importance, segment_rules
 from .features import compute_features
 from .personas import Persona, name_segments, profile_segments
 from .preprocess import Preprocessed, project, standardise
@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 #: Stages in the order they run (the CLI's progress bar counts them).
 STAGES = ("features", "scale", "pca", "k_sweep", "kmeans", "silhouette", "stability",
-          "hierarchical", "dbscan", "personas", "importance", "umap")
+          "hierarchical", "dbscan", "personas", "importance", "rules", "umap")
 
 
 def segment(data: InstacartData | str | os.PathLike, config: PipelineConfig | None = None, *,
@@ -134,6 +134,10 @@ def segment(data: InstacartData | str | os.PathLike, config: PipelineConfig | No
                                 departments=catalog["departments"])
         grouped = grouped_importance(user_features.table, km.labels, backend, model=model,
                                      groups=groups, seed=config.seed)
+    with timer.stage("rules"):
+        rules = segment_rules(user_features.table, km.labels, backend,
+                              personas=model.persona_names, seed=config.seed,
+                              sample=config.rules_sample, **catalog)
     embedding = None
     if embed:
         with timer.stage("umap"):
@@ -166,6 +170,7 @@ def segment(data: InstacartData | str | os.PathLike, config: PipelineConfig | No
         "hierarchical": hier.to_dict(),
         "dbscan": db.to_dict(),
         "importance": {**importance.to_dict(), **grouped.to_dict()},
+        "rules": [segment.to_dict() for segment in rules],
         "verdict": judgement.to_dict(),
         "umap": None if embedding is None else embedding.to_dict(),
         "personas": [p.to_dict() for p in personas],

@@ -164,6 +164,15 @@ def _metrics(n_users: int, labels: np.ndarray, sizes: np.ndarray, silhouette: np
                             "clear": False, "alone_accuracy": 0.45}],
                        "base_accuracy": 1.0, "majority_share": 0.4, "n_users": n_users,
                        "n_repeats": 3, "clear_drop": 0.05},
+        "rules": [{"segment": j, "persona": PERSONA_NAMES[j],
+                   "rules": [{"text": f"rule text {j}", "precision": 0.9 - 0.1 * j,
+                              "coverage": 0.8, "n_matched": 10, "n_matched_in_segment": 9,
+                              "conditions": [{"feature": "days_between_mean",
+                                              "label": "days between orders", "op": ">",
+                                              "threshold": 19.0,
+                                              "text": f"days <between> orders > {19 + j}"}]}],
+                   "precision": 0.9 - 0.1 * j, "coverage": 0.8, "n_users": int(sizes[j]),
+                   "tree": {"max_depth": 3, "sample_size": 250}} for j in range(3)],
         "verdict": {"strength": "strong", "text": "Strong segmentation <b>not bold</b>.",
                     "separation": "strong", "stability": "strong"},
         "umap": {"sample_size": n_embedded if n_embedded < n_users else None,
@@ -171,7 +180,10 @@ def _metrics(n_users: int, labels: np.ndarray, sizes: np.ndarray, silhouette: np
                  "n_neighbors": 15, "min_dist": 0.1},
         "personas": [{"segment": j, "name": PERSONA_NAMES[j], "rule": f"rule <{j}>",
                       "actions": [f"action <{j}a>", f"action {j}b & more"],
-                      "evidence": [f"evidence {j}"], "matched": True, "score": 1.0, "scores": {}}
+                      "evidence": [f"evidence {j}"], "matched": True, "score": 1.0, "scores": {},
+                      "basket": [{"department": f"<dept {j}>", "share": 0.066,
+                                  "population_share": 0.02, "lift": 3.3, "named": True,
+                                  "material": True, "material_difference": True}]}
                      for j in range(3)],
     }
 

@@ -1,4 +1,4 @@
-"""Explanations: grouped permutation importance through the saved model."""
+"""Explanations: grouped permutation importance through the saved model, and segment rules."""
 from __future__ import annotations
 
 import json
@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from _fake_result import fake_features, fake_result
+from _rules_reference import check_rules
 
 from gpuseg.cluster import fit_kmeans
 from gpuseg.data import load_instacart
@@ -15,8 +16,10 @@ from gpuseg.data.synth import generate_instacart, write_instacart
 from gpuseg.explain import (
     BEHAVIOUR_FAMILIES,
     CLEAR_DROP,
+    MAX_DEPTH,
     feature_groups,
     grouped_importance,
+    segment_rules,
 )
 from gpuseg.features import FEATURE_COLUMNS_FIXED, compute_features, feature_columns
 from gpuseg.model import assign
@@ -111,3 +114,25 @@ def test_on_realistic_shoppers_some_family_is_clearly_needed(realistic, cpu_back
     assert clear[0].drop > 5 * clear[0].drop_std
     # ...and not everything is "clear": the rarely bought bulk aisles move almost no one.
     assert next(g for g in found.groups if g.name == "bulk aisles").drop < CLEAR_DROP
+
+
+def test_rules_on_realistic_shoppers_are_recomputed_from_their_conditions(realistic, cpu_backend):
+    table, labels, model = realistic
+    found = segment_rules(table, labels, cpu_backend, personas=model.persona_names, seed=0,
+                          sample=2_000, **CATALOG)
+    entries = json.loads(json.dumps([segment.to_dict() for segment in found]))
+    assert [entry["segment"] for entry in entries] == list(range(5))
+    assert sum(bool(entry["rules"]) for entry in entries) >= 3
+    assert all(entry["tree"] == {"max_depth": MAX_DEPTH, "sample_size": 2_000} for entry in entries)
+    check_rules(entries, table, pd.Series(labels, index=table.index))
+
+
+@pytest.mark.gpu
+def test_rules_on_the_gpu_are_the_cpu_s(gpu_backend, realistic, cpu_backend):
+    """Same host sample and trees; precision and coverage counted on the device."""
+    table, labels, model = realistic
+    kwargs = dict(personas=model.persona_names, seed=1, sample=1_500, **CATALOG)
+    on_gpu = segment_rules(gpu_backend.from_host(table), gpu_backend.from_host(labels),
+                           gpu_backend, **kwargs)
+    on_cpu = segment_rules(table, labels, cpu_backend, **kwargs)
+    assert [s.to_dict() for s in on_gpu] == [s.to_dict() for s in on_cpu]

@@ -6,12 +6,14 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from _rules_reference import check_rules
 from sklearn.metrics import adjusted_rand_score
 
 from gpuseg.config import PipelineConfig
 from gpuseg.data import load_instacart
 from gpuseg.data.synth import generate_instacart, write_instacart
 from gpuseg.errors import GpusegError
+from gpuseg.features import compute_features
 from gpuseg.pipeline import segment
 from gpuseg.vocabulary import PERSONA_NAMES
 
@@ -70,7 +72,8 @@ def test_metrics_are_complete_json_and_consistent(result):
     assert len(m["personas"]) == result.k
     assert m["catalog"]["aisles"]["24"] == "fresh fruits"
     assert set(result.timings) >= {"features", "scale", "pca", "k_sweep", "kmeans", "silhouette",
-                                   "stability", "hierarchical", "dbscan", "importance", "personas"}
+                                   "stability", "hierarchical", "dbscan", "importance", "personas",
+                                   "rules"}
     assert result.activity.shape == (result.k, 7, 24)
     assert result.activity.sum() > 0
 
@@ -78,6 +81,18 @@ def test_metrics_are_complete_json_and_consistent(result):
 def test_persona_column_matches_the_model(result):
     by_segment = result.segments.groupby("segment")["persona"].first().astype(str)
     assert tuple(by_segment) == result.model.persona_names
+
+
+def test_every_planted_persona_gets_a_rule_that_holds_on_every_shopper(result, strong, cpu_backend):
+    folder, _ = strong
+    features = compute_features(load_instacart(folder, backend=cpu_backend), cpu_backend).table
+    features = features.loc[result.segments["user_id"]]
+    rules = json.loads(json.dumps(result.metrics["rules"]))
+    check_rules(rules, features, pd.Series(result.segments["segment"].to_numpy(),
+                                           index=features.index))
+    for entry, name in zip(rules, result.model.persona_names):
+        assert entry["persona"] == name and entry["rules"], entry
+        assert entry["precision"] >= 0.9 and entry["coverage"] >= 0.75, entry
 
 
 def test_feature_families_explain_the_planted_personas(result):
@@ -120,7 +135,7 @@ def test_the_whole_pipeline_runs_on_the_gpu_and_writes_a_run_directory(gpu_backe
     assert m["umap"]["fit_sample_size"] is None and m["umap"]["trustworthiness"] > 0.8
     assert set(result.timings) >= {"load", "features", "scale", "pca", "k_sweep", "kmeans",
                                    "silhouette", "stability", "hierarchical", "dbscan",
-                                   "importance", "personas", "umap"}
+                                   "importance", "personas", "rules", "umap"}
     assert result.activity.shape == (result.k, 7, 24) and result.activity.sum() > 0
     assert np.isfinite(result.segments[["silhouette", "umap_x", "umap_y"]].to_numpy()).all()
     assert gpu_backend.peak_device_memory() > 0

@@ -101,6 +101,18 @@ def test_every_persona_appears_with_its_actions_and_top_aisles(fake, page):
     assert "produce (1.5x)" in personas and "deli (0.9x)" not in personas
 
 
+def test_each_persona_card_shows_its_rules_and_the_shares_behind_its_name(page):
+    personas = page[page.index('<div class="personas">'):]
+    cards = personas.split('<div class="persona"')[1:]
+    for j, card in enumerate(cards):
+        assert f"days &lt;between&gt; orders &gt; {19 + j} (precision {0.9 - 0.1 * j:.2f}, " \
+               "covers 80%)" in card
+        # Why this name: the department it rests on, its share, the average shopper's, the lift.
+        assert f"&lt;dept {j}&gt;" in card and "6.6%" in card and "2.0%" in card
+        assert "3.30x" in card
+    assert "seeded sample of 250 shoppers" in page
+
+
 def test_the_page_says_so_when_umap_did_not_run(tmp_path, monkeypatch):
     # Only the text matters here: skip rasterising the other figures.
     monkeypatch.setattr(figures, "to_png", lambda figure: PNG_MAGIC)

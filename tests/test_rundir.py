@@ -85,7 +85,7 @@ def test_profiles_csv_has_one_row_per_segment_with_persona_and_actions(run):
 def test_metrics_json_records_numbers_timings_and_provenance(run):
     metrics = json.loads((run.run_dir / "metrics.json").read_text())
     for key in ("k_sweep", "k_choice", "kmeans", "silhouette", "stability", "hierarchical", "dbscan",
-                "importance", "verdict", "umap", "personas", "users", "preprocess"):
+                "importance", "rules", "verdict", "umap", "personas", "users", "preprocess"):
         assert metrics[key], key
     assert set(metrics["timings"]) == {"load", *STAGES}
     assert all(seconds >= 0 for seconds in metrics["timings"].values())

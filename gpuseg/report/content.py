@@ -157,6 +157,11 @@ def importance_scope(result: Any) -> dict[str, Any]:
                                              "majority_share", "base_accuracy")}
 
 
+def segment_rules(result: Any) -> list[dict[str, Any]]:
+    """Per segment (by number): its rules (text, precision, coverage) and their joint numbers."""
+    return sorted(result.metrics.get("rules", []), key=lambda entry: entry["segment"])
+
+
 def top_aisle_lifts(result: Any) -> list[pd.Series]:
     """Per segment, its top aisles by lift (index: aisle name, values: lift)."""
     profiles = result.profiles.sort_values("segment")

@@ -20,6 +20,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from ..personas import MATERIAL_SHARE
 from . import content, figures
 
 REPORT_FILE = "report.html"
@@ -194,6 +195,7 @@ def _segments(result: Any, names: list[str], figure: _FigureWriter) -> str:
 def _personas(result: Any, names: list[str]) -> str:
     profiles = result.profiles.set_index("segment")
     colors = figures.segment_colors(len(names))
+    rules = {entry["segment"]: entry for entry in content.segment_rules(result)}
     cards = []
     for persona in sorted(result.metrics["personas"], key=lambda p: p["segment"]):
         j = persona["segment"]
@@ -207,11 +209,47 @@ def _personas(result: Any, names: list[str]) -> str:
             f'{int(row["preferred_hour"]):02d}:00, {row["weekend_share"]:.0%} at the weekend</p>'
             f"<p><b>Over-buys</b> {departments}<br><b>Top aisles</b> {aisles}</p>"
             f"<b>Actions</b>{_list(persona['actions'])}"
+            f"<b>Who is in it</b>{_rules(rules.get(j))}"
             f"<details><summary>Why this name</summary><p>{escape(persona['rule'])}</p>"
-            f"{_list(persona['evidence'])}</details></div>")
+            f"{_list(persona['evidence'])}{_basket(persona.get('basket', []))}</details></div>")
+    fitted = next((entry["tree"] for entry in rules.values()), None)
+    trees = ("" if fitted is None else
+             f" Rules come from a decision tree of depth at most {fitted['max_depth']} per "
+             f"segment, fitted on a seeded sample of {fitted['sample_size']:,} shoppers; their "
+             "precision (share of the shoppers a rule picks who are in the segment) and coverage "
+             "(share of the segment it picks) are measured on every shopper.")
     return ('<p class="muted">Names come from explicit rules over each segment\'s profile '
-            "(see <i>Why this name</i>); lifts compare a segment's share of items with all shoppers'.</p>"
+            "(see <i>Why this name</i>); lifts compare a segment's share of items with all "
+            "shoppers'. A department a name rests on is at least "
+            f"{MATERIAL_SHARE:.0%} of the segment's items, not only a high lift.{escape(trees)}</p>"
             f'<div class="personas">{"".join(cards)}</div>')
+
+
+def _rules(entry: dict[str, Any] | None) -> str:
+    """A segment's rules as escaped HTML, each with its precision and coverage."""
+    if entry is None:
+        return '<p class="muted">No rules were computed for this run.</p>'
+    if not entry["rules"]:
+        return ('<p class="muted">No rule of a few conditions picks this segment out: every '
+                "candidate was wrong about most of the shoppers it picked.</p>")
+    items = [" and ".join(c["text"] for c in rule["conditions"])
+             + f" (precision {rule['precision']:.2f}, covers {rule['coverage']:.0%})"
+             for rule in entry["rules"]]
+    joint = ("" if len(entry["rules"]) < 2 else
+             f'<p class="muted">Either rule: precision {entry["precision"]:.2f}, covers '
+             f"{entry['coverage']:.0%}.</p>")
+    return _list(items) + joint
+
+
+def _basket(basket: Sequence[dict[str, Any]]) -> str:
+    """The departments behind a name and the segment's other material differences, as a table."""
+    if not basket:
+        return '<p class="muted">No department differs materially from the average shopper.</p>'
+    rows = [[entry["department"], f"{entry['share']:.1%}", f"{entry['population_share']:.1%}",
+             "n/a" if entry["lift"] is None else f"{entry['lift']:.2f}x",
+             "yes" if entry["named"] else ""] for entry in basket]
+    return _table(["department", "share of segment's items", "average shopper", "lift",
+                   "the name rests on it"], rows, text_columns=(0, 4))
 
 
 def _over_index(names: Sequence[str], lifts: Sequence[float]) -> str:
