@@ -129,10 +129,16 @@ def test_rules_on_realistic_shoppers_are_recomputed_from_their_conditions(realis
 
 @pytest.mark.gpu
 def test_rules_on_the_gpu_are_the_cpu_s(gpu_backend, realistic, cpu_backend):
-    """Same host sample and trees; precision and coverage counted on the device."""
+    """Same host sample and trees, so the same conditions; precision and coverage counted on the
+    device (a department share summed in another order may sit on the other side of a threshold
+    by one rounding error, hence the tolerance)."""
     table, labels, model = realistic
     kwargs = dict(personas=model.persona_names, seed=1, sample=1_500, **CATALOG)
     on_gpu = segment_rules(gpu_backend.from_host(table), gpu_backend.from_host(labels),
                            gpu_backend, **kwargs)
     on_cpu = segment_rules(table, labels, cpu_backend, **kwargs)
-    assert [s.to_dict() for s in on_gpu] == [s.to_dict() for s in on_cpu]
+    for gpu, cpu in zip(on_gpu, on_cpu, strict=True):
+        assert [r.conditions for r in gpu.rules] == [r.conditions for r in cpu.rules]
+        for gpu_rule, cpu_rule in zip(gpu.rules, cpu.rules):
+            assert gpu_rule.precision == pytest.approx(cpu_rule.precision, abs=2 / len(table))
+            assert gpu_rule.coverage == pytest.approx(cpu_rule.coverage, abs=2 / len(table))
