@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..explain.readable import BEHAVIOUR_LABELS
+
 #: Behavioural features on the radar, in drawing order, with their axis labels.
 RADAR_FEATURES = {
     "n_orders": "orders",
@@ -123,7 +125,7 @@ def feature_label(name: str, aisle_names: Mapping[int, str]) -> str:
     if name.startswith(AISLE_FEATURE_PREFIX):
         aisle = int(name[len(AISLE_FEATURE_PREFIX):])
         return f"aisle: {aisle_names.get(aisle, aisle)}"
-    return name.replace("_", " ")
+    return BEHAVIOUR_LABELS.get(name, (name.replace("_", " "), ""))[0]
 
 
 def eta_squared_table(result: Any, aisle_names: Mapping[int, str]) -> pd.Series:

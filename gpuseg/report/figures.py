@@ -193,7 +193,8 @@ def importance(eta_squared: pd.Series, families: pd.DataFrame, *, clear_drop: fl
     drop_ax.legend(fontsize=8, loc="lower right")
     if not (shown["drop"].to_numpy() >= clear_drop).any():
         drop_ax.text(0.5, 0.5, "no family is needed on its own:\nthe others still place "
-                     "every shopper\n(see which are enough, middle)", ha="center", va="center",
+                     "almost every shopper\n(see which are enough, middle)", ha="center",
+                     va="center",
                      transform=drop_ax.transAxes, color="#52606d", fontsize=9)
     alone_ax.barh(labels, shown["alone_accuracy"].to_numpy(), color="#3b6ea8")
     alone_ax.axvline(majority_share, color="grey", linestyle=":", linewidth=1.2,
