@@ -142,12 +142,12 @@ def grouped_importance(features: Any, labels: Any, backend: Backend, *, model: S
     -----
     The model assigns ``argmin_j |p - c_j|^2`` with ``p = ((x - mean) / scale -
     pca_mean) @ components.T``. Everything up to the centroids is linear, so
-    with ``W = (components / scale).T @ centroids.T`` (features x segments)
-    the same argmin is that of ``|c_j|^2 - 2 (x @ W - b)_j`` (``b`` the
-    constant part). Shuffling family G changes ``x @ W`` by ``(x'_G - x_G) @
-    W_G``, so each shuffle costs users x |G| x K operations rather than a
-    projection into the ~125 PCA dimensions (and a shuffle of ``x_G @ W_G`` is
-    the same shuffle of its rows), so every user can be scored.
+    with ``W = centroids @ (components / scale)`` (segments x features) the
+    same argmin is that of ``|c_j|^2 - 2 (W @ x - b)_j`` (``b`` the constant
+    part). Shuffling family G changes ``W @ x`` by ``W_G @ (x'_G - x_G)``, so
+    each shuffle costs users x |G| x K operations rather than a
+    projection into the ~125 PCA dimensions (and a shuffle of ``W_G @ x_G`` is
+    the same shuffle of its columns), so every user can be scored.
     A family alone compares the standardised features ``z_G`` with the
     centroids mapped back through the PCA (``centroids @ components +
     pca_mean``, restricted to G).
@@ -168,35 +168,36 @@ def grouped_importance(features: Any, labels: Any, backend: Backend, *, model: S
         return backend.from_host(np.asarray(array, dtype=np.float64))
 
     centroids = param(model.centroids)
-    # (features x segments): how one unit of each original feature moves each centroid's score.
-    weights = param((model.pca_components / model.scaler_scale[None, :]).T) @ centroids.T
-    offset = (param(model.scaler_mean / model.scaler_scale + model.pca_mean)
-              @ param(model.pca_components).T) @ centroids.T
+    # (segments x features): how one unit of each original feature moves each centroid's score.
+    weights = centroids @ param(model.pca_components / model.scaler_scale[None, :])
+    offset = centroids @ (param(model.pca_components)
+                          @ param(model.scaler_mean / model.scaler_scale + model.pca_mean))
     norms = (centroids ** 2).sum(axis=1)
     mean, scale = param(model.scaler_mean), param(model.scaler_scale)
     centres = centroids @ param(model.pca_components) + param(model.pca_mean)
 
+    # Scores are segments x users: a shuffle then gathers K long rows, not n short ones.
     def agreement(scores: Any) -> Any:
-        return ((norms[None, :] - 2.0 * scores).argmin(axis=1) == labels).mean()
+        return ((norms[:, None] - 2.0 * scores).argmin(axis=0) == labels).mean()
 
-    columns = [backend.asarray(np.array([position[f] for f in group.features], dtype=np.int64))
-               for group in groups]
-    # Each family's share of every score; a shuffle of family G permutes its rows.
-    parts = [XT[cols].T @ weights[cols] for cols in columns]
-    scores = XT.T @ weights - offset[None, :]
+    scores = weights @ XT - offset[:, None]
     base_accuracy = agreement(scores)
     rng = np.random.default_rng(seed)
     # Host-drawn permutations: identical shuffles on both backends; only indices move.
     permutations = [backend.asarray(rng.permutation(n)) for _ in range(n_repeats)]
     accuracy = xp.empty((n_repeats, len(groups)), dtype=xp.float64)
     alone = xp.empty(len(groups), dtype=xp.float64)
-    for g, (cols, part) in enumerate(zip(columns, parts)):
+    for g, group in enumerate(groups):
+        cols = backend.asarray(np.array([position[f] for f in group.features], dtype=np.int64))
+        rows = XT[cols]
+        # The family's share of every score; a shuffle of the family permutes its columns.
+        part = weights[:, cols] @ rows
         for r, permutation in enumerate(permutations):
-            accuracy[r, g] = agreement(scores + part[permutation] - part)
-        z = (XT[cols] - mean[cols][:, None]) / scale[cols][:, None]
+            accuracy[r, g] = agreement(scores + xp.take(part, permutation, axis=1) - part)
+        z = (rows - mean[cols][:, None]) / scale[cols][:, None]
         c = centres[:, cols]
-        nearest = ((z ** 2).sum(axis=0)[:, None] - 2.0 * z.T @ c.T
-                   + (c ** 2).sum(axis=1)[None, :]).argmin(axis=1)
+        nearest = ((z ** 2).sum(axis=0)[None, :] - 2.0 * c @ z
+                   + (c ** 2).sum(axis=1)[:, None]).argmin(axis=0)
         alone[g] = (nearest == labels).mean()
     segment_sizes = xp.bincount(labels.astype(xp.int64), minlength=int(centroids.shape[0]))
     # K- and family-sized results come to the host once.
