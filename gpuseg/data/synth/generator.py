@@ -37,6 +37,13 @@ EVAL_SETS = ("prior", "train", "test")
 
 #: Upper bound of ``n_users``: keeps order ids (up to 100 per user) inside int32.
 MAX_USERS = 10_000_000
+#: Users generated together from one seeded stream: the unit of out-of-core generation.
+#: About 0.4 GB of peak memory with ``strong`` (fewer product rows with ``realistic``).
+BLOCK_USERS = 20_000
+# Children of the seed: the catalog, the plan (then block 0's users), block 0's orders and
+# items; the later blocks' streams sit under the next spawn key.
+_FIRST_BLOCK_STREAMS = 4
+_BLOCK_TABLES = ("orders", "order_products__prior", "order_products__train", "truth")
 
 # ---------------------------------------------------------------------------------------------
 # Public API
@@ -96,16 +103,115 @@ def generate_instacart(n_users: int, *, seed: int = 0,
     Returns
     -------
     SyntheticInstacart
+        The blocks of :func:`generate_block`, concatenated in order.
+    """
+    plan = plan_instacart(n_users, seed=seed, separation=separation)
+    blocks = [generate_block(plan, block) for block in range(plan.n_blocks)]
+    tables = {name: pd.concat([getattr(b, name) for b in blocks], ignore_index=True)
+              for name in _BLOCK_TABLES}
+    return SyntheticInstacart(**tables, products=plan.catalog.products,
+                              aisles=taxonomy.aisles_frame(),
+                              departments=taxonomy.departments_frame(), seed=int(seed),
+                              separation=separation)
+
+
+@dataclass(frozen=True)
+class SyntheticPlan:
+    """What every block of a data set shares: the catalog and each user's persona and order count.
+
+    Users are generated in blocks of :data:`BLOCK_USERS`; a block's draws are
+    seeded by ``(seed, block)`` only, so any block can be made alone and the data
+    set is the same whichever blocks are made together (what lets
+    :func:`~gpuseg.data.synth.partitioned.write_partitioned` write one
+    partition at a time). The persona and train/test shares are exact over all
+    users, so they are drawn here, once, with the order counts that fix every
+    block's first order id. About 4 bytes per user.
+    """
+
+    n_users: int
+    seed: int
+    separation: str
+    catalog: _Catalog
+    persona: np.ndarray  # int8 index into _PERSONAS
+    n_orders: np.ndarray  # int16
+    ends_in_train: np.ndarray  # bool
+    first_block_state: dict  # the plan's generator after its draws (block 0 continues it)
+
+    @property
+    def n_blocks(self) -> int:
+        return -(-self.n_users // BLOCK_USERS)
+
+    def block_users(self, block: int) -> tuple[int, int]:
+        """Dense index range ``[start, stop)`` of the users of ``block``."""
+        start = block * BLOCK_USERS
+        return start, min(start + BLOCK_USERS, self.n_users)
+
+    def first_order(self, block: int) -> int:
+        """Orders of the users before ``block`` (its first order id is this plus one)."""
+        return int(self.n_orders[:self.block_users(block)[0]].sum(dtype=np.int64))
+
+
+@dataclass(frozen=True)
+class SyntheticBlock:
+    """The users of one block: their orders, product rows and planted personas."""
+
+    orders: pd.DataFrame
+    order_products__prior: pd.DataFrame
+    order_products__train: pd.DataFrame
+    truth: pd.DataFrame
+
+
+def plan_instacart(n_users: int, *, seed: int = 0, separation: str = "strong") -> SyntheticPlan:
+    """The catalog and the per-user draws that every block of a data set shares.
+
+    Parameters are those of :func:`generate_instacart`.
     """
     _validate(n_users, seed, separation)
     market = _market(separation)
-    catalog_rng, user_rng, order_rng, item_rng = (
-        np.random.default_rng(stream) for stream in np.random.SeedSequence(seed).spawn(4))
-    catalog = _build_catalog(catalog_rng)
-    users = _draw_users(n_users, market, catalog, user_rng)
+    catalog_seed, plan_seed, _, _ = np.random.SeedSequence(seed).spawn(_FIRST_BLOCK_STREAMS)
+    catalog = _build_catalog(np.random.default_rng(catalog_seed))
+    rng = np.random.default_rng(plan_seed)
+    persona = _exact_shares(rng, market.persona_share, n_users).astype(np.int8)
+    n_orders = _draw_order_counts(rng, n_users).astype(np.int16)
+    ends_in_train = _exact_shares(rng, np.array([1 - TRAIN_USER_SHARE, TRAIN_USER_SHARE]),
+                                  n_users).astype(bool)
+    return SyntheticPlan(int(n_users), int(seed), separation, catalog, persona, n_orders,
+                         ends_in_train, rng.bit_generator.state)
+
+
+def generate_block(plan: SyntheticPlan, block: int) -> SyntheticBlock:
+    """The tables of one block of users; the same whichever other blocks are generated."""
+    market = _market(plan.separation)
+    start, stop = plan.block_users(block)
+    user_rng, order_rng, item_rng = _block_streams(plan, block)
+    users = _draw_users(plan.persona[start:stop].astype(np.int64),
+                        plan.n_orders[start:stop].astype(np.int64),
+                        plan.ends_in_train[start:stop], market, plan.catalog, user_rng)
     orders = _draw_orders(users, market, order_rng)
-    items = _draw_items(users, orders, market, catalog, item_rng)
-    return _assemble(users, orders, items, catalog, seed, separation)
+    items = _draw_items(users, orders, market, plan.catalog, item_rng)
+    return _assemble(users, orders, items, plan.catalog, first_user=start,
+                     first_order=plan.first_order(block))
+
+
+def _block_streams(plan: SyntheticPlan,
+                   block: int) -> tuple[np.random.Generator, np.random.Generator,
+                                        np.random.Generator]:
+    """The user, order and item generators of one block, seeded by (seed, block) only.
+
+    The first block continues the plan's stream and takes the seed's other two
+    children, as the generator did before it worked in blocks, so a data set of
+    at most :data:`BLOCK_USERS` users is the same as before for the same seed.
+    Every later block has a child of the seed of its own.
+    """
+    if block == 0:
+        _, plan_seed, order_seed, item_seed = np.random.SeedSequence(plan.seed).spawn(
+            _FIRST_BLOCK_STREAMS)
+        user_rng = np.random.default_rng(plan_seed)
+        user_rng.bit_generator.state = plan.first_block_state
+        return user_rng, np.random.default_rng(order_seed), np.random.default_rng(item_seed)
+    streams = np.random.SeedSequence(plan.seed, spawn_key=(_FIRST_BLOCK_STREAMS, block)).spawn(3)
+    user_rng, order_rng, item_rng = (np.random.default_rng(s) for s in streams)
+    return user_rng, order_rng, item_rng
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,13 +327,10 @@ def _beta_around(rng: np.random.Generator, mean: np.ndarray, concentration: floa
     return rng.beta(mean * concentration, (1.0 - mean) * concentration)
 
 
-def _draw_users(n_users: int, market: _Market, catalog: _Catalog,
-                rng: np.random.Generator) -> _Users:
+def _draw_users(persona: np.ndarray, n_orders: np.ndarray, ends_in_train: np.ndarray,
+                market: _Market, catalog: _Catalog, rng: np.random.Generator) -> _Users:
     sep = market.separation
-    persona = _exact_shares(rng, market.persona_share, n_users)
-    n_orders = _draw_order_counts(rng, n_users)
-    ends_in_train = _exact_shares(rng, np.array([1 - TRAIN_USER_SHARE, TRAIN_USER_SHARE]),
-                                  n_users).astype(bool)
+    n_users = len(persona)
     basket_habit, hour_habit, cadence_habit = rng.standard_normal((3, n_users))
     own_taste_share = _beta_around(rng, np.full(n_users, sep.own_taste_share),
                                    sep.own_taste_concentration)
@@ -269,7 +372,7 @@ class _Orders:
     hour: np.ndarray
     days_since_prior: np.ndarray  # float32, NaN for first orders
     basket_size: np.ndarray  # product rows to draw (0 for test orders)
-    order_id: np.ndarray  # int32, a random relabelling of 1..n as in the Kaggle export
+    order_id: np.ndarray  # int32, a random relabelling of 1..n (the order items are drawn in)
     by_order_id: np.ndarray  # dense order indices in ascending order_id
 
 
@@ -444,11 +547,24 @@ def _rows_of_keys(keys: np.ndarray, orders: _Orders, slot_bits: int, number_bits
 # ---------------------------------------------------------------------------------------------
 
 
-def _assemble(users: _Users, orders: _Orders, items: _Items, catalog: _Catalog, seed: int,
-              separation: str) -> SyntheticInstacart:
+def _assemble(users: _Users, orders: _Orders, items: _Items, catalog: _Catalog, *,
+              first_user: int, first_order: int) -> SyntheticBlock:
+    """The block's tables; user and order ids continue from the blocks before it.
+
+    Each user's orders take consecutive order ids, in the random order of the
+    drawn ids (so ids still say nothing about time), which sorts the product
+    rows, like Kaggle's, by order id and at once by user: any range of users is
+    then a contiguous slice of every table, and the partitions of
+    :func:`~gpuseg.data.synth.write_partitioned` concatenate to these tables.
+    """
+    by_user_then_drawn_id = np.lexsort((orders.order_id, orders.owner))
+    order_id = np.empty(len(orders.owner), dtype=np.int32)
+    order_id[by_user_then_drawn_id] = np.arange(first_order + 1,
+                                                first_order + len(orders.owner) + 1,
+                                                dtype=np.int32)
     orders_frame = pd.DataFrame({
-        "order_id": orders.order_id,
-        "user_id": (orders.owner + 1).astype(np.int32),
+        "order_id": order_id,
+        "user_id": (orders.owner + 1 + first_user).astype(np.int32),
         "eval_set": pd.Categorical.from_codes(orders.eval_code, categories=list(EVAL_SETS)),
         "order_number": orders.order_number.astype(np.int16),
         "order_dow": orders.dow.astype(np.int8),
@@ -457,29 +573,29 @@ def _assemble(users: _Users, orders: _Orders, items: _Items, catalog: _Catalog, 
     })
     in_train = orders.eval_code[items.order] == 1
     truth = pd.DataFrame({
-        "user_id": np.arange(1, len(users.persona) + 1, dtype=np.int32),
+        "user_id": np.arange(first_user + 1, first_user + len(users.persona) + 1,
+                             dtype=np.int32),
         "persona": pd.array(np.array(PERSONA_NAMES, dtype=object)[users.persona], dtype="str"),
     })
-    return SyntheticInstacart(
+    return SyntheticBlock(
         orders=orders_frame,
-        order_products__prior=_product_rows(items, ~in_train, orders, catalog),
-        order_products__train=_product_rows(items, in_train, orders, catalog),
-        products=catalog.products,
-        aisles=taxonomy.aisles_frame(),
-        departments=taxonomy.departments_frame(),
+        order_products__prior=_product_rows(items, ~in_train, order_id, catalog),
+        order_products__train=_product_rows(items, in_train, order_id, catalog),
         truth=truth,
-        seed=int(seed),
-        separation=separation,
     )
 
 
-def _product_rows(items: _Items, selected: np.ndarray, orders: _Orders,
+def _product_rows(items: _Items, selected: np.ndarray, order_id: np.ndarray,
                   catalog: _Catalog) -> pd.DataFrame:
+    """The selected rows in file order: by order id, each order's rows in cart order."""
+    ids = order_id[items.order[selected]]
+    # The rows come ordered by drawn id; a stable sort by final id keeps each cart's order.
+    file_order = np.argsort(ids, kind="stable")
     columns = {
-        "order_id": orders.order_id[items.order[selected]],
-        "product_id": catalog.product_id_of_position[items.position[selected]],
-        "add_to_cart_order": items.add_to_cart_order[selected],
-        "reordered": items.reordered[selected],
+        "order_id": ids[file_order],
+        "product_id": catalog.product_id_of_position[items.position[selected][file_order]],
+        "add_to_cart_order": items.add_to_cart_order[selected][file_order],
+        "reordered": items.reordered[selected][file_order],
     }
     assert all(columns[name].dtype == dtype for name, dtype in ORDER_PRODUCTS_DTYPES.items())
     return pd.DataFrame(columns, copy=False)
