@@ -81,10 +81,11 @@ _MORE_MEMORY = "or run where more memory is free"
 #: Per stage: what to change when it does not fit.
 REMEDIES = {
     "load": Remedy(None, "the compact tables must fit: about 11 bytes per order-product "
-                               "row; run where more memory is free"),
+                         "row; run across Dask workers instead (gpuseg partition, then "
+                         "gpuseg run with {workers}), or where more memory is free"),
     "features": Remedy(None, "the feature stage holds every order-product row at once: "
-                                   "split the users into partitions, or run where more memory "
-                                   "is free"),
+                             "run across Dask workers instead (gpuseg partition, then "
+                             "gpuseg run with {workers}), or where more memory is free"),
     "preprocess": Remedy("min_orders", "to segment fewer users, " + _MORE_MEMORY,
                          verb="raise"),
     "k_sweep": Remedy("sweep_sample", _MORE_MEMORY),

@@ -33,6 +33,7 @@ from ..backend import Backend
 from ..errors import ConfigError, DataValidationError
 from ..registry import get_backend
 from .cache import cache_entry, file_stamps, fingerprint, read_cache, read_frames, write_cache
+from .partitioned import find_partitioned, read_partitioned
 from .schema import FILE_STEMS, FILE_SUFFIXES, OPTIONAL_FILES, ORDERS_OPTIONAL, TABLE_DTYPES
 from .tables import InstacartData
 from .validate import (
@@ -66,8 +67,9 @@ def load_instacart(source: str | os.PathLike[str] = "kaggle", *, backend: str | 
         A folder in the Kaggle layout (``orders``, ``order_products__prior``,
         optional ``order_products__train``, ``products``, ``aisles``,
         ``departments``, each ``.csv``, ``.csv.zip``, ``.csv.gz`` or
-        ``.parquet``), or the string ``"kaggle"`` to download it with kagglehub
-        (:func:`gpuseg.data.kaggle.download_instacart`).
+        ``.parquet``), a folder in the partitioned layout
+        (:mod:`gpuseg.data.partitioned`), or the string ``"kaggle"`` to download
+        it with kagglehub (:func:`gpuseg.data.kaggle.download_instacart`).
     backend : {"cpu", "gpu", "auto"} or Backend, default "cpu"
         Where the tables are returned: pandas frames on the CPU, cuDF frames on the GPU.
     cache : bool, default True
@@ -103,7 +105,9 @@ def load_instacart(source: str | os.PathLike[str] = "kaggle", *, backend: str | 
     """
     backend = get_backend(backend)
     folder, label = _resolve_source(source, competition=competition)
-    files = find_source_files(folder)
+    # A folder of partitions (orders/part-*.parquet, ...) loads as one data set too.
+    partitioned = find_partitioned(folder)
+    files = find_source_files(folder) if partitioned is None else partitioned.files()
     stamps = file_stamps(files)
     entry = cache_entry(folder, cache_dir) if cache else None
 
@@ -112,7 +116,9 @@ def load_instacart(source: str | os.PathLike[str] = "kaggle", *, backend: str | 
         frames, cleaning, messages = dict(cached.frames), dict(cached.cleaning), cached.messages
     else:
         started = time.perf_counter()
-        host, cleaning, messages = read_instacart_folder(files)
+        host, cleaning, messages = (
+            read_instacart_folder(files) if partitioned is None
+            else read_partitioned(partitioned, backend.available_memory(), backend.device))
         log.info("read and validated %s in %.1f s", folder, time.perf_counter() - started)
         written = entry is not None and write_cache(entry, host, stamps, cleaning, messages, folder)
         if written and entry is not None and backend.df is not pd:

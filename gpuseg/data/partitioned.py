@@ -1,0 +1,303 @@
+"""The partitioned layout: parquet files that each hold whole users, and its validating reader.
+
+A partitioned folder holds the small catalog tables as the Kaggle layout does
+(``products``, ``aisles``, ``departments``) and one folder per large table,
+``orders/``, ``order_products__prior/`` and (optional) ``order_products__train/``,
+of parquet files named ``part-00000.parquet``, ``part-00001.parquet``, ... . The
+files of one name across the folders form a partition: its orders, and every
+product row of those orders. A user's orders all sit in one partition, so every
+user's features can be computed from one partition alone
+(:mod:`gpuseg.distributed` maps :func:`gpuseg.features.compute_features` over
+them). ``gpuseg synth --partitions`` and ``gpuseg partition`` write this layout.
+
+Every file is checked with the loader's own rules (:func:`gpuseg.data.load.read_table`
+and :mod:`gpuseg.data.validate`), so an error names the partition file, the
+column and the row within that file. A product row whose order is not in its
+own partition cannot be joined there: it is dropped and counted like any other
+unknown order.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from ..errors import DataValidationError, ResourceLimitError
+from .schema import FILE_STEMS, FILE_SUFFIXES, OPTIONAL_FILES
+from .validate import (CLEANING_KEYS, check_order_numbers, check_references, check_unique,
+                       clean_order_products)
+
+#: Tables split into partitions, in the order a partition lists them.
+PARTITIONED_TABLES = ("orders", "order_products__prior", "order_products__train")
+#: Tables every partition shares, as single files beside the partition folders.
+CATALOG_TABLES = ("products", "aisles", "departments")
+_ORDER_PRODUCT_TABLES = PARTITIONED_TABLES[1:]
+#: Compact bytes per row once loaded (the dtypes of :mod:`gpuseg.data.schema`).
+_ORDER_BYTES, _ORDER_PRODUCT_BYTES = 16, 11
+
+
+def partition_file_name(index: int) -> str:
+    """File name of partition ``index`` inside each partition folder."""
+    return f"part-{index:05d}.parquet"
+
+
+@dataclass(frozen=True)
+class PartitionedSource:
+    """The files of a partitioned folder.
+
+    Attributes
+    ----------
+    folder : Path
+    catalog : Mapping[str, Path]
+        ``products``, ``aisles``, ``departments`` -> their file.
+    parts : tuple of Mapping[str, Path]
+        One per partition, in file-name order: table -> file
+        (``order_products__train`` only where the partition has one).
+    """
+
+    folder: Path
+    catalog: Mapping[str, Path]
+    parts: tuple[Mapping[str, Path], ...]
+
+    @property
+    def n_partitions(self) -> int:
+        return len(self.parts)
+
+    def files(self) -> dict[str, Path]:
+        """Every file by a unique key (``table`` or ``table/part-N.parquet``), for cache stamps."""
+        found = dict(self.catalog)
+        for part in self.parts:
+            found.update({f"{table}/{path.name}": path for table, path in part.items()})
+        return found
+
+    def rows(self) -> dict[str, int]:
+        """Rows of the partitioned tables, summed over partitions, from the parquet footers."""
+        totals = dict.fromkeys(PARTITIONED_TABLES, 0)
+        for part in self.parts:
+            for table, path in part.items():
+                totals[table] += _parquet_rows(path)
+        return totals
+
+
+def find_partitioned(folder: Path) -> PartitionedSource | None:
+    """The partitioned layout in ``folder``, or ``None`` when it has no ``orders/`` folder.
+
+    Raises
+    ------
+    DataValidationError
+        A catalog file is missing, ``orders/`` holds no partition file, or a
+        partition lacks its product-row file (naming the file looked for).
+    """
+    if not (folder / "orders").is_dir():
+        return None
+    catalog = {}
+    for table in CATALOG_TABLES:
+        stem = FILE_STEMS[table]
+        candidates = [folder / f"{stem}{suffix}" for suffix in FILE_SUFFIXES]
+        existing = [path for path in candidates if path.is_file()]
+        if not existing:
+            raise DataValidationError(
+                f"{folder}: no {stem} file beside the partition folders; expected one of "
+                f"{', '.join(path.name for path in candidates)}")
+        catalog[table] = existing[0]
+    names = sorted(path.name for path in (folder / "orders").glob("part-*.parquet"))
+    if not names:
+        raise DataValidationError(
+            f"{folder / 'orders'}: no partition files (part-00000.parquet, ...) in the folder")
+    parts = []
+    for name in names:
+        part = {}
+        for table in PARTITIONED_TABLES:
+            path = folder / FILE_STEMS[table] / name
+            if path.is_file():
+                part[table] = path
+            elif table not in OPTIONAL_FILES:
+                raise DataValidationError(
+                    f"{path}: missing; every orders/{name} needs its "
+                    f"{FILE_STEMS[table]}/{name} (an empty one when it has no product rows)")
+        parts.append(part)
+    return PartitionedSource(folder=folder, catalog=catalog, parts=tuple(parts))
+
+
+def read_catalog(source: PartitionedSource) -> dict[str, pd.DataFrame]:
+    """The validated catalog tables (products, aisles, departments) as pandas frames."""
+    from .load import _frame, read_table
+
+    files = source.catalog
+    products = read_table(files["products"], "products")
+    check_unique(products["product_id"], column="product_id", file=str(files["products"]))
+    aisles = read_table(files["aisles"], "aisles")
+    check_unique(aisles["aisle_id"], column="aisle_id", file=str(files["aisles"]))
+    departments = read_table(files["departments"], "departments")
+    check_unique(departments["department_id"], column="department_id",
+                 file=str(files["departments"]))
+    check_references(products["aisle_id"], aisles["aisle_id"], column="aisle_id",
+                     file=str(files["products"]), target=files["aisles"].name)
+    check_references(products["department_id"], departments["department_id"],
+                     column="department_id", file=str(files["products"]),
+                     target=files["departments"].name)
+    return {"products": _frame(products), "aisles": _frame(aisles),
+            "departments": _frame(departments)}
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One partition's orders and joinable product rows, validated, as pandas frames."""
+
+    orders: pd.DataFrame
+    order_products: pd.DataFrame
+    cleaning: Mapping[str, int]
+    messages: tuple[str, ...]
+
+
+def read_partition(source: PartitionedSource, index: int,
+                   products: pd.DataFrame) -> Partition:
+    """Read and validate partition ``index``; messages name its files and rows in them.
+
+    Parameters
+    ----------
+    source : PartitionedSource
+    index : int
+        Position in ``source.parts``.
+    products : pandas.DataFrame
+        The catalog's products (:func:`read_catalog`), to drop unknown products.
+
+    Raises
+    ------
+    DataValidationError
+        A bad file, column or value, or an order number repeated for a user.
+    """
+    from .load import _frame, read_table
+
+    part = source.parts[index]
+    orders_path = part["orders"]
+    orders = read_table(orders_path, "orders")
+    check_unique(orders["order_id"], column="order_id", file=str(orders_path))
+    check_order_numbers(orders["user_id"], orders["order_number"], file=str(orders_path))
+    pieces, parts = [], []
+    for table in _ORDER_PRODUCT_TABLES:
+        if table in part:
+            piece = read_table(part[table], table)
+            pieces.append(piece)
+            parts.append((_relative(source, part[table]), len(piece["order_id"])))
+    columns = {name: np.concatenate([piece.pop(name) for piece in pieces])
+               for name in list(pieces[0])}
+    del pieces
+    rows, cleaning, messages = clean_order_products(
+        columns, order_ids=orders["order_id"], product_ids=products["product_id"].to_numpy(),
+        parts=parts, orders_file=_relative(source, orders_path),
+        products_file=source.catalog["products"].name)
+    return Partition(orders=_frame(orders), order_products=rows, cleaning=cleaning,
+                     messages=tuple(messages))
+
+
+def check_users_disjoint(user_ids: list[np.ndarray], source: PartitionedSource) -> None:
+    """Raise when a user has orders in two partitions (the layout keeps each user in one).
+
+    Parameters
+    ----------
+    user_ids : list of numpy.ndarray
+        The distinct user ids of each partition's orders, in partition order.
+    source : PartitionedSource
+        For the file names in the message.
+    """
+    owner = np.repeat(np.arange(len(user_ids)), [len(ids) for ids in user_ids])
+    ids = np.concatenate(user_ids) if user_ids else np.empty(0, dtype=np.int64)
+    repeated = pd.Index(ids).duplicated()
+    if not repeated.any():
+        return
+    second = int(np.argmax(repeated))
+    first = int(np.argmax(ids == ids[second]))
+    raise DataValidationError(
+        f"user {ids[second]} has orders in both {source.parts[owner[first]]['orders']} and "
+        f"{source.parts[owner[second]]['orders']}; each user's orders must sit in one partition "
+        "(gpuseg partition rewrites a data set that way)")
+
+
+def read_partitioned(source: PartitionedSource, available_bytes: int, where: str,
+                     ) -> tuple[dict[str, pd.DataFrame], dict[str, int], tuple[str, ...]]:
+    """Every partition in one process: what :func:`gpuseg.data.load.read_instacart_folder` returns.
+
+    Refuses before reading when the compact tables alone would not fit in
+    ``available_bytes``, naming ``--workers`` (the run that needs no process
+    to hold them all).
+
+    Parameters
+    ----------
+    source : PartitionedSource
+    available_bytes : int
+        Memory the tables may take where they are loaded.
+    where : str
+        That place, for the message (the backend's device).
+
+    Raises
+    ------
+    ResourceLimitError
+        The tables would not fit.
+    DataValidationError
+        A bad partition, or a user or an order id in two partitions.
+    """
+    rows = source.rows()
+    n_product_rows = rows["order_products__prior"] + rows["order_products__train"]
+    need = rows["orders"] * _ORDER_BYTES + n_product_rows * _ORDER_PRODUCT_BYTES
+    if need > available_bytes:
+        raise ResourceLimitError(
+            f"{source.folder}: {n_product_rows:,} product rows in {source.n_partitions} "
+            f"partitions need about {need / 2**30:.2f} GiB in one process but "
+            f"{available_bytes / 2**30:.2f} GiB is available on {where}; run it across Dask "
+            f"workers instead: gpuseg run --data {source.folder} --workers N "
+            "(or --scheduler ADDRESS for a running cluster)")
+    catalog = read_catalog(source)
+    partitions = [read_partition(source, i, catalog["products"])
+                  for i in range(source.n_partitions)]
+    check_users_disjoint([p.orders["user_id"].unique() for p in partitions], source)
+    order_ids = np.concatenate([p.orders["order_id"].to_numpy() for p in partitions])
+    _check_orders_unique(order_ids, [len(p.orders) for p in partitions], source)
+    frames = {
+        "orders": pd.concat([p.orders for p in partitions], ignore_index=True),
+        "order_products": pd.concat([p.order_products for p in partitions],
+                                    ignore_index=True),
+        **catalog,
+    }
+    cleaning = {key: sum(int(p.cleaning[key]) for p in partitions) for key in CLEANING_KEYS}
+    messages = tuple(message for p in partitions for message in p.messages)
+    return frames, cleaning, messages
+
+
+def _check_orders_unique(order_ids: np.ndarray, lengths: list[int],
+                         source: PartitionedSource) -> None:
+    """One process joins all partitions' rows, so an order id must be unique across them."""
+    repeated = pd.Index(order_ids).duplicated()
+    if not repeated.any():
+        return
+    second = int(np.argmax(repeated))
+    first = int(np.argmax(order_ids == order_ids[second]))
+    starts = np.cumsum([0, *lengths])
+
+    def where(row: int) -> str:
+        part = int(np.searchsorted(starts, row, side="right")) - 1
+        return f"{source.parts[part]['orders']} row {row - starts[part] + 1}"
+
+    raise DataValidationError(
+        f"order_id {order_ids[second]} is in {where(first)} and in {where(second)}; "
+        "order ids must be unique across partitions")
+
+
+def _relative(source: PartitionedSource, path: Path) -> str:
+    return str(path.relative_to(source.folder))
+
+
+def _parquet_rows(path: Path) -> int:
+    try:
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    except (OSError, ValueError) as exc:
+        raise DataValidationError(f"{path}: not a readable parquet file ({exc})") from None
+
+
+def describe(source: PartitionedSource) -> dict[str, Any]:
+    """Partition count and row totals, for metrics."""
+    return {"partitions": source.n_partitions, "rows": source.rows()}
