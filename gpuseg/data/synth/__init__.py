@@ -57,31 +57,25 @@ The package
 levels; :mod:`~gpuseg.data.synth.calibration` holds the published marginals
 and calibrates every persona's distributions to them;
 :mod:`~gpuseg.data.synth.names` invents the product names;
-:mod:`~gpuseg.data.synth.generator` draws users, orders and product rows and
-assembles the tables; :mod:`~gpuseg.data.synth.writer` writes them.
+:mod:`~gpuseg.data.synth.generator` draws users, orders and product rows in
+seeded blocks of users and assembles the tables; :mod:`~gpuseg.data.synth.writer`
+writes them in the Kaggle layout, :mod:`~gpuseg.data.synth.partitioned` in the
+partitioned layout one block at a time.
 """
 from __future__ import annotations
 
-from .calibration import (
-                          BASKET_HISTOGRAM_1_35,
-                          BASKET_TAIL_RATIO,
-                          DAYS_SINCE_PRIOR_COUNTS,
-                          DEPARTMENT_ROWS,
-                          DOW_COUNTS,
-                          HOUR_COUNTS,
-                          MAX_BASKET,
-                          MAX_ORDERS,
-                          MIN_ORDERS,
-                          N_PRODUCTS,
-                          ORDER_COUNT_MIXTURE,
-                          TRAIN_USER_SHARE,
-)
-from .generator import EVAL_SETS, MAX_USERS, SyntheticInstacart, generate_instacart
+from .calibration import (BASKET_HISTOGRAM_1_35, BASKET_TAIL_RATIO, DAYS_SINCE_PRIOR_COUNTS,
+                          DEPARTMENT_ROWS, DOW_COUNTS, HOUR_COUNTS, MAX_BASKET, MAX_ORDERS,
+                          MIN_ORDERS, N_PRODUCTS, ORDER_COUNT_MIXTURE, TRAIN_USER_SHARE)
+from .generator import (BLOCK_USERS, EVAL_SETS, MAX_USERS, SyntheticBlock, SyntheticInstacart,
+                        SyntheticPlan, generate_block, generate_instacart, plan_instacart)
+from .partitioned import write_partitioned
 from .personas import SEPARATIONS
 from .writer import FORMATS, TRUTH_FILE, write_instacart
 
 __all__ = ["BASKET_HISTOGRAM_1_35", "BASKET_TAIL_RATIO", "DAYS_SINCE_PRIOR_COUNTS",
            "DEPARTMENT_ROWS", "DOW_COUNTS", "EVAL_SETS", "FORMATS", "HOUR_COUNTS", "MAX_BASKET",
            "MAX_ORDERS", "MAX_USERS", "MIN_ORDERS", "N_PRODUCTS", "ORDER_COUNT_MIXTURE",
-           "SEPARATIONS", "TRAIN_USER_SHARE", "TRUTH_FILE", "SyntheticInstacart",
-           "generate_instacart", "write_instacart"]
+           "SEPARATIONS", "TRAIN_USER_SHARE", "TRUTH_FILE", "BLOCK_USERS", "SyntheticBlock",
+           "SyntheticInstacart", "SyntheticPlan", "generate_block", "generate_instacart",
+           "plan_instacart", "write_instacart", "write_partitioned"]

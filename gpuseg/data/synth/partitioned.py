@@ -1,0 +1,144 @@
+"""Writing a synthetic data set in the partitioned layout, one block of users at a time.
+
+:func:`write_partitioned` never holds more than one block of users
+(:data:`~gpuseg.data.synth.generator.BLOCK_USERS`) and the per-user plan in
+memory, whatever the data set's size, and writes the same rows as
+:func:`~gpuseg.data.synth.generate_instacart` for the same seed: concatenating
+its partition files in order gives the single-folder tables, row for row.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ...errors import ConfigError
+from .. import taxonomy
+from ..partitioned import CATALOG_TABLES, PARTITIONED_TABLES, partition_file_name
+from ..schema import FILE_STEMS
+from .generator import SyntheticBlock, generate_block, plan_instacart
+from .writer import TRUTH_FILE, _replace_folder, _write_table
+
+
+def write_partitioned(n_users: int, out_dir: str | os.PathLike[str], *, partitions: int,
+                      seed: int = 0, separation: str = "strong",
+                      overwrite: bool = False) -> Path:
+    """Generate ``n_users`` synthetic users straight into ``partitions`` parquet partitions.
+
+    Partition ``p`` holds users ``p * n_users // partitions + 1`` to
+    ``(p + 1) * n_users // partitions`` with all their orders and product
+    rows. The folder is built beside ``out_dir`` and renamed into place at the
+    end, so a reader never sees half a data set.
+
+    Parameters
+    ----------
+    n_users : int
+        As :func:`~gpuseg.data.synth.generate_instacart`.
+    out_dir : path
+        Folder to create (its parent is created if missing).
+    partitions : int
+        Number of partitions, 1 to ``n_users``.
+    seed, separation
+        As :func:`~gpuseg.data.synth.generate_instacart`.
+    overwrite : bool
+        Replace an existing ``out_dir``; otherwise an existing one is refused.
+
+    Returns
+    -------
+    Path
+        The written folder: ``orders/``, ``order_products__prior/`` and
+        ``order_products__train/`` of ``part-NNNNN.parquet`` files, the catalog
+        as parquet files, and ``personas_truth.csv``.
+
+    Raises
+    ------
+    ConfigError
+        Bad arguments, or ``out_dir`` exists and ``overwrite`` is false.
+    """
+    plan = plan_instacart(n_users, seed=seed, separation=separation)
+    if not (isinstance(partitions, int) and not isinstance(partitions, bool)
+            and 1 <= partitions <= n_users):
+        raise ConfigError(f"partitions must be an integer in [1, n_users={n_users:,}] "
+                          f"(got {partitions!r})")
+    target = Path(out_dir)
+    if target.exists() and not overwrite:
+        raise ConfigError(
+            f"out_dir {str(target)!r} already exists; overwrite=True (CLI: --force) replaces it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial",
+                                    dir=target.parent))
+    try:
+        for table in PARTITIONED_TABLES:
+            (staging / FILE_STEMS[table]).mkdir()
+        catalog = {"products": plan.catalog.products, "aisles": taxonomy.aisles_frame(),
+                   "departments": taxonomy.departments_frame()}
+        for table in CATALOG_TABLES:
+            _write_table(catalog[table], staging / f"{FILE_STEMS[table]}.parquet", "parquet")
+        bounds = [p * n_users // partitions for p in range(partitions + 1)]
+        with _PartitionWriter(staging) as writer, \
+                open(staging / TRUTH_FILE, "w", encoding="utf-8", newline="") as truth:
+            for block in range(plan.n_blocks):
+                start, stop = plan.block_users(block)
+                tables = generate_block(plan, block)
+                tables.truth.to_csv(truth, header=block == 0, index=False)
+                first = int(np.searchsorted(bounds, start, side="right")) - 1
+                for p in range(first, partitions):
+                    low, high = max(bounds[p], start), min(bounds[p + 1], stop)
+                    if low >= high:
+                        break
+                    writer.write(p, _users(tables, low + 1, high + 1))
+                    if high == bounds[p + 1]:
+                        writer.close()
+        _replace_folder(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def _users(tables: SyntheticBlock, first_id: int, stop_id: int) -> dict[str, pd.DataFrame]:
+    """The rows of users ``first_id`` to ``stop_id - 1`` of a block, in the block's row order."""
+    orders = tables.orders
+    user = orders["user_id"].to_numpy()
+    # Orders are sorted by user, so a user range is a slice.
+    low, high = np.searchsorted(user, [first_id, stop_id])
+    picked = {"orders": orders.iloc[low:high].reset_index(drop=True)}
+    order_ids = picked["orders"]["order_id"].to_numpy()
+    for table in PARTITIONED_TABLES[1:]:
+        rows = getattr(tables, table)
+        keep = np.isin(rows["order_id"].to_numpy(), order_ids)
+        picked[table] = rows[keep].reset_index(drop=True)
+    return picked
+
+
+class _PartitionWriter:
+    """Appends row groups to the files of the partition being written, one at a time."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.writers: dict[str, pq.ParquetWriter] = {}
+
+    def write(self, partition: int, frames: dict[str, pd.DataFrame]) -> None:
+        for table, frame in frames.items():
+            arrow = pa.Table.from_pandas(frame, preserve_index=False)
+            if table not in self.writers:
+                path = self.folder / FILE_STEMS[table] / partition_file_name(partition)
+                self.writers[table] = pq.ParquetWriter(path, arrow.schema)
+            self.writers[table].write_table(arrow)
+
+    def close(self) -> None:
+        for writer in self.writers.values():
+            writer.close()
+        self.writers = {}
+
+    def __enter__(self) -> _PartitionWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
