@@ -81,6 +81,17 @@ def components_for_variance(explained_variance_ratio: np.ndarray, target: float)
     return int(reached[0]) + 1 if reached.size else len(explained_variance_ratio)
 
 
+def constant_features(variances: np.ndarray, means: np.ndarray, n_users: int) -> np.ndarray:
+    """Which features are constant over ``n_users`` users, from their variances and means.
+
+    A constant column's variance is rounding noise, not 0 (e.g. hour_sin when
+    every order is at one hour); scikit-learn's own bound for "constant" tells
+    the two apart.
+    """
+    eps = np.finfo(np.float64).eps
+    return variances <= n_users * eps * variances + (n_users * means * eps) ** 2
+
+
 @dataclass(frozen=True)
 class Standardised:
     """The standardised feature matrix and what scaling found (first half of preprocessing)."""
@@ -120,10 +131,7 @@ def standardise(features: Any, backend: Backend) -> Standardised:
     X_scaled = scaler.fit_transform(X)
     variances = backend.to_numpy(scaler.var_, np.float64)
     means = backend.to_numpy(scaler.mean_, np.float64)
-    # A constant column's variance is rounding noise, not 0 (e.g. hour_sin when every order is
-    # at one hour); scikit-learn's own bound for "constant" tells the two apart.
-    eps = np.finfo(np.float64).eps
-    constant = variances <= n_users * eps * variances + (n_users * means * eps) ** 2
+    constant = constant_features(variances, means, n_users)
     scale = backend.to_numpy(scaler.scale_, np.float64).copy()
     scale[constant] = 1.0
     if constant.any():

@@ -20,6 +20,7 @@ from .profile import (
                      TOP_AISLES,
                      TOP_DEPARTMENTS,
                      profile_segments,
+                     profiles_from_moments,
 )
 from .signals import (
                      CADENCE_WIDTH,
@@ -35,4 +36,5 @@ from .signals import (
 __all__ = ["AISLE_PREFIX", "CADENCE_WIDTH", "HOUR_UNIT", "LIFT_UNIT", "MATCH_THRESHOLD",
            "MATERIAL_SHARE", "MIN_POPULATION_SHARE", "PERSONA_RULES", "SIGNAL_CAP", "TOP_AISLES",
            "TOP_DEPARTMENTS", "TRAIT_THRESHOLD", "Z_UNIT", "DepartmentShare", "Persona",
-           "PersonaRule", "Signal", "name_segments", "profile_segments"]
+           "PersonaRule", "Signal", "name_segments", "profile_segments",
+           "profiles_from_moments"]

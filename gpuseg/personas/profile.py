@@ -84,11 +84,40 @@ def profile_segments(features: Any, labels: Any, backend: Backend, *,
             f"labels ({labels.shape[0]}) and feature rows ({features.shape[0]}) differ in length")
     grouped = features.assign(segment=labels).groupby("segment", sort=True)
     # The grouped means and population moments are K- and feature-sized: the one host step.
-    means = backend.to_host(grouped.mean())
-    sizes = backend.to_host(grouped.size())
-    population_mean = backend.to_host(features.mean())
-    population_sd = backend.to_host(features.std(ddof=0))
+    return profiles_from_moments(
+        backend.to_host(grouped.mean()), backend.to_host(grouped.size()),
+        backend.to_host(features.mean()), backend.to_host(features.std(ddof=0)),
+        aisles=aisles, departments=departments, aisle_department=aisle_department)
 
+
+def profiles_from_moments(means: pd.DataFrame, sizes: pd.Series, population_mean: pd.Series,
+                          population_sd: pd.Series, *, aisles: Mapping[int, str],
+                          departments: Mapping[int, str],
+                          aisle_department: Mapping[int, int]) -> pd.DataFrame:
+    """The profiles of :func:`profile_segments` from the per-segment and population moments.
+
+    Everything a profile says follows from these host tables, so a run that
+    computes them elsewhere (summed over partitions) builds the same profiles.
+
+    Parameters
+    ----------
+    means : pandas.DataFrame
+        Mean of every feature per segment, indexed by segment (ascending).
+    sizes : pandas.Series
+        Users per segment, indexed by segment.
+    population_mean, population_sd : pandas.Series
+        Mean and population standard deviation (ddof 0) of every feature.
+    aisles, departments, aisle_department
+        As :func:`profile_segments`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`profile_segments`.
+    """
+    columns = [str(c) for c in means.columns]
+    aisle_columns = [c for c in columns if c.startswith(AISLE_PREFIX)]
+    behavioural = [c for c in columns if not c.startswith(AISLE_PREFIX)]
     table: dict[str, Any] = {
         "segment": means.index.to_numpy().astype(np.int64),
         "size": sizes.reindex(means.index).to_numpy().astype(np.int64),
