@@ -73,9 +73,7 @@ def profile_segments(features: Any, labels: Any, backend: Backend, *,
     GpusegError
         When a required column is missing or the labels do not match the rows.
     """
-    columns = [str(c) for c in features.columns]
-    aisle_columns = [c for c in columns if c.startswith(AISLE_PREFIX)]
-    behavioural = [c for c in columns if not c.startswith(AISLE_PREFIX)]
+    behavioural = [str(c) for c in features.columns if not str(c).startswith(AISLE_PREFIX)]
     missing = [c for c in _REQUIRED_FEATURES if c not in behavioural]
     if missing:
         raise GpusegError(f"profile_segments needs the feature columns {', '.join(missing)}")
