@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -296,8 +296,3 @@ def _parquet_rows(path: Path) -> int:
         return int(pq.ParquetFile(path).metadata.num_rows)
     except (OSError, ValueError) as exc:
         raise DataValidationError(f"{path}: not a readable parquet file ({exc})") from None
-
-
-def describe(source: PartitionedSource) -> dict[str, Any]:
-    """Partition count and row totals, for metrics."""
-    return {"partitions": source.n_partitions, "rows": source.rows()}
