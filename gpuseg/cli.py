@@ -81,6 +81,17 @@ def _eps_value(text: str) -> float | None:
         raise argparse.ArgumentTypeError(f"expected a number or 'auto' (got {text!r})") from None
 
 
+def _byte_size(text: str) -> int:
+    """A size such as ``8GB`` or ``512MiB`` (Dask's spelling), in bytes."""
+    from dask.utils import parse_bytes
+
+    try:
+        return int(parse_bytes(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a size such as 8GB or 512MiB (got {text!r})") from None
+
+
 def _shown(value: object) -> str:
     """A config default as a user would type it on the command line."""
     if value is None:
@@ -101,6 +112,9 @@ _KIND_ARGUMENTS: dict[str, dict[str, object]] = {
     "sample": {"type": _sample_value, "metavar": "N|all|auto"},
     "optional_int": {"type": _count_or_all, "metavar": "N|all"},
     "eps": {"type": _eps_value, "metavar": "EPS|auto"},
+    "count": {"type": int, "metavar": "N"},
+    "address": {"metavar": "ADDRESS"},
+    "bytes": {"type": _byte_size, "metavar": "SIZE"},
 }
 
 
@@ -121,7 +135,10 @@ def _add_config_option(p: argparse.ArgumentParser, name: str) -> None:
     """Add the flag of PipelineConfig field ``name``: its kind, help and default from the config."""
     spec = next(f for f in dataclasses.fields(PipelineConfig) if f.name == name)
     kind = spec.metadata["kind"]
-    shown = "auto" if kind == "eps" and spec.default is None else _shown(spec.default)
+    if spec.default is None and kind in ("eps", "count", "bytes", "address"):
+        shown = {"eps": "auto", "address": "none"}.get(kind) or spec.metadata["every"]
+    else:
+        shown = _shown(spec.default)
     extra = f"; {_auto_means(name)}" if kind == "sample" else ""
     p.add_argument(flag(name), dest=name, default=spec.default,
                    help=f"{help_text(name, as_flags=True)} (default: {shown}{extra})",

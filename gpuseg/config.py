@@ -30,6 +30,9 @@ KChoice = Literal["auto"] | int
 SampleSize = int | None | Literal["auto"]
 #: Smallest sample a sampled stage accepts.
 MIN_SAMPLE = 100
+#: Bounds of the Dask scale-out fields.
+MAX_WORKERS = 1024
+MIN_WORKER_MEMORY = 256 << 20
 
 #: Flags that are not the field name with dashes (kept as users already type them).
 _FLAG_NAMES = {"k_business_range": "--k-range"}
@@ -68,7 +71,9 @@ def _option(default: Any, kind: str, help: str, **limits: Any) -> Any:
 
     Kinds: ``int``, ``float``, ``backend``, ``k`` ("auto" or int), ``range``
     (two ints), ``sample`` ("auto", None or int), ``optional_int`` (None or
-    int; ``every`` names what None means), ``eps`` (None or a positive float).
+    int; ``every`` names what None means), ``count`` (the same, given as a plain
+    number on the command line), ``eps`` (None or a positive float), ``address``
+    (None or a non-empty text), ``bytes`` (None or a byte count).
     """
     return field(default=default, metadata={"kind": kind, "help": help, **limits})
 
@@ -116,9 +121,15 @@ def _check(name: str, value: Any, meta: Mapping[str, Any]) -> None:
     elif kind == "sample":
         if value != "auto" and value is not None and (not _is_int(value) or value < MIN_SAMPLE):
             _fail(name, f"None (every user), 'auto' or an integer >= {MIN_SAMPLE}", value)
-    elif kind == "optional_int":
-        if value is not None and (not _is_int(value) or value < meta["low"]):
-            _fail(name, f"None ({meta['every']}) or an integer >= {meta['low']}", value)
+    elif kind in ("optional_int", "count", "bytes"):
+        low, high = meta["low"], meta.get("high")
+        span = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
+        if value is not None and (not _is_int(value) or value < low
+                                  or (high is not None and value > high)):
+            _fail(name, f"None ({meta['every']}) or {span}", value)
+    elif kind == "address":
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            _fail(name, "None or a scheduler address such as tcp://host:8786", value)
     elif kind == "eps":
         if value is not None and (not _is_number(value) or value <= 0):
             _fail(name, "None (auto) or a number > 0", value)
@@ -192,10 +203,32 @@ class PipelineConfig:
     umap_fit_sample: SampleSize = _option(
         "auto", "sample", "users the UMAP layout is fitted on; the other embedded users are "
         "placed with the fitted model's transform and still get coordinates")
+    # -- scale-out on Dask (gpuseg.distributed) --
+    workers: int | None = _option(
+        None, "count", "start a local Dask cluster of this many workers for the run (a "
+        "LocalCUDACluster, one worker per GPU, on the GPU backend); the data must be in the "
+        "partitioned layout (gpuseg partition)", low=1, high=MAX_WORKERS, every="one process")
+    scheduler: str | None = _option(
+        None, "address", "address of a running Dask scheduler (e.g. tcp://10.0.0.5:8786) to run "
+        "across its workers instead of starting {workers}")
+    worker_memory: int | None = _option(
+        None, "bytes", "memory limit in bytes of each worker that {workers} starts",
+        low=MIN_WORKER_MEMORY, every="the machine's memory shared equally")
 
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):
             _check(spec.name, getattr(self, spec.name), spec.metadata)
+        if self.workers is not None and self.scheduler is not None:
+            raise ConfigError(f"{option('workers')} and {option('scheduler')} exclude each other: "
+                              "the one starts a local cluster, the other joins a running one")
+        if self.worker_memory is not None and self.workers is None:
+            raise ConfigError(f"{option('worker_memory')} applies only with {option('workers')} "
+                              "(a running cluster's workers have their own limits)")
+
+    @property
+    def distributed(self) -> bool:
+        """Whether the run goes across Dask workers (``workers`` or ``scheduler`` set)."""
+        return self.workers is not None or self.scheduler is not None
 
     def sample_size(self, name: str, backend: Backend) -> int | None:
         """Users the sampled stage ``name`` runs on: ``"auto"`` resolved for ``backend``.
