@@ -74,6 +74,9 @@ class SegmentationResult:
         Ward linkage over the micro-clusters (scipy format), for a dendrogram.
     activity : numpy.ndarray
         Orders per segment x weekday x hour (k, 7, 24).
+    files : Mapping[str, str]
+        Further files of the run directory, name -> text (a distributed run's
+        Dask performance report); empty for a one-process run.
     """
 
     segments: pd.DataFrame
@@ -87,6 +90,7 @@ class SegmentationResult:
     device: str
     config: PipelineConfig
     personas: tuple[Any, ...] = field(default_factory=tuple)
+    files: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def labels(self) -> np.ndarray:

@@ -171,6 +171,8 @@ def write_run(result: Any, out: str | os.PathLike, *, force: bool = False) -> Pa
         The saved model (:func:`gpuseg.model.save_model`).
     ``report.html``, ``figures/*.png``
         The self-contained report (:func:`gpuseg.report.write_report`).
+    ``dask-performance-report.html``
+        A distributed run's Dask performance report (``result.files``).
 
     Raises
     ------
@@ -190,4 +192,6 @@ def write_run(result: Any, out: str | os.PathLike, *, force: bool = False) -> Pa
         save_model(result.model, staging / MODEL_DIR,
                    fitted_on={"backend": result.backend, "device": result.device})
         report.write_report(result, staging)
+        for name, text in result.files.items():
+            (staging / name).write_text(text, encoding="utf-8")
     return Path(out)
