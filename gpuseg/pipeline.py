@@ -59,7 +59,9 @@ def segment(data: InstacartData | str | os.PathLike, config: PipelineConfig | No
         :meth:`InstacartData.from_frames <gpuseg.data.tables.InstacartData.from_frames>`),
         or a folder / ``"kaggle"`` to load.
     config : PipelineConfig, optional
-        Defaults to ``PipelineConfig()``.
+        Defaults to ``PipelineConfig()``. With ``workers`` or ``scheduler`` set,
+        ``data`` must be a partitioned folder and the run goes across Dask
+        workers (:func:`gpuseg.distributed.run.segment_distributed`).
     backend : Backend, optional
         Built from ``config.backend`` when omitted.
     progress : callable, optional
@@ -73,6 +75,11 @@ def segment(data: InstacartData | str | os.PathLike, config: PipelineConfig | No
         Host-only result: segments, profiles, personas, metrics, timings, model.
     """
     config = config or PipelineConfig()
+    if config.distributed:
+        from .distributed.run import segment_distributed
+
+        return segment_distributed(data, config, backend=backend, progress=progress,
+                                   embed=embed)
     backend = backend or get_backend(config.backend)
     timer = StageTimer(backend, progress)
     if not isinstance(data, InstacartData):

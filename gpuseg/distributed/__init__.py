@@ -1,0 +1,12 @@
+"""Scale-out on Dask: one segmentation across many CPU or GPU workers.
+
+:mod:`~gpuseg.distributed.run` runs the pipeline's stages over a partitioned
+folder (:mod:`gpuseg.data.partitioned`) on a Dask cluster that
+:mod:`~gpuseg.distributed.cluster` starts or joins; the per-partition work is
+in :mod:`~gpuseg.distributed.partitions`, the stages that touch every user in
+:mod:`~gpuseg.distributed.stages`, and what differs between CPU and GPU
+clusters (dask-ml or cuml.dask) in :mod:`~gpuseg.distributed.engines`.
+:mod:`~gpuseg.distributed.repartition` rewrites any input as partitions.
+Nothing here is imported by ``import gpuseg``: dask loads only for a
+distributed run.
+"""

@@ -1,0 +1,233 @@
+"""What a Dask worker runs on one partition or one block: the single-process code, mapped.
+
+Each function here is a plain function of one partition (or one block of a
+dask array) and small host arguments; :mod:`gpuseg.distributed.run` hands them
+to ``client.map``, ``map_blocks`` or ``dask.delayed``. The feature stage is
+:func:`gpuseg.features.compute_features` itself, so a partition's table is the
+single-process table of its users. Functions take the backend's *name* and
+build the backend once per worker process, since a backend holds modules that
+do not travel between processes.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+from dask.sizeof import sizeof
+
+from ..activity import ordering_heatmap
+from ..arrays import segment_sums
+from ..backend import Backend
+from ..data.partitioned import PartitionedSource, read_partition
+from ..data.tables import InstacartData
+from ..features import compute_features, feature_columns
+from ..registry import get_backend
+
+#: Columns of the orders kept per partition for the hour-by-weekday activity.
+HISTORY_COLUMNS = ("order_id", "user_id", "order_dow", "order_hour_of_day")
+
+
+@functools.lru_cache(maxsize=None)
+def worker_backend(name: str) -> Backend:
+    """The backend ``name``, built once per worker process."""
+    return get_backend(name)
+
+
+@dataclass(frozen=True)
+class PartitionSummary:
+    """The host-sized facts about one partition that the run gathers.
+
+    Attributes
+    ----------
+    index : int
+        Position of the partition in the layout.
+    n_users : int
+        Users in its feature table (at least ``min_orders`` orders).
+    user_ids : numpy.ndarray
+        Distinct user ids of its orders (to check that no user spans partitions).
+    n_with_history, n_excluded : int
+        Users with product rows; those with fewer than ``min_orders`` orders.
+    n_product_rows_dropped, n_order_rows_dropped : int
+        As :class:`gpuseg.features.UserFeatures`.
+    cleaning : Mapping[str, int]
+        Rows dropped while loading the partition, by reason.
+    messages : tuple of str
+        Their warning texts (naming the partition's files and rows).
+    """
+
+    index: int
+    n_users: int
+    user_ids: np.ndarray
+    n_with_history: int
+    n_excluded: int
+    n_product_rows_dropped: int
+    n_order_rows_dropped: int
+    cleaning: Mapping[str, int]
+    messages: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PartitionFeatures:
+    """One partition's feature table and the orders its activity counts, kept on a worker."""
+
+    table: Any
+    history: Any
+    summary: PartitionSummary
+
+
+@sizeof.register(PartitionFeatures)
+def _sizeof_partition(part: PartitionFeatures) -> int:
+    # Dask spills and balances by these bytes; a dataclass would count as a few dozen.
+    return int(sizeof(part.table) + sizeof(part.history) + part.summary.user_ids.nbytes)
+
+
+def partition_features(index: int, source: PartitionedSource, catalog: Mapping[str, pd.DataFrame],
+                       backend_name: str, min_orders: int) -> PartitionFeatures:
+    """Load, validate and compute the features of partition ``index``.
+
+    Features are computed for every user with a history and then filtered by
+    ``min_orders``: a user's features depend on their rows only, so the kept
+    rows equal the single-process ones, and a partition where nobody reaches
+    ``min_orders`` is an empty table rather than an error.
+    """
+    backend = worker_backend(backend_name)
+    part = read_partition(source, index, catalog["products"])
+    frames = {name: backend.from_host(frame) for name, frame in
+              (("orders", part.orders), ("order_products", part.order_products),
+               *catalog.items())}
+    data = InstacartData(**frames, cleaning=part.cleaning, source=str(source.folder))
+    user_ids = np.unique(part.orders["user_id"].to_numpy())
+    columns = feature_columns(int(a) for a in catalog["aisles"]["aisle_id"])
+    if len(part.order_products) == 0:
+        table = _empty_table(columns, backend)
+        n_with_history = n_excluded = n_product_dropped = n_order_dropped = 0
+    else:
+        features = compute_features(data, backend, min_orders=1)
+        table = features.table[features.table["n_orders"] >= min_orders]
+        n_with_history = features.n_users_with_history
+        n_excluded = n_with_history - int(table.shape[0])
+        n_product_dropped = features.n_product_rows_dropped
+        n_order_dropped = features.n_order_rows_dropped
+    orders = data.orders
+    history = orders[orders["order_id"].isin(data.order_products["order_id"])][
+        list(HISTORY_COLUMNS)]
+    summary = PartitionSummary(
+        index=index, n_users=int(table.shape[0]), user_ids=user_ids,
+        n_with_history=n_with_history, n_excluded=n_excluded,
+        n_product_rows_dropped=n_product_dropped, n_order_rows_dropped=n_order_dropped,
+        cleaning=dict(part.cleaning), messages=part.messages)
+    return PartitionFeatures(table=table, history=history, summary=summary)
+
+
+def _empty_table(columns: list[str], backend: Backend) -> Any:
+    xp = backend.xp
+    index = backend.df.Index(xp.empty(0, dtype=xp.int64), name="user_id")
+    return backend.df.DataFrame({c: xp.empty(0, dtype=xp.float64) for c in columns}, index=index)
+
+
+def summary_of(part: PartitionFeatures) -> PartitionSummary:
+    return part.summary
+
+
+def table_of(part: PartitionFeatures) -> Any:
+    return part.table
+
+
+def matrix_of(part: PartitionFeatures, backend_name: str) -> Any:
+    """The feature table as a float64 matrix (rows in table order)."""
+    return worker_backend(backend_name).asarray(part.table, dtype="float64")
+
+
+def user_ids_of(part: PartitionFeatures, backend_name: str) -> np.ndarray:
+    """The table's user ids on the host (they become the run's ``user_id`` column)."""
+    backend = worker_backend(backend_name)
+    return np.asarray(backend.to_host(backend.asarray(part.table.index)), dtype=np.int64)
+
+
+# -- blocks of the feature matrix and its projections -----------------------------------------
+def standardise_block(block: Any, mean: np.ndarray, scale: np.ndarray, constant: np.ndarray,
+                      backend_name: str) -> Any:
+    """``(x - mean) / scale`` with the constant features set to 0, as one process scales."""
+    xp = worker_backend(backend_name).xp
+    scaled = (block - xp.asarray(mean)) / xp.asarray(scale)
+    scaled[:, xp.asarray(np.flatnonzero(constant))] = 0.0
+    return scaled
+
+
+def project_block(block: Any, mean: np.ndarray, components: np.ndarray,
+                  backend_name: str) -> Any:
+    """Principal-component scores of a block: ``(x - mean) @ components.T``."""
+    xp = worker_backend(backend_name).xp
+    return (block - xp.asarray(mean)) @ xp.asarray(components).T
+
+
+def nearest_centre(block: Any, centres: np.ndarray, backend_name: str) -> Any:
+    """KMeans prediction of a block: the index of the nearest centre (int32)."""
+    xp = worker_backend(backend_name).xp
+    return _squared_distances(block, xp.asarray(centres), xp).argmin(axis=1).astype(xp.int32)
+
+
+def relabel_block(block: Any, mapping: np.ndarray, backend_name: str) -> Any:
+    """Labels renumbered through ``mapping`` (old label -> new label), as int32."""
+    xp = worker_backend(backend_name).xp
+    return xp.asarray(mapping)[block].astype(xp.int32)
+
+
+def nearest_squared_distance(block: Any, centres: np.ndarray, backend_name: str) -> Any:
+    """Each row's squared distance to its nearest centre (its share of the KMeans inertia)."""
+    xp = worker_backend(backend_name).xp
+    distances = _squared_distances(block, xp.asarray(centres), xp).min(axis=1)
+    # The expanded form can dip a rounding error below zero for a row on its centre.
+    return xp.maximum(distances, 0.0)
+
+
+def _squared_distances(block: Any, centres: Any, xp: Any) -> Any:
+    return ((block * block).sum(axis=1)[:, None] - 2.0 * block @ centres.T
+            + (centres * centres).sum(axis=1)[None, :])
+
+
+def nearest_point_label(block: Any, points: np.ndarray, point_labels: np.ndarray, eps: float,
+                        backend_name: str) -> Any:
+    """The label of each row's nearest point among ``points`` when within ``eps``, else -1.
+
+    DBSCAN's rule for a border point (``points`` its core points), and with an
+    infinite ``eps`` the nearest micro-cluster centre of the hierarchical stage.
+    """
+    backend = worker_backend(backend_name)
+    xp = backend.xp
+    if block.shape[0] == 0 or points.shape[0] == 0:
+        return xp.full(block.shape[0], -1, dtype=xp.int64)
+    search = backend.NearestNeighbors(n_neighbors=1).fit(xp.asarray(points))
+    distance, position = search.kneighbors(block)
+    distance = backend.asarray(distance).reshape(-1)
+    nearest = xp.asarray(point_labels)[backend.asarray(position).reshape(-1)]
+    return xp.where(distance <= eps, nearest, -1).astype(xp.int64)
+
+
+def umap_place(block: Any, reducer: Any) -> Any:
+    """A fitted UMAP's coordinates for a block of new users (umap-learn, on the CPU)."""
+    if block.shape[0] == 0:
+        return np.empty((0, 2))
+    return np.asarray(reducer.transform(block), dtype=np.float64)
+
+
+# -- per-segment sums --------------------------------------------------------------------------
+def segment_moments(block: Any, labels: Any, k: int, backend_name: str) -> np.ndarray:
+    """Per-segment feature sums and user counts of a block, shape (k, p + 1) on the host."""
+    backend = worker_backend(backend_name)
+    xp = backend.xp
+    sums, counts = segment_sums(block, labels.astype(xp.int64), k, xp=xp)
+    return np.asarray(backend.to_host(xp.concatenate([sums, counts[:, None]], axis=1)),
+                      dtype=np.float64)
+
+
+def partition_activity(part: PartitionFeatures, labels: Any, k: int,
+                       backend_name: str) -> np.ndarray:
+    """Orders per segment x weekday x hour of one partition, with its users' labels."""
+    backend = worker_backend(backend_name)
+    user_ids = backend.asarray(part.table.index, dtype="int64")
+    counts = ordering_heatmap(part.history, part.history, user_ids, labels, k, backend)
+    return np.asarray(backend.to_host(counts), dtype=np.int64)

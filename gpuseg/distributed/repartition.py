@@ -1,0 +1,209 @@
+"""``gpuseg partition``: any accepted input rewritten as partitions of whole users (a Dask shuffle).
+
+Orders are bucketed by ``user_id % partitions``; product rows take their
+order's bucket through a distributed join on ``order_id``; a Dask shuffle with
+one output partition per bucket then puts each user's orders and product rows
+into the same ``part-NNNNN.parquet`` of each folder. Workers hold a block of the
+input at a time and Dask spills what does not fit, so memory is bounded by the
+workers', not by the data. Values are checked with the loader's rules
+(:func:`gpuseg.data.validate.compact_column`) block by block; an error names
+the input file, the column and the row in the file.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..config import PipelineConfig
+from ..data.load import find_source_files
+from ..data.partitioned import (CATALOG_TABLES, PartitionedSource, find_partitioned,
+                                partition_file_name, read_catalog)
+from ..data.schema import FILE_STEMS, ORDERS_OPTIONAL, TABLE_DTYPES
+from ..data.validate import BadValueError, compact_column
+from ..errors import ConfigError, DataValidationError
+from .cluster import dask_client
+from .engines import CpuDaskEngine
+
+#: Bytes of input text per Dask block when reading CSV.
+CSV_BLOCK_BYTES = 64 << 20
+
+
+class _BlockError(Exception):
+    """A bad value in one block; the client turns its row in the block into the file's row.
+
+    Built from plain values only, so that it survives the trip from a worker.
+    """
+
+    def __init__(self, file: str, table: str, block: int, row: int, message: str) -> None:
+        super().__init__(file, table, block, row, message)
+        self.file, self.table, self.block, self.row, self.message = (file, table, block, row,
+                                                                     message)
+
+
+def repartition(data: str | os.PathLike[str], out: str | os.PathLike[str], *, partitions: int,
+                config: PipelineConfig, overwrite: bool = False) -> Path:
+    """Write ``data`` in the partitioned layout with ``partitions`` partitions.
+
+    Parameters
+    ----------
+    data : path
+        A folder in the Kaggle layout (CSV, compressed CSV or parquet) or
+        already partitioned.
+    out : path
+        Folder to create; built beside itself and renamed into place at the end.
+    partitions : int
+        Number of partitions (at least 1).
+    config : PipelineConfig
+        ``workers`` (a local cluster) or ``scheduler`` (a running one).
+    overwrite : bool
+        Replace an existing ``out``.
+
+    Returns
+    -------
+    Path
+        ``out``.
+
+    Raises
+    ------
+    DataValidationError
+        A missing file or a bad value (naming the file, column and row).
+    ConfigError
+        Bad arguments, or ``out`` exists and ``overwrite`` is false.
+    """
+    if not isinstance(partitions, int) or partitions < 1:
+        raise ConfigError(f"--partitions must be an integer >= 1 (got {partitions!r})")
+    folder = Path(data).expanduser().resolve()
+    if not folder.is_dir():
+        raise DataValidationError(f"{folder}: the source folder does not exist")
+    partitioned = find_partitioned(folder)
+    if partitioned is not None:
+        inputs = {table: [part[table] for part in partitioned.parts if table in part]
+                  for table in ("orders", "order_products__prior", "order_products__train")}
+        catalog_files = dict(partitioned.catalog)
+    else:
+        files = find_source_files(folder)
+        inputs = {table: [files[table]] for table in ("orders", "order_products__prior",
+                                                      "order_products__train")
+                  if table in files}
+        catalog_files = {table: files[table] for table in CATALOG_TABLES}
+    target = Path(out)
+    if target.exists() and not overwrite:
+        raise ConfigError(f"{target} already exists; pass --force to replace it")
+    catalog = read_catalog(PartitionedSource(folder=folder, catalog=catalog_files, parts=()))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial",
+                                    dir=target.parent))
+    try:
+        for table in CATALOG_TABLES:
+            pq.write_table(pa.Table.from_pandas(catalog[table], preserve_index=False),
+                           staging / f"{FILE_STEMS[table]}.parquet")
+        with dask_client(config, CpuDaskEngine()):
+            _shuffle(inputs, staging, partitions)
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def _shuffle(inputs: dict[str, list[Path]], staging: Path, partitions: int) -> None:
+    """Bucket, shuffle and write the orders and product rows (runs on the current client)."""
+    import dask.dataframe as dd
+
+    orders = _checked(inputs["orders"], "orders")
+    orders = orders.assign(bucket=orders["user_id"] % partitions)
+    owners = orders[["order_id", "bucket"]]
+    divisions = list(range(partitions)) + [partitions]
+    by_bucket = orders.set_index("bucket", divisions=divisions)
+    _write(by_bucket, staging / FILE_STEMS["orders"], ["user_id", "order_number"])
+    for table in ("order_products__prior", "order_products__train"):
+        if table not in inputs:
+            continue
+        rows = _checked(inputs[table], table)
+        # A row whose order is unknown goes to bucket 0, where loading it drops and counts it
+        # (naming the partition file and row) as it would in the original layout.
+        rows = dd.merge(rows, owners, on="order_id", how="left")
+        rows = rows.assign(bucket=rows["bucket"].fillna(0).astype(np.int64))
+        _write(rows.set_index("bucket", divisions=divisions), staging / FILE_STEMS[table],
+               ["order_id", "add_to_cart_order"])
+
+
+def _write(frame: Any, folder: Path, order: list[str]) -> None:
+    """One parquet file per bucket, rows sorted within it; errors carry the file's row."""
+    folder.mkdir()
+    ordered = frame.map_partitions(lambda part: part.sort_values(order, kind="stable"))
+    try:
+        ordered.to_parquet(str(folder), write_index=False, write_metadata_file=False,
+                           name_function=partition_file_name)
+    except _BlockError as exc:
+        raise _located(exc) from None
+
+
+def _located(exc: _BlockError) -> DataValidationError:
+    """The block's bad row as a row of its input file (counts the rows of the blocks before)."""
+    before = 0
+    if exc.block:
+        lengths = _reader(Path(exc.file), exc.table).map_partitions(len).compute()
+        before = int(np.asarray(lengths)[:exc.block].sum())
+    return DataValidationError(exc.message.replace(f"row {exc.row}:", f"row {exc.row + before}:",
+                                                   1))
+
+
+def _checked(paths: list[Path], table: str) -> Any:
+    """The table's required columns, range-checked and compact, from one or more files."""
+    import dask.dataframe as dd
+
+    frames = []
+    for path in paths:
+        reader = _reader(path, table)
+        frames.append(reader.map_partitions(_compact_block, table=table, file=str(path),
+                                            meta=_meta(table)))
+    return frames[0] if len(frames) == 1 else dd.concat(frames)
+
+
+def _reader(path: Path, table: str) -> Any:
+    import dask.dataframe as dd
+
+    columns = list(TABLE_DTYPES[table])
+    if path.name.endswith(".parquet"):
+        return dd.read_parquet(str(path), columns=columns)
+    if path.name.endswith(".zip"):
+        raise DataValidationError(
+            f"{path}: gpuseg partition reads .csv, .csv.gz and .parquet; unzip the archive "
+            "first (a zip archive cannot be split into blocks)")
+    # Numbers as float64 keep empty fields (NaN) for the checks to report by row.
+    dtypes = {c: ("float64" if d != "str" else "object") for c, d in TABLE_DTYPES[table].items()}
+    compressed = path.name.endswith(".gz")
+    return dd.read_csv(str(path), usecols=columns, dtype=dtypes,
+                       blocksize=None if compressed else CSV_BLOCK_BYTES)
+
+
+def _compact_block(block: pd.DataFrame, *, table: str, file: str,
+                   partition_info: dict | None = None) -> pd.DataFrame:
+    """One block checked with the loader's rules and cast to the compact dtypes."""
+    number = 0 if partition_info is None else int(partition_info["number"])
+    columns = {}
+    for column, dtype in TABLE_DTYPES[table].items():
+        try:
+            values = compact_column(pa.array(block[column].to_numpy(), from_pandas=True),
+                                    column=column, dtype=dtype, file=file, first_row=1)
+        except BadValueError as exc:
+            raise _BlockError(file, table, number, exc.row, str(exc)) from None
+        columns[column] = values if isinstance(values, np.ndarray) else values.to_pandas()
+    return pd.DataFrame(columns)
+
+
+def _meta(table: str) -> pd.DataFrame:
+    return pd.DataFrame({column: pd.Series(dtype="str" if dtype == "str" else dtype)
+                         for column, dtype in TABLE_DTYPES[table].items()
+                         if column not in ORDERS_OPTIONAL})

@@ -1,0 +1,213 @@
+"""One run across Dask workers: the single-process answer, through worker deaths and bad input.
+
+Every test runs on a cluster of two worker processes started once for the
+module (a LocalCUDACluster of up to two GPUs for the ``gpu`` case, which skips
+with its reason where RAPIDS, dask-cuda or a device is missing). Data sets are
+a few thousand synthetic shoppers; nothing here measures time.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed")
+
+from gpuseg.cli import main  # noqa: E402
+from gpuseg.config import PipelineConfig  # noqa: E402
+from gpuseg.data import load_instacart  # noqa: E402
+from gpuseg.data.partitioned import find_partitioned, read_catalog  # noqa: E402
+from gpuseg.data.synth import write_partitioned  # noqa: E402
+from gpuseg.distributed import partitions as tasks  # noqa: E402
+from gpuseg.distributed.engines import engine_for  # noqa: E402
+from gpuseg.distributed.stages import Workers, compute_features  # noqa: E402
+from gpuseg.errors import (BackendUnavailableError, DataValidationError,  # noqa: E402
+                           ResourceLimitError)
+from gpuseg.features import compute_features as single_process_features  # noqa: E402
+from gpuseg.features import feature_columns  # noqa: E402
+from gpuseg.pipeline import segment  # noqa: E402
+from gpuseg.vocabulary import PERSONA_NAMES  # noqa: E402
+
+N_USERS = 3_000
+#: Light settings for both runs of a comparison; the stages are the same as by default.
+LIGHT = dict(seed=7, n_init=3, sweep_n_init=1, stability_seeds=2, bootstrap_rounds=1,
+             hierarchical_micro_clusters=100)
+
+
+@pytest.fixture(scope="module", params=["cpu", pytest.param("gpu", marks=pytest.mark.gpu)])
+def dask_backend(request):
+    backend = request.getfixturevalue(f"{request.param}_backend")
+    try:
+        engine_for(backend)
+    except BackendUnavailableError as exc:
+        pytest.skip(str(exc))
+    return backend
+
+
+@pytest.fixture(scope="module")
+def cluster(dask_backend):
+    n_workers = 2
+    if dask_backend.name == "gpu":
+        from dask_cuda.utils import get_n_gpus
+
+        n_workers = min(2, get_n_gpus())
+    with engine_for(dask_backend).local_cluster(n_workers, None) as local:
+        yield local
+
+
+@pytest.fixture(scope="module")
+def strong(tmp_path_factory) -> Path:
+    return write_partitioned(N_USERS, tmp_path_factory.mktemp("strong") / "data", partitions=4,
+                             seed=3, separation="strong")
+
+
+def _config(backend, cluster, **overrides) -> PipelineConfig:
+    return PipelineConfig(backend=backend.name, scheduler=cluster.scheduler_address,
+                          **{**LIGHT, **overrides})
+
+
+@pytest.fixture(scope="module")
+def distributed_run(strong, cluster, dask_backend):
+    return segment(strong, _config(dask_backend, cluster), backend=dask_backend, embed=False)
+
+
+def test_features_mapped_over_partitions_equal_the_single_process_table(strong, cluster,
+                                                                         dask_backend):
+    source = find_partitioned(strong)
+    catalog = read_catalog(source)
+    names = feature_columns(catalog["aisles"]["aisle_id"])
+    with distributed.Client(cluster.scheduler_address, set_as_default=False) as client, \
+            client.as_current():
+        workers = Workers(client, dask_backend, engine_for(dask_backend))
+        features = compute_features(workers, source, client.submit(read_catalog, source),
+                                    min_orders=5, feature_names=names)
+        tables = client.gather(client.map(tasks.table_of, features.parts))
+    mapped = pd.concat([dask_backend.to_host(t) for t in tables])
+    whole = dask_backend.to_host(single_process_features(
+        load_instacart(strong, backend=dask_backend, cache=False), dask_backend).table)
+    assert list(mapped.columns) == list(whole.columns) == names
+    np.testing.assert_array_equal(mapped.index, whole.index)
+    assert float(np.abs(mapped.to_numpy() - whole.to_numpy()).max()) <= 1e-12
+    assert sum(s.n_excluded for s in features.summaries) == (
+        sum(s.n_with_history for s in features.summaries) - len(whole))
+
+
+def test_labels_agree_with_the_single_process_run_and_carry_the_same_personas(
+        strong, distributed_run, dask_backend):
+    single = segment(strong, PipelineConfig(backend=dask_backend.name, **LIGHT),
+                     backend=dask_backend, embed=False)
+    a, b = single.segments, distributed_run.segments
+    np.testing.assert_array_equal(a["user_id"], b["user_id"])
+    assert adjusted_rand_score(a["segment"], b["segment"]) >= 0.99
+    assert distributed_run.model.persona_names == single.model.persona_names
+    assert set(distributed_run.model.persona_names) == set(PERSONA_NAMES)
+    facts = distributed_run.metrics["distributed"]
+    assert facts["workers"] >= 1 and facts["partitions"] == 4 and not facts["started"]
+    assert set(distributed_run.timings) >= {"features", "scale", "pca", "kmeans", "dbscan",
+                                            "personas"}
+    assert distributed_run.activity.sum() == single.activity.sum()
+
+
+def test_a_worker_killed_mid_run_is_recomputed_and_the_labels_stay(strong, cluster,
+                                                                    distributed_run,
+                                                                    dask_backend):
+    with distributed.Client(cluster.scheduler_address, set_as_default=False) as client:
+        victim = min(client.run(os.getpid).values())
+        killed = []
+
+        def kill_a_worker(stage: str) -> None:
+            # The features and their projection sit in the workers' memory by now.
+            if stage == "kmeans" and not killed:
+                os.kill(victim, signal.SIGKILL)
+                killed.append(victim)
+
+        again = segment(strong, _config(dask_backend, cluster), backend=dask_backend,
+                        progress=kill_a_worker, embed=False)
+        client.wait_for_workers(len(cluster.workers))
+        assert victim not in client.run(os.getpid).values()
+    assert killed == [victim]
+    np.testing.assert_array_equal(again.segments["segment"], distributed_run.segments["segment"])
+
+
+def test_a_corrupt_partition_file_is_named_with_its_row(strong, cluster, dask_backend, tmp_path):
+    folder = Path(shutil.copytree(strong, tmp_path / "bad"))
+    path = folder / "orders" / "part-00002.parquet"
+    orders = pd.read_parquet(path)
+    orders.loc[17, "order_dow"] = 9
+    pq.write_table(pa.Table.from_pandas(orders, preserve_index=False), path)
+    with pytest.raises(DataValidationError) as error:
+        segment(folder, _config(dask_backend, cluster), backend=dask_backend, embed=False)
+    assert str(error.value) == f"{path}, column 'order_dow', row 18: 9 is outside 0-6"
+
+
+def test_an_unreadable_partition_file_is_named(strong, cluster, dask_backend, tmp_path):
+    folder = Path(shutil.copytree(strong, tmp_path / "truncated"))
+    path = folder / "order_products__prior" / "part-00001.parquet"
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(DataValidationError, match=f"{path}: not a readable parquet file"):
+        segment(folder, _config(dask_backend, cluster), backend=dask_backend, embed=False)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_an_unreachable_scheduler_exits_2_naming_it_and_writes_nothing(strong, tmp_path,
+                                                                        capsys):
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    code = main(["run", "--data", str(strong), "--out", str(tmp_path / "run"),
+                 "--scheduler", address, "--backend", "cpu"])
+    assert code == 2
+    assert f"could not reach a Dask scheduler at {address}" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_worker_out_of_memory_is_an_error_naming_partitions(dask_backend, tmp_path):
+    if dask_backend.name == "gpu":
+        pytest.skip("a GPU worker's limit is device memory, which this test cannot shrink")
+    import dask
+
+    data = write_partitioned(8_000, tmp_path / "one-partition", partitions=1, seed=1)
+    config = PipelineConfig(backend="cpu", workers=1, worker_memory=300 << 20, **LIGHT)
+    # One death is enough to tell (the default retries on three more workers first).
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        with pytest.raises(ResourceLimitError, match="the features stage failed") as error:
+            segment(data, config, backend=dask_backend, embed=False)
+    assert "--partitions" in str(error.value) and "1 partition each" in str(error.value)
+
+
+def test_the_cli_runs_across_local_workers_and_writes_the_whole_run_directory(tmp_path,
+                                                                              dask_backend):
+    if dask_backend.name == "gpu":
+        pytest.skip("the CLI case runs once, on the CPU")
+    data, run = tmp_path / "data", tmp_path / "run"
+    assert main(["synth", "--users", "1500", "--partitions", "3", "--out", str(data)]) == 0
+    assert main(["run", "--data", str(data), "--out", str(run), "--workers", "2",
+                 "--backend", "cpu", "--umap-fit-sample", "500", "--stability-sample", "500",
+                 "--dbscan-sample", "500", "--sweep-sample", "800", "-q"]) == 0
+    files = {path.name for path in run.iterdir()}
+    assert files >= {"segments.parquet", "profiles.csv", "metrics.json", "model", "report.html",
+                     "figures", "dask-performance-report.html"}
+    metrics = json.loads((run / "metrics.json").read_text())
+    facts = metrics["distributed"]
+    assert facts["started"] and facts["workers"] == 2 and facts["partitions"] == 3
+    assert facts["scheduler"].startswith("tcp://")
+    assert set(facts["peak_rss_bytes"]) == {"client", "scheduler", "workers"}
+    assert metrics["config"]["workers"] == 2
+    assert set(metrics["timings"]) >= {"features", "kmeans", "umap"}
+    segments = pd.read_parquet(run / "segments.parquet")
+    assert np.isfinite(segments[["umap_x", "umap_y"]].to_numpy()).all()
+    assert metrics["umap"]["fit_sample_size"] == 500
+    print(metrics["timings"])
