@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import signal
 import sys
 import textwrap
@@ -52,6 +53,12 @@ def _k_value(text: str) -> str | int:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected 'auto' or an integer (got {text!r})") from None
+
+
+def _add_distributed_options(p: argparse.ArgumentParser) -> None:
+    """Scale-out on Dask: the PipelineConfig fields that say where a run goes."""
+    for name in ("workers", "scheduler", "worker_memory"):
+        _add_config_option(p, name)
 
 
 def _sample_value(text: str) -> str | int | None:
@@ -166,11 +173,32 @@ def _config(args: argparse.Namespace) -> PipelineConfig:
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from .data.synth import generate_instacart, write_instacart
+    from .data.synth import generate_instacart, write_instacart, write_partitioned
 
+    if args.partitions is not None:
+        if args.format == "csv":
+            raise GpusegError("--partitions writes parquet partitions; drop --format csv")
+        out = write_partitioned(args.users, args.out, partitions=args.partitions, seed=args.seed,
+                                separation=args.separation, overwrite=args.force)
+        print(f"wrote {args.users:,} synthetic users ({args.separation} separation) to {out} "
+              f"in {args.partitions:,} partitions")
+        return EXIT_OK
     data = generate_instacart(args.users, seed=args.seed, separation=args.separation)
-    out = write_instacart(data, args.out, fmt=args.format, overwrite=args.force)
+    out = write_instacart(data, args.out, fmt=args.format or "csv", overwrite=args.force)
     print(f"wrote {args.users:,} synthetic users ({args.separation} separation) to {out}")
+    return EXIT_OK
+
+
+def _cmd_partition(args: argparse.Namespace) -> int:
+    from .distributed.repartition import repartition
+
+    # Without --workers or --scheduler, a local cluster of one worker per core.
+    workers = args.workers if args.workers or args.scheduler else (os.cpu_count() or 1)
+    config = PipelineConfig(backend="cpu", workers=workers, scheduler=args.scheduler,
+                            worker_memory=args.worker_memory)
+    out = repartition(args.data, args.out, partitions=args.partitions, config=config,
+                      overwrite=args.force)
+    print(f"wrote {args.data} to {out} in {args.partitions:,} partitions")
     return EXIT_OK
 
 
@@ -381,6 +409,8 @@ def build_parser() -> argparse.ArgumentParser:
             gpuseg demo                                   # synthetic data -> report, best backend
             gpuseg synth --users 20000 --out data/synth
             gpuseg run --data data/synth --out runs/first --k auto
+            gpuseg synth --users 2000000 --partitions 40 --out data/big
+            gpuseg run --data data/big --out runs/big --workers 2   # across Dask workers
             gpuseg features --data data/synth --out features.parquet --backend cpu
             gpuseg assign --model runs/first --data data/next-month --out next-month.parquet
             gpuseg compare runs/first runs/second --out migration.csv
@@ -406,12 +436,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--users", type=int, default=50_000, help="number of shoppers (default: 50000)")
     p.add_argument("--seed", type=int, default=0, help="generator seed (default: 0)")
     p.add_argument("--out", required=True, help="folder to write (Kaggle layout + personas_truth.csv)")
-    p.add_argument("--format", choices=("csv", "parquet"), default="csv",
-                   help="file format (default: csv)")
+    p.add_argument("--format", choices=("csv", "parquet"), default=None,
+                   help="file format (default: csv; parquet with --partitions)")
     p.add_argument("--separation", choices=("strong", "realistic"), default="strong",
                    help="strong: personas recoverable; realistic: overlapping like real shoppers "
                         "(default: strong)")
     p.add_argument("--force", action="store_true", help="replace an existing folder")
+    p.add_argument("--partitions", type=int, default=None, metavar="P",
+                   help="write the partitioned layout (P parquet partitions of whole users) "
+                        "block by block, out of core; the same rows as without it")
+
+    p = command("partition", "rewrite a data set as partitions of whole users, for runs across "
+                             "Dask workers",
+                "gpuseg partition --data data/instacart --out data/instacart-parts "
+                "--partitions 64 --workers 2",
+                _cmd_partition)
+    p.add_argument("--data", required=True, help="any accepted input folder (CSV, parquet, ...)")
+    p.add_argument("--out", required=True, help="folder to write (the partitioned layout)")
+    p.add_argument("--partitions", type=int, required=True, metavar="P",
+                   help="number of partitions (users are bucketed by user_id)")
+    p.add_argument("--force", action="store_true", help="replace an existing folder")
+    _add_distributed_options(p)
 
     p = command("download", "download the Instacart data set from Kaggle (needs Kaggle credentials)",
                 "gpuseg download && gpuseg run --data kaggle --out runs/instacart",
