@@ -1,6 +1,11 @@
-"""``python -m benchmarks``: see :mod:`benchmarks.suite`."""
+"""``python -m benchmarks``: see :mod:`benchmarks.suite`; ``--distributed``: :mod:`benchmarks.distributed`."""
 import sys
 
-from benchmarks.suite import main
+if "--distributed" in sys.argv[1:]:
+    from benchmarks.distributed import main as distributed_main
+
+    sys.exit(distributed_main([arg for arg in sys.argv[1:] if arg != "--distributed"]))
+
+from benchmarks.suite import main  # noqa: E402
 
 sys.exit(main())

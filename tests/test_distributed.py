@@ -210,4 +210,3 @@ def test_the_cli_runs_across_local_workers_and_writes_the_whole_run_directory(tm
     segments = pd.read_parquet(run / "segments.parquet")
     assert np.isfinite(segments[["umap_x", "umap_y"]].to_numpy()).all()
     assert metrics["umap"]["fit_sample_size"] == 500
-    print(metrics["timings"])

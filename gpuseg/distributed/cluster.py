@@ -81,6 +81,12 @@ def dask_client(config: PipelineConfig, engine: DaskEngine) -> Iterator[tuple[An
         cluster = engine.local_cluster(int(config.workers or 1), config.worker_memory)
         client = Client(cluster, set_as_default=False)
     try:
+        if cluster is None:
+            # Workers of a cluster started a moment ago may still be registering.
+            try:
+                client.wait_for_workers(1, timeout=CONNECT_TIMEOUT_S)
+            except TimeoutError:
+                pass
         info = _describe(client, started=cluster is not None)
         if info.workers == 0:
             raise GpusegError(f"the Dask scheduler at {info.scheduler} has no workers; start "
