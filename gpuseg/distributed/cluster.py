@@ -12,9 +12,11 @@ task, which is what running out of memory looks like) become a
 from __future__ import annotations
 
 import resource
+import socket
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator
+from urllib.parse import urlsplit
 
 from ..errors import GpusegError, ResourceLimitError
 
@@ -65,19 +67,20 @@ def dask_client(config: PipelineConfig, engine: DaskEngine) -> Iterator[tuple[An
     GpusegError
         The scheduler at ``config.scheduler`` did not answer, or has no workers.
     """
-    from distributed import Client
-
     if config.scheduler is not None:
+        # A plain TCP probe first: it fails in milliseconds where nothing listens, before
+        # the seconds that importing dask.distributed takes.
+        _probe(config.scheduler)
+        from distributed import Client
+
         try:
             client = Client(config.scheduler, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
         except (OSError, TimeoutError, ValueError) as exc:
-            raise GpusegError(
-                f"could not reach a Dask scheduler at {config.scheduler} within "
-                f"{CONNECT_TIMEOUT_S} s ({' '.join(str(exc).split())[:200]}); start one with "
-                "`dask scheduler` and its workers with `dask worker ADDRESS`, or drop "
-                "--scheduler and use --workers N to start a local cluster") from None
+            raise _unreachable(config.scheduler, exc) from None
         cluster = None
     else:
+        from distributed import Client
+
         cluster = engine.local_cluster(int(config.workers or 1), config.worker_memory)
         client = Client(cluster, set_as_default=False)
     try:
@@ -98,6 +101,33 @@ def dask_client(config: PipelineConfig, engine: DaskEngine) -> Iterator[tuple[An
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _probe(address: str) -> None:
+    """Raise the unreachable-scheduler error when nothing accepts a TCP connection there."""
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    if parts.scheme not in ("tcp", "tls"):
+        return  # another transport (ucx, inproc): the client's own connect decides
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.hostname is None or port is None:
+        raise GpusegError(f"{address} is not a scheduler address; expected tcp://HOST:PORT "
+                          "(dask scheduler prints it when it starts)")
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        raise _unreachable(address, exc) from None
+
+
+def _unreachable(address: str, exc: BaseException) -> GpusegError:
+    detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+    return GpusegError(
+        f"could not reach a Dask scheduler at {address} within {CONNECT_TIMEOUT_S} s ({detail}); "
+        "start one with `dask scheduler` and its workers with `dask worker ADDRESS`, or drop "
+        "--scheduler and use --workers N to start a local cluster")
 
 
 def _describe(client: Any, *, started: bool) -> ClusterInfo:
