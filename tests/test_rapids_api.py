@@ -209,3 +209,42 @@ def test_the_rmm_pieces_the_backend_sets_up_exist():
     fields = {f.name for f in dataclasses.fields(rmm.statistics.Statistics)}
     assert {"peak_bytes", "current_bytes"} <= fields
     assert callable(rmm.statistics.enable_statistics) and callable(rmm.statistics.get_statistics)
+
+
+# -- runs across Dask workers (gpuseg.distributed) ------------------------------------------
+def test_the_dask_gpu_cluster_and_estimator_calls_bind():
+    """The GPU engine's LocalCUDACluster, cuml.dask KMeans and UMAP calls, as it makes them."""
+    dask_cuda = pytest.importorskip("dask_cuda")
+    pytest.importorskip("dask_cudf")
+    import cuml.dask.cluster
+    import cuml.dask.manifold
+    import distributed
+
+    from gpuseg.distributed.engines import GpuDaskEngine
+
+    cluster = GpuDaskEngine.cluster_params(2, 8 << 30)
+    inspect.signature(dask_cuda.LocalCUDACluster).bind(**cluster)
+    # LocalCUDACluster passes what it does not name on to LocalCluster.
+    named = inspect.signature(dask_cuda.LocalCUDACluster).parameters
+    inspect.signature(distributed.LocalCluster).bind(
+        **{key: value for key, value in cluster.items() if key not in named})
+
+    params = GpuDaskEngine.kmeans_params(np.zeros((5, 3)), 7)
+    inspect.signature(cuml.dask.cluster.KMeans).bind(client=None, **params)
+    # cuml.dask builds cuML's multi-GPU KMeans (a cuml.KMeans) with those keywords.
+    from cuml.cluster.kmeans_mg import KMeansMG
+
+    inspect.signature(KMeansMG).bind(handle=None, output_type="cupy", **params)
+    inspect.signature(cuml.dask.cluster.KMeans.fit).bind(None, "X")
+    assert _sets_attribute(cuml.KMeans, "cluster_centers_")
+
+    inspect.signature(cuml.dask.manifold.UMAP).bind(model=object(), client=None)
+    inspect.signature(cuml.dask.manifold.UMAP.transform).bind(None, "X")
+
+
+def test_the_cudf_calls_of_the_partition_tasks_bind():
+    """What gpuseg.distributed.partitions asks of cuDF beyond the single-process pipeline."""
+    inspect.signature(cudf.Series.isin).bind(None, [1, 2])
+    inspect.signature(cudf.DataFrame.__getitem__).bind(None, ["order_id", "user_id"])
+    inspect.signature(cudf.DataFrame.to_cupy).bind(None, dtype="float64")
+    inspect.signature(cudf.from_pandas).bind(pd.DataFrame())

@@ -103,19 +103,31 @@ class GpuDaskEngine(DaskEngine):
     def local_cluster(self, n_workers: int, memory_limit: int | None) -> Any:
         from dask_cuda import LocalCUDACluster
 
-        return LocalCUDACluster(n_workers=n_workers, threads_per_worker=1,
-                                memory_limit="auto" if memory_limit is None else memory_limit,
-                                dashboard_address=":0")
+        return LocalCUDACluster(**self.cluster_params(n_workers, memory_limit))
+
+    @staticmethod
+    def cluster_params(n_workers: int, memory_limit: int | None) -> dict[str, Any]:
+        """Keywords of ``LocalCUDACluster`` (checked against it in tests/test_rapids_api.py)."""
+        return {"n_workers": n_workers, "threads_per_worker": 1,
+                "memory_limit": "auto" if memory_limit is None else memory_limit,
+                "dashboard_address": ":0"}
 
     def kmeans_centres(self, client: Any, X: Any, init: np.ndarray, *, seed: int,
                        variance: float) -> np.ndarray:
         import cupy
         from cuml.dask.cluster import KMeans
 
-        # cuML's own stopping rule, as in a single-GPU run (its tol is not scikit-learn's).
-        model = KMeans(client=client, n_clusters=int(init.shape[0]), init=cupy.asarray(init),
-                       random_state=seed, max_iter=KMEANS_MAX_ITER).fit(X)
+        model = KMeans(client=client, **self.kmeans_params(cupy.asarray(init), seed)).fit(X)
         return np.asarray(cupy.asnumpy(cupy.asarray(model.cluster_centers_)), dtype=np.float64)
+
+    @staticmethod
+    def kmeans_params(init: Any, seed: int) -> dict[str, Any]:
+        """Keywords of ``cuml.dask.cluster.KMeans``, which hands them to cuML's ``KMeans``.
+
+        cuML's own stopping rule, as in a single-GPU run (its tol is not scikit-learn's).
+        """
+        return {"n_clusters": int(init.shape[0]), "init": init, "random_state": seed,
+                "max_iter": KMEANS_MAX_ITER}
 
     def place(self, client: Any, X: Any, reducer: Any) -> Any:
         from cuml.dask.manifold import UMAP

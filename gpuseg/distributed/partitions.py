@@ -170,6 +170,13 @@ def nearest_centre(block: Any, centres: np.ndarray, backend_name: str) -> Any:
     return _squared_distances(block, xp.asarray(centres), xp).argmin(axis=1).astype(xp.int32)
 
 
+def label_counts(block: Any, k: int, backend_name: str) -> np.ndarray:
+    """Users per label 0..k-1 in a block, on the host."""
+    backend = worker_backend(backend_name)
+    counts = backend.xp.bincount(block, minlength=k)
+    return np.asarray(backend.to_host(counts), dtype=np.int64)
+
+
 def relabel_block(block: Any, mapping: np.ndarray, backend_name: str) -> Any:
     """Labels renumbered through ``mapping`` (old label -> new label), as int32."""
     xp = worker_backend(backend_name).xp

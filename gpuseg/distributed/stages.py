@@ -231,14 +231,16 @@ def kmeans(workers: Workers, X_pca: Any, init: np.ndarray, *, seed: int,
     Segments are numbered by size (0 the largest) over every user, as in
     :func:`gpuseg.cluster.fit_kmeans`.
     """
-    import dask.array as da
+    import dask
 
     centres = workers.engine.kmeans_centres(workers.client, X_pca, init, seed=seed,
                                              variance=variance)
     k = int(centres.shape[0])
     raw = X_pca.map_blocks(tasks.nearest_centre, centres=centres, backend_name=workers.name,
                            drop_axis=1, dtype=np.int32)
-    counts = np.asarray(workers.backend.to_host(da.bincount(raw, minlength=k).compute()))
+    pieces = [dask.delayed(tasks.label_counts)(block, k, workers.name)
+              for block in raw.to_delayed().ravel()]
+    counts = np.asarray(dask.compute(dask.delayed(sum)(pieces))[0], dtype=np.int64)
     order, rank = size_rank(counts, xp=np)
     labels = workers.persist(raw.map_blocks(tasks.relabel_block, mapping=rank,
                                             backend_name=workers.name, dtype=np.int32))
