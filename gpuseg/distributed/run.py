@@ -340,7 +340,9 @@ class _Run:
         config, backend = self.config, self.backend
         fit_size = config.umap_fit_sample
         fit_size = backend.sample_defaults["umap_fit"] if fit_size == "auto" else fit_size
-        if config.umap_sample is not None or fit_size is None or fit_size >= n_users:
+        fit_rows = None if config.umap_sample is not None else seeded_sample(
+            n_users, fit_size, seed=config.seed + 2, backend=backend)
+        if fit_rows is None:
             # Everyone embedded is gathered: the single-process stage, as it is.
             rows = seeded_sample(n_users, config.umap_sample, seed=config.seed, backend=backend)
             embedding = embed_umap(self.workers.rows(X, rows), backend,
@@ -350,7 +352,6 @@ class _Run:
             return dataclasses.replace(
                 embedding, coords=self._spread(embedding.coords, rows, n_users, width=2),
                 sample_size=None if rows is None else int(rows.shape[0]))
-        fit_rows = seeded_sample(n_users, fit_size, seed=config.seed + 2, backend=backend)
         n_neighbors = min(config.umap_neighbors, int(fit_rows.shape[0]) - 1)
         reducer = backend.UMAP(n_neighbors=n_neighbors, min_dist=config.umap_min_dist,
                                random_state=config.seed)
