@@ -1,4 +1,4 @@
-"""``python -m benchmarks``: see :mod:`benchmarks.suite`; ``--distributed``: :mod:`benchmarks.distributed`."""
+"""``python -m benchmarks`` runs benchmarks.suite; ``--distributed`` benchmarks.distributed."""
 import sys
 
 if "--distributed" in sys.argv[1:]:
