@@ -162,9 +162,7 @@ class _Run:
                                         pca_components=config.pca_components)
         X = projection.X_pca
         n_excluded = sum(s.n_excluded for s in summaries)
-        resources.check_run(config, backend, n_users=n_users,
-                            n_components=projection.n_components, n_excluded=n_excluded,
-                            embed=embed)
+        self._check_client(n_users, projection.n_components, n_excluded, embed)
         with self.stage("k_sweep"):
             X_sweep = workers.rows(X, self.sample(n_users, config.sweep_sample, "sweep", seed))
             score = config.sweep_score_sample
@@ -270,6 +268,29 @@ class _Run:
 
         return _to_result(backend, config, prep, km, sil, hier, db, embedding, profiles,
                           personas, activity, metrics, self.timer.seconds)
+
+    def _check_client(self, n_users: int, n_components: int, n_excluded: int,
+                      embed: bool) -> None:
+        """Enough users for every stage, and memory for the largest sample the client gathers.
+
+        The one-process check (:func:`gpuseg.resources.check_run`), for the users
+        that reach the client: every sampled stage runs there on at most this many;
+        the rest stays on the workers.
+        """
+        config, defaults = self.config, self.backend.sample_defaults
+        sizes = [IMPORTANCE_SAMPLE,
+                 MICRO_FIT_USERS_PER_CLUSTER * config.hierarchical_micro_clusters]
+        for value, stage in ((config.sweep_sample, "sweep"),
+                             (config.silhouette_sample, "silhouette"),
+                             (config.stability_sample, "stability"),
+                             (config.dbscan_sample, "dbscan"),
+                             (config.umap_fit_sample, "umap_fit")):
+            size = defaults[stage] if value == "auto" else value
+            sizes.append(n_users if size is None else size)
+        if embed and config.umap_sample is not None:
+            sizes.append(config.umap_sample)
+        resources.check_run(config, self.backend, n_users=min(n_users, max(sizes)),
+                            n_components=n_components, n_excluded=n_excluded, embed=embed)
 
     # -- stages on samples, then every user --------------------------------------------------
     def _hierarchical(self, X: Any, labels: np.ndarray, k: int) -> HierarchicalFit:
