@@ -1,4 +1,4 @@
-"""Rewrite README.md's "Performance" section from the latest benchmark results files.
+"""Rewrite README.md's benchmark tables ("Performance", and the Dask one) from the results files.
 
     python -m benchmarks.readme
 
@@ -14,6 +14,7 @@ from pathlib import Path
 from benchmarks.suite import RESULTS_DIR, ROOT
 
 START, END = "<!-- performance:start -->", "<!-- performance:end -->"
+DISTRIBUTED_START, DISTRIBUTED_END = "<!-- distributed:start -->", "<!-- distributed:end -->"
 
 
 def latest_reports(folder: Path = RESULTS_DIR) -> list[tuple[Path, dict]]:
@@ -55,14 +56,37 @@ def section(reports: list[tuple[Path, dict]]) -> str:
     return "\n".join(lines)
 
 
-def update_readme(readme: Path = ROOT / "README.md") -> None:
-    text = readme.read_text()
-    block = section(latest_reports())
-    if START in text:
-        head, rest = text.split(START, 1)
-        text = head + block + rest.split(END, 1)[1]
+def distributed_section(folder: Path = RESULTS_DIR) -> str:
+    """The newest ``python -m benchmarks --distributed`` table (``Bigger than one machine``)."""
+    from benchmarks.distributed import markdown
+
+    files = sorted(folder.glob("distributed-*.json"),
+                   key=lambda path: json.loads(path.read_text())["date"])
+    lines = [DISTRIBUTED_START, ""]
+    if not files:
+        lines.append("No distributed benchmark results yet.")
     else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
+        path = files[-1]
+        shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name
+        lines += [f"Measured by `python -m benchmarks --distributed` (`{shown}`): synthetic "
+                  "`realistic` data generated into partitions, then the whole run across "
+                  "`dask scheduler` + `dask worker` processes; one run per size.", "",
+                  markdown(json.loads(path.read_text())).rstrip("\n")]
+    lines += ["", DISTRIBUTED_END]
+    return "\n".join(lines)
+
+
+def _replace(text: str, start: str, end: str, block: str) -> str:
+    if start in text:
+        head, rest = text.split(start, 1)
+        return head + block + rest.split(end, 1)[1]
+    return text.rstrip("\n") + "\n\n" + block + "\n"
+
+
+def update_readme(readme: Path = ROOT / "README.md") -> None:
+    text = _replace(readme.read_text(), START, END, section(latest_reports()))
+    if DISTRIBUTED_START in text:
+        text = _replace(text, DISTRIBUTED_START, DISTRIBUTED_END, distributed_section())
     readme.write_text(text)
 
 
