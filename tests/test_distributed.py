@@ -210,3 +210,36 @@ def test_the_cli_runs_across_local_workers_and_writes_the_whole_run_directory(tm
     segments = pd.read_parquet(run / "segments.parquet")
     assert np.isfinite(segments[["umap_x", "umap_y"]].to_numpy()).all()
     assert metrics["umap"]["fit_sample_size"] == 500
+
+
+def test_gpuseg_partition_rewrites_kaggle_csvs_as_partitions_of_whole_users(
+        cluster, dask_backend, cpu_backend, tmp_path, monkeypatch):
+    if dask_backend.name == "gpu":
+        pytest.skip("gpuseg partition runs on CPU workers")
+    from gpuseg.data.synth import generate_instacart, write_instacart
+    from gpuseg.distributed import repartition
+
+    # Small CSV blocks, so that a bad row sits in a block after the first.
+    monkeypatch.setattr(repartition, "CSV_BLOCK_BYTES", 1 << 18)
+
+    flat = write_instacart(generate_instacart(1_200, seed=6), tmp_path / "flat", fmt="csv")
+    out = tmp_path / "parts"
+    assert main(["partition", "--data", str(flat), "--out", str(out), "--partitions", "3",
+                 "--scheduler", cluster.scheduler_address, "-q"]) == 0
+    orders = [pd.read_parquet(out / "orders" / f"part-0000{i}.parquet") for i in range(3)]
+    assert all(set(o["user_id"] % 3) == {i} for i, o in enumerate(orders))
+    by_folder = [single_process_features(load_instacart(folder, backend=cpu_backend,
+                                                        cache=False), cpu_backend).table
+                 for folder in (flat, out)]
+    pd.testing.assert_frame_equal(by_folder[1].sort_index(), by_folder[0], check_exact=True)
+
+    table = pd.read_csv(flat / "order_products__prior.csv")
+    bad_row = len(table) - 10
+    table.loc[bad_row, "reordered"] = 3
+    table.to_csv(flat / "order_products__prior.csv", index=False)
+    with pytest.raises(DataValidationError) as error:
+        repartition.repartition(flat, tmp_path / "bad", partitions=3,
+                                config=PipelineConfig(scheduler=cluster.scheduler_address))
+    assert str(error.value) == (f"{flat / 'order_products__prior.csv'}, column 'reordered', "
+                                f"row {bad_row + 1}: 3 is outside 0-1")
+    assert not (tmp_path / "bad").exists()
