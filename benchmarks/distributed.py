@@ -208,16 +208,22 @@ def markdown(results: dict[str, Any]) -> str:
     rows = results["sizes"]
     lines = [f"**Dask, {results['workers']} workers x 1 thread, {results['worker_memory']} each, "
              f"on {results['cpu']} ({results['cpu_count']} cores)** ({results['date']})", "",
-             "| users | partitions | generate (s) | run (s) | features | kmeans | umap | "
-             "write | max process peak GiB | load before / after |",
-             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+             "| users | partitions | generate (s) | run (s) | features | kmeans | dbscan | umap "
+             "| write | peak GiB: client / scheduler / worker | load before / after |",
+             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
     for r in rows:
         s = r["run"]["seconds"]
+        peaks = r["cluster_peak_rss_gib"]
+        scheduler = max(v for k, v in peaks.items() if k.startswith("scheduler"))
+        worker = max(v for k, v in peaks.items() if k.startswith("worker"))
         lines.append(
             f"| {r['users']:,} | {r['partitions']} | {r['generate']['seconds']:.0f} | "
-            f"{s['total']:.0f} | {s['features']:.0f} | {s['kmeans']:.0f} | {s.get('umap', 0):.0f} "
-            f"| {s['write']:.0f} | {r['max_process_peak_rss_gib']:.2f} | "
+            f"{s['total']:.0f} | {s['features']:.0f} | {s['kmeans']:.0f} | {s['dbscan']:.0f} | "
+            f"{s.get('umap', 0):.0f} | {s['write']:.0f} | "
+            f"{r['run']['client_peak_rss_gib']:.2f} / {scheduler:.2f} / {worker:.2f} | "
             f"{r['load_before'][0]} / {r['load_after'][0]} |")
+    lines += ["", "Times in seconds; peaks are each process's VmHWM; load is the machine's "
+                  "1-minute load average (it is shared, and 2 means both cores busy)."]
     if results.get("ratio_10x_1x") is not None:
         lines += ["", f"time(10x) / time(1x) = {results['ratio_10x_1x']:.2f} "
                       f"(target <= {TARGET_RATIO:g}); every process's peak at 10x "
