@@ -28,9 +28,10 @@ from .cluster import (
     k_sweep,
     total_sum_of_squares,
 )
-from .config import PipelineConfig
+from .config import PipelineConfig, option
 from .data.tables import InstacartData
 from .embed import Embedding, embed_umap
+from .errors import ConfigError
 from .explain import feature_groups, grouped_importance, segment_rules
 from .features import compute_features
 from .personas import Persona, name_segments, profile_segments
@@ -78,6 +79,9 @@ def segment(data: InstacartData | str | os.PathLike, config: PipelineConfig | No
     if config.distributed:
         from .distributed.run import segment_distributed
 
+        if isinstance(data, InstacartData):
+            raise ConfigError(f"a run with {option('workers')} or {option('scheduler')} reads a "
+                              "partitioned folder, not tables already loaded in this process")
         return segment_distributed(data, config, backend=backend, progress=progress,
                                    embed=embed)
     backend = backend or get_backend(config.backend)

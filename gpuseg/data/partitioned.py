@@ -18,9 +18,9 @@ unknown order.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -28,8 +28,7 @@ import pyarrow.parquet as pq
 
 from ..errors import DataValidationError, ResourceLimitError
 from .schema import FILE_STEMS, FILE_SUFFIXES, OPTIONAL_FILES
-from .validate import (CLEANING_KEYS, check_order_numbers, check_references, check_unique,
-                       clean_order_products)
+from .validate import CLEANING_KEYS, check_order_numbers, check_references, check_unique, clean_order_products
 
 #: Tables split into partitions, in the order a partition lists them.
 PARTITIONED_TABLES = ("orders", "order_products__prior", "order_products__train")

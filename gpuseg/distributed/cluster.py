@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import resource
 import socket
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..errors import GpusegError, ResourceLimitError

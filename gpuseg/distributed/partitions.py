@@ -11,8 +11,9 @@ do not travel between processes.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,7 +31,7 @@ from ..registry import get_backend
 HISTORY_COLUMNS = ("order_id", "user_id", "order_dow", "order_hour_of_day")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def worker_backend(name: str) -> Backend:
     """The backend ``name``, built once per worker process."""
     return get_backend(name)

@@ -24,8 +24,13 @@ import pyarrow.parquet as pq
 
 from ..config import PipelineConfig
 from ..data.load import find_source_files
-from ..data.partitioned import (CATALOG_TABLES, PartitionedSource, find_partitioned,
-                                partition_file_name, read_catalog)
+from ..data.partitioned import (
+    CATALOG_TABLES,
+    PartitionedSource,
+    find_partitioned,
+    partition_file_name,
+    read_catalog,
+)
 from ..data.schema import FILE_STEMS, ORDERS_OPTIONAL, TABLE_DTYPES
 from ..data.validate import BadValueError, compact_column
 from ..errors import ConfigError, DataValidationError

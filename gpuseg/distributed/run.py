@@ -21,9 +21,10 @@ import dataclasses
 import os
 import tempfile
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,8 +42,10 @@ from ..data.tables import InstacartData
 from ..data.validate import CLEANING_KEYS, DataCleaningWarning
 from ..embed import TRUSTWORTHINESS_NEIGHBORS, TRUSTWORTHINESS_SAMPLE, Embedding, embed_umap
 from ..errors import GpusegError
+from ..explain import feature_groups, grouped_importance, segment_rules
 from ..features import feature_columns
 from ..personas import name_segments, profiles_from_moments
+from ..pipeline import _segment_model, _StageOutputs, _to_result
 from ..preprocess import Preprocessed
 from ..registry import get_backend
 from ..result import SegmentationResult
@@ -55,7 +58,7 @@ from .engines import engine_for
 
 #: The Dask performance report's file name in the run directory.
 PERFORMANCE_REPORT = "dask-performance-report.html"
-#: Users (seeded sample) whose standardised features feature importance is computed from.
+#: Users (seeded sample) whose features feature importance and the segment rules come from.
 IMPORTANCE_SAMPLE = 100_000
 
 
@@ -135,10 +138,10 @@ class _Run:
             except KilledWorker as exc:
                 raise worker_failure(name, self.source.n_partitions, self.info) from exc
 
-    def sample(self, n: int, value: Any, stage: str, seed: int) -> Any | None:
-        """The seeded positions a sampled stage runs on (``None``: every user)."""
-        size = self.backend.sample_defaults[stage] if value == "auto" else value
-        return seeded_sample(n, size, seed=seed, backend=self.backend)
+    def sample(self, n: int, name: str, seed: int) -> Any | None:
+        """The seeded positions the stage sized by field ``name`` runs on (``None``: every user)."""
+        return seeded_sample(n, self.config.sample_size(name, self.backend), seed=seed,
+                             backend=self.backend)
 
     def segment(self, embed: bool) -> SegmentationResult:
         config, backend, workers = self.config, self.backend, self.workers
@@ -164,12 +167,10 @@ class _Run:
         n_excluded = sum(s.n_excluded for s in summaries)
         self._check_client(n_users, projection.n_components, n_excluded, embed)
         with self.stage("k_sweep"):
-            X_sweep = workers.rows(X, self.sample(n_users, config.sweep_sample, "sweep", seed))
-            score = config.sweep_score_sample
+            X_sweep = workers.rows(X, self.sample(n_users, "sweep_sample", seed))
             sweep = k_sweep(X_sweep, backend, k_range=config.k_sweep_range, seed=seed,
                             n_init=config.sweep_n_init, sample_size=None,
-                            score_sample=(backend.sample_defaults["sweep_score"]
-                                          if score == "auto" else score))
+                            score_sample=config.sample_size("sweep_score_sample", backend))
             sweep = dataclasses.replace(sweep, n_users=n_users)
             k_choice = choose_k(sweep, k=config.k, business_range=config.k_business_range)
         k = k_choice.k
@@ -185,13 +186,13 @@ class _Run:
                              * (n_users - 1))
         labels = assignment.host_labels
         with self.stage("silhouette"):
-            rows = self.sample(n_users, config.silhouette_sample, "silhouette", seed)
+            rows = self.sample(n_users, "silhouette_sample", seed)
             sil = silhouette_report(workers.rows(X, rows), self._at(labels, rows), backend,
                                     sample=None, seed=seed)
             sil = dataclasses.replace(sil, per_user=self._spread(sil.per_user, rows, n_users),
                                       sample_size=None if rows is None else sil.n_scored)
         with self.stage("stability"):
-            rows = self.sample(n_users, config.stability_sample, "stability", seed)
+            rows = self.sample(n_users, "stability_sample", seed)
             stab = stability(workers.rows(X, rows), self._at(labels, rows), backend, k=k,
                              n_seeds=config.stability_seeds, n_bootstrap=config.bootstrap_rounds,
                              n_init=config.n_init, seed=seed, sample=None)
@@ -199,12 +200,6 @@ class _Run:
             hier = self._hierarchical(X, labels, k)
         with self.stage("dbscan"):
             db = self._dbscan(X, n_users)
-        with self.stage("importance"):
-            rows = seeded_sample(n_users, IMPORTANCE_SAMPLE, seed=seed, backend=backend)
-            n_moments = n_users if rows is None else int(rows.shape[0])
-            importance = feature_importance(workers.rows(scaling.X_scaled, rows),
-                                            self._at(labels, rows), backend,
-                                            feature_names=list(names), seed=seed)
         with self.stage("personas"):
             moments = stages.segment_moments(workers, features, assignment.labels, k)
             counts = moments[:, -1]
@@ -216,11 +211,6 @@ class _Run:
                 pd.Series(np.sqrt(scaling.variance), index=list(names)), **catalog_names)
             personas = name_segments(profiles)
             activity = stages.activity(workers, features, assignment.labels, k)
-        embedding = None
-        if embed:
-            with self.stage("umap"):
-                embedding = self._umap(X, n_users)
-
         prep = Preprocessed(
             user_ids=features.user_ids, feature_names=features.feature_names,
             X_scaled=scaling.X_scaled, X_pca=X, scaler_mean=scaling.mean,
@@ -233,6 +223,28 @@ class _Run:
                                          if flat))
         km = KMeansFit(labels=labels, centroids=assignment.centroids,
                        inertia=assignment.inertia, sizes=assignment.sizes)
+        model = _segment_model(backend, config, prep, km, personas)
+        # Importance and the segment rules read users' original features: both run on one
+        # seeded sample gathered to the client (the rules then take their own sample of it).
+        rows = seeded_sample(n_users, IMPORTANCE_SAMPLE, seed=seed, backend=backend)
+        n_explained = n_users if rows is None else int(rows.shape[0])
+        table = backend.df.DataFrame(workers.rows(features.X, rows), columns=list(names))
+        sample_labels = self._at(labels, rows)
+        with self.stage("importance"):
+            importance = feature_importance(workers.rows(scaling.X_scaled, rows), sample_labels,
+                                            backend, feature_names=list(names))
+            groups = feature_groups(names, aisle_department=catalog_names["aisle_department"],
+                                    departments=catalog_names["departments"])
+            grouped = grouped_importance(table, sample_labels, backend, model=model,
+                                         groups=groups, seed=seed)
+        with self.stage("rules"):
+            rules = segment_rules(table, sample_labels, backend, personas=model.persona_names,
+                                  seed=seed, sample=config.rules_sample, **catalog_names)
+        embedding = None
+        if embed:
+            with self.stage("umap"):
+                embedding = self._umap(X, n_users)
+
         judgement = verdict(sil.overall, stab.seed_ari_mean, stab.bootstrap_ari_mean)
         metrics = {
             "gpuseg_version": __version__,
@@ -258,16 +270,18 @@ class _Run:
             "stability": stab.to_dict(),
             "hierarchical": hier.to_dict(),
             "dbscan": db.to_dict(),
-            "importance": {**importance.to_dict(), "moments_sample_size": n_moments},
+            "importance": {**importance.to_dict(), **grouped.to_dict(),
+                           "sample_size": n_explained},
+            "rules": [segment.to_dict() for segment in rules],
             "verdict": judgement.to_dict(),
             "umap": None if embedding is None else embedding.to_dict(),
             "personas": [p.to_dict() for p in personas],
             "distributed": self._facts(),
         }
-        from ..pipeline import _to_result
-
-        return _to_result(backend, config, prep, km, sil, hier, db, embedding, profiles,
-                          personas, activity, metrics, self.timer.seconds)
+        outputs = _StageOutputs(prep=prep, kmeans=km, silhouette=sil, hierarchical=hier,
+                                dbscan=db, embedding=embedding, profiles=profiles,
+                                personas=personas, activity=activity, model=model)
+        return _to_result(backend, config, outputs, metrics, self.timer.seconds)
 
     def _check_client(self, n_users: int, n_components: int, n_excluded: int,
                       embed: bool) -> None:
@@ -277,15 +291,12 @@ class _Run:
         that reach the client: every sampled stage runs there on at most this many;
         the rest stays on the workers.
         """
-        config, defaults = self.config, self.backend.sample_defaults
+        config = self.config
         sizes = [IMPORTANCE_SAMPLE,
                  MICRO_FIT_USERS_PER_CLUSTER * config.hierarchical_micro_clusters]
-        for value, stage in ((config.sweep_sample, "sweep"),
-                             (config.silhouette_sample, "silhouette"),
-                             (config.stability_sample, "stability"),
-                             (config.dbscan_sample, "dbscan"),
-                             (config.umap_fit_sample, "umap_fit")):
-            size = defaults[stage] if value == "auto" else value
+        for name in ("sweep_sample", "silhouette_sample", "stability_sample", "dbscan_sample",
+                     "umap_fit_sample"):
+            size = config.sample_size(name, self.backend)
             sizes.append(n_users if size is None else size)
         if embed and config.umap_sample is not None:
             sizes.append(config.umap_sample)
@@ -326,7 +337,7 @@ class _Run:
     def _dbscan(self, X: Any, n_users: int) -> Any:
         """DBSCAN on a seeded sample; every other user takes its nearest core point's cluster."""
         config, backend, xp = self.config, self.backend, self.backend.xp
-        rows = self.sample(n_users, config.dbscan_sample, "dbscan", config.seed)
+        rows = self.sample(n_users, "dbscan_sample", config.seed)
         X_fit = self.workers.rows(X, rows)
         fit = dbscan(X_fit, backend, eps=config.dbscan_eps,
                      min_samples=config.dbscan_min_samples, sample=None, seed=config.seed)
@@ -359,8 +370,7 @@ class _Run:
     def _umap(self, X: Any, n_users: int) -> Embedding:
         """The UMAP layout fitted on a seeded sample; every other user placed in a map."""
         config, backend = self.config, self.backend
-        fit_size = config.umap_fit_sample
-        fit_size = backend.sample_defaults["umap_fit"] if fit_size == "auto" else fit_size
+        fit_size = config.sample_size("umap_fit_sample", backend)
         fit_rows = None if config.umap_sample is not None else seeded_sample(
             n_users, fit_size, seed=config.seed + 2, backend=backend)
         if fit_rows is None:

@@ -64,11 +64,31 @@ partitioned layout one block at a time.
 """
 from __future__ import annotations
 
-from .calibration import (BASKET_HISTOGRAM_1_35, BASKET_TAIL_RATIO, DAYS_SINCE_PRIOR_COUNTS,
-                          DEPARTMENT_ROWS, DOW_COUNTS, HOUR_COUNTS, MAX_BASKET, MAX_ORDERS,
-                          MIN_ORDERS, N_PRODUCTS, ORDER_COUNT_MIXTURE, TRAIN_USER_SHARE)
-from .generator import (BLOCK_USERS, EVAL_SETS, MAX_USERS, SyntheticBlock, SyntheticInstacart,
-                        SyntheticPlan, generate_block, generate_instacart, plan_instacart)
+from .calibration import (
+                          BASKET_HISTOGRAM_1_35,
+                          BASKET_TAIL_RATIO,
+                          DAYS_SINCE_PRIOR_COUNTS,
+                          DEPARTMENT_ROWS,
+                          DOW_COUNTS,
+                          HOUR_COUNTS,
+                          MAX_BASKET,
+                          MAX_ORDERS,
+                          MIN_ORDERS,
+                          N_PRODUCTS,
+                          ORDER_COUNT_MIXTURE,
+                          TRAIN_USER_SHARE,
+)
+from .generator import (
+                          BLOCK_USERS,
+                          EVAL_SETS,
+                          MAX_USERS,
+                          SyntheticBlock,
+                          SyntheticInstacart,
+                          SyntheticPlan,
+                          generate_block,
+                          generate_instacart,
+                          plan_instacart,
+)
 from .partitioned import write_partitioned
 from .personas import SEPARATIONS
 from .writer import FORMATS, TRUTH_FILE, write_instacart

@@ -1,7 +1,9 @@
 """The generator: users, orders and product rows drawn from the calibrated market, as tables."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -135,7 +137,8 @@ class SyntheticPlan:
     persona: np.ndarray  # int8 index into _PERSONAS
     n_orders: np.ndarray  # int16
     ends_in_train: np.ndarray  # bool
-    first_block_state: dict  # the plan's generator after its draws (block 0 continues it)
+    # The plan's generator after its draws (block 0 continues it).
+    first_block_state: Mapping[str, Any]
 
     @property
     def n_blocks(self) -> int:
