@@ -55,10 +55,12 @@ def _k_value(text: str) -> str | int:
         raise argparse.ArgumentTypeError(f"expected 'auto' or an integer (got {text!r})") from None
 
 
-def _add_distributed_options(p: argparse.ArgumentParser) -> None:
-    """Scale-out on Dask: the PipelineConfig fields that say where a run goes."""
-    for name in ("workers", "scheduler", "worker_memory"):
-        _add_config_option(p, name)
+def _add_partition_cluster_options(p: argparse.ArgumentParser) -> None:
+    """Where ``gpuseg partition`` shuffles: the Dask fields of PipelineConfig."""
+    # Unlike a run, a repartition always goes through Dask: unset means a local worker per core.
+    _add_config_option(p, "workers", shown="one local worker per core")
+    _add_config_option(p, "scheduler")
+    _add_config_option(p, "worker_memory")
 
 
 def _sample_value(text: str) -> str | int | None:
@@ -138,13 +140,18 @@ def _auto_means(name: str) -> str:
             f"CPU {users(CpuBackend.sample_defaults[name])}")
 
 
-def _add_config_option(p: argparse.ArgumentParser, name: str) -> None:
-    """Add the flag of PipelineConfig field ``name``: its kind, help and default from the config."""
+def _add_config_option(p: argparse.ArgumentParser, name: str, *,
+                       shown: str | None = None) -> None:
+    """Add the flag of PipelineConfig field ``name``: its kind, help and default from the config.
+
+    ``shown`` replaces the default the help states, for a command that reads an
+    unset option its own way.
+    """
     spec = next(f for f in dataclasses.fields(PipelineConfig) if f.name == name)
     kind = spec.metadata["kind"]
-    if spec.default is None and kind in ("eps", "count", "bytes", "address"):
+    if shown is None and spec.default is None and kind in ("eps", "count", "bytes", "address"):
         shown = {"eps": "auto", "address": "none"}.get(kind) or spec.metadata["every"]
-    else:
+    elif shown is None:
         shown = _shown(spec.default)
     extra = f"; {_auto_means(name)}" if kind == "sample" else ""
     p.add_argument(flag(name), dest=name, default=spec.default,
@@ -456,7 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--partitions", type=int, required=True, metavar="P",
                    help="number of partitions (users are bucketed by user_id)")
     p.add_argument("--force", action="store_true", help="replace an existing folder")
-    _add_distributed_options(p)
+    _add_partition_cluster_options(p)
 
     p = command("download", "download the Instacart data set from Kaggle (needs Kaggle credentials)",
                 "gpuseg download && gpuseg run --data kaggle --out runs/instacart",
