@@ -170,6 +170,16 @@ def dbscan(X: Any, backend: Backend, *, eps: float | None = None, min_samples: i
         core_assignment = (f"DBSCAN ran on a seeded sample of {n_fit:,} users; each of the other "
                            f"{n - n_fit:,} took the cluster of its nearest core point within eps "
                            f"({joined:,} did, the rest are outliers)")
+    labels, n_clusters, outlier_share = _numbered_by_size(labels, backend)
+    return DbscanFit(labels=labels, eps=float(eps), eps_source=eps_source,
+                     n_clusters=n_clusters, outlier_share=outlier_share, n_fit=n_fit,
+                     core_assignment=core_assignment, n_core=n_core, k_distance_curve=curve)
+
+
+def _numbered_by_size(labels: Any, backend: Backend) -> tuple[Any, int, float]:
+    """int32 labels with clusters numbered by size (0 largest), their count and the outlier share."""
+    xp = backend.xp
+    n = int(labels.shape[0])
     clustered = labels >= 0
     n_clusters = int(backend.to_host(labels.max())) + 1
     if n_clusters > 0:
@@ -178,6 +188,5 @@ def dbscan(X: Any, backend: Backend, *, eps: float | None = None, min_samples: i
         labels = xp.where(clustered, rank[safe], -1)
         n_clusters = int(xp.unique(labels[clustered]).shape[0])
     outlier_share = float(backend.to_host((~clustered).sum())) / n
-    return DbscanFit(labels=labels.astype(xp.int32), eps=float(eps), eps_source=eps_source,
-                     n_clusters=n_clusters, outlier_share=outlier_share, n_fit=n_fit,
-                     core_assignment=core_assignment, n_core=n_core, k_distance_curve=curve)
+    return labels.astype(xp.int32), n_clusters, outlier_share
+
