@@ -39,7 +39,8 @@ class CpuBackend(Backend):
     df = pd
     sample_defaults = MappingProxyType(
         {"sweep_sample": 20_000, "sweep_score_sample": 5_000, "silhouette_sample": 20_000,
-         "stability_sample": 10_000, "dbscan_sample": 10_000, "umap_fit_sample": 20_000})
+         "stability_sample": 10_000, "dbscan_sample": 10_000, "umap_fit_sample": 20_000,
+         "gmm_sample": 20_000})
     demo_umap_fit_sample = 2_500
 
     def __init__(self) -> None:
@@ -84,6 +85,13 @@ class CpuBackend(Backend):
         from sklearn.cluster import DBSCAN
 
         return DBSCAN(eps=eps, min_samples=min_samples, **params)
+
+    def GaussianMixture(self, n_components: int, *, covariance_type: str, random_state: int,
+                        **params: Any) -> Any:
+        from sklearn.mixture import GaussianMixture
+
+        return GaussianMixture(n_components=n_components, covariance_type=covariance_type,
+                               random_state=random_state, **params)
 
     def UMAP(self, *, n_neighbors: int, min_dist: float, random_state: int, **params: Any) -> Any:
         # umap-learn's transform is slower than a fit for many new users; this one is not.

@@ -111,6 +111,12 @@ class Backend(abc.ABC):
     def DBSCAN(self, eps: float, min_samples: int, **params: Any) -> Any: ...
 
     @abc.abstractmethod
+    def GaussianMixture(self, n_components: int, *, covariance_type: str, random_state: int,
+                        **params: Any) -> Any:
+        """A Gaussian mixture with scikit-learn's API, started from ``weights_init``,
+        ``means_init`` and ``precisions_init`` (the pipeline always gives all three)."""
+
+    @abc.abstractmethod
     def UMAP(self, *, n_neighbors: int, min_dist: float, random_state: int, **params: Any) -> Any: ...
 
     @abc.abstractmethod

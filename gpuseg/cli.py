@@ -154,9 +154,12 @@ def _add_config_option(p: argparse.ArgumentParser, name: str, *,
     elif shown is None:
         shown = _shown(spec.default)
     extra = f"; {_auto_means(name)}" if kind == "sample" else ""
+    # A choice field lists its own values; every other kind reads the same way for each field.
+    reading = ({"choices": spec.metadata["choices"]} if kind == "choice"
+               else _KIND_ARGUMENTS[kind])
     p.add_argument(flag(name), dest=name, default=spec.default,
                    help=f"{help_text(name, as_flags=True)} (default: {shown}{extra})",
-                   **_KIND_ARGUMENTS[kind])  # type: ignore[arg-type]
+                   **reading)
 
 
 def _add_backend(p: argparse.ArgumentParser) -> None:

@@ -26,6 +26,11 @@ if TYPE_CHECKING:
 BACKEND_NAMES = ("auto", "gpu", "cpu")
 BackendName = Literal["auto", "gpu", "cpu"]
 KChoice = Literal["auto"] | int
+#: Covariance structures of the Gaussian mixture, and the spaces it may be fitted in.
+GMM_COVARIANCES = ("full", "diag")
+GmmCovariance = Literal["full", "diag"]
+GMM_SPACES = ("centroids", "pca")
+GmmSpace = Literal["centroids", "pca"]
 #: A sampled stage's size: ``"auto"`` (the backend's default), ``None`` (every user) or a count.
 SampleSize = int | None | Literal["auto"]
 #: Smallest sample a sampled stage accepts.
@@ -73,7 +78,8 @@ def _option(default: Any, kind: str, help: str, **limits: Any) -> Any:
     (two ints), ``sample`` ("auto", None or int), ``optional_int`` (None or
     int; ``every`` names what None means), ``count`` (the same, given as a plain
     number on the command line), ``eps`` (None or a positive float), ``address``
-    (None or a non-empty text), ``bytes`` (None or a byte count).
+    (None or a non-empty text), ``bytes`` (None or a byte count), ``choice`` (one of
+    the strings in ``choices``).
     """
     return field(default=default, metadata={"kind": kind, "help": help, **limits})
 
@@ -130,6 +136,9 @@ def _check(name: str, value: Any, meta: Mapping[str, Any]) -> None:
     elif kind == "address":
         if value is not None and (not isinstance(value, str) or not value.strip()):
             _fail(name, "None or a scheduler address such as tcp://host:8786", value)
+    elif kind == "choice":
+        if value not in meta["choices"]:
+            _fail(name, f"one of {', '.join(meta['choices'])}", value)
     elif kind == "eps":
         if value is not None and (not _is_number(value) or value <= 0):
             _fail(name, "None (auto) or a number > 0", value)
@@ -195,6 +204,18 @@ class PipelineConfig:
     dbscan_sample: SampleSize = _option(
         "auto", "sample", "users DBSCAN is fitted on, the others joining the nearest core point "
         "within eps")
+    gmm_covariance: GmmCovariance = _option(
+        "full", "choice", "covariance of each Gaussian mixture component (soft membership): "
+        "full, or diag (independent components, cheaper)", choices=GMM_COVARIANCES)
+    gmm_space: GmmSpace = _option(
+        "centroids", "choice", "where the mixture is fitted: centroids (the K-1 directions along "
+        "which the segment centroids differ, so components stay the segments) or pca (every "
+        "principal component; the components then also model within-segment shape and can "
+        "drift away from the segments, and full covariances cost minutes on a CPU)",
+        choices=GMM_SPACES)
+    gmm_sample: SampleSize = _option(
+        "auto", "sample", "users the Gaussian mixture is fitted on; every user's membership "
+        "then comes from one E-step")
     umap_neighbors: int = _option(15, "int", "UMAP n_neighbors", low=2, high=200)
     umap_min_dist: float = _option(0.1, "float", "UMAP min_dist", low=0.0, high=1.0)
     umap_sample: int | None = _option(

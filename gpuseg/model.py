@@ -1,10 +1,11 @@
 """The saved segment model: write it, read it back, assign new users without refitting.
 
 A model folder holds two files, both readable without gpuseg and without
-pickle: ``arrays.npz`` (float64 scaler, PCA and centroid arrays) and
-``model.json`` (feature and persona names, ``min_orders``, the gpuseg version
-and the backend the model was fitted on). Either backend assigns with a model
-fitted on either backend.
+pickle: ``arrays.npz`` (float64 scaler, PCA and centroid arrays, and the
+Gaussian mixture's weights, means and precision Cholesky factors) and
+``model.json`` (feature and persona names, ``min_orders``, the mixture's
+covariance type, the gpuseg version and the backend the model was fitted on).
+Either backend assigns with a model fitted on either backend.
 """
 from __future__ import annotations
 
@@ -21,8 +22,10 @@ import pandas as pd
 
 from . import __version__
 from .backend import Backend
+from .cluster.mixture import log_responsibilities
+from .cluster.soft import membership_columns
 from .errors import GpusegError
-from .result import SegmentModel
+from .result import MixtureParams, SegmentModel
 from .run_layout import MODEL_DIR
 from .timing import ProgressCallback, StageTimer
 
@@ -31,8 +34,13 @@ log = logging.getLogger(__name__)
 ARRAYS_FILE = "arrays.npz"
 META_FILE = "model.json"
 #: Bumped when the files change shape; a reader refuses formats it does not know.
-FORMAT_VERSION = 1
+#: 2: the Gaussian mixture of the soft memberships (``mixture_*`` arrays).
+FORMAT_VERSION = 2
 _ARRAY_FIELDS = ("scaler_mean", "scaler_scale", "pca_mean", "pca_components", "centroids")
+#: The mixture's arrays in the npz, by MixtureParams field.
+_MIXTURE_ARRAYS = {"basis": "mixture_basis", "weights": "mixture_weights",
+                   "means": "mixture_means",
+                   "precisions_cholesky": "mixture_precisions_cholesky"}
 
 
 def save_model(model: SegmentModel, folder: str | os.PathLike, *,
@@ -57,6 +65,9 @@ def save_model(model: SegmentModel, folder: str | os.PathLike, *,
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     arrays = {name: np.asarray(getattr(model, name), dtype=np.float64) for name in _ARRAY_FIELDS}
+    if model.mixture is not None:
+        arrays.update({stored: np.asarray(getattr(model.mixture, field), dtype=np.float64)
+                       for field, stored in _MIXTURE_ARRAYS.items()})
     # numpy's stub types the keyword arrays as its allow_pickle flag.
     np.savez(folder / ARRAYS_FILE, **arrays)  # type: ignore[arg-type]
     meta = {
@@ -68,6 +79,8 @@ def save_model(model: SegmentModel, folder: str | os.PathLike, *,
         "min_orders": model.min_orders,
         "feature_names": list(model.feature_names),
         "persona_names": list(model.persona_names),
+        "mixture": (None if model.mixture is None
+                    else {"covariance_type": model.mixture.covariance_type}),
     }
     (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return folder
@@ -107,13 +120,34 @@ def load_model(folder: str | os.PathLike) -> SegmentModel:
     try:
         with np.load(arrays_path, allow_pickle=False) as arrays:
             loaded = {name: np.asarray(arrays[name], dtype=np.float64) for name in _ARRAY_FIELDS}
+            mixture = None
+            if meta["mixture"] is not None:
+                mixture = MixtureParams(
+                    covariance_type=str(meta["mixture"]["covariance_type"]),
+                    **{field: np.asarray(arrays[stored], dtype=np.float64)
+                       for field, stored in _MIXTURE_ARRAYS.items()})
         return SegmentModel(feature_names=tuple(meta["feature_names"]),
                             persona_names=tuple(meta["persona_names"]),
-                            min_orders=int(meta["min_orders"]), **loaded)
+                            min_orders=int(meta["min_orders"]), mixture=mixture, **loaded)
     except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
         # np.load raises OSError, ValueError, EOFError or BadZipFile for a damaged file and
         # KeyError for a missing array; SegmentModel raises ValueError for shapes that do not fit.
         raise GpusegError(f"{folder} holds a corrupt model: {exc}") from None
+
+
+def _param(backend: Backend, array: np.ndarray) -> Any:
+    return backend.from_host(np.asarray(array, dtype=np.float64))
+
+
+def project_features(model: SegmentModel, features_table: Any, backend: Backend) -> Any:
+    """The rows of a feature table in the model's PCA space (float64 backend array).
+
+    ``features_table`` is a backend dataframe holding every ``model.feature_names``
+    (extra columns are ignored; order does not matter).
+    """
+    X = backend.asarray(features_table[list(model.feature_names)], dtype="float64")
+    X = (X - _param(backend, model.scaler_mean)) / _param(backend, model.scaler_scale)
+    return (X - _param(backend, model.pca_mean)) @ _param(backend, model.pca_components).T
 
 
 def assign(model: SegmentModel, features_table: Any, backend: Backend) -> Any:
@@ -133,21 +167,41 @@ def assign(model: SegmentModel, features_table: Any, backend: Backend) -> Any:
     array
         int32 segment numbers (backend array), numbered as in the fitted run.
     """
+    return nearest_centroid(model, project_features(model, features_table, backend), backend)
+
+
+def nearest_centroid(model: SegmentModel, projected: Any, backend: Backend) -> Any:
+    """int32 segment of each row of ``projected`` (users in the model's PCA space)."""
     xp = backend.xp
-    X = backend.asarray(features_table[list(model.feature_names)], dtype="float64")
-
-    def param(array: np.ndarray) -> Any:
-        return backend.from_host(np.asarray(array, dtype=np.float64))
-
-    X = (X - param(model.scaler_mean)) / param(model.scaler_scale)
-    projected = (X - param(model.pca_mean)) @ param(model.pca_components).T
-    centroids = param(model.centroids)
+    centroids = _param(backend, model.centroids)
     # Plain differences rather than the |x|^2 - 2x.c + |c|^2 expansion: no cancellation, so
     # labels near a boundary come out the same on every backend. One centroid at a time keeps
     # memory at one (n, components) block.
     distances = xp.stack([((projected - centroids[j]) ** 2).sum(axis=1) for j in range(model.k)],
                          axis=1)
     return xp.argmin(distances, axis=1).astype(xp.int32)
+
+
+def memberships(model: SegmentModel, projected: Any, segments: Any,
+                backend: Backend) -> tuple[Any, Any, Any]:
+    """Each row's membership of ``segments``, its next segment and that one's membership.
+
+    The E-step of the model's Gaussian mixture, the same function the fitted
+    run computed its memberships with.
+
+    Raises
+    ------
+    GpusegError
+        When the model holds no mixture.
+    """
+    mixture = model.mixture
+    if mixture is None:
+        raise GpusegError("this model holds no Gaussian mixture, so it gives no memberships")
+    _, log_resp = log_responsibilities(
+        projected @ _param(backend, mixture.basis).T, _param(backend, mixture.weights),
+        _param(backend, mixture.means), _param(backend, mixture.precisions_cholesky),
+        mixture.covariance_type, xp=backend.xp)
+    return membership_columns(log_resp, segments, xp=backend.xp)
 
 
 def assign_users(model_dir: str | os.PathLike, data_source: Any, backend: Backend, *,
@@ -168,8 +222,10 @@ def assign_users(model_dir: str | os.PathLike, data_source: Any, backend: Backen
     Returns
     -------
     pandas.DataFrame
-        ``user_id`` (int64), ``segment`` (int32), ``persona`` (str), one row
-        per user with at least the model's ``min_orders`` orders, by user_id.
+        ``user_id`` (int64), ``segment`` (int32), ``persona`` (str), and when
+        the model holds a mixture ``membership``, ``second_segment`` (int32) and
+        ``second_membership`` (float64, as in the run's segments.parquet); one
+        row per user with at least the model's ``min_orders`` orders, by user_id.
 
     Raises
     ------
@@ -198,14 +254,24 @@ def assign_users(model_dir: str | os.PathLike, data_source: Any, backend: Backen
     log.info("assigning %d users (%d excluded: fewer than %d orders)",
              features.n_users, features.n_users_excluded, model.min_orders)
     with timer.stage("assign"):
-        segments = backend.to_numpy(assign(model, features.table, backend), np.int32)
+        projected = project_features(model, features.table, backend)
+        labels = nearest_centroid(model, projected, backend)
+        soft = (None if model.mixture is None
+                else memberships(model, projected, labels, backend))
+        segments = backend.to_numpy(labels, np.int32)
         user_ids = backend.to_host(backend.asarray(features.table.index))
     names = np.asarray(model.persona_names, dtype=object)
-    return pd.DataFrame({
+    table = pd.DataFrame({
         "user_id": np.asarray(user_ids, dtype=np.int64),
         "segment": segments,
         "persona": pd.array(names[segments], dtype="str"),
     })
+    if soft is not None:
+        own, second, second_p = soft
+        table["membership"] = backend.to_numpy(own, np.float64)
+        table["second_segment"] = backend.to_numpy(second, np.int32)
+        table["second_membership"] = backend.to_numpy(second_p, np.float64)
+    return table
 
 
 def resolve_model_dir(path: str | os.PathLike) -> Path:

@@ -21,11 +21,13 @@ from .cluster import (
     DbscanFit,
     HierarchicalFit,
     KMeansFit,
+    SoftFit,
     choose_k,
     dbscan,
     fit_kmeans,
     hierarchical,
     k_sweep,
+    soft_membership,
     total_sum_of_squares,
 )
 from .config import PipelineConfig, option
@@ -44,7 +46,7 @@ from .validate import SilhouetteReport, feature_importance, silhouette_report, s
 log = logging.getLogger(__name__)
 
 #: Stages in the order they run (the CLI's progress bar counts them).
-STAGES = ("features", "scale", "pca", "k_sweep", "kmeans", "silhouette", "stability",
+STAGES = ("features", "scale", "pca", "k_sweep", "kmeans", "soft", "silhouette", "stability",
           "hierarchical", "dbscan", "personas", "importance", "rules", "umap")
 
 
@@ -118,6 +120,10 @@ def segment(data: InstacartData | str | os.PathLike, config: PipelineConfig | No
         km = fit_kmeans(X, backend, k=k, n_init=config.n_init, seed=config.seed)
         resources.check_segments(km.sizes, n_users)
         total_ss = total_sum_of_squares(X, backend)
+    with timer.stage("soft"):
+        soft = soft_membership(X, km.labels, km.centroids, backend,
+                               covariance_type=config.gmm_covariance, space=config.gmm_space,
+                               sample=config.sample_size("gmm_sample", backend), seed=config.seed)
     with timer.stage("silhouette"):
         sil = silhouette_report(X, km.labels, backend, seed=config.seed,
                                 sample=config.sample_size("silhouette_sample", backend))
@@ -137,7 +143,7 @@ def segment(data: InstacartData | str | os.PathLike, config: PipelineConfig | No
         personas = name_segments(profiles)
         activity = ordering_heatmap(data.orders, data.order_products, prep.user_ids, km.labels,
                                     k, backend)
-    model = _segment_model(backend, config, prep, km, personas)
+    model = _segment_model(backend, config, prep, km, personas, soft)
     with timer.stage("importance"):
         importance = feature_importance(prep.X_scaled, km.labels, backend,
                                         feature_names=list(prep.feature_names))
@@ -176,6 +182,7 @@ def segment(data: InstacartData | str | os.PathLike, config: PipelineConfig | No
         "k_choice": k_choice.to_dict(),
         "kmeans": {**km.to_dict(), "total_sum_of_squares": total_ss,
                    "wcss_reduction": 1.0 - km.inertia / total_ss if total_ss > 0 else 0.0},
+        "soft": soft.to_dict(),
         "silhouette": sil.to_dict(),
         "stability": stab.to_dict(),
         "hierarchical": hier.to_dict(),
@@ -186,9 +193,9 @@ def segment(data: InstacartData | str | os.PathLike, config: PipelineConfig | No
         "umap": None if embedding is None else embedding.to_dict(),
         "personas": [p.to_dict() for p in personas],
     }
-    outputs = _StageOutputs(prep=prep, kmeans=km, silhouette=sil, hierarchical=hier, dbscan=db,
-                            embedding=embedding, profiles=profiles, personas=personas,
-                            activity=activity, model=model)
+    outputs = _StageOutputs(prep=prep, kmeans=km, soft=soft, silhouette=sil, hierarchical=hier,
+                            dbscan=db, embedding=embedding, profiles=profiles,
+                            personas=personas, activity=activity, model=model)
     return _to_result(backend, config, outputs, metrics, timer.seconds)
 
 
@@ -210,7 +217,7 @@ def _catalog(data: InstacartData, backend: Backend) -> dict[str, dict[int, Any]]
 
 
 def _segment_model(backend: Backend, config: PipelineConfig, prep: Preprocessed, km: KMeansFit,
-                   personas: list[Persona]) -> SegmentModel:
+                   personas: list[Persona], soft: SoftFit) -> SegmentModel:
     """The saved model (host arrays): what ``gpuseg assign`` and the grouped importance use."""
     scaler, pca = prep.scaler_params(backend), prep.pca_params(backend)
     return SegmentModel(
@@ -219,7 +226,7 @@ def _segment_model(backend: Backend, config: PipelineConfig, prep: Preprocessed,
         pca_mean=pca["mean"], pca_components=pca["components"],
         centroids=backend.to_numpy(km.centroids, np.float64),
         persona_names=tuple(p.name for p in sorted(personas, key=lambda p: p.segment)),
-        min_orders=config.min_orders)
+        min_orders=config.min_orders, mixture=soft.mixture)
 
 
 @dataclass(frozen=True)
@@ -228,6 +235,7 @@ class _StageOutputs:
 
     prep: Preprocessed
     kmeans: KMeansFit
+    soft: SoftFit
     silhouette: SilhouetteReport
     hierarchical: HierarchicalFit
     dbscan: DbscanFit
@@ -247,6 +255,9 @@ def _to_result(backend: Backend, config: PipelineConfig, out: _StageOutputs,
         "user_id": backend.to_numpy(out.prep.user_ids, np.int64),
         "segment": labels,
         "persona": pd.Categorical.from_codes(labels, categories=list(names)),
+        "membership": backend.to_numpy(out.soft.membership, np.float64),
+        "second_segment": backend.to_numpy(out.soft.second_segment, np.int32),
+        "second_membership": backend.to_numpy(out.soft.second_membership, np.float64),
         "silhouette": backend.to_numpy(out.silhouette.per_user, np.float64),
         "hierarchical": backend.to_numpy(out.hierarchical.labels, np.int32),
         "dbscan": backend.to_numpy(out.dbscan.labels, np.int32),

@@ -11,5 +11,6 @@ SEGMENTS_FILE = "segments.parquet"
 MODEL_DIR = "model"
 
 #: Columns of segments.parquet, in order (UMAP columns only when the embedding ran).
-SEGMENT_COLUMNS = ("user_id", "segment", "persona", "silhouette", "umap_x", "umap_y",
-                   "hierarchical", "dbscan")
+SEGMENT_COLUMNS = ("user_id", "segment", "persona", "membership", "second_segment",
+                   "second_membership", "silhouette", "umap_x", "umap_y", "hierarchical",
+                   "dbscan")

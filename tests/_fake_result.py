@@ -26,7 +26,9 @@ from sklearn.decomposition import PCA
 from sklearn.metrics import silhouette_samples
 from sklearn.preprocessing import StandardScaler
 
+from cpu_fallback.backend import CpuBackend
 from gpuseg import __version__
+from gpuseg.cluster import soft_membership
 from gpuseg.config import PipelineConfig
 from gpuseg.result import SegmentationResult, SegmentModel
 
@@ -53,6 +55,7 @@ def fake_result(n_users: int = 300, *, seed: int = 0, umap_sample: int | None = 
     labels = kmeans.labels_.astype(np.int32)
     k = 3
 
+    soft = soft_membership(X_pca, labels, kmeans.cluster_centers_, CpuBackend(), seed=seed)
     silhouette = silhouette_samples(X_pca, labels)
     silhouette[_outside(n_users, silhouette_sample, rng)] = np.nan
     umap = X_pca[:, :2] + rng.normal(0, 0.05, (n_users, 2))
@@ -63,6 +66,9 @@ def fake_result(n_users: int = 300, *, seed: int = 0, umap_sample: int | None = 
         "user_id": np.arange(1000, 1000 + n_users, dtype=np.int64),
         "segment": labels,
         "persona": pd.Categorical.from_codes(labels, categories=list(PERSONA_NAMES)),
+        "membership": soft.membership,
+        "second_segment": soft.second_segment,
+        "second_membership": soft.second_membership,
         "silhouette": silhouette,
         "hierarchical": labels,
         "dbscan": dbscan.astype(np.int32),
@@ -71,13 +77,15 @@ def fake_result(n_users: int = 300, *, seed: int = 0, umap_sample: int | None = 
     })
     model = SegmentModel(feature_names=FEATURES, scaler_mean=scaler.mean_, scaler_scale=scaler.scale_,
                          pca_mean=pca.mean_, pca_components=pca.components_,
-                         centroids=kmeans.cluster_centers_, persona_names=PERSONA_NAMES, min_orders=3)
+                         centroids=kmeans.cluster_centers_, persona_names=PERSONA_NAMES, min_orders=3,
+                         mixture=soft.mixture)
     sizes = np.bincount(labels, minlength=k)
     profiles = _profiles(X, labels, sizes)
     micro_centres = np.array([X_pca[labels == j][:8] for j in range(k)]).reshape(-1, 3)
     return SegmentationResult(
         segments=segments, profiles=profiles,
-        metrics=_metrics(n_users, labels, sizes, silhouette, int(np.isfinite(umap[:, 0]).sum())),
+        metrics={**_metrics(n_users, labels, sizes, silhouette, int(np.isfinite(umap[:, 0]).sum())),
+                 "soft": soft.to_dict()},
         timings={"load": 0.5, "features": 1.25, "kmeans": 0.25, "umap": 2.0}, model=model,
         linkage=ward_linkage(micro_centres, "ward"),
         activity=rng.integers(0, 30, (k, 7, 24)).astype(np.int64),

@@ -14,6 +14,8 @@ from gpuseg.errors import GpusegError
 from gpuseg.model import ARRAYS_FILE, META_FILE, assign, assign_users, load_model, save_model
 
 ARRAY_NAMES = ("scaler_mean", "scaler_scale", "pca_mean", "pca_components", "centroids")
+MIXTURE_ARRAYS = ("mixture_basis", "mixture_weights", "mixture_means",
+                  "mixture_precisions_cholesky")
 
 
 @pytest.fixture(scope="module")
@@ -25,16 +27,18 @@ def test_saved_model_is_json_plus_npz_without_pickles(fake, tmp_path):
     folder = save_model(fake.model, tmp_path / "model", fitted_on={"backend": "cpu", "device": "test"})
     assert sorted(p.name for p in folder.iterdir()) == [ARRAYS_FILE, META_FILE]
     with np.load(folder / ARRAYS_FILE, allow_pickle=False) as arrays:
-        assert sorted(arrays.files) == sorted(ARRAY_NAMES)
+        assert sorted(arrays.files) == sorted(ARRAY_NAMES + MIXTURE_ARRAYS)
         assert all(arrays[name].dtype == np.float64 for name in arrays.files)
     with zipfile.ZipFile(folder / ARRAYS_FILE) as archive:
-        assert sorted(archive.namelist()) == sorted(f"{name}.npy" for name in ARRAY_NAMES)
+        assert sorted(archive.namelist()) == sorted(f"{name}.npy"
+                                                    for name in ARRAY_NAMES + MIXTURE_ARRAYS)
     meta = json.loads((folder / META_FILE).read_text())
     assert meta["feature_names"] == list(fake.model.feature_names)
     assert meta["persona_names"] == list(fake.model.persona_names)
     assert meta["min_orders"] == 3 and meta["k"] == 3 and meta["n_components"] == 3
     assert meta["fitted_on"] == {"backend": "cpu", "device": "test"}
-    assert meta["gpuseg_version"]
+    assert meta["gpuseg_version"] and meta["format_version"] == 2
+    assert meta["mixture"] == {"covariance_type": "full"}
 
 
 def test_round_trip_gives_back_identical_arrays_and_names(fake, tmp_path):
@@ -44,6 +48,35 @@ def test_round_trip_gives_back_identical_arrays_and_names(fake, tmp_path):
     assert loaded.feature_names == fake.model.feature_names
     assert loaded.persona_names == fake.model.persona_names
     assert loaded.min_orders == fake.model.min_orders
+    for name in ("basis", "weights", "means", "precisions_cholesky"):
+        np.testing.assert_array_equal(getattr(loaded.mixture, name),
+                                      getattr(fake.model.mixture, name))
+    assert loaded.mixture.covariance_type == fake.model.mixture.covariance_type
+
+
+def test_a_model_without_a_mixture_round_trips_and_says_it_gives_no_memberships(fake, tmp_path,
+                                                                                cpu_backend):
+    from gpuseg.model import memberships, project_features
+
+    bare = replace(fake.model, mixture=None)
+    loaded = load_model(save_model(bare, tmp_path))
+    assert loaded.mixture is None
+    with np.load(tmp_path / ARRAYS_FILE) as arrays:
+        assert sorted(arrays.files) == sorted(ARRAY_NAMES)
+    projected = project_features(loaded, fake_features(), cpu_backend)
+    with pytest.raises(GpusegError, match="no Gaussian mixture"):
+        memberships(loaded, projected, assign(loaded, fake_features(), cpu_backend), cpu_backend)
+
+
+def test_memberships_from_the_model_equal_the_runs(fake, cpu_backend):
+    from gpuseg.model import memberships, project_features
+
+    projected = project_features(fake.model, fake_features(), cpu_backend)
+    own, second, second_p = memberships(fake.model, projected, fake.segments["segment"].to_numpy(),
+                                        cpu_backend)
+    np.testing.assert_allclose(own, fake.segments["membership"], atol=1e-9)
+    np.testing.assert_array_equal(second, fake.segments["second_segment"])
+    np.testing.assert_allclose(second_p, fake.segments["second_membership"], atol=1e-9)
 
 
 def test_assign_reproduces_the_labels_the_model_was_fitted_with(fake, cpu_backend):
@@ -75,13 +108,14 @@ def test_a_cpu_fitted_model_assigns_the_same_segments_on_the_gpu(fake, gpu_backe
     np.testing.assert_array_equal(on_gpu, fake.segments["segment"].to_numpy())
 
 
-@pytest.mark.parametrize("damage", ["no folder", "no json", "bad json", "old format", "no npz",
-                                    "truncated npz", "missing array", "pickled array",
-                                    "wrong shape"])
+@pytest.mark.parametrize("damage", ["no folder", "no json", "bad json", "old format",
+                                    "format 1", "no npz", "truncated npz", "missing array",
+                                    "missing mixture array", "pickled array", "wrong shape"])
 def test_a_missing_or_damaged_model_is_a_one_line_user_error(fake, tmp_path, damage):
     folder = save_model(fake.model, tmp_path / "model")
     meta_path, arrays_path = folder / META_FILE, folder / ARRAYS_FILE
-    arrays = {name: getattr(fake.model, name) for name in ARRAY_NAMES}
+    with np.load(arrays_path) as saved:
+        arrays = {name: saved[name] for name in saved.files}
     if damage == "no folder":
         folder = tmp_path / "elsewhere"
     elif damage == "no json":
@@ -90,12 +124,16 @@ def test_a_missing_or_damaged_model_is_a_one_line_user_error(fake, tmp_path, dam
         meta_path.write_text("{not json")
     elif damage == "old format":
         meta_path.write_text(json.dumps({**json.loads(meta_path.read_text()), "format_version": 0}))
+    elif damage == "format 1":  # written before the mixture was kept: refused, with the fix
+        meta_path.write_text(json.dumps({**json.loads(meta_path.read_text()), "format_version": 1}))
     elif damage == "no npz":
         arrays_path.unlink()
     elif damage == "truncated npz":
         arrays_path.write_bytes(arrays_path.read_bytes()[:100])
     elif damage == "missing array":
         np.savez(arrays_path, **{k: v for k, v in arrays.items() if k != "centroids"})
+    elif damage == "missing mixture array":
+        np.savez(arrays_path, **{k: v for k, v in arrays.items() if k != "mixture_means"})
     elif damage == "pickled array":
         np.savez(arrays_path, **{**arrays, "centroids": np.array([{"a": 1}], dtype=object)})
     elif damage == "wrong shape":
@@ -104,6 +142,8 @@ def test_a_missing_or_damaged_model_is_a_one_line_user_error(fake, tmp_path, dam
         load_model(folder)
     assert str(folder) in str(caught.value)
     assert "\n" not in str(caught.value)
+    if damage == "format 1":
+        assert "model format 1" in str(caught.value) and "rerun 'gpuseg run'" in str(caught.value)
 
 
 # -- end to end on the shared demo run ------------------------------------------------------------
@@ -113,12 +153,19 @@ def test_assign_users_on_the_training_data_reproduces_the_run_exactly(tmp_path_f
     run = demo_run(tmp_path_factory)
     assigned = assign_users(run.run_dir, run.data_dir, cpu_backend)
     trained = pd.read_parquet(run.run_dir / "segments.parquet")
-    assert list(assigned.columns) == ["user_id", "segment", "persona"]
+    assert list(assigned.columns) == ["user_id", "segment", "persona", "membership",
+                                      "second_segment", "second_membership"]
     assert assigned["user_id"].dtype == np.int64 and assigned["segment"].dtype == np.int32
+    assert assigned["second_segment"].dtype == np.int32
     merged = trained.merge(assigned, on="user_id", suffixes=("_run", "_assigned"), validate="1:1")
     assert len(merged) == len(trained) == len(assigned)
     np.testing.assert_array_equal(merged["segment_assigned"], merged["segment_run"])
     assert (merged["persona_assigned"] == merged["persona_run"]).all()
+    for column in ("membership", "second_membership"):
+        np.testing.assert_allclose(merged[f"{column}_assigned"], merged[f"{column}_run"],
+                                   atol=1e-6, rtol=0)
+    np.testing.assert_array_equal(merged["second_segment_assigned"],
+                                  merged["second_segment_run"])
 
 
 def test_assign_users_names_the_features_the_data_lacks(tmp_path_factory, tmp_path, cpu_backend):

@@ -44,6 +44,20 @@ def test_planted_personas_are_recovered_and_carry_their_names(result, strong):
         assert table.loc[persona].idxmax() == persona, table
 
 
+def test_memberships_on_strong_personas_are_sure_and_consistent(result):
+    segments, soft = result.segments, result.metrics["soft"]
+    assert segments["membership"].mean() >= 0.9
+    assert min(soft["mean_membership"].values()) >= 0.9
+    by_segment = segments.groupby("segment")["membership"].mean()
+    for j, mean in by_segment.items():
+        assert soft["mean_membership"][str(j)] == pytest.approx(mean)
+    assert soft["between_share"] == pytest.approx((segments["membership"] < 0.6).mean())
+    assert soft["covariance_type"] == "full" and soft["space"] == "centroids"
+    assert soft["dimensions"] == result.k - 1 and soft["converged"] and soft["n_iter"] >= 1
+    assert soft["bic"] > 0 and soft["log_likelihood"] < 0
+    np.testing.assert_allclose(result.model.mixture.means.shape, (result.k, result.k - 1))
+
+
 def test_same_input_and_seed_give_bit_identical_labels(result, strong, cpu_backend):
     folder, _ = strong
     again = segment(load_instacart(folder, backend=cpu_backend), PipelineConfig(backend="cpu", seed=7),
@@ -51,6 +65,7 @@ def test_same_input_and_seed_give_bit_identical_labels(result, strong, cpu_backe
     np.testing.assert_array_equal(again.segments["segment"], result.segments["segment"])
     np.testing.assert_array_equal(again.segments["dbscan"], result.segments["dbscan"])
     np.testing.assert_array_equal(again.segments["hierarchical"], result.segments["hierarchical"])
+    np.testing.assert_array_equal(again.segments["membership"], result.segments["membership"])
     assert again.metrics["silhouette"]["overall"] == result.metrics["silhouette"]["overall"]
 
 
@@ -71,9 +86,9 @@ def test_metrics_are_complete_json_and_consistent(result):
     assert 0.0 <= m["dbscan"]["outlier_share"] <= 1.0
     assert len(m["personas"]) == result.k
     assert m["catalog"]["aisles"]["24"] == "fresh fruits"
-    assert set(result.timings) >= {"features", "scale", "pca", "k_sweep", "kmeans", "silhouette",
-                                   "stability", "hierarchical", "dbscan", "importance", "personas",
-                                   "rules"}
+    assert set(result.timings) >= {"features", "scale", "pca", "k_sweep", "kmeans", "soft",
+                                   "silhouette", "stability", "hierarchical", "dbscan",
+                                   "importance", "personas", "rules"}
     assert result.activity.shape == (result.k, 7, 24)
     assert result.activity.sum() > 0
 

@@ -42,9 +42,14 @@ def test_segments_parquet_has_one_row_per_user_in_the_documented_schema(run):
     segments = pd.read_parquet(run.run_dir / "segments.parquet")
     assert tuple(segments.columns) == SEGMENT_COLUMNS
     dtypes = {c: str(t) for c, t in segments.dtypes.items()}
-    assert dtypes == {"user_id": "int64", "segment": "int32", "persona": "str", "silhouette": "float64",
+    assert dtypes == {"user_id": "int64", "segment": "int32", "persona": "str",
+                      "membership": "float64", "second_segment": "int32",
+                      "second_membership": "float64", "silhouette": "float64",
                       "umap_x": "float64", "umap_y": "float64", "hierarchical": "int32",
                       "dbscan": "int32"}
+    assert segments["membership"].between(0, 1).all()
+    assert (segments["second_membership"] <= 1 - segments["membership"] + 1e-12).all()
+    assert (segments["second_segment"] != segments["segment"]).all()
     assert segments["user_id"].is_unique and segments["user_id"].is_monotonic_increasing
     model = load_model(run.run_dir / "model")
     assert set(segments["segment"]) == set(range(model.k))
@@ -84,8 +89,9 @@ def test_profiles_csv_has_one_row_per_segment_with_persona_and_actions(run):
 
 def test_metrics_json_records_numbers_timings_and_provenance(run):
     metrics = json.loads((run.run_dir / "metrics.json").read_text())
-    for key in ("k_sweep", "k_choice", "kmeans", "silhouette", "stability", "hierarchical", "dbscan",
-                "importance", "rules", "verdict", "umap", "personas", "users", "preprocess"):
+    for key in ("k_sweep", "k_choice", "kmeans", "soft", "silhouette", "stability", "hierarchical",
+                "dbscan", "importance", "rules", "verdict", "umap", "personas", "users",
+                "preprocess"):
         assert metrics[key], key
     assert set(metrics["timings"]) == {"load", *STAGES}
     assert all(seconds >= 0 for seconds in metrics["timings"].values())

@@ -1,11 +1,13 @@
-"""Segment discovery: the K sweep, KMeans, Ward over micro-clusters, and DBSCAN.
+"""Segment discovery: the K sweep, KMeans, soft membership, Ward over micro-clusters, density.
 
 One module per method: :mod:`~gpuseg.cluster.sweep` (the K sweep, its validity
 indices and the choice of K), :mod:`~gpuseg.cluster.kmeans`,
-:mod:`~gpuseg.cluster.ward` (hierarchical) and :mod:`~gpuseg.cluster.density`
-(DBSCAN); their public names are importable from here. (The last two are not
-named after their functions, ``hierarchical`` and ``dbscan``, which this
-package exports under those names and which would hide the modules.)
+:mod:`~gpuseg.cluster.soft` (Gaussian mixture memberships, fitted with the EM
+of :mod:`~gpuseg.cluster.mixture` on the GPU), :mod:`~gpuseg.cluster.ward`
+(hierarchical) and :mod:`~gpuseg.cluster.density` (DBSCAN); their public names
+are importable from here. (Ward and density are not named after their
+functions, ``hierarchical`` and ``dbscan``, which this package exports under
+those names and which would hide the modules.)
 
 Every function takes the PCA-space matrix ``X`` (a backend array, users x
 components) and a :class:`~gpuseg.backend.Backend`, computes with
@@ -19,6 +21,8 @@ from __future__ import annotations
 
 from .density import KNEE_CURVE_POINTS, DbscanFit, dbscan
 from .kmeans import KMeansFit, fit_kmeans
+from .mixture import GaussianMixtureEM
+from .soft import BETWEEN_PERSONAS, SoftFit, membership_columns, soft_membership
 from .sweep import (
                     SILHOUETTE_TIE,
                     KChoice,
@@ -38,7 +42,9 @@ from .ward import (
                     ward_linkage,
 )
 
-__all__ = ["KNEE_CURVE_POINTS", "MICRO_FIT_USERS_PER_CLUSTER", "MICRO_MAX_ITER", "SILHOUETTE_TIE",
-           "DbscanFit", "HierarchicalFit", "KChoice", "KMeansFit", "KSweep", "calinski_harabasz",
-           "choose_k", "cut_linkage", "davies_bouldin", "dbscan", "fit_kmeans", "hierarchical",
-           "k_sweep", "total_sum_of_squares", "ward_linkage"]
+__all__ = ["BETWEEN_PERSONAS", "KNEE_CURVE_POINTS", "MICRO_FIT_USERS_PER_CLUSTER",
+           "MICRO_MAX_ITER", "SILHOUETTE_TIE", "DbscanFit", "GaussianMixtureEM",
+           "HierarchicalFit", "KChoice", "KMeansFit", "KSweep", "SoftFit", "calinski_harabasz",
+           "choose_k", "cut_linkage", "davies_bouldin", "dbscan", "fit_kmeans",
+           "hierarchical", "k_sweep", "membership_columns", "soft_membership",
+           "total_sum_of_squares", "ward_linkage"]

@@ -1,0 +1,252 @@
+"""Soft membership: how surely each shopper belongs to its KMeans segment, from a Gaussian mixture.
+
+After KMeans, a Gaussian mixture with one component per segment is fitted on
+the PCA space, component k starting from segment k (its centroid, its share of
+the users and its covariance). The posterior probability of a shopper's own
+segment is its ``membership``; the most probable other segment and its
+probability say which persona the shopper leans to next.
+
+By default the mixture is fitted in the K-1 directions along which the
+segment centroids differ (``gmm_space="centroids"``), not in all ~125
+principal components (``"pca"``). Measured on synthetic shoppers (17,000
+users, 5 segments, full covariances): in the whole PCA space EM models the
+within-segment shape of skewed shopping features and walks away from the
+segments (planted personas recovered by KMeans with ARI 1.00 fall to 0.58 by
+the mixture's most likely components; on realistic data 74% of users end up
+"belonging" to another segment's component) and takes 50-100 s on two CPU
+cores; in the centroid directions, projections of many features each and so
+close to Gaussian, memberships stay with the segments (strong: mean 1.00;
+realistic: mean 0.71, 27% between personas) and EM converges in a few
+iterations in well under a second. The mixture is fitted
+with the backend's ``GaussianMixture`` (scikit-learn on the CPU,
+:class:`~gpuseg.cluster.mixture.GaussianMixtureEM` on CuPy on the GPU),
+optionally on a seeded sample, and every user's memberships come from one
+E-step over ``xp`` (:func:`~gpuseg.cluster.mixture.log_responsibilities`), the
+same function ``gpuseg assign`` applies to a saved model.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..config import option, setting
+from ..errors import GpusegError
+from ..result import MixtureParams, finite_or_none
+from ..sampling import seeded_sample
+from ._common import _check_matrix
+from .mixture import gaussian_parameters, log_responsibilities, n_parameters
+
+if TYPE_CHECKING:
+    from ..backend import Backend
+
+#: Below this membership a shopper counts as "between personas": the mixture gives at least
+#: 40% to other segments, so no single persona's actions fit them well.
+BETWEEN_PERSONAS = 0.6
+#: scikit-learn's default covariance regularisation, added to every diagonal.
+REG_COVAR = 1e-6
+
+
+@dataclass(frozen=True)
+class SoftFit:
+    """Each user's membership of its segment, and what the mixture says overall.
+
+    Attributes
+    ----------
+    membership : backend float64 array, shape (n_users,)
+        Posterior probability of the user's own KMeans segment.
+    second_segment : backend int32 array, shape (n_users,)
+        The most probable other segment.
+    second_membership : backend float64 array, shape (n_users,)
+        Its posterior probability.
+    mixture : MixtureParams
+        The fitted mixture (host arrays), component k beside segment k.
+    space : str
+        ``"centroids"`` or ``"pca"``: where the mixture was fitted.
+    mean_membership : dict of int to float
+        Mean membership of each segment's users.
+    between_share : float
+        Share of users whose membership is below :data:`BETWEEN_PERSONAS`.
+    disagree_share : float
+        Share of users whose most probable component is not their KMeans segment.
+    log_likelihood : float
+        Mean log-likelihood per user under the mixture, over every user.
+    bic : float
+        Bayesian information criterion over every user (scikit-learn's formula).
+    n_iter : int
+        EM iterations.
+    converged : bool
+        Whether EM met its tolerance within its iteration limit.
+    n_fit : int
+        Users the mixture was fitted on.
+    n_users : int
+    """
+
+    membership: Any
+    second_segment: Any
+    second_membership: Any
+    mixture: MixtureParams
+    space: str
+    mean_membership: dict[int, float]
+    between_share: float
+    disagree_share: float
+    log_likelihood: float
+    bic: float
+    n_iter: int
+    converged: bool
+    n_fit: int
+    n_users: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Host summary; per-user arrays and the mixture's parameters stay out."""
+        return {"covariance_type": self.mixture.covariance_type, "space": self.space,
+                "dimensions": int(self.mixture.basis.shape[0]),
+                "mean_membership": {str(k): finite_or_none(v)
+                                    for k, v in self.mean_membership.items()},
+                "between_threshold": BETWEEN_PERSONAS,
+                "between_share": self.between_share, "disagree_share": self.disagree_share,
+                "log_likelihood": finite_or_none(self.log_likelihood),
+                "bic": finite_or_none(self.bic), "n_iter": self.n_iter,
+                "converged": self.converged,
+                "fit_sample": None if self.n_fit == self.n_users else self.n_fit}
+
+
+def membership_columns(log_resp: Any, labels: Any, *, xp: Any) -> tuple[Any, Any, Any]:
+    """Own-segment posterior, the most probable other segment and its posterior.
+
+    Parameters
+    ----------
+    log_resp : backend array, shape (n_users, k)
+        Log posteriors over the components, component j beside segment j.
+    labels : backend int array, shape (n_users,)
+        Each user's segment.
+    """
+    resp = xp.exp(log_resp)
+    rows = xp.arange(int(resp.shape[0]))
+    own = resp[rows, labels]
+    others = resp.copy()
+    others[rows, labels] = -1.0
+    second = others.argmax(axis=1)
+    return own, second.astype(xp.int32), others[rows, second]
+
+
+def segment_basis(centroids: Any, *, xp: Any) -> Any:
+    """Orthonormal rows spanning the directions along which the centroids differ.
+
+    The right singular vectors of the centred centroids with a non-negligible
+    singular value: K-1 rows for K distinct centroids in general position.
+    """
+    centred = centroids - centroids.mean(axis=0)
+    _, singular, vt = xp.linalg.svd(centred, full_matrices=False)
+    top = float(singular.max()) if int(singular.shape[0]) else 0.0
+    keep = singular > max(top, 1.0) * 1e-10
+    if not bool(keep.any()):
+        # Identical centroids differ along no direction; one axis keeps the mixture defined.
+        return xp.eye(1, int(centroids.shape[1]), dtype=centroids.dtype)
+    return vt[keep]
+
+
+def _initial_mixture(X_fit: Any, labels_fit: Any, centroids: Any, k: int, covariance_type: str,
+                     *, xp: Any) -> tuple[Any, Any, Any]:
+    """Weights, means and precisions of component j = segment j on the fitted users."""
+    one_hot = (labels_fit[:, None] == xp.arange(k)[None, :]).astype(X_fit.dtype)
+    nk, _, covariances = gaussian_parameters(X_fit, one_hot, REG_COVAR, covariance_type, xp=xp)
+    if covariance_type == "diag":
+        precisions = 1.0 / covariances
+    else:
+        inverse = xp.linalg.inv(covariances)
+        # Symmetric to the last bit: scikit-learn checks that a given precision is symmetric.
+        precisions = (inverse + inverse.transpose(0, 2, 1)) / 2
+    return nk / nk.sum(), centroids.astype(X_fit.dtype), precisions
+
+
+def soft_membership(X: Any, labels: Any, centroids: Any, backend: Backend, *,
+                    covariance_type: str = "full", space: str = "centroids",
+                    sample: int | None = None, seed: int) -> SoftFit:
+    """Fit a Gaussian mixture from the KMeans segments and give every user its memberships.
+
+    Parameters
+    ----------
+    X : backend array, shape (n_users, n_components)
+        Users in PCA space.
+    labels : backend int array, shape (n_users,)
+        KMeans segment of each user, 0..k-1.
+    centroids : backend array, shape (k, n_components)
+        KMeans centroids; component j starts at centroid j.
+    backend : Backend
+    covariance_type : {"full", "diag"}
+    space : {"centroids", "pca"}
+        Fit in the directions the centroids differ along (see the module's
+        notes for why that is the default), or in every principal component.
+    sample : int or None
+        Users (seeded sample) the mixture is fitted on; ``None`` fits every
+        user. Full-covariance EM over ~130 components costs seconds per
+        iteration at Instacart scale on two CPU cores, and a 20,000-user
+        sample fixes the same components; every user's memberships then come
+        from one E-step.
+    seed : int
+        Seed of the sample (EM itself draws nothing: it starts from the segments).
+
+    Returns
+    -------
+    SoftFit
+
+    Raises
+    ------
+    GpusegError
+        When a component's covariance is not positive definite (too few users
+        in a segment for its covariance): the message names the options.
+    """
+    xp = backend.xp
+    n = _check_matrix(X, "the Gaussian mixture")
+    k = int(centroids.shape[0])
+    if space not in ("centroids", "pca"):
+        raise GpusegError(f"{option('gmm_space')} must be centroids or pca (got {space!r})")
+    basis = (segment_basis(centroids, xp=xp) if space == "centroids"
+             else xp.eye(int(X.shape[1]), dtype=X.dtype))
+    # Orthonormal rows: the projection keeps distances within the fitted directions.
+    Z = X @ basis.T
+    rows = seeded_sample(n, sample, seed=seed, backend=backend)
+    Z_fit = Z if rows is None else Z[rows]
+    labels_fit = labels if rows is None else labels[rows]
+    weights, means, precisions = _initial_mixture(Z_fit, labels_fit, centroids @ basis.T, k,
+                                                  covariance_type, xp=xp)
+    try:
+        model = backend.GaussianMixture(k, covariance_type=covariance_type, reg_covar=REG_COVAR,
+                                        weights_init=weights, means_init=means,
+                                        precisions_init=precisions, random_state=seed).fit(Z_fit)
+    except (ValueError, np.linalg.LinAlgError) as exc:
+        raise GpusegError(
+            f"the Gaussian mixture could not be fitted ({exc}); a segment has too few users "
+            f"for a full covariance: use {setting('gmm_covariance', 'diag')}, raise "
+            f"{option('gmm_sample')} or lower {option('k')}") from None
+    # The fitted parameters go to the host once, for the saved model; the E-step below runs on
+    # those same float64 values, so gpuseg assign reproduces every membership of this run.
+    mixture = MixtureParams(
+        covariance_type=covariance_type, basis=backend.to_numpy(basis, np.float64),
+        weights=backend.to_numpy(backend.asarray(model.weights_), np.float64),
+        means=backend.to_numpy(backend.asarray(model.means_), np.float64),
+        precisions_cholesky=backend.to_numpy(backend.asarray(model.precisions_cholesky_),
+                                             np.float64))
+    log_likelihood, log_resp = log_responsibilities(
+        X @ backend.from_host(mixture.basis).T, backend.from_host(mixture.weights),
+        backend.from_host(mixture.means), backend.from_host(mixture.precisions_cholesky),
+        covariance_type, xp=xp)
+    own, second, second_p = membership_columns(log_resp, labels, xp=xp)
+    counts = xp.bincount(labels, minlength=k)
+    per_segment = backend.to_numpy(xp.bincount(labels, weights=own, minlength=k)
+                                   / xp.maximum(counts, 1), np.float64)
+    total_log_likelihood = float(backend.to_host(log_likelihood.sum()))
+    d = int(basis.shape[0])
+    return SoftFit(
+        membership=own, second_segment=second, second_membership=second_p, mixture=mixture,
+        space=space,
+        mean_membership={j: float(v) for j, v in enumerate(per_segment)},
+        between_share=float(backend.to_host((own < BETWEEN_PERSONAS).sum())) / n,
+        disagree_share=float(backend.to_host((log_resp.argmax(axis=1) != labels).sum())) / n,
+        log_likelihood=total_log_likelihood / n,
+        bic=-2.0 * total_log_likelihood + n_parameters(k, d, covariance_type) * math.log(n),
+        n_iter=int(model.n_iter_), converged=bool(model.converged_),
+        n_fit=int(Z_fit.shape[0]), n_users=n)
