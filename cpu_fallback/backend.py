@@ -40,7 +40,7 @@ class CpuBackend(Backend):
     sample_defaults = MappingProxyType(
         {"sweep_sample": 20_000, "sweep_score_sample": 5_000, "silhouette_sample": 20_000,
          "stability_sample": 10_000, "dbscan_sample": 10_000, "umap_fit_sample": 20_000,
-         "gmm_sample": 20_000})
+         "hdbscan_sample": 5_000, "gmm_sample": 20_000})
     demo_umap_fit_sample = 2_500
 
     def __init__(self) -> None:
@@ -85,6 +85,16 @@ class CpuBackend(Backend):
         from sklearn.cluster import DBSCAN
 
         return DBSCAN(eps=eps, min_samples=min_samples, **params)
+
+    def HDBSCAN(self, min_cluster_size: int, min_samples: int, **params: Any) -> Any:
+        from sklearn.cluster import HDBSCAN
+
+        # In ~125 dimensions a tree prunes nothing: brute force fits 5,000 synthetic users in
+        # 1.8 s where the ball tree takes 4.1 s (10,000: 9.9 s against 34 s).
+        params.setdefault("algorithm", "brute")
+        # copy=True is the coming default (scikit-learn 1.10); saying so silences its warning.
+        params.setdefault("copy", True)
+        return HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples, **params)
 
     def GaussianMixture(self, n_components: int, *, covariance_type: str, random_state: int,
                         **params: Any) -> Any:

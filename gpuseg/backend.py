@@ -111,6 +111,10 @@ class Backend(abc.ABC):
     def DBSCAN(self, eps: float, min_samples: int, **params: Any) -> Any: ...
 
     @abc.abstractmethod
+    def HDBSCAN(self, min_cluster_size: int, min_samples: int, **params: Any) -> Any:
+        """HDBSCAN; ``min_samples`` counts the point itself (scikit-learn's convention)."""
+
+    @abc.abstractmethod
     def GaussianMixture(self, n_components: int, *, covariance_type: str, random_state: int,
                         **params: Any) -> Any:
         """A Gaussian mixture with scikit-learn's API, started from ``weights_init``,

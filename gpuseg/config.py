@@ -26,11 +26,13 @@ if TYPE_CHECKING:
 BACKEND_NAMES = ("auto", "gpu", "cpu")
 BackendName = Literal["auto", "gpu", "cpu"]
 KChoice = Literal["auto"] | int
-#: Covariance structures of the Gaussian mixture, and the spaces it may be fitted in.
+#: Covariance structures of the Gaussian mixture, and the density clustering methods.
 GMM_COVARIANCES = ("full", "diag")
 GmmCovariance = Literal["full", "diag"]
 GMM_SPACES = ("centroids", "pca")
 GmmSpace = Literal["centroids", "pca"]
+DENSITY_METHODS = ("dbscan", "hdbscan")
+DensityMethod = Literal["dbscan", "hdbscan"]
 #: A sampled stage's size: ``"auto"`` (the backend's default), ``None`` (every user) or a count.
 SampleSize = int | None | Literal["auto"]
 #: Smallest sample a sampled stage accepts.
@@ -204,6 +206,17 @@ class PipelineConfig:
     dbscan_sample: SampleSize = _option(
         "auto", "sample", "users DBSCAN is fitted on, the others joining the nearest core point "
         "within eps")
+    density: DensityMethod = _option(
+        "dbscan", "choice", "density clustering run beside KMeans: dbscan (one radius, eps) or "
+        "hdbscan (clusters of varying density, no radius to choose)", choices=DENSITY_METHODS)
+    hdbscan_min_cluster_size: int = _option(
+        50, "int", "HDBSCAN's smallest cluster, in fitted users", low=2)
+    hdbscan_min_samples: int = _option(
+        5, "int", "HDBSCAN core-point threshold: the neighbour (the user counted) whose distance "
+        "is the user's core distance", low=2)
+    hdbscan_sample: SampleSize = _option(
+        "auto", "sample", "users HDBSCAN is fitted on, the others joining the cluster of their "
+        "nearest fitted user when within its core distance")
     gmm_covariance: GmmCovariance = _option(
         "full", "choice", "covariance of each Gaussian mixture component (soft membership): "
         "full, or diag (independent components, cheaper)", choices=GMM_COVARIANCES)

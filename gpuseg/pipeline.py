@@ -19,12 +19,14 @@ from .activity import ordering_heatmap
 from .backend import Array, Backend
 from .cluster import (
     DbscanFit,
+    HdbscanFit,
     HierarchicalFit,
     KMeansFit,
     SoftFit,
     choose_k,
     dbscan,
     fit_kmeans,
+    hdbscan,
     hierarchical,
     k_sweep,
     soft_membership,
@@ -45,7 +47,8 @@ from .validate import SilhouetteReport, feature_importance, silhouette_report, s
 
 log = logging.getLogger(__name__)
 
-#: Stages in the order they run (the CLI's progress bar counts them).
+#: Stages of a default run in the order they run (the density stage is named after
+#: ``PipelineConfig.density``: ``hdbscan`` in its place when that method is chosen).
 STAGES = ("features", "scale", "pca", "k_sweep", "kmeans", "soft", "silhouette", "stability",
           "hierarchical", "dbscan", "personas", "importance", "rules", "umap")
 
@@ -134,9 +137,17 @@ def segment(data: InstacartData | str | os.PathLike, config: PipelineConfig | No
     with timer.stage("hierarchical"):
         hier = hierarchical(X, km.labels, backend, k=k,
                             n_micro=config.hierarchical_micro_clusters, seed=config.seed)
-    with timer.stage("dbscan"):
-        db = dbscan(X, backend, eps=config.dbscan_eps, min_samples=config.dbscan_min_samples,
-                    sample=config.sample_size("dbscan_sample", backend), seed=config.seed)
+    density: DbscanFit | HdbscanFit
+    with timer.stage(config.density):
+        if config.density == "hdbscan":
+            density = hdbscan(X, backend, min_cluster_size=config.hdbscan_min_cluster_size,
+                              min_samples=config.hdbscan_min_samples,
+                              sample=config.sample_size("hdbscan_sample", backend),
+                              seed=config.seed)
+        else:
+            density = dbscan(X, backend, eps=config.dbscan_eps,
+                             min_samples=config.dbscan_min_samples,
+                             sample=config.sample_size("dbscan_sample", backend), seed=config.seed)
     with timer.stage("personas"):
         catalog = _catalog(data, backend)
         profiles = profile_segments(user_features.table, km.labels, backend, **catalog)
@@ -186,7 +197,7 @@ def segment(data: InstacartData | str | os.PathLike, config: PipelineConfig | No
         "silhouette": sil.to_dict(),
         "stability": stab.to_dict(),
         "hierarchical": hier.to_dict(),
-        "dbscan": db.to_dict(),
+        density.method: density.to_dict(),
         "importance": {**importance.to_dict(), **grouped.to_dict()},
         "rules": [segment.to_dict() for segment in rules],
         "verdict": judgement.to_dict(),
@@ -194,7 +205,7 @@ def segment(data: InstacartData | str | os.PathLike, config: PipelineConfig | No
         "personas": [p.to_dict() for p in personas],
     }
     outputs = _StageOutputs(prep=prep, kmeans=km, soft=soft, silhouette=sil, hierarchical=hier,
-                            dbscan=db, embedding=embedding, profiles=profiles,
+                            density=density, embedding=embedding, profiles=profiles,
                             personas=personas, activity=activity, model=model)
     return _to_result(backend, config, outputs, metrics, timer.seconds)
 
@@ -238,7 +249,7 @@ class _StageOutputs:
     soft: SoftFit
     silhouette: SilhouetteReport
     hierarchical: HierarchicalFit
-    dbscan: DbscanFit
+    density: DbscanFit | HdbscanFit
     embedding: Embedding | None
     profiles: pd.DataFrame
     personas: list[Persona]
@@ -260,7 +271,7 @@ def _to_result(backend: Backend, config: PipelineConfig, out: _StageOutputs,
         "second_membership": backend.to_numpy(out.soft.second_membership, np.float64),
         "silhouette": backend.to_numpy(out.silhouette.per_user, np.float64),
         "hierarchical": backend.to_numpy(out.hierarchical.labels, np.int32),
-        "dbscan": backend.to_numpy(out.dbscan.labels, np.int32),
+        out.density.method: backend.to_numpy(out.density.labels, np.int32),
     })
     if out.embedding is not None:
         coords = backend.to_numpy(out.embedding.coords, np.float64)

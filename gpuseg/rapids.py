@@ -58,11 +58,11 @@ class RapidsBackend(Backend):
 
     name = "gpu"
     # Full data everywhere: silhouette is tiled by cuML, DBSCAN batches its neighbourhoods,
-    # and the mixture's EM is a few GEMMs a step.
+    # HDBSCAN builds a k-nearest-neighbour graph and the mixture's EM is a few GEMMs a step.
     sample_defaults = MappingProxyType(
         {"sweep_sample": None, "sweep_score_sample": None, "silhouette_sample": None,
          "stability_sample": None, "dbscan_sample": None, "umap_fit_sample": None,
-         "gmm_sample": None})
+         "hdbscan_sample": None, "gmm_sample": None})
     demo_umap_fit_sample = None
 
     def __init__(self) -> None:
@@ -154,6 +154,12 @@ class RapidsBackend(Backend):
         # k-distance knee can resolve.
         params.setdefault("algorithm", "brute")
         return self._cuml.cluster.DBSCAN(eps=eps, min_samples=min_samples, **params)
+
+    def HDBSCAN(self, min_cluster_size: int, min_samples: int, **params: Any) -> Any:
+        # cuML's min_samples leaves the point itself out, scikit-learn's counts it: k there is
+        # k - 1 here (cuML's docstring says so).
+        return self._cuml.cluster.HDBSCAN(min_cluster_size=min_cluster_size,
+                                          min_samples=min_samples - 1, **params)
 
     def GaussianMixture(self, n_components: int, *, covariance_type: str, random_state: int,
                         **params: Any) -> Any:

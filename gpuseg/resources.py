@@ -93,7 +93,9 @@ REMEDIES = {
     "silhouette": Remedy("silhouette_sample", _MORE_MEMORY),
     "stability": Remedy("stability_sample", _MORE_MEMORY),
     "hierarchical": Remedy("hierarchical_micro_clusters", _MORE_MEMORY),
+    "soft": Remedy("gmm_sample", "or use {gmm_space} centroids, " + _MORE_MEMORY),
     "dbscan": Remedy("dbscan_sample", _MORE_MEMORY),
+    "hdbscan": Remedy("hdbscan_sample", _MORE_MEMORY),
     "umap": Remedy("umap_sample", _MORE_MEMORY),
 }
 # The preprocess estimate covers both of its timed stages.
@@ -256,9 +258,10 @@ def check_run(config: PipelineConfig, backend: Backend, *, n_users: int, n_compo
     checks.append((silhouette_memory(n_sil, d, k), lambda s: silhouette_memory(s, d, k), n_sil))
     n_stab = sample("stability_sample")
     checks.append((stability_memory(n_stab, d, k), lambda s: stability_memory(s, d, k), n_stab))
-    n_db = sample("dbscan_sample")
-    checks.append((dbscan_memory(n_db, n_users, d, config.dbscan_min_samples),
-                   lambda s: dbscan_memory(s, n_users, d, config.dbscan_min_samples), n_db))
+    if config.density == "dbscan":
+        n_db = sample("dbscan_sample")
+        checks.append((dbscan_memory(n_db, n_users, d, config.dbscan_min_samples),
+                       lambda s: dbscan_memory(s, n_users, d, config.dbscan_min_samples), n_db))
     if embed:
         n_umap = n_users if config.umap_sample is None else min(config.umap_sample, n_users)
         n_layout = min(n_umap, sample("umap_fit_sample"))
@@ -332,7 +335,6 @@ def _largest_fitting(at_sample: Callable[[int], StageMemory], current: int,
 def _require_users(config: PipelineConfig, backend: Backend, n_users: int, n_excluded: int,
                    embed: bool) -> None:
     """Refuse a run whose later stages cannot work on ``n_users`` users, naming the option."""
-    n_dbscan = _resolved(config, "dbscan_sample", backend, n_users)
     requirements = []  # (users needed, users there, what needs them, what to lower)
     if config.k != "auto":
         requirements.append((config.k + 1, n_users, f"{setting('k', config.k)} needs at least "
@@ -340,12 +342,22 @@ def _require_users(config: PipelineConfig, backend: Backend, n_users: int, n_exc
     lo = config.k_sweep_range[0]
     requirements.append((lo + 1, n_users, f"the K sweep starts at K={lo} and needs at least "
                          f"{lo + 1} users", _name_options("{k_sweep_range} or {min_orders}")))
-    requirements.append((config.dbscan_min_samples, n_dbscan,
-                         f"DBSCAN needs at least {option('dbscan_min_samples')} "
-                         f"({config.dbscan_min_samples}) users to fit on",
-                         _name_options("{dbscan_min_samples} or {min_orders}"
-                                       if n_dbscan == n_users else
-                                       "{dbscan_min_samples} (or raise {dbscan_sample})")))
+    if config.density == "dbscan":
+        n_density = _resolved(config, "dbscan_sample", backend, n_users)
+        requirements.append((config.dbscan_min_samples, n_density,
+                             f"DBSCAN needs at least {option('dbscan_min_samples')} "
+                             f"({config.dbscan_min_samples}) users to fit on",
+                             _name_options("{dbscan_min_samples} or {min_orders}"
+                                           if n_density == n_users else
+                                           "{dbscan_min_samples} (or raise {dbscan_sample})")))
+    else:
+        n_density = _resolved(config, "hdbscan_sample", backend, n_users)
+        requirements.append((config.hdbscan_min_samples + 1, n_density,
+                             f"HDBSCAN needs more than {option('hdbscan_min_samples')} "
+                             f"({config.hdbscan_min_samples}) users to fit on",
+                             _name_options("{hdbscan_min_samples} or {min_orders}"
+                                           if n_density == n_users else
+                                           "{hdbscan_min_samples} (or raise {hdbscan_sample})")))
     if embed:
         requirements.append((UMAP_MIN_USERS, n_users, f"the UMAP map needs at least "
                              f"{UMAP_MIN_USERS} users", option("min_orders")))
@@ -355,7 +367,8 @@ def _require_users(config: PipelineConfig, backend: Backend, n_users: int, n_exc
         excluded = (f" ({n_excluded:,} more had fewer than "
                     f"{setting('min_orders', config.min_orders)} "
                     "orders)" if n_excluded else "")
-        sampled = "" if have == n_users else f", DBSCAN fits on a sample of {have:,}"
+        method = "DBSCAN" if config.density == "dbscan" else "HDBSCAN"
+        sampled = "" if have == n_users else f", {method} fits on a sample of {have:,}"
         raise GpusegError(f"{n_users:,} users remain to segment{excluded}{sampled}, but {what}; "
                           f"lower {fix}, or supply more users")
 

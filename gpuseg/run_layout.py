@@ -10,7 +10,8 @@ from __future__ import annotations
 SEGMENTS_FILE = "segments.parquet"
 MODEL_DIR = "model"
 
-#: Columns of segments.parquet, in order (UMAP columns only when the embedding ran).
+#: Columns of segments.parquet, in order (UMAP columns only when the embedding ran; one of
+#: ``dbscan`` and ``hdbscan``, the density method that ran).
 SEGMENT_COLUMNS = ("user_id", "segment", "persona", "membership", "second_segment",
                    "second_membership", "silhouette", "umap_x", "umap_y", "hierarchical",
-                   "dbscan")
+                   "dbscan", "hdbscan")

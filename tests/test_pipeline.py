@@ -93,6 +93,24 @@ def test_metrics_are_complete_json_and_consistent(result):
     assert result.activity.sum() > 0
 
 
+def test_hdbscan_runs_in_place_of_dbscan_when_chosen(strong, cpu_backend):
+    folder, truth = strong
+    config = PipelineConfig(backend="cpu", seed=7, density="hdbscan", hdbscan_sample=1_500,
+                            k_sweep_range=(4, 6), k_business_range=(4, 6), n_init=2,
+                            sweep_n_init=1, stability_seeds=2, bootstrap_rounds=1)
+    run = segment(load_instacart(folder, backend=cpu_backend), config, backend=cpu_backend,
+                  embed=False)
+    assert "hdbscan" in run.segments and "dbscan" not in run.segments
+    assert "hdbscan" in run.timings and "dbscan" not in run.timings
+    m = run.metrics["hdbscan"]
+    assert "dbscan" not in run.metrics and m["n_fit"] == 1_500
+    assert m["outlier_share"] == pytest.approx((run.segments["hdbscan"] == -1).mean())
+    assert m["n_clusters"] == run.segments["hdbscan"].max() + 1 >= 2
+    clustered = run.segments[run.segments["hdbscan"] >= 0]
+    planted = truth.loc[clustered["user_id"]].to_numpy()
+    assert adjusted_rand_score(planted, clustered["hdbscan"]) >= 0.9
+
+
 def test_persona_column_matches_the_model(result):
     by_segment = result.segments.groupby("segment")["persona"].first().astype(str)
     assert tuple(by_segment) == result.model.persona_names

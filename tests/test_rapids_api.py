@@ -34,8 +34,8 @@ from gpuseg.data.synth import generate_instacart, write_instacart  # noqa: E402
 from gpuseg.pipeline import segment  # noqa: E402
 from gpuseg.rapids import RapidsBackend  # noqa: E402
 
-#: The estimator factories of the backend interface that the pipeline uses.
-FACTORIES = ("StandardScaler", "PCA", "KMeans", "DBSCAN", "UMAP", "NearestNeighbors")
+#: The estimator factories of the backend interface that the pipeline builds from cuML.
+FACTORIES = ("StandardScaler", "PCA", "KMeans", "DBSCAN", "HDBSCAN", "UMAP", "NearestNeighbors")
 
 
 class _Checked:
@@ -140,20 +140,41 @@ def checked_run(tmp_path_factory):
     config = PipelineConfig(backend="cpu", seed=3, dbscan_sample=600, umap_fit_sample=500,
                             sweep_sample=800, stability_sample=600, silhouette_sample=900)
     result = segment(folder, config, backend=backend)
-    return backend, result
+    # The density stage again with HDBSCAN, sampled, so that its assignment makes its calls.
+    hdbscan_config = PipelineConfig(backend="cpu", seed=3, density="hdbscan",
+                                    hdbscan_sample=600, k_sweep_range=(4, 6),
+                                    k_business_range=(4, 6), n_init=1, sweep_n_init=1,
+                                    stability_seeds=2, bootstrap_rounds=1)
+    hdbscan_result = segment(folder, hdbscan_config, backend=backend, embed=False)
+    return backend, result, hdbscan_result
 
 
 def test_every_estimator_the_pipeline_builds_exists_in_cuml_with_those_arguments(checked_run):
-    backend, result = checked_run
+    backend, result, hdbscan_result = checked_run
     built = {target.__name__ for target, _ in backend.calls}
     assert built >= set(FACTORIES), built
     assert backend.problems == []
     assert result.metrics["dbscan"]["core_assignment"] is not None
+    assert hdbscan_result.metrics["hdbscan"]["assignment"] is not None
     assert result.metrics["umap"]["fit_sample_size"] == 500
 
 
+def test_the_gpu_mixture_is_gpusegs_em_on_the_backends_arrays():
+    """cuML has no Gaussian mixture: the RAPIDS factory hands out the EM over its xp."""
+    from gpuseg.cluster.mixture import GaussianMixtureEM
+
+    backend = _stand_in([])
+    model = backend.GaussianMixture(2, covariance_type="diag", random_state=0, reg_covar=1e-6,
+                                    weights_init=np.ones(2) / 2, means_init=np.zeros((2, 3)),
+                                    precisions_init=np.ones((2, 3)))
+    assert isinstance(model, GaussianMixtureEM) and model.xp is backend.xp
+    assert model.covariance_type == "diag" and model.reg_covar == 1e-6
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    assert model.fit(X).predict_proba(X).shape == (40, 2)
+
+
 def test_the_pipeline_passes_cuml_the_algorithms_it_was_reviewed_for(checked_run):
-    backend, _ = checked_run
+    backend, _, _ = checked_run
     by_class = {}
     for target, kwargs in backend.calls:
         by_class.setdefault(target.__name__, []).append(kwargs)
@@ -162,6 +183,9 @@ def test_the_pipeline_passes_cuml_the_algorithms_it_was_reviewed_for(checked_run
                for k in by_class["DBSCAN"])
     assert all(k["svd_solver"] == "full" for k in by_class["PCA"])
     assert all(k["n_components"] == 2 for k in by_class["UMAP"])
+    # cuML's min_samples leaves the point out: the config's 5 (point counted) becomes 4.
+    assert all(k["min_samples"] == 4 and k["min_cluster_size"] == 50
+               for k in by_class["HDBSCAN"])
 
 
 def test_every_metric_call_binds_to_cuml():

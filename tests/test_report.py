@@ -124,6 +124,22 @@ def test_the_page_says_so_when_umap_did_not_run(tmp_path, monkeypatch):
     assert not (tmp_path / "figures" / "umap.png").exists()
 
 
+def test_an_hdbscan_run_reports_hdbscan_in_place_of_dbscan(fake, tmp_path, monkeypatch):
+    monkeypatch.setattr(figures, "to_png", lambda figure: PNG_MAGIC)
+    metrics = {key: value for key, value in fake.metrics.items() if key != "dbscan"}
+    metrics["hdbscan"] = {"n_clusters": 2, "outlier_share": 0.125, "min_cluster_size": 50,
+                          "min_samples": 5, "n_fit": 250,
+                          "assignment": "HDBSCAN ran on a seeded sample of 250 users"}
+    with_hdbscan = replace(fake, metrics=metrics,
+                           segments=fake.segments.rename(columns={"dbscan": "hdbscan"}))
+    page = write_report(with_hdbscan, tmp_path).read_text()
+    header = page[page.index("<header>"):page.index("</header>")]
+    assert "HDBSCAN outliers" in header and "12.5%" in header
+    assert "DBSCAN outliers" not in page.replace("HDBSCAN outliers", "")
+    assert "2 cluster(s) of varying density (min_cluster_size 50, min_samples 5)" in page
+    assert "HDBSCAN ran on a seeded sample of 250 users" in page
+
+
 def test_radar_values_put_the_average_shopper_on_the_middle_ring(fake):
     radar = radar_profile(fake)
     assert list(radar.columns) == ["orders", "basket size", "days between", "reorder rate",

@@ -4,10 +4,10 @@ One module per method: :mod:`~gpuseg.cluster.sweep` (the K sweep, its validity
 indices and the choice of K), :mod:`~gpuseg.cluster.kmeans`,
 :mod:`~gpuseg.cluster.soft` (Gaussian mixture memberships, fitted with the EM
 of :mod:`~gpuseg.cluster.mixture` on the GPU), :mod:`~gpuseg.cluster.ward`
-(hierarchical) and :mod:`~gpuseg.cluster.density` (DBSCAN); their public names
-are importable from here. (Ward and density are not named after their
-functions, ``hierarchical`` and ``dbscan``, which this package exports under
-those names and which would hide the modules.)
+(hierarchical) and :mod:`~gpuseg.cluster.density` (DBSCAN and HDBSCAN); their
+public names are importable from here. (Ward and density are not named after
+their functions, ``hierarchical``, ``dbscan`` and ``hdbscan``, which this
+package exports under those names and which would hide the modules.)
 
 Every function takes the PCA-space matrix ``X`` (a backend array, users x
 components) and a :class:`~gpuseg.backend.Backend`, computes with
@@ -19,7 +19,7 @@ micro-cluster centroids, and the short curves that knees are found on.
 """
 from __future__ import annotations
 
-from .density import KNEE_CURVE_POINTS, DbscanFit, dbscan
+from .density import KNEE_CURVE_POINTS, DbscanFit, HdbscanFit, dbscan, hdbscan
 from .kmeans import KMeansFit, fit_kmeans
 from .mixture import GaussianMixtureEM
 from .soft import BETWEEN_PERSONAS, SoftFit, membership_columns, soft_membership
@@ -43,8 +43,8 @@ from .ward import (
 )
 
 __all__ = ["BETWEEN_PERSONAS", "KNEE_CURVE_POINTS", "MICRO_FIT_USERS_PER_CLUSTER",
-           "MICRO_MAX_ITER", "SILHOUETTE_TIE", "DbscanFit", "GaussianMixtureEM",
+           "MICRO_MAX_ITER", "SILHOUETTE_TIE", "DbscanFit", "GaussianMixtureEM", "HdbscanFit",
            "HierarchicalFit", "KChoice", "KMeansFit", "KSweep", "SoftFit", "calinski_harabasz",
-           "choose_k", "cut_linkage", "davies_bouldin", "dbscan", "fit_kmeans",
+           "choose_k", "cut_linkage", "davies_bouldin", "dbscan", "fit_kmeans", "hdbscan",
            "hierarchical", "k_sweep", "membership_columns", "soft_membership",
            "total_sum_of_squares", "ward_linkage"]

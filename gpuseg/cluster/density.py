@@ -1,4 +1,8 @@
-"""DBSCAN with eps from the k-distance knee, optionally fit on a seeded sample."""
+"""Density clustering beside KMeans: DBSCAN (eps from the k-distance knee) and HDBSCAN.
+
+Both can be fitted on a seeded sample, the other users then joining a fitted
+cluster by that method's own rule for points near it, or becoming outliers.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -48,6 +52,7 @@ class DbscanFit:
         (rank, distance) pairs; empty when eps was given.
     """
 
+    method = "dbscan"
     labels: Any
     eps: float
     eps_source: str
@@ -190,3 +195,138 @@ def _numbered_by_size(labels: Any, backend: Backend) -> tuple[Any, int, float]:
     outlier_share = float(backend.to_host((~clustered).sum())) / n
     return labels.astype(xp.int32), n_clusters, outlier_share
 
+
+# -- HDBSCAN --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class HdbscanFit:
+    """Clusters of varying density, and outliers.
+
+    Attributes
+    ----------
+    labels : backend int32 array, shape (n_users,)
+        Cluster of each user numbered by size (0 largest), -1 for outliers.
+    n_clusters : int
+        Clusters found (outliers excluded).
+    outlier_share : float
+        Share of all users labelled -1.
+    min_cluster_size, min_samples : int
+        The parameters used (``min_samples`` counts the user itself).
+    n_fit : int
+        Users HDBSCAN itself ran on (all, or the seeded sample).
+    assignment : str or None
+        How users outside the sample were labelled; ``None`` when HDBSCAN ran
+        on every user.
+    """
+
+    method = "hdbscan"
+    labels: Any
+    n_clusters: int
+    outlier_share: float
+    min_cluster_size: int
+    min_samples: int
+    n_fit: int
+    assignment: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Host summary; the labels stay out."""
+        return {"n_clusters": self.n_clusters, "outlier_share": self.outlier_share,
+                "min_cluster_size": self.min_cluster_size, "min_samples": self.min_samples,
+                "n_fit": self.n_fit, "assignment": self.assignment}
+
+
+def hdbscan(X: Any, backend: Backend, *, min_cluster_size: int = 50, min_samples: int = 5,
+            sample: int | None = None, seed: int) -> HdbscanFit:
+    """HDBSCAN, optionally fit on a seeded sample.
+
+    Parameters
+    ----------
+    X : backend array, shape (n_users, n_components)
+    backend : Backend
+        ``sklearn.cluster.HDBSCAN`` on the CPU, ``cuml.cluster.HDBSCAN`` on the GPU.
+    min_cluster_size : int
+        Smallest group of fitted users that counts as a cluster.
+    min_samples : int
+        A user's core distance is the distance to its ``min_samples``-th
+        nearest fitted user, itself counted (scikit-learn's convention).
+    sample : int or None
+        The CPU budget strategy, as for :func:`dbscan`: when an int below the
+        number of users, HDBSCAN runs on a seeded sample of that many, and
+        every other user joins the cluster of its nearest fitted user q when q
+        is clustered and their mutual reachability distance (the largest of
+        the two core distances and the distance between them, as HDBSCAN
+        measures it) is no more than the largest core distance among the
+        cluster's fitted users; else it is an outlier (-1). Every member of a
+        cluster has a core distance below the scale at which the cluster
+        forms, so the new user would have been linked into the cluster by
+        then, as the fitted users were. ``None`` fits every user.
+    seed : int
+        Seed of the sample.
+
+    Returns
+    -------
+    HdbscanFit
+
+    Raises
+    ------
+    GpusegError
+        When a parameter is out of range or fewer users than ``min_samples``
+        are available to fit on.
+    """
+    xp = backend.xp
+    n = _check_matrix(X, "HDBSCAN")
+    if min_cluster_size < 2:
+        raise GpusegError(f"hdbscan_min_cluster_size must be at least 2 (got {min_cluster_size})")
+    if min_samples < 2:
+        raise GpusegError(f"hdbscan_min_samples must be at least 2 (got {min_samples})")
+    fit_rows = seeded_sample(n, sample, seed=seed, backend=backend)
+    X_fit = X if fit_rows is None else X[fit_rows]
+    n_fit = int(X_fit.shape[0])
+    if n_fit <= min_samples:
+        raise GpusegError(
+            f"HDBSCAN with min_samples={min_samples} needs more than {min_samples} users to fit "
+            f"on (got {n_fit}); lower hdbscan_min_samples or raise hdbscan_sample")
+    model = backend.HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples).fit(X_fit)
+    fit_labels = backend.asarray(model.labels_).astype(xp.int64)
+    assignment = None
+    if fit_rows is None:
+        labels = fit_labels
+    else:
+        labels = xp.full(n, -1, dtype=xp.int64)
+        labels[fit_rows] = fit_labels
+        outside = xp.ones(n, dtype=bool)
+        outside[fit_rows] = False
+        rest = xp.flatnonzero(outside)
+        neighbours = backend.NearestNeighbors(n_neighbors=min_samples).fit(X_fit)
+        # The fitted set queried against itself: each user is its own first neighbour, so the
+        # last column is the core distance HDBSCAN used.
+        core = backend.asarray(neighbours.kneighbors(X_fit)[0])[:, -1]
+        # A new user counts itself too: its core distance is to its (min_samples - 1)-th
+        # nearest fitted user, and the first of those is the one it may join.
+        distance, position = neighbours.kneighbors(X[rest], n_neighbors=min_samples - 1)
+        distance = backend.asarray(distance)
+        nearest = backend.asarray(position)[:, 0]
+        near_label = fit_labels[nearest]
+        reach = xp.maximum(xp.maximum(distance[:, -1], core[nearest]), distance[:, 0])
+        joins = (near_label >= 0) & (reach <= _cluster_scale(fit_labels, core, xp=xp)[
+            xp.maximum(near_label, 0)])
+        labels[rest] = xp.where(joins, near_label, -1)
+        joined = int(backend.to_host(joins.sum()))
+        assignment = (f"HDBSCAN ran on a seeded sample of {n_fit:,} users; each of the other "
+                      f"{n - n_fit:,} took the cluster of its nearest fitted user when their mutual "
+                      f"reachability distance is within the cluster's largest core distance "
+                      f"({joined:,} did, the rest are outliers)")
+    labels, n_clusters, outlier_share = _numbered_by_size(labels, backend)
+    return HdbscanFit(labels=labels, n_clusters=n_clusters, outlier_share=outlier_share,
+                      min_cluster_size=min_cluster_size, min_samples=min_samples, n_fit=n_fit,
+                      assignment=assignment)
+
+
+def _cluster_scale(labels: Any, core: Any, *, xp: Any) -> Any:
+    """Per cluster, the largest core distance of its fitted users (0 where a label is unused)."""
+    n_clusters = int(labels.max()) + 1
+    scale = xp.zeros(max(n_clusters, 1), dtype=core.dtype)
+    for cluster in range(n_clusters):
+        members = labels == cluster
+        if bool(members.any()):
+            scale[cluster] = core[members].max()
+    return scale

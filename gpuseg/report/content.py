@@ -43,6 +43,30 @@ def segment_sizes(result: Any) -> np.ndarray:
     return result.profiles.sort_values("segment")["size"].to_numpy()
 
 
+def density_method(result: Any) -> str:
+    """The density clustering that ran: ``"dbscan"`` or ``"hdbscan"`` (its metrics key and column)."""
+    return "hdbscan" if "hdbscan" in result.metrics else "dbscan"
+
+
+def density_label(result: Any) -> str:
+    return density_method(result).upper()
+
+
+def density_note(result: Any) -> str:
+    """How the density clustering ran, in one sentence part (clusters, parameters, sampling)."""
+    method = density_method(result)
+    fit = result.metrics[method]
+    if method == "hdbscan":
+        note = (f"{fit['n_clusters']} cluster(s) of varying density (min_cluster_size "
+                f"{fit['min_cluster_size']}, min_samples {fit['min_samples']})")
+        assignment = fit["assignment"]
+    else:
+        note = (f"{fit['n_clusters']} dense cluster(s), eps {fit['eps']:.3g} "
+                f"({fit['eps_source']})")
+        assignment = fit["core_assignment"]
+    return note + (f"; {assignment}" if assignment else "")
+
+
 def headline(result: Any) -> dict[str, Any]:
     """The numbers at the top of the report (None where the run could not compute one)."""
     m = result.metrics
@@ -57,7 +81,8 @@ def headline(result: Any) -> dict[str, Any]:
         "bootstrap_ari": m["stability"]["bootstrap_ari_mean"],
         # From the final fit over every user (the sweep ran on a sample and may not have fitted a --k).
         "wcss_reduction": m["kmeans"]["wcss_reduction"],
-        "dbscan_outlier_share": m["dbscan"]["outlier_share"],
+        "density_label": density_label(result),
+        "density_outlier_share": m[density_method(result)]["outlier_share"],
         "backend": result.backend,
         "device": result.device,
         "seconds_total": float(sum(result.timings.values())),
@@ -175,7 +200,8 @@ def segment_table(result: Any) -> pd.DataFrame:
     """One row per segment: the facts shown beside each persona."""
     profiles = result.profiles.sort_values("segment").reset_index(drop=True)
     silhouette = result.metrics["silhouette"]["per_cluster"]
-    dbscan = result.segments.groupby("segment")["dbscan"].agg(lambda s: float((s == -1).mean()))
+    outliers = (result.segments.groupby("segment")[density_method(result)]
+                .agg(lambda s: float((s == -1).mean())))
     return pd.DataFrame({
         "segment": profiles["segment"],
         "persona": persona_names(result),
@@ -187,7 +213,7 @@ def segment_table(result: Any) -> pd.DataFrame:
         "reorder_ratio": profiles["reorder_ratio"],
         "preferred_hour": profiles["preferred_hour"],
         "weekend_share": profiles["weekend_share"],
-        "dbscan_outliers": dbscan.reindex(profiles["segment"]).to_numpy(),
+        "density_outliers": outliers.reindex(profiles["segment"]).to_numpy(),
     })
 
 

@@ -157,7 +157,7 @@ def _header(result: Any, head: dict[str, Any]) -> str:
         (_number(head["seed_ari"]), "stability: ARI across seeds"),
         (_number(head["bootstrap_ari"]), "stability: ARI across bootstrap resamples"),
         (_percent(head["wcss_reduction"]), "WCSS reduction vs one segment"),
-        (_percent(head["dbscan_outlier_share"]), "DBSCAN outliers"),
+        (_percent(head["density_outlier_share"]), f"{head['density_label']} outliers"),
         (f"{head['seconds_total']:.1f} s", "wall time of all pipeline stages"),
         (head["backend"].upper(), head["device"]),
     ]
@@ -183,10 +183,11 @@ def _segments(result: Any, names: list[str], figure: _FigureWriter) -> str:
             f'<span class="swatch" style="--segment: {color}"></span>{row.segment}: {escape(row.persona)}',
             f"{row.users:,}", f"{row.share:.1%}", _number(row.silhouette), f"{row.basket_size:.1f}",
             f"{row.days_between:.1f}", f"{row.reorder_ratio:.0%}", f"{int(row.preferred_hour):02d}:00",
-            f"{row.weekend_share:.0%}", f"{row.dbscan_outliers:.1%}",
+            f"{row.weekend_share:.0%}", f"{row.density_outliers:.1%}",
         ])
     header = ["segment", "users", "share", "silhouette", "basket size", "days between orders",
-              "reorder rate", "preferred hour", "weekend orders", "DBSCAN outliers"]
+              "reorder rate", "preferred hour", "weekend orders",
+              f"{content.density_label(result)} outliers"]
     return (figure("sizes", lambda: figures.segment_sizes(names, sizes), "Bar chart of segment sizes",
                    "Users per segment (KMeans), numbered from the largest.")
             + _table(header, rows, escaped=True))
@@ -315,7 +316,6 @@ def _validation(result: Any, names: list[str], head: dict[str, Any], figure: _Fi
     segments = result.segments
     sweep = content.k_sweep_table(result)
     stability = m["stability"]
-    dbscan = m["dbscan"]
     hierarchical = m["hierarchical"]
     rows = [
         ["silhouette", _number(head["silhouette"]), head["silhouette_scope"]],
@@ -328,10 +328,8 @@ def _validation(result: Any, names: list[str], head: dict[str, Any], figure: _Fi
         ["Ward vs KMeans (ARI)", _number(hierarchical["ari_vs_kmeans"]),
          f"hierarchical clustering over {hierarchical['n_micro_clusters']:,} micro-clusters, "
          f"cut at {hierarchical['k']}"],
-        ["DBSCAN outliers", _percent(head["dbscan_outlier_share"]),
-         f"{dbscan['n_clusters']} dense cluster(s), eps {dbscan['eps']:.3g} "
-         f"({dbscan['eps_source']})"
-         + (f"; {dbscan['core_assignment']}" if dbscan["core_assignment"] else "")],
+        [f"{head['density_label']} outliers", _percent(head["density_outlier_share"]),
+         content.density_note(result)],
     ]
     return "".join([
         _table(["measure", "value", "how"], rows, text_columns=(0, 2)),
