@@ -164,6 +164,32 @@ class HierarchicalFit:
                 "ari_vs_kmeans": finite_or_none(self.ari_vs_kmeans), "host_step": self.host_step}
 
 
+def _micro_clusters(X: Any, backend: Backend, *, m: int, seed: int
+                    ) -> tuple[Any, np.ndarray, np.ndarray]:
+    """KMeans micro-clusters of every user: each user's micro-cluster, and their sizes and sums.
+
+    Fit on a seeded sample of :data:`MICRO_FIT_USERS_PER_CLUSTER` users per
+    micro-cluster with random initialisation and at most
+    :data:`MICRO_MAX_ITER` iterations, then every user joins its nearest
+    centre. Sizes and per-component sums come to the host (m rows), for Ward.
+    """
+    xp = backend.xp
+    n = int(X.shape[0])
+    fit_rows = seeded_sample(n, MICRO_FIT_USERS_PER_CLUSTER * m, seed=seed, backend=backend)
+    micro = backend.KMeans(m, n_init=1, random_state=seed, init="random",
+                           max_iter=MICRO_MAX_ITER).fit(X if fit_rows is None else X[fit_rows])
+    # predict only reads cluster_centers_, however they were initialised (cuML as scikit-learn).
+    raw = backend.asarray(micro.predict(X))
+    counts = xp.bincount(raw, minlength=m)
+    # Centres as the exact means of the final assignment, which Ward's merge cost assumes.
+    sums = xp.stack([xp.bincount(raw, weights=X[:, j], minlength=m) for j in range(X.shape[1])],
+                    axis=1)
+    # The host step: Ward needs the m x m distance matrix and m sequential merges, and cuML's
+    # AgglomerativeClustering implements single linkage only; m (~1,000) centroids are a
+    # few hundred kilobytes to move and take well under a second to merge with numpy.
+    return raw, backend.to_numpy(counts), backend.to_numpy(sums)
+
+
 def hierarchical(X: Any, kmeans_labels: Any, backend: Backend, *, k: int, n_micro: int,
                  seed: int) -> HierarchicalFit:
     """Ward hierarchical clustering of every user through KMeans micro-clusters.
@@ -211,20 +237,7 @@ def hierarchical(X: Any, kmeans_labels: Any, backend: Backend, *, k: int, n_micr
         raise GpusegError(f"cannot form {k} segments from {n} users; "
                           f"choose {setting('k', n)} or fewer")
     m = min(n_micro, n)
-    fit_rows = seeded_sample(n, MICRO_FIT_USERS_PER_CLUSTER * m, seed=seed, backend=backend)
-    micro = backend.KMeans(m, n_init=1, random_state=seed, init="random",
-                           max_iter=MICRO_MAX_ITER).fit(X if fit_rows is None else X[fit_rows])
-    # predict only reads cluster_centers_, however they were initialised (cuML as scikit-learn).
-    raw = backend.asarray(micro.predict(X))
-    counts = xp.bincount(raw, minlength=m)
-    # Centres as the exact means of the final assignment, which Ward's merge cost assumes.
-    sums = xp.stack([xp.bincount(raw, weights=X[:, j], minlength=m) for j in range(X.shape[1])],
-                    axis=1)
-    # The host step: Ward needs the m x m distance matrix and m sequential merges, and cuML's
-    # AgglomerativeClustering implements single linkage only; m (~1,000) centroids are a
-    # few hundred kilobytes to move and take well under a second to merge with numpy.
-    counts_host = backend.to_numpy(counts)
-    sums_host = backend.to_numpy(sums)
+    raw, counts_host, sums_host = _micro_clusters(X, backend, m=m, seed=seed)
     occupied = np.flatnonzero(counts_host > 0)
     weights = counts_host[occupied].astype(np.float64)
     linkage = ward_linkage(sums_host[occupied] / weights[:, None], weights)
