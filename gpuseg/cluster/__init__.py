@@ -1,7 +1,8 @@
 """Segment discovery: the K sweep, KMeans, soft membership, Ward over micro-clusters, density.
 
-One module per method: :mod:`~gpuseg.cluster.sweep` (the K sweep, its validity
-indices and the choice of K), :mod:`~gpuseg.cluster.kmeans`,
+One module per method: :mod:`~gpuseg.cluster.sweep` (the K sweep and its
+validity indices), :mod:`~gpuseg.cluster.kchoice` (the choice of K),
+:mod:`~gpuseg.cluster.kmeans`,
 :mod:`~gpuseg.cluster.soft` (Gaussian mixture memberships, fitted with the EM
 of :mod:`~gpuseg.cluster.mixture` on the GPU), :mod:`~gpuseg.cluster.ward`
 (hierarchical) and :mod:`~gpuseg.cluster.density` (DBSCAN and HDBSCAN); their
@@ -20,19 +21,11 @@ micro-cluster centroids, and the short curves that knees are found on.
 from __future__ import annotations
 
 from .density import KNEE_CURVE_POINTS, DbscanFit, HdbscanFit, dbscan, hdbscan
+from .kchoice import SILHOUETTE_TIE, KChoice, choose_k
 from .kmeans import KMeansFit, fit_kmeans
 from .mixture import GaussianMixtureEM
 from .soft import BETWEEN_PERSONAS, SoftFit, membership_columns, soft_membership
-from .sweep import (
-                    SILHOUETTE_TIE,
-                    KChoice,
-                    KSweep,
-                    calinski_harabasz,
-                    choose_k,
-                    davies_bouldin,
-                    k_sweep,
-                    total_sum_of_squares,
-)
+from .sweep import KSweep, calinski_harabasz, davies_bouldin, k_sweep, total_sum_of_squares
 from .ward import (
                     MICRO_FIT_USERS_PER_CLUSTER,
                     MICRO_MAX_ITER,
