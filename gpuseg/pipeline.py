@@ -116,7 +116,9 @@ def segment(data: InstacartData | str | os.PathLike, config: PipelineConfig | No
     with timer.stage("k_sweep"):
         sweep = k_sweep(X, backend, k_range=(lo, hi), seed=config.seed, n_init=config.sweep_n_init,
                         sample_size=config.sample_size("sweep_sample", backend),
-                        score_sample=config.sample_size("sweep_score_sample", backend))
+                        score_sample=config.sample_size("sweep_score_sample", backend),
+                        # Refits for the rule's stability test only when the rule will run.
+                        stability_range=config.k_business_range if config.k == "auto" else None)
         k_choice = choose_k(sweep, k=config.k, business_range=config.k_business_range)
     k = k_choice.k
     with timer.stage("kmeans"):

@@ -140,8 +140,9 @@ def checked_run(tmp_path_factory):
     config = PipelineConfig(backend="cpu", seed=3, dbscan_sample=600, umap_fit_sample=500,
                             sweep_sample=800, stability_sample=600, silhouette_sample=900)
     result = segment(folder, config, backend=backend)
-    # The density stage again with HDBSCAN, sampled, so that its assignment makes its calls.
-    hdbscan_config = PipelineConfig(backend="cpu", seed=3, density="hdbscan",
+    # Again with HDBSCAN, sampled, so that its assignment makes its calls, and with k='auto',
+    # so that the K rule's Ward-started bootstrap refits make theirs.
+    hdbscan_config = PipelineConfig(backend="cpu", seed=3, density="hdbscan", k="auto",
                                     hdbscan_sample=600, k_sweep_range=(4, 6),
                                     k_business_range=(4, 6), n_init=1, sweep_n_init=1,
                                     stability_seeds=2, bootstrap_rounds=1)
@@ -156,6 +157,7 @@ def test_every_estimator_the_pipeline_builds_exists_in_cuml_with_those_arguments
     assert backend.problems == []
     assert result.metrics["dbscan"]["core_assignment"] is not None
     assert hdbscan_result.metrics["hdbscan"]["assignment"] is not None
+    assert len(hdbscan_result.metrics["k_sweep"]["stability_aris"]) == 3
     assert result.metrics["umap"]["fit_sample_size"] == 500
 
 
@@ -182,6 +184,9 @@ def test_the_pipeline_passes_cuml_the_algorithms_it_was_reviewed_for(checked_run
     assert all(k["algorithm"] == "brute" and k["max_mbytes_per_batch"] >= 256
                for k in by_class["DBSCAN"])
     assert all(k["svd_solver"] == "full" for k in by_class["PCA"])
+    # The K sweep's Ward starts hand cuML KMeans an array of initial centres, with one init.
+    started = [k for k in by_class["KMeans"] if not isinstance(k.get("init", ""), str)]
+    assert started and all(k["n_init"] == 1 for k in started)
     assert all(k["n_components"] == 2 for k in by_class["UMAP"])
     # cuML's min_samples leaves the point out: the config's 5 (point counted) becomes 4.
     assert all(k["min_samples"] == 4 and k["min_cluster_size"] == 50

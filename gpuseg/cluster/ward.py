@@ -260,3 +260,46 @@ def hierarchical(X: Any, kmeans_labels: Any, backend: Backend, *, k: int, n_micr
                            micro_sizes=tuple(int(c) for c in weights), micro_labels=micro_labels,
                            ari_vs_kmeans=backend.adjusted_rand_score(kmeans_labels, labels),
                            host_step=host_step, sizes=tuple(int(s) for s in sizes))
+
+
+def ward_starts(X: Any, backend: Backend, *, ks: tuple[int, ...], n_micro: int,
+                seed: int) -> dict[int, Any]:
+    """KMeans starting centroids for each K: Ward's tree over micro-clusters, cut at K.
+
+    The two-step "Ward, then KMeans from Ward's centroids" that segmentation
+    studies have used since Punj & Stewart (1983): the tree places every
+    centre at once from the data's own merge order, where k-means++ seeds one
+    centre at a time and, on synthetic shoppers with five planted personas,
+    merges two of them in a quarter of its 3-initialisation runs.
+
+    Parameters
+    ----------
+    X : backend array, shape (n_users, n_components)
+    backend : Backend
+    ks : tuple of int
+        The K to cut the tree at; a K above the number of occupied
+        micro-clusters gets no start.
+    n_micro : int
+        Micro-clusters (at most one per user).
+    seed : int
+
+    Returns
+    -------
+    dict of int to backend array, shape (k, n_components)
+        The size-weighted mean of the micro-cluster centres in each group.
+    """
+    m = min(n_micro, int(X.shape[0]))
+    _, counts, sums = _micro_clusters(X, backend, m=m, seed=seed)
+    occupied = np.flatnonzero(counts > 0)
+    weights = counts[occupied].astype(np.float64)
+    sums = sums[occupied]
+    linkage = ward_linkage(sums / weights[:, None], weights)
+    starts = {}
+    for k in ks:
+        if k > occupied.size:
+            continue
+        groups = cut_linkage(linkage, k)
+        group_sums = np.stack([sums[groups == j].sum(axis=0) for j in range(k)])
+        group_sizes = np.bincount(groups, weights=weights, minlength=k)
+        starts[k] = backend.from_host(group_sums / group_sizes[:, None])
+    return starts
