@@ -17,8 +17,8 @@ from _fake_result import PERSONA_NAMES, demo_run, fake_result
 from gpuseg.report import figures, write_report
 from gpuseg.report.content import radar_profile
 
-FIGURE_NAMES = ("activity", "dendrogram", "importance", "k_sweep", "radar", "silhouette", "sizes",
-                "top_aisles", "umap")
+FIGURE_NAMES = ("activity", "dendrogram", "importance", "k_sweep", "membership", "radar",
+                "silhouette", "sizes", "top_aisles", "umap")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -82,7 +82,21 @@ def test_the_headline_shows_the_verdict_and_the_key_numbers(fake, page):
                   "CPU: test double (2 cores)"):
         assert shown in header, shown
     assert f"{fake.metrics['dbscan']['outlier_share']:.1%}" in header
+    assert f"{fake.metrics['soft']['between_share']:.1%}" in header
+    assert "between personas (membership below 0.6)" in header
 
+
+def test_how_sure_each_assignment_is_shown_per_segment(fake, page):
+    section = page[page.index("<h2>How sure is each assignment</h2>"):]
+    section = section[:section.index("</section>")]
+    segments = fake.segments
+    for j in range(3):
+        users = segments[segments["segment"] == j]
+        assert f"{users['membership'].mean():.2f}" in section
+        assert f"{(users['membership'] < 0.6).mean():.1%}" in section
+    assert "between personas" in section and "leans towards" in section
+    assert "started from the KMeans segments" in section
+    assert f"{fake.metrics['soft']['n_iter']} EM iterations" in section
 
 def test_samples_are_stated_where_figures_use_them(page):
     assert "UMAP of a seeded sample of 200 of 300 users" in page

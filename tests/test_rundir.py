@@ -16,8 +16,8 @@ from gpuseg.pipeline import STAGES
 from gpuseg.run_layout import SEGMENT_COLUMNS
 from gpuseg.rundir import write_run
 
-FIGURES = {"activity.png", "dendrogram.png", "importance.png", "k_sweep.png", "radar.png",
-           "silhouette.png", "sizes.png", "top_aisles.png", "umap.png"}
+FIGURES = {"activity.png", "dendrogram.png", "importance.png", "k_sweep.png", "membership.png",
+           "radar.png", "silhouette.png", "sizes.png", "top_aisles.png", "umap.png"}
 
 
 @pytest.fixture(scope="module")

@@ -81,6 +81,9 @@ def headline(result: Any) -> dict[str, Any]:
         "bootstrap_ari": m["stability"]["bootstrap_ari_mean"],
         # From the final fit over every user (the sweep ran on a sample and may not have fitted a --k).
         "wcss_reduction": m["kmeans"]["wcss_reduction"],
+        "between_share": (m["soft"]["between_share"] if m.get("soft") else None),
+        "between_threshold": (m["soft"]["between_threshold"] if m.get("soft") else None),
+        "k_clear": m["k_choice"].get("clear"),
         "density_label": density_label(result),
         "density_outlier_share": m[density_method(result)]["outlier_share"],
         "backend": result.backend,
@@ -92,17 +95,60 @@ def headline(result: Any) -> dict[str, Any]:
 
 
 def k_sweep_table(result: Any) -> pd.DataFrame:
-    """One row per swept K: ``k, wcss, silhouette, calinski_harabasz, davies_bouldin``."""
+    """One row per swept K: ``k, wcss, silhouette, calinski_harabasz, davies_bouldin`` and,
+    where the sweep measured it, ``elbow_sharpness``."""
     sweep = result.metrics["k_sweep"]
     table = pd.DataFrame({"k": sweep["ks"], "wcss": sweep["inertia"], "silhouette": sweep["silhouette"],
                           "calinski_harabasz": sweep["calinski_harabasz"],
                           "davies_bouldin": sweep["davies_bouldin"]})
+    if "elbow_sharpness" in sweep:
+        table["elbow_sharpness"] = sweep["elbow_sharpness"]
     # JSON nulls (an index undefined at some K) arrive as None; NaN leaves a gap in the line.
     return table.astype(float).astype({"k": int})
 
 
 def elbow_k(result: Any) -> int | None:
     return result.metrics["k_sweep"].get("elbow_k")
+
+
+def k_rule(result: Any) -> tuple[str | None, float | None]:
+    """The K rule's text and its elbow-sharpness threshold (``None`` for a run without them)."""
+    choice = result.metrics["k_choice"]
+    return choice.get("rule"), choice.get("evidence", {}).get("sharpness_threshold")
+
+
+#: Membership bands of the report, with their labels: below the between-personas threshold,
+#: up to 0.9, and 0.9 or more.
+MEMBERSHIP_SURE = 0.9
+
+
+def membership_table(result: Any) -> pd.DataFrame | None:
+    """Per segment: mean membership, the shares in each band, and the segment it leans to.
+
+    ``leans_to`` is the most common second segment among the segment's users
+    between personas (among all its users where none is). ``None`` for a run
+    without memberships.
+    """
+    segments = result.segments
+    soft = result.metrics.get("soft")
+    if not soft or "membership" not in segments:
+        return None
+    between = float(soft["between_threshold"])
+    rows = []
+    for j, name in enumerate(persona_names(result)):
+        users = segments[segments["segment"] == j]
+        membership = users["membership"].to_numpy(dtype=np.float64)
+        unsure = users[users["membership"] < between]
+        second = (unsure if len(unsure) else users)["second_segment"]
+        # Every segment has users: the pipeline refuses a KMeans fit that leaves one empty.
+        rows.append({"segment": j, "persona": name, "users": len(users),
+                     "mean": float(membership.mean()),
+                     "between": float(np.mean(membership < between)),
+                     "leaning": float(np.mean((membership >= between)
+                                              & (membership < MEMBERSHIP_SURE))),
+                     "sure": float(np.mean(membership >= MEMBERSHIP_SURE)),
+                     "leans_to": int(second.mode().iloc[0])})
+    return pd.DataFrame(rows)
 
 
 def umap_scope(result: Any) -> str | None:

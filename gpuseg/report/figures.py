@@ -8,6 +8,7 @@ same colour in every figure (:func:`segment_colors`).
 from __future__ import annotations
 
 import io
+import textwrap
 from collections.abc import Sequence
 
 import numpy as np
@@ -115,17 +116,22 @@ def silhouette_plot(silhouette: np.ndarray, labels: np.ndarray, names: Sequence[
     return figure
 
 
-def k_sweep(sweep: pd.DataFrame, *, elbow_k: int | None, chosen_k: int) -> Figure:
-    """WCSS (elbow marked), silhouette, Calinski-Harabasz and Davies-Bouldin against K.
+def k_sweep(sweep: pd.DataFrame, *, elbow_k: int | None, chosen_k: int,
+            sharpness_threshold: float | None = None, verdict: str | None = None) -> Figure:
+    """WCSS (elbow marked), elbow sharpness, silhouette, Calinski-Harabasz, Davies-Bouldin vs K.
 
-    ``sweep`` has a column ``k`` and any of ``wcss``, ``silhouette``,
-    ``calinski_harabasz``, ``davies_bouldin``.
+    ``sweep`` has a column ``k`` and any of ``wcss``, ``elbow_sharpness``,
+    ``silhouette``, ``calinski_harabasz``, ``davies_bouldin``; the sharpness
+    panel draws ``sharpness_threshold`` (the K rule's "sharp") and the last
+    panel states ``verdict`` (the rule's reason).
     """
-    panels = (("wcss", "WCSS (lower is tighter)"), ("silhouette", "Silhouette (higher is better)"),
+    panels = (("wcss", "WCSS (lower is tighter)"),
+              ("elbow_sharpness", "Elbow sharpness: K-th segment's WCSS gain\nover the next two's"),
+              ("silhouette", "Silhouette (higher is better)"),
               ("calinski_harabasz", "Calinski-Harabasz (higher is better)"),
               ("davies_bouldin", "Davies-Bouldin (lower is better)"))
-    figure = new_figure(10, 6.5)
-    axes = figure.subplots(2, 2).ravel()
+    figure = new_figure(12, 6.5)
+    axes = figure.subplots(2, 3).ravel()
     for ax, (column, title) in zip(axes, panels):
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("K")
@@ -139,9 +145,50 @@ def k_sweep(sweep: pd.DataFrame, *, elbow_k: int | None, chosen_k: int) -> Figur
             ax.plot([elbow_k], [at], marker="o", markersize=14, markerfacecolor="none",
                     markeredgecolor="crimson", markeredgewidth=2, linestyle="none",
                     label=f"elbow K = {elbow_k}")
+        if column == "elbow_sharpness" and sharpness_threshold is not None:
+            ax.axhline(sharpness_threshold, color="crimson", linestyle="--", linewidth=1,
+                       label=f"sharp from {sharpness_threshold:g}")
+            ax.set_yscale("log")
         ax.set_xticks(sweep["k"])
         ax.legend(fontsize=8)
+    verdict_ax = axes[-1]
+    verdict_ax.set_axis_off()
+    if verdict:
+        verdict_ax.text(0.0, 1.0, textwrap.fill(verdict, 48), va="top", ha="left", fontsize=8.5,
+                        transform=verdict_ax.transAxes, color="#1f2933")
     figure.suptitle("Choosing K")
+    return figure
+
+
+def memberships(table: pd.DataFrame, between: float, sure: float) -> Figure:
+    """One 100% bar per segment: shares of its users between personas, leaning and sure.
+
+    ``table`` is :func:`gpuseg.report.content.membership_table`'s: columns
+    ``segment, persona, between, leaning, sure``.
+    """
+    k = len(table)
+    figure = new_figure(9, 0.5 * k + 1.6)
+    ax = figure.add_subplot()
+    rows = np.arange(k)
+    left = np.zeros(k)
+    bands = (("between", f"between personas (< {between:g})", "#e8590c"),
+             ("leaning", f"leaning ({between:g}-{sure:g})", "#f2c94c"),
+             ("sure", f"sure (>= {sure:g})", "#3b6ea8"))
+    for column, label, color in bands:
+        share = table[column].to_numpy(dtype=np.float64)
+        ax.barh(rows, share, left=left, color=color, label=label)
+        for row, (start, width) in enumerate(zip(left, share)):
+            if width >= 0.06:
+                ax.text(start + width / 2, row, f"{width:.0%}", ha="center", va="center",
+                        fontsize=8, color="white" if column != "leaning" else "#1f2933")
+        left += share
+    ax.set_yticks(rows, [f"{j}: {name}" for j, name in zip(table["segment"], table["persona"])])
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("share of the segment's shoppers, by membership (posterior of their own segment)")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3, frameon=False, fontsize=9)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.set_title("How sure is each assignment")
     return figure
 
 

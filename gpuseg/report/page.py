@@ -115,6 +115,7 @@ def _render(result: Any, figure: _FigureWriter) -> str:
         _header(result, head),
         _section("Segments", _segments(result, names, figure)),
         _section("Personas and what to do about them", _personas(result, names)),
+        _section("How sure is each assignment", _memberships(result, figure)),
         _section("The map", _map(result, names, figure)),
         _section("How the segments differ", _profiles(result, names, figure)),
         _section("How good is the segmentation", _validation(result, names, head, figure)),
@@ -157,6 +158,9 @@ def _header(result: Any, head: dict[str, Any]) -> str:
         (_number(head["seed_ari"]), "stability: ARI across seeds"),
         (_number(head["bootstrap_ari"]), "stability: ARI across bootstrap resamples"),
         (_percent(head["wcss_reduction"]), "WCSS reduction vs one segment"),
+        (_percent(head["between_share"]),
+         f"between personas (membership below {head['between_threshold']:g})"
+         if head["between_threshold"] is not None else "between personas"),
         (_percent(head["density_outlier_share"]), f"{head['density_label']} outliers"),
         (f"{head['seconds_total']:.1f} s", "wall time of all pipeline stages"),
         (head["backend"].upper(), head["device"]),
@@ -253,6 +257,37 @@ def _basket(basket: Sequence[dict[str, Any]]) -> str:
                    "the name rests on it"], rows, text_columns=(0, 4))
 
 
+def _memberships(result: Any, figure: _FigureWriter) -> str:
+    table = content.membership_table(result)
+    if table is None:
+        return '<p class="muted">This run computed no memberships.</p>'
+    soft = result.metrics["soft"]
+    between, sure = float(soft["between_threshold"]), content.MEMBERSHIP_SURE
+    names = content.persona_names(result)
+    rows = [[f"{row.segment}: {row.persona}", f"{row.users:,}", f"{row.mean:.2f}",
+             f"{row.between:.1%}", f"{row.sure:.1%}", f"{row.leans_to}: {names[row.leans_to]}"]
+            for row in table.itertuples(index=False)]
+    space = ("the directions the segment centres differ along" if soft["space"] == "centroids"
+             else "every principal component")
+    fitted = ("every shopper" if soft["fit_sample"] is None
+              else f"a seeded sample of {soft['fit_sample']:,} shoppers")
+    return "".join([
+        f"<p>Each shopper's <b>membership</b> is the probability, under a Gaussian mixture with "
+        f"one component per segment, that they belong to their own segment; below "
+        f"{between:g} they sit <b>between personas</b>, and one persona's actions fit them "
+        f"only in part. {_percent(soft['between_share'])} of shoppers do; for "
+        f"{_percent(soft['disagree_share'])} another segment is more likely than their own.</p>",
+        figure("membership", lambda: figures.memberships(table, between, sure),
+               "Stacked bars of each segment's shoppers by membership band",
+               f"Mixture with {soft['covariance_type']} covariances fitted on {fitted} in "
+               f"{space} ({soft['dimensions']} dimensions), started from the KMeans segments; "
+               f"{soft['n_iter']} EM iterations, log-likelihood {soft['log_likelihood']:.3g} per "
+               f"shopper, BIC {soft['bic']:.4g}."),
+        _table(["segment", "users", "mean membership", "between personas",
+                f"sure (>= {sure:g})", "leans towards"], rows, text_columns=(0, 5)),
+    ])
+
+
 def _over_index(names: Sequence[str], lifts: Sequence[float]) -> str:
     """The names bought above the average shopper's rate, with their lifts, as escaped HTML."""
     above = [f"{escape(name)} ({lift:.1f}x)" for name, lift in zip(names, lifts) if lift > 1]
@@ -315,6 +350,7 @@ def _validation(result: Any, names: list[str], head: dict[str, Any], figure: _Fi
     m = result.metrics
     segments = result.segments
     sweep = content.k_sweep_table(result)
+    rule, threshold = content.k_rule(result)
     stability = m["stability"]
     hierarchical = m["hierarchical"]
     rows = [
@@ -341,10 +377,14 @@ def _validation(result: Any, names: list[str], head: dict[str, Any], figure: _Fi
                "near 1, well inside its segment; near 0, on a border; below 0, closer to another "
                "segment."),
         figure("k_sweep",
-               lambda: figures.k_sweep(sweep, elbow_k=content.elbow_k(result), chosen_k=result.k),
-               "Line charts of WCSS, silhouette, Calinski-Harabasz and Davies-Bouldin against K",
-               f"KMeans for each K: WCSS on all shoppers, the three indices on "
-               f"{m['k_sweep']['sample_size']:,} of them. {head['k_reason']}"),
+               lambda: figures.k_sweep(sweep, elbow_k=content.elbow_k(result), chosen_k=result.k,
+                                       sharpness_threshold=threshold, verdict=head["k_reason"]),
+               "Line charts of WCSS, elbow sharpness, silhouette, Calinski-Harabasz and "
+               "Davies-Bouldin against K",
+               f"KMeans for each K: WCSS and elbow sharpness on "
+               f"{m['k_sweep'].get('fit_size', m['k_sweep']['sample_size']):,} shoppers, the "
+               f"three indices on {m['k_sweep']['sample_size']:,} of them. "
+               + (f"The rule: {rule} " if rule else "") + head["k_reason"]),
         figure("dendrogram", lambda: figures.dendrogram(result.linkage, result.k),
                "Dendrogram of the Ward hierarchical clustering",
                f"{hierarchical['host_step']} The dashed line cuts the tree into {result.k} clusters; "
