@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-STAGE_ORDER = ("load_csv", "load_parquet", "features", "scale", "pca", "k_sweep", "kmeans",
+STAGE_ORDER = ("load_csv", "load_parquet", "features", "scale", "pca", "k_sweep", "kmeans", "soft",
                "silhouette", "stability", "hierarchical", "dbscan", "importance", "personas",
                "rules", "umap", "report", "run_total")
 

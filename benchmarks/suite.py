@@ -45,8 +45,9 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 FULL_SCALE_USERS = 206_209
 DEFAULT_SIZES = (20_000, 50_000, FULL_SCALE_USERS)
 #: Whole-run stages, in order; ``run_total`` adds them up from the parquet cache to the report.
-RUN_STAGES = ("load_parquet", "features", "scale", "pca", "k_sweep", "kmeans", "silhouette",
-              "stability", "hierarchical", "dbscan", "importance", "personas", "rules", "umap",
+RUN_STAGES = ("load_parquet", "features", "scale", "pca", "k_sweep", "kmeans", "soft",
+              "silhouette", "stability", "hierarchical", "dbscan", "personas", "importance",
+              "rules", "umap",
               "report")
 STAGES = ("load_csv",) + RUN_STAGES
 PEERS = ("duckdb", "pandas_notebook")

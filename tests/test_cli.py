@@ -177,3 +177,8 @@ def test_every_config_field_has_a_flag_with_the_config_default():
     config = cli._config(args)
     assert (config.k_business_range, config.dbscan_sample, config.k, config.dbscan_eps) == \
         ((2, 6), None, "auto", None)
+    args = run.parse_args(["--data", "d", "--out", "o", "--density", "hdbscan",
+                           "--gmm-covariance", "diag", "--gmm-space", "pca"])
+    config = cli._config(args)
+    assert (config.density, config.gmm_covariance, config.gmm_space) == ("hdbscan", "diag", "pca")
+    assert by_dest["density"].choices == ("dbscan", "hdbscan")

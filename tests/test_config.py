@@ -44,6 +44,10 @@ def test_is_frozen_and_keyword_only():
     ("n_init", 2.5, "n_init must be an integer >= 1"),
     ("k_sweep_range", [2, 10], "k_sweep_range must be (low, high)"),
     ("stability_sample", "all", "stability_sample must be None (every user), 'auto' or an integer"),
+    ("gmm_covariance", "tied", "gmm_covariance must be one of full, diag"),
+    ("gmm_space", "umap", "gmm_space must be one of centroids, pca"),
+    ("density", "optics", "density must be one of dbscan, hdbscan"),
+    ("hdbscan_min_samples", 1, "hdbscan_min_samples must be an integer >= 2"),
 ])
 def test_bad_values_name_the_field_and_range(field, value, fragment):
     with pytest.raises(ConfigError) as excinfo:
