@@ -118,6 +118,25 @@ def test_labels_agree_with_the_single_process_run_and_carry_the_same_personas(
     assert distributed_run.activity.sum() == single.activity.sum()
 
 
+def test_sampled_memberships_and_hdbscan_match_the_single_process_run(strong, cluster,
+                                                                       dask_backend):
+    """The mixture and HDBSCAN fitted on gathered samples, every other user in a map."""
+    sampled = dict(gmm_sample=1_000, density="hdbscan", hdbscan_sample=1_000)
+    single = segment(strong, PipelineConfig(backend=dask_backend.name, **LIGHT, **sampled),
+                     backend=dask_backend, embed=False)
+    spread = segment(strong, _config(dask_backend, cluster, **sampled), backend=dask_backend,
+                     embed=False)
+    a, b = single.segments, spread.segments
+    assert adjusted_rand_score(a["segment"], b["segment"]) >= 0.99
+    same = (a["segment"] == b["segment"]).to_numpy()
+    np.testing.assert_allclose(b["membership"].to_numpy()[same],
+                               a["membership"].to_numpy()[same], atol=1e-6)
+    assert spread.metrics["soft"]["fit_sample"] == 1_000
+    assert b["membership"].mean() >= 0.9  # strong personas: sure assignments
+    assert adjusted_rand_score(a["hdbscan"], b["hdbscan"]) >= 0.99
+    assert "map over the partitions" in spread.metrics["hdbscan"]["assignment"]
+
+
 def test_a_worker_killed_mid_run_is_recomputed_and_the_labels_stay(strong, cluster,
                                                                     distributed_run,
                                                                     dask_backend):

@@ -307,7 +307,7 @@ def hdbscan(X: Any, backend: Backend, *, min_cluster_size: int = 50, min_samples
         nearest = backend.asarray(position)[:, 0]
         near_label = fit_labels[nearest]
         reach = xp.maximum(xp.maximum(distance[:, -1], core[nearest]), distance[:, 0])
-        joins = (near_label >= 0) & (reach <= _cluster_scale(fit_labels, core, xp=xp)[
+        joins = (near_label >= 0) & (reach <= cluster_scale(fit_labels, core, xp=xp)[
             xp.maximum(near_label, 0)])
         labels[rest] = xp.where(joins, near_label, -1)
         joined = int(backend.to_host(joins.sum()))
@@ -321,7 +321,7 @@ def hdbscan(X: Any, backend: Backend, *, min_cluster_size: int = 50, min_samples
                       assignment=assignment)
 
 
-def _cluster_scale(labels: Any, core: Any, *, xp: Any) -> Any:
+def cluster_scale(labels: Any, core: Any, *, xp: Any) -> Any:
     """Per cluster, the largest core distance of its fitted users (0 where a label is unused)."""
     n_clusters = int(labels.max()) + 1
     scale = xp.zeros(max(n_clusters, 1), dtype=core.dtype)

@@ -22,10 +22,13 @@ from dask.sizeof import sizeof
 from ..activity import ordering_heatmap
 from ..arrays import segment_sums
 from ..backend import Backend
+from ..cluster.mixture import log_responsibilities
+from ..cluster.soft import membership_columns
 from ..data.partitioned import PartitionedSource, read_partition
 from ..data.tables import InstacartData
 from ..features import compute_features, feature_columns
 from ..registry import get_backend
+from ..result import MixtureParams
 
 #: Columns of the orders kept per partition for the hour-by-weekday activity.
 HISTORY_COLUMNS = ("order_id", "user_id", "order_dow", "order_hour_of_day")
@@ -213,6 +216,44 @@ def nearest_point_label(block: Any, points: np.ndarray, point_labels: np.ndarray
     distance = backend.asarray(distance).reshape(-1)
     nearest = xp.asarray(point_labels)[backend.asarray(position).reshape(-1)]
     return xp.where(distance <= eps, nearest, -1).astype(xp.int64)
+
+
+def block_memberships(block: Any, labels: Any, mixture: MixtureParams,
+                      backend_name: str) -> Any:
+    """The E-step of a fitted mixture for a block of users: (n, 4) own membership, the next
+    segment, its membership and each user's log-likelihood (the one-process computation)."""
+    backend = worker_backend(backend_name)
+    xp = backend.xp
+    if block.shape[0] == 0:
+        return xp.empty((0, 4), dtype=xp.float64)
+
+    def on(array: np.ndarray) -> Any:
+        return backend.from_host(np.asarray(array, dtype=np.float64))
+
+    log_likelihood, log_resp = log_responsibilities(
+        block @ on(mixture.basis).T, on(mixture.weights), on(mixture.means),
+        on(mixture.precisions_cholesky), mixture.covariance_type, xp=xp)
+    own, second, second_p = membership_columns(log_resp, xp.asarray(labels).reshape(-1), xp=xp)
+    return xp.stack([own, second.astype(xp.float64), second_p, log_likelihood], axis=1)
+
+
+def hdbscan_join(block: Any, fitted: np.ndarray, core: np.ndarray, fit_labels: np.ndarray,
+                 scale: np.ndarray, min_samples: int, backend_name: str) -> Any:
+    """HDBSCAN's sample-then-assign rule (:func:`gpuseg.cluster.hdbscan`) for a block of users:
+    the cluster of the nearest fitted user when their mutual reachability distance is within
+    the cluster's largest core distance, else -1."""
+    backend = worker_backend(backend_name)
+    xp = backend.xp
+    if block.shape[0] == 0:
+        return xp.empty(0, dtype=xp.int64)
+    search = backend.NearestNeighbors(n_neighbors=min_samples).fit(xp.asarray(fitted))
+    distance, position = search.kneighbors(block, n_neighbors=min_samples - 1)
+    distance = backend.asarray(distance)
+    nearest = backend.asarray(position)[:, 0]
+    near_label = xp.asarray(fit_labels)[nearest]
+    reach = xp.maximum(xp.maximum(distance[:, -1], xp.asarray(core)[nearest]), distance[:, 0])
+    joins = (near_label >= 0) & (reach <= xp.asarray(scale)[xp.maximum(near_label, 0)])
+    return xp.where(joins, near_label, -1).astype(xp.int64)
 
 
 def umap_place(block: Any, reducer: Any) -> Any:

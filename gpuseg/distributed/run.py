@@ -32,8 +32,22 @@ import pandas as pd
 from .. import __version__, resources
 from ..arrays import segment_sums, size_rank
 from ..backend import Backend
-from ..cluster import choose_k, dbscan, fit_kmeans, hierarchical, k_sweep
+from ..cluster import (
+    DbscanFit,
+    HdbscanFit,
+    SoftFit,
+    choose_k,
+    dbscan,
+    fit_kmeans,
+    hdbscan,
+    hierarchical,
+    k_sweep,
+    soft_membership,
+)
+from ..cluster.density import cluster_scale
 from ..cluster.kmeans import KMeansFit
+from ..cluster.mixture import n_parameters
+from ..cluster.soft import BETWEEN_PERSONAS
 from ..cluster.ward import MICRO_FIT_USERS_PER_CLUSTER, HierarchicalFit
 from ..config import PipelineConfig
 from ..data.cache import file_stamps, fingerprint
@@ -170,7 +184,9 @@ class _Run:
             X_sweep = workers.rows(X, self.sample(n_users, "sweep_sample", seed))
             sweep = k_sweep(X_sweep, backend, k_range=config.k_sweep_range, seed=seed,
                             n_init=config.sweep_n_init, sample_size=None,
-                            score_sample=config.sample_size("sweep_score_sample", backend))
+                            score_sample=config.sample_size("sweep_score_sample", backend),
+                            stability_range=(config.k_business_range if config.k == "auto"
+                                             else None))
             sweep = dataclasses.replace(sweep, n_users=n_users)
             k_choice = choose_k(sweep, k=config.k, business_range=config.k_business_range)
         k = k_choice.k
@@ -185,6 +201,8 @@ class _Run:
             total_ss = float(projection.explained_variance[:projection.n_components].sum()
                              * (n_users - 1))
         labels = assignment.host_labels
+        with self.stage("soft"):
+            soft = self._soft(X, labels, assignment.centroids, n_users)
         with self.stage("silhouette"):
             rows = self.sample(n_users, "silhouette_sample", seed)
             sil = silhouette_report(workers.rows(X, rows), self._at(labels, rows), backend,
@@ -198,8 +216,10 @@ class _Run:
                              n_init=config.n_init, seed=seed, sample=None)
         with self.stage("hierarchical"):
             hier = self._hierarchical(X, labels, k)
-        with self.stage("dbscan"):
-            db = self._dbscan(X, n_users)
+        density: DbscanFit | HdbscanFit
+        with self.stage(config.density):
+            density = (self._hdbscan(X, n_users) if config.density == "hdbscan"
+                       else self._dbscan(X, n_users))
         with self.stage("personas"):
             moments = stages.segment_moments(workers, features, assignment.labels, k)
             counts = moments[:, -1]
@@ -223,7 +243,7 @@ class _Run:
                                          if flat))
         km = KMeansFit(labels=labels, centroids=assignment.centroids,
                        inertia=assignment.inertia, sizes=assignment.sizes)
-        model = _segment_model(backend, config, prep, km, personas)
+        model = _segment_model(backend, config, prep, km, personas, soft)
         # Importance and the segment rules read users' original features: both run on one
         # seeded sample gathered to the client (the rules then take their own sample of it).
         rows = seeded_sample(n_users, IMPORTANCE_SAMPLE, seed=seed, backend=backend)
@@ -269,7 +289,8 @@ class _Run:
             "silhouette": sil.to_dict(),
             "stability": stab.to_dict(),
             "hierarchical": hier.to_dict(),
-            "dbscan": db.to_dict(),
+            density.method: density.to_dict(),
+            "soft": soft.to_dict(),
             "importance": {**importance.to_dict(), **grouped.to_dict(),
                            "sample_size": n_explained},
             "rules": [segment.to_dict() for segment in rules],
@@ -279,7 +300,8 @@ class _Run:
             "distributed": self._facts(),
         }
         outputs = _StageOutputs(prep=prep, kmeans=km, silhouette=sil, hierarchical=hier,
-                                dbscan=db, embedding=embedding, profiles=profiles,
+                                soft=soft, density=density, embedding=embedding,
+                                profiles=profiles,
                                 personas=personas, activity=activity, model=model)
         return _to_result(backend, config, outputs, metrics, self.timer.seconds)
 
@@ -295,7 +317,7 @@ class _Run:
         sizes = [IMPORTANCE_SAMPLE,
                  MICRO_FIT_USERS_PER_CLUSTER * config.hierarchical_micro_clusters]
         for name in ("sweep_sample", "silhouette_sample", "stability_sample", "dbscan_sample",
-                     "umap_fit_sample"):
+                     "hdbscan_sample", "gmm_sample", "umap_fit_sample"):
             size = config.sample_size(name, self.backend)
             sizes.append(n_users if size is None else size)
         if embed and config.umap_sample is not None:
@@ -334,7 +356,69 @@ class _Run:
                                    ari_vs_kmeans=ari, host_step=step,
                                    sizes=tuple(int(s) for s in sizes))
 
-    def _dbscan(self, X: Any, n_users: int) -> Any:
+    def _soft(self, X: Any, labels: np.ndarray, centroids: Any, n_users: int) -> SoftFit:
+        """The mixture fitted on a seeded sample; every user's memberships from one E-step map."""
+        config, backend = self.config, self.backend
+        rows = self.sample(n_users, "gmm_sample", config.seed)
+        fit = soft_membership(self.workers.rows(X, rows), self._at(labels, rows),
+                              backend.asarray(centroids), backend,
+                              covariance_type=config.gmm_covariance, space=config.gmm_space,
+                              sample=None, seed=config.seed)
+        if rows is None:
+            return fit
+        columns = stages.memberships(self.workers, X, labels, fit.mixture)
+        own, second, second_p, log_likelihood = columns.T
+        k = int(np.asarray(backend.to_host(centroids)).shape[0])
+        counts = np.bincount(labels, minlength=k)
+        per_segment = np.bincount(labels, weights=own, minlength=k) / np.maximum(counts, 1)
+        total = float(log_likelihood.sum())
+        d = int(fit.mixture.basis.shape[0])
+        # The same summary the one-process stage makes, over every user.
+        return dataclasses.replace(
+            fit, membership=own, second_segment=second.astype(np.int32),
+            second_membership=second_p,
+            mean_membership={j: float(v) for j, v in enumerate(per_segment)},
+            between_share=float(np.count_nonzero(own < BETWEEN_PERSONAS)) / n_users,
+            disagree_share=float(np.count_nonzero(second_p > own)) / n_users,
+            log_likelihood=total / n_users,
+            bic=-2.0 * total + n_parameters(k, d, fit.mixture.covariance_type) * np.log(n_users),
+            n_users=n_users)
+
+    def _hdbscan(self, X: Any, n_users: int) -> HdbscanFit:
+        """HDBSCAN on a seeded sample; every other user joins by its sample-then-assign rule."""
+        config, backend, xp = self.config, self.backend, self.backend.xp
+        rows = self.sample(n_users, "hdbscan_sample", config.seed)
+        X_fit = self.workers.rows(X, rows)
+        fit = hdbscan(X_fit, backend, min_cluster_size=config.hdbscan_min_cluster_size,
+                      min_samples=config.hdbscan_min_samples, sample=None, seed=config.seed)
+        if rows is None:
+            return fit
+        fit_labels = backend.asarray(fit.labels).astype(xp.int64)
+        neighbours = backend.NearestNeighbors(n_neighbors=config.hdbscan_min_samples).fit(X_fit)
+        core = backend.asarray(neighbours.kneighbors(X_fit)[0])[:, -1]
+        labels = stages.hdbscan_labels(self.workers, X, X_fit, core, fit_labels,
+                                       cluster_scale(fit_labels, core, xp=xp),
+                                       config.hdbscan_min_samples)
+        labels[np.asarray(backend.to_host(rows))] = np.asarray(backend.to_host(fit_labels))
+        clustered = labels >= 0
+        n_clusters = int(labels.max()) + 1
+        if n_clusters > 0:
+            _, rank = size_rank(np.bincount(labels[clustered], minlength=n_clusters), xp=np)
+            labels = np.where(clustered, rank[np.maximum(labels, 0)], -1)
+            n_clusters = int(np.unique(labels[clustered]).shape[0])
+        n_fit = int(X_fit.shape[0])
+        joined = int(np.count_nonzero(clustered)) - int(np.count_nonzero(
+            np.asarray(backend.to_host(fit_labels)) >= 0))
+        assignment = (f"HDBSCAN ran on a seeded sample of {n_fit:,} users gathered from the Dask "
+                      f"workers; each of the other {n_users - n_fit:,} took the cluster of its "
+                      "nearest fitted user when their mutual reachability distance is within "
+                      f"the cluster's largest core distance, in a map over the partitions "
+                      f"({joined:,} did, the rest are outliers)")
+        return dataclasses.replace(fit, labels=labels.astype(np.int32), n_clusters=n_clusters,
+                                   outlier_share=float(np.count_nonzero(~clustered)) / n_users,
+                                   n_fit=n_fit, assignment=assignment)
+
+    def _dbscan(self, X: Any, n_users: int) -> DbscanFit:
         """DBSCAN on a seeded sample; every other user takes its nearest core point's cluster."""
         config, backend, xp = self.config, self.backend, self.backend.xp
         rows = self.sample(n_users, "dbscan_sample", config.seed)

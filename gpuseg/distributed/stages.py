@@ -286,3 +286,38 @@ def activity(workers: Workers, features: Features, labels: Any, k: int) -> np.nd
                                                      workers.name)
               for i, label_block in zip(features.blocks, labels.to_delayed().ravel())]
     return np.asarray(dask.compute(dask.delayed(sum)(pieces))[0], dtype=np.int64)
+
+
+def memberships(workers: Workers, X_pca: Any, labels: Any, mixture: Any) -> np.ndarray:
+    """Every user's E-step under ``mixture``: (n_users, 4) host array (see
+    :func:`~gpuseg.distributed.partitions.block_memberships`)."""
+    import dask.array as da
+
+    host = workers.backend.to_host
+    # A column, so that its blocks line up with X's rows (map_blocks aligns trailing axes).
+    label_blocks = da.from_array(np.asarray(host(labels), dtype=np.int64)[:, None],
+                                 chunks=(X_pca.chunks[0], (1,)))
+    # Whole rows per block: the E-step needs every component of a user at once.
+    X_pca = X_pca.rechunk({1: -1})
+    columns = X_pca.map_blocks(tasks.block_memberships, label_blocks, mixture=mixture,
+                               backend_name=workers.name, chunks=(X_pca.chunks[0], (4,)),
+                               dtype=np.float64)
+    return np.asarray(host(columns.compute()), dtype=np.float64)
+
+
+def hdbscan_labels(workers: Workers, X_pca: Any, fitted: Any, core: Any, fit_labels: Any,
+                   scale: Any, min_samples: int) -> np.ndarray:
+    """Every user's cluster by HDBSCAN's sample-then-assign rule, on the host."""
+    import dask
+
+    host = workers.backend.to_host
+
+    def on_host(array: Any, dtype: Any) -> np.ndarray:
+        return np.asarray(host(array), dtype=dtype)
+
+    fitted = dask.delayed(on_host(fitted, np.float64), pure=True)
+    labels = X_pca.map_blocks(tasks.hdbscan_join, fitted, core=on_host(core, np.float64),
+                              fit_labels=on_host(fit_labels, np.int64),
+                              scale=on_host(scale, np.float64), min_samples=min_samples,
+                              backend_name=workers.name, drop_axis=1, dtype=np.int64)
+    return np.asarray(host(labels.compute()), dtype=np.int64)
