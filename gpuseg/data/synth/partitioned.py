@@ -9,8 +9,6 @@ its partition files in order gives the single-folder tables, row for row.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +21,7 @@ from .. import taxonomy
 from ..partitioned import CATALOG_TABLES, PARTITIONED_TABLES, partition_file_name
 from ..schema import FILE_STEMS
 from .generator import SyntheticBlock, generate_block, plan_instacart
-from .writer import TRUTH_FILE, _replace_folder, _write_table
+from .writer import TRUTH_FILE, _write_table, staged_folder
 
 
 def write_partitioned(n_users: int, out_dir: str | os.PathLike[str], *, partitions: int,
@@ -66,14 +64,7 @@ def write_partitioned(n_users: int, out_dir: str | os.PathLike[str], *, partitio
             and 1 <= partitions <= n_users):
         raise ConfigError(f"partitions must be an integer in [1, n_users={n_users:,}] "
                           f"(got {partitions!r})")
-    target = Path(out_dir)
-    if target.exists() and not overwrite:
-        raise ConfigError(
-            f"out_dir {str(target)!r} already exists; overwrite=True (CLI: --force) replaces it")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial",
-                                    dir=target.parent))
-    try:
+    with staged_folder(out_dir, overwrite=overwrite) as staging:
         for table in PARTITIONED_TABLES:
             (staging / FILE_STEMS[table]).mkdir()
         catalog = {"products": plan.catalog.products, "aisles": taxonomy.aisles_frame(),
@@ -95,11 +86,7 @@ def write_partitioned(n_users: int, out_dir: str | os.PathLike[str], *, partitio
                     writer.write(p, _users(tables, low + 1, high + 1))
                     if high == bounds[p + 1]:
                         writer.close()
-        _replace_folder(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return target
+    return Path(out_dir)
 
 
 def _users(tables: SyntheticBlock, first_id: int, stop_id: int) -> dict[str, pd.DataFrame]:

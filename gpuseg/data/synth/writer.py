@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -43,6 +45,20 @@ def write_instacart(synth: SyntheticInstacart, out_dir: str | os.PathLike[str], 
     """
     if fmt not in FORMATS:
         raise ConfigError(f"fmt must be one of {', '.join(FORMATS)} (got {fmt!r})")
+    with staged_folder(out_dir, overwrite=overwrite) as staging:
+        for name, frame in synth.tables().items():
+            _write_table(frame, staging / f"{FILE_STEMS[name]}.{fmt}", fmt)
+        synth.truth.to_csv(staging / TRUTH_FILE, index=False)
+    return Path(out_dir)
+
+
+@contextmanager
+def staged_folder(out_dir: str | os.PathLike[str], *, overwrite: bool) -> Iterator[Path]:
+    """A hidden folder beside ``out_dir`` that replaces it when the block succeeds.
+
+    An existing ``out_dir`` is refused unless ``overwrite``; on any error or
+    interrupt the staging folder is removed and ``out_dir`` is untouched.
+    """
     target = Path(out_dir)
     if target.exists() and not overwrite:
         raise ConfigError(
@@ -51,14 +67,11 @@ def write_instacart(synth: SyntheticInstacart, out_dir: str | os.PathLike[str], 
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial",
                                     dir=target.parent))
     try:
-        for name, frame in synth.tables().items():
-            _write_table(frame, staging / f"{FILE_STEMS[name]}.{fmt}", fmt)
-        synth.truth.to_csv(staging / TRUTH_FILE, index=False)
+        yield staging
         _replace_folder(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return target
 
 
 def _write_table(frame: pd.DataFrame, path: Path, fmt: str) -> None:
