@@ -400,22 +400,17 @@ class _Run:
                                        cluster_scale(fit_labels, core, xp=xp),
                                        config.hdbscan_min_samples)
         labels[np.asarray(backend.to_host(rows))] = np.asarray(backend.to_host(fit_labels))
-        clustered = labels >= 0
-        n_clusters = int(labels.max()) + 1
-        if n_clusters > 0:
-            _, rank = size_rank(np.bincount(labels[clustered], minlength=n_clusters), xp=np)
-            labels = np.where(clustered, rank[np.maximum(labels, 0)], -1)
-            n_clusters = int(np.unique(labels[clustered]).shape[0])
+        labels, n_clusters, outlier_share = _numbered_by_size(labels)
         n_fit = int(X_fit.shape[0])
-        joined = int(np.count_nonzero(clustered)) - int(np.count_nonzero(
+        joined = int(np.count_nonzero(labels >= 0)) - int(np.count_nonzero(
             np.asarray(backend.to_host(fit_labels)) >= 0))
         assignment = (f"HDBSCAN ran on a seeded sample of {n_fit:,} users gathered from the Dask "
                       f"workers; each of the other {n_users - n_fit:,} took the cluster of its "
                       "nearest fitted user when their mutual reachability distance is within "
                       f"the cluster's largest core distance, in a map over the partitions "
                       f"({joined:,} did, the rest are outliers)")
-        return dataclasses.replace(fit, labels=labels.astype(np.int32), n_clusters=n_clusters,
-                                   outlier_share=float(np.count_nonzero(~clustered)) / n_users,
+        return dataclasses.replace(fit, labels=labels, n_clusters=n_clusters,
+                                   outlier_share=outlier_share,
                                    n_fit=n_fit, assignment=assignment)
 
     def _dbscan(self, X: Any, n_users: int) -> DbscanFit:
@@ -434,21 +429,16 @@ class _Run:
         fit_labels = backend.asarray(fit.labels).astype(xp.int64)
         labels = stages.nearest_labels(self.workers, X, X_fit[core], fit_labels[core], fit.eps)
         labels[np.asarray(backend.to_host(rows))] = np.asarray(backend.to_host(fit_labels))
-        clustered = labels >= 0
-        n_clusters = int(labels.max()) + 1
-        if n_clusters > 0:
-            _, rank = size_rank(np.bincount(labels[clustered], minlength=n_clusters), xp=np)
-            labels = np.where(clustered, rank[np.maximum(labels, 0)], -1)
-            n_clusters = int(np.unique(labels[clustered]).shape[0])
+        labels, n_clusters, outlier_share = _numbered_by_size(labels)
         n_fit = int(X_fit.shape[0])
-        joined = int(np.count_nonzero(clustered)) - int(np.count_nonzero(
+        joined = int(np.count_nonzero(labels >= 0)) - int(np.count_nonzero(
             np.asarray(backend.to_host(fit_labels)) >= 0))
         assignment = (f"DBSCAN ran on a seeded sample of {n_fit:,} users gathered from the Dask "
                       f"workers; each of the other {n_users - n_fit:,} took the cluster of its "
                       f"nearest core point within eps in a map over the partitions ({joined:,} "
                       "did, the rest are outliers)")
-        return dataclasses.replace(fit, labels=labels.astype(np.int32), n_clusters=n_clusters,
-                                   outlier_share=float(np.count_nonzero(~clustered)) / n_users,
+        return dataclasses.replace(fit, labels=labels, n_clusters=n_clusters,
+                                   outlier_share=outlier_share,
                                    n_fit=n_fit, core_assignment=assignment)
 
     def _umap(self, X: Any, n_users: int) -> Embedding:
@@ -512,6 +502,19 @@ class _Run:
                                    "workers": dict(sorted(workers.items()))},
                 "scheduler_in_client_process": self.info.started,
                 "performance_report": PERFORMANCE_REPORT}
+
+
+def _numbered_by_size(labels: np.ndarray) -> tuple[np.ndarray, int, float]:
+    """Host density labels renumbered by cluster size (0 largest, -1 kept), with the number of
+    clusters and the outlier share: the one-process ``_numbered_by_size``, on the client's host
+    arrays whatever the backend."""
+    clustered = labels >= 0
+    n_clusters = int(labels.max()) + 1
+    if n_clusters > 0:
+        _, rank = size_rank(np.bincount(labels[clustered], minlength=n_clusters), xp=np)
+        labels = np.where(clustered, rank[np.maximum(labels, 0)], -1)
+        n_clusters = int(np.unique(labels[clustered]).shape[0])
+    return labels.astype(np.int32), n_clusters, float(np.count_nonzero(~clustered)) / len(labels)
 
 
 @dataclasses.dataclass(frozen=True)
