@@ -39,7 +39,7 @@ class CpuBackend(Backend):
     df = pd
     sample_defaults = MappingProxyType(
         {"sweep_sample": 20_000, "sweep_score_sample": 5_000, "silhouette_sample": 20_000,
-         "stability_sample": 10_000, "dbscan_sample": 10_000, "umap_fit_sample": 20_000,
+         "stability_sample": 10_000, "dbscan_sample": 10_000, "umap_fit_sample": 30_000,
          "hdbscan_sample": 5_000, "gmm_sample": 20_000})
     demo_umap_fit_sample = 2_500
 
