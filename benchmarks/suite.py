@@ -74,11 +74,11 @@ def measure_run(folder: Path, backend_name: str, out: Path,
     both backends makes their maps' trustworthiness comparable (the GPU fits
     every user by default, the CPU 20,000).
     """
-    from gpuseg.registry import get_backend
     from gpuseg.config import PipelineConfig
     from gpuseg.data import load_instacart
     from gpuseg.features import compute_features
     from gpuseg.pipeline import segment
+    from gpuseg.registry import get_backend
     from gpuseg.rundir import write_run
 
     backend = get_backend(backend_name)
@@ -151,7 +151,8 @@ def agreement(a: Path, b: Path, run_a: dict[str, Any], run_b: dict[str, Any]) ->
     feats_a, feats_b = pd.read_parquet(a / "features.parquet"), pd.read_parquet(b / "features.parquet")
     seg_a = pd.read_parquet(a / "run" / "segments.parquet").set_index("user_id")
     seg_b = pd.read_parquet(b / "run" / "segments.parquet").set_index("user_id").loc[seg_a.index]
-    evr_a, evr_b = np.asarray(run_a["explained_variance_ratio"]), np.asarray(run_b["explained_variance_ratio"])
+    evr_a = np.asarray(run_a["explained_variance_ratio"])
+    evr_b = np.asarray(run_b["explained_variance_ratio"])
     n = min(len(evr_a), len(evr_b))
 
     def embedding_ari(seg: pd.DataFrame, k: int) -> float | None:

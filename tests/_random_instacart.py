@@ -10,15 +10,20 @@ missing from aisles.csv and departments.csv.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from gpuseg.backend import Backend
-from gpuseg.data.schema import (AISLES_DTYPES, DEPARTMENTS_DTYPES, ORDER_PRODUCTS_DTYPES,
-                                ORDERS_DTYPES, PRODUCTS_DTYPES)
+from gpuseg.data.schema import (
+    AISLES_DTYPES,
+    DEPARTMENTS_DTYPES,
+    ORDER_PRODUCTS_DTYPES,
+    ORDERS_DTYPES,
+    PRODUCTS_DTYPES,
+)
 from gpuseg.data.tables import InstacartData
 
 UNKNOWN_PRODUCT_ID = 999_999

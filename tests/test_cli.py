@@ -162,9 +162,8 @@ def test_every_config_field_has_a_flag_with_the_config_default():
     import argparse
     import dataclasses
 
-    from gpuseg.config import PipelineConfig, flag
-
     from gpuseg import cli
+    from gpuseg.config import PipelineConfig, flag
 
     run = next(action for action in cli.build_parser()._actions
                if isinstance(action, argparse._SubParsersAction)).choices["run"]

@@ -6,8 +6,8 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
-
 from _layout import sample_tables, write_layout, write_text
+
 from gpuseg.data import load as load_module
 from gpuseg.data import load_instacart
 from gpuseg.errors import DataValidationError, GpusegError

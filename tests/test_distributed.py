@@ -31,8 +31,7 @@ from gpuseg.data.synth import write_partitioned  # noqa: E402
 from gpuseg.distributed import partitions as tasks  # noqa: E402
 from gpuseg.distributed.engines import engine_for  # noqa: E402
 from gpuseg.distributed.stages import Workers, compute_features  # noqa: E402
-from gpuseg.errors import (BackendUnavailableError, DataValidationError,  # noqa: E402
-                           ResourceLimitError)
+from gpuseg.errors import BackendUnavailableError, DataValidationError, ResourceLimitError  # noqa: E402
 from gpuseg.features import compute_features as single_process_features  # noqa: E402
 from gpuseg.features import feature_columns  # noqa: E402
 from gpuseg.pipeline import segment  # noqa: E402

@@ -12,8 +12,7 @@ import scipy.sparse
 from sklearn.datasets import make_blobs
 from sklearn.manifold import trustworthiness
 
-from cpu_fallback.umap_transform import (PlacingUMAP, initial_positions, membership_sigmas,
-                                         memberships)
+from cpu_fallback.umap_transform import PlacingUMAP, initial_positions, membership_sigmas, memberships
 from gpuseg.embed import embed_umap
 
 
@@ -128,8 +127,9 @@ def test_placement_is_deterministic_on_cpu(cpu_backend, blobs):
 
 
 def test_a_fit_between_the_bounds_gets_exact_neighbours_and_a_good_layout():
-    from cpu_fallback import umap_transform
     from sklearn.neighbors import NearestNeighbors
+
+    from cpu_fallback import umap_transform
 
     X, y = make_blobs(umap_transform.EXACT_KNN_FROM + 400, n_features=10, centers=5,
                       cluster_std=2.0, random_state=1)

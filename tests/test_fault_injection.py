@@ -20,11 +20,11 @@ import warnings
 from pathlib import Path
 
 import pytest
+from _fake_result import fake_result
+from _layout import folder_digest
 
 import gpuseg.pipeline
 import gpuseg.report
-from _fake_result import fake_result
-from _layout import folder_digest
 from gpuseg.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, main
 from gpuseg.data import CacheWarning, load_instacart
 from gpuseg.data.synth import generate_instacart, write_instacart

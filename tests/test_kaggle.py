@@ -6,9 +6,9 @@ import logging
 import kagglehub
 import pytest
 import requests
+from _layout import write_layout
 from kagglehub import exceptions as kagglehub_errors
 
-from _layout import write_layout
 from gpuseg.data import download_instacart, load_instacart
 from gpuseg.data.kaggle import COMPETITION_HANDLE, DATASET_HANDLE, RULES_URL
 from gpuseg.errors import ConfigError, GpusegError

@@ -9,11 +9,16 @@ import numpy as np
 import pandas as pd
 import pyarrow.csv
 import pytest
-
 from _layout import FORMATS, folder_digest, sample_tables, write_layout, write_table
+
 from gpuseg.data import CacheWarning, DataCleaningWarning, InstacartData, load_instacart
-from gpuseg.data.schema import (AISLES_DTYPES, DEPARTMENTS_DTYPES, ORDER_PRODUCTS_DTYPES,
-                                ORDERS_DTYPES, PRODUCTS_DTYPES)
+from gpuseg.data.schema import (
+    AISLES_DTYPES,
+    DEPARTMENTS_DTYPES,
+    ORDER_PRODUCTS_DTYPES,
+    ORDERS_DTYPES,
+    PRODUCTS_DTYPES,
+)
 from gpuseg.errors import ConfigError
 
 FRAMES = {"orders": ORDERS_DTYPES, "order_products": ORDER_PRODUCTS_DTYPES,

@@ -45,7 +45,7 @@ class _Checked:
         self._target = target
         self._calls = calls
 
-    def __getattr__(self, name: str) -> "_Checked":
+    def __getattr__(self, name: str) -> _Checked:
         return _Checked(getattr(self._target, name), self._calls)  # AttributeError if absent
 
     def __call__(self, *args: Any, **kwargs: Any) -> float:

@@ -107,7 +107,7 @@ def test_samples_are_stated_where_figures_use_them(page):
 
 def test_every_persona_appears_with_its_actions_and_top_aisles(fake, page):
     personas = page[page.index('<div class="personas">'):]
-    for j, name in enumerate(PERSONA_NAMES):
+    for j in range(len(PERSONA_NAMES)):
         assert f"<h3>{j}: " in personas
         assert f"action {j}b &amp; more" in personas
     assert "fresh fruits (2.5x)" in personas and "frozen (3.5x)" in personas

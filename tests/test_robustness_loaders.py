@@ -26,17 +26,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _layout import write_layout
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from test_load import expected_frames
 
-from _layout import write_layout
 from gpuseg.data import load_instacart
 from gpuseg.data.schema import FILE_STEMS, OPTIONAL_FILES, TABLE_DTYPES, VALUE_RANGES
 from gpuseg.data.validate import NULLABLE, DataCleaningWarning
 from gpuseg.errors import DataValidationError, GpusegError
 from gpuseg.features import compute_features
 from gpuseg.registry import get_backend
-from test_load import expected_frames
 
 CSV_FORMATS = ("csv", "csv.gz", "csv.zip")
 STEMS = tuple(FILE_STEMS)

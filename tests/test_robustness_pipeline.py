@@ -14,8 +14,8 @@ import logging
 import numpy as np
 import pandas as pd
 import pytest
-
 from _layout import folder_digest, write_layout
+
 from gpuseg.cli import EXIT_OK, EXIT_USER_ERROR, main
 from gpuseg.config import PipelineConfig
 from gpuseg.data import load_instacart
