@@ -152,6 +152,20 @@ def test_an_hdbscan_run_reports_hdbscan_in_place_of_dbscan(fake, tmp_path, monke
     assert "DBSCAN outliers" not in page.replace("HDBSCAN outliers", "")
     assert "2 cluster(s) of varying density (min_cluster_size 50, min_samples 5)" in page
     assert "HDBSCAN ran on a seeded sample of 250 users" in page
+    assert "no dense group" not in page
+
+
+def test_density_without_dense_groups_says_what_the_outliers_mean(fake, tmp_path, monkeypatch):
+    monkeypatch.setattr(figures, "to_png", lambda figure: PNG_MAGIC)
+    metrics = {key: value for key, value in fake.metrics.items() if key != "dbscan"}
+    metrics["hdbscan"] = {"n_clusters": 0, "outlier_share": 1.0, "min_cluster_size": 50,
+                          "min_samples": 5, "n_fit": 250, "assignment": None}
+    segments = fake.segments.rename(columns={"dbscan": "hdbscan"}).assign(hdbscan=-1)
+    page = write_report(replace(fake, metrics=metrics, segments=segments), tmp_path).read_text()
+    assert "100.0%" in page[page.index("<header>"):page.index("</header>")]
+    assert "0 cluster(s) of varying density" in page
+    assert "Most shoppers sit in no dense group" in page
+    assert "smaller min_cluster_size or min_samples would look for smaller groups" in page
 
 
 def test_radar_values_put_the_average_shopper_on_the_middle_ring(fake):

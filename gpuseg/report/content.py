@@ -48,6 +48,10 @@ def density_method(result: Any) -> str:
     return "hdbscan" if "hdbscan" in result.metrics else "dbscan"
 
 
+#: Outlier share from which the report says that most shoppers form no dense group.
+MOSTLY_OUTLIERS = 0.5
+
+
 def density_label(result: Any) -> str:
     return density_method(result).upper()
 
@@ -64,7 +68,14 @@ def density_note(result: Any) -> str:
         note = (f"{fit['n_clusters']} dense cluster(s), eps {fit['eps']:.3g} "
                 f"({fit['eps_source']})")
         assignment = fit["core_assignment"]
-    return note + (f"; {assignment}" if assignment else "")
+    note += f"; {assignment}" if assignment else ""
+    if fit["n_clusters"] == 0 or fit["outlier_share"] >= MOSTLY_OUTLIERS:
+        note += (". Most shoppers sit in no dense group: they spread as one continuum in the PCA "
+                 "space rather than as separate crowds, so the KMeans segments divide that "
+                 "continuum (smaller " + ("min_cluster_size or min_samples" if method == "hdbscan"
+                                          else "min_samples or a larger eps")
+                 + " would look for smaller groups)")
+    return note
 
 
 def headline(result: Any) -> dict[str, Any]:
