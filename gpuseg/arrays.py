@@ -42,6 +42,20 @@ def size_rank(sizes: Any, *, xp: Any) -> tuple[Any, Any]:
     return order, rank
 
 
+def numbered_by_size(labels: Any, *, xp: Any) -> tuple[Any, int, float]:
+    """Cluster labels renumbered by size (0 largest, -1 outliers kept) as int32, with the
+    number of clusters and the share of outliers."""
+    n = int(labels.shape[0])
+    clustered = labels >= 0
+    n_clusters = int(labels.max()) + 1
+    if n_clusters > 0:
+        safe = xp.where(clustered, labels, 0)
+        _, rank = size_rank(xp.bincount(labels[clustered], minlength=n_clusters), xp=xp)
+        labels = xp.where(clustered, rank[safe], -1)
+        n_clusters = int(xp.unique(labels[clustered]).shape[0])
+    return labels.astype(xp.int32), n_clusters, int(xp.count_nonzero(~clustered)) / n
+
+
 def dense_positions(ids: Any, queries: Any, *, xp: Any) -> Any:
     """Position of each query in ``ids`` (unique, any order), -1 where absent.
 

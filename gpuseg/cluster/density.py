@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..arrays import size_rank
+from ..arrays import numbered_by_size
 from ..errors import GpusegError
 from ..knee import find_knee
 from ..sampling import seeded_sample
@@ -175,25 +175,10 @@ def dbscan(X: Any, backend: Backend, *, eps: float | None = None, min_samples: i
         core_assignment = (f"DBSCAN ran on a seeded sample of {n_fit:,} users; each of the other "
                            f"{n - n_fit:,} took the cluster of its nearest core point within eps "
                            f"({joined:,} did, the rest are outliers)")
-    labels, n_clusters, outlier_share = _numbered_by_size(labels, backend)
+    labels, n_clusters, outlier_share = numbered_by_size(labels, xp=backend.xp)
     return DbscanFit(labels=labels, eps=float(eps), eps_source=eps_source,
                      n_clusters=n_clusters, outlier_share=outlier_share, n_fit=n_fit,
                      core_assignment=core_assignment, n_core=n_core, k_distance_curve=curve)
-
-
-def _numbered_by_size(labels: Any, backend: Backend) -> tuple[Any, int, float]:
-    """int32 labels with clusters numbered by size (0 largest), their count and the outlier share."""
-    xp = backend.xp
-    n = int(labels.shape[0])
-    clustered = labels >= 0
-    n_clusters = int(backend.to_host(labels.max())) + 1
-    if n_clusters > 0:
-        safe = xp.where(clustered, labels, 0)
-        _, rank = size_rank(xp.bincount(labels[clustered], minlength=n_clusters), xp=xp)
-        labels = xp.where(clustered, rank[safe], -1)
-        n_clusters = int(xp.unique(labels[clustered]).shape[0])
-    outlier_share = float(backend.to_host((~clustered).sum())) / n
-    return labels.astype(xp.int32), n_clusters, outlier_share
 
 
 # -- HDBSCAN --------------------------------------------------------------------------------
@@ -315,7 +300,7 @@ def hdbscan(X: Any, backend: Backend, *, min_cluster_size: int = 50, min_samples
                       f"{n - n_fit:,} took the cluster of its nearest fitted user when their mutual "
                       f"reachability distance is within the cluster's largest core distance "
                       f"({joined:,} did, the rest are outliers)")
-    labels, n_clusters, outlier_share = _numbered_by_size(labels, backend)
+    labels, n_clusters, outlier_share = numbered_by_size(labels, xp=backend.xp)
     return HdbscanFit(labels=labels, n_clusters=n_clusters, outlier_share=outlier_share,
                       min_cluster_size=min_cluster_size, min_samples=min_samples, n_fit=n_fit,
                       assignment=assignment)

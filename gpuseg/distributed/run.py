@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__, resources
-from ..arrays import segment_sums, size_rank
+from ..arrays import numbered_by_size, segment_sums, size_rank
 from ..backend import Backend
 from ..cluster import (
     DbscanFit,
@@ -400,7 +400,7 @@ class _Run:
                                        cluster_scale(fit_labels, core, xp=xp),
                                        config.hdbscan_min_samples)
         labels[np.asarray(backend.to_host(rows))] = np.asarray(backend.to_host(fit_labels))
-        labels, n_clusters, outlier_share = _numbered_by_size(labels)
+        labels, n_clusters, outlier_share = numbered_by_size(labels, xp=np)
         n_fit = int(X_fit.shape[0])
         joined = int(np.count_nonzero(labels >= 0)) - int(np.count_nonzero(
             np.asarray(backend.to_host(fit_labels)) >= 0))
@@ -429,7 +429,7 @@ class _Run:
         fit_labels = backend.asarray(fit.labels).astype(xp.int64)
         labels = stages.nearest_labels(self.workers, X, X_fit[core], fit_labels[core], fit.eps)
         labels[np.asarray(backend.to_host(rows))] = np.asarray(backend.to_host(fit_labels))
-        labels, n_clusters, outlier_share = _numbered_by_size(labels)
+        labels, n_clusters, outlier_share = numbered_by_size(labels, xp=np)
         n_fit = int(X_fit.shape[0])
         joined = int(np.count_nonzero(labels >= 0)) - int(np.count_nonzero(
             np.asarray(backend.to_host(fit_labels)) >= 0))
@@ -502,19 +502,6 @@ class _Run:
                                    "workers": dict(sorted(workers.items()))},
                 "scheduler_in_client_process": self.info.started,
                 "performance_report": PERFORMANCE_REPORT}
-
-
-def _numbered_by_size(labels: np.ndarray) -> tuple[np.ndarray, int, float]:
-    """Host density labels renumbered by cluster size (0 largest, -1 kept), with the number of
-    clusters and the outlier share: the one-process ``_numbered_by_size``, on the client's host
-    arrays whatever the backend."""
-    clustered = labels >= 0
-    n_clusters = int(labels.max()) + 1
-    if n_clusters > 0:
-        _, rank = size_rank(np.bincount(labels[clustered], minlength=n_clusters), xp=np)
-        labels = np.where(clustered, rank[np.maximum(labels, 0)], -1)
-        n_clusters = int(np.unique(labels[clustered]).shape[0])
-    return labels.astype(np.int32), n_clusters, float(np.count_nonzero(~clustered)) / len(labels)
 
 
 @dataclasses.dataclass(frozen=True)
