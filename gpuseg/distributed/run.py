@@ -399,11 +399,8 @@ class _Run:
         labels = stages.hdbscan_labels(self.workers, X, X_fit, core, fit_labels,
                                        cluster_scale(fit_labels, core, xp=xp),
                                        config.hdbscan_min_samples)
-        labels[np.asarray(backend.to_host(rows))] = np.asarray(backend.to_host(fit_labels))
-        labels, n_clusters, outlier_share = numbered_by_size(labels, xp=np)
+        labels, n_clusters, outlier_share, joined = self._joined(labels, rows, fit_labels)
         n_fit = int(X_fit.shape[0])
-        joined = int(np.count_nonzero(labels >= 0)) - int(np.count_nonzero(
-            np.asarray(backend.to_host(fit_labels)) >= 0))
         assignment = (f"HDBSCAN ran on a seeded sample of {n_fit:,} users gathered from the Dask "
                       f"workers; each of the other {n_users - n_fit:,} took the cluster of its "
                       "nearest fitted user when their mutual reachability distance is within "
@@ -428,11 +425,8 @@ class _Run:
         core = backend.asarray(distances)[:, -1] <= fit.eps
         fit_labels = backend.asarray(fit.labels).astype(xp.int64)
         labels = stages.nearest_labels(self.workers, X, X_fit[core], fit_labels[core], fit.eps)
-        labels[np.asarray(backend.to_host(rows))] = np.asarray(backend.to_host(fit_labels))
-        labels, n_clusters, outlier_share = numbered_by_size(labels, xp=np)
+        labels, n_clusters, outlier_share, joined = self._joined(labels, rows, fit_labels)
         n_fit = int(X_fit.shape[0])
-        joined = int(np.count_nonzero(labels >= 0)) - int(np.count_nonzero(
-            np.asarray(backend.to_host(fit_labels)) >= 0))
         assignment = (f"DBSCAN ran on a seeded sample of {n_fit:,} users gathered from the Dask "
                       f"workers; each of the other {n_users - n_fit:,} took the cluster of its "
                       f"nearest core point within eps in a map over the partitions ({joined:,} "
@@ -477,6 +471,17 @@ class _Run:
                          n_neighbors=n_neighbors, min_dist=config.umap_min_dist)
 
     # -- helpers -----------------------------------------------------------------------------
+    def _joined(self, labels: np.ndarray, rows: Any,
+                fit_labels: Any) -> tuple[np.ndarray, int, float, int]:
+        """Density labels of every user: the fit's own for the sampled users, ``labels`` (from
+        the assignment map) for the others; renumbered by size, with the cluster count, the
+        outlier share and how many users outside the sample joined a cluster."""
+        fitted = np.asarray(self.backend.to_host(fit_labels))
+        labels[np.asarray(self.backend.to_host(rows))] = fitted
+        labels, n_clusters, outlier_share = numbered_by_size(labels, xp=np)
+        joined = int(np.count_nonzero(labels >= 0)) - int(np.count_nonzero(fitted >= 0))
+        return labels, n_clusters, outlier_share, joined
+
     def _at(self, labels: np.ndarray, rows: Any | None) -> Any:
         """The labels of the sampled users, as a backend array."""
         picked = labels if rows is None else labels[np.asarray(self.backend.to_host(rows))]
