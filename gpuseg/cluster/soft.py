@@ -132,6 +132,24 @@ def membership_columns(log_resp: Any, labels: Any, *, xp: Any) -> tuple[Any, Any
     return own, second.astype(xp.int32), others[rows, second]
 
 
+def membership_summary(own: Any, labels: Any, disagree: Any, total_log_likelihood: float, *,
+                       k: int, d: int, covariance_type: str, xp: Any) -> dict[str, Any]:
+    """The :class:`SoftFit` fields that summarise every user's memberships.
+
+    ``disagree`` marks the users whose most probable component is not their
+    segment's; ``d`` is the number of dimensions the mixture was fitted in.
+    """
+    n = int(own.shape[0])
+    counts = xp.bincount(labels, minlength=k)
+    per_segment = (xp.bincount(labels, weights=own, minlength=k) / xp.maximum(counts, 1)).tolist()
+    return {"mean_membership": {j: float(v) for j, v in enumerate(per_segment)},
+            "between_share": int(xp.count_nonzero(own < BETWEEN_PERSONAS)) / n,
+            "disagree_share": int(xp.count_nonzero(disagree)) / n,
+            "log_likelihood": total_log_likelihood / n,
+            "bic": -2.0 * total_log_likelihood + n_parameters(k, d, covariance_type) * math.log(n),
+            "n_users": n}
+
+
 def segment_basis(centroids: Any, *, xp: Any) -> Any:
     """Orthonormal rows spanning the directions along which the centroids differ.
 
@@ -235,18 +253,10 @@ def soft_membership(X: Any, labels: Any, centroids: Any, backend: Backend, *,
         backend.from_host(mixture.means), backend.from_host(mixture.precisions_cholesky),
         covariance_type, xp=xp)
     own, second, second_p = membership_columns(log_resp, labels, xp=xp)
-    counts = xp.bincount(labels, minlength=k)
-    per_segment = backend.to_numpy(xp.bincount(labels, weights=own, minlength=k)
-                                   / xp.maximum(counts, 1), np.float64)
-    total_log_likelihood = float(backend.to_host(log_likelihood.sum()))
-    d = int(basis.shape[0])
+    summary = membership_summary(own, labels, log_resp.argmax(axis=1) != labels,
+                                 float(backend.to_host(log_likelihood.sum())), k=k,
+                                 d=int(basis.shape[0]), covariance_type=covariance_type, xp=xp)
     return SoftFit(
         membership=own, second_segment=second, second_membership=second_p, mixture=mixture,
-        space=space,
-        mean_membership={j: float(v) for j, v in enumerate(per_segment)},
-        between_share=float(backend.to_host((own < BETWEEN_PERSONAS).sum())) / n,
-        disagree_share=float(backend.to_host((log_resp.argmax(axis=1) != labels).sum())) / n,
-        log_likelihood=total_log_likelihood / n,
-        bic=-2.0 * total_log_likelihood + n_parameters(k, d, covariance_type) * math.log(n),
-        n_iter=int(model.n_iter_), converged=bool(model.converged_),
-        n_fit=int(Z_fit.shape[0]), n_users=n)
+        space=space, n_iter=int(model.n_iter_), converged=bool(model.converged_),
+        n_fit=int(Z_fit.shape[0]), **summary)

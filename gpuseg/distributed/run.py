@@ -46,8 +46,7 @@ from ..cluster import (
 )
 from ..cluster.density import cluster_scale
 from ..cluster.kmeans import KMeansFit
-from ..cluster.mixture import n_parameters
-from ..cluster.soft import BETWEEN_PERSONAS
+from ..cluster.soft import membership_summary
 from ..cluster.ward import MICRO_FIT_USERS_PER_CLUSTER, HierarchicalFit
 from ..config import PipelineConfig
 from ..data.cache import file_stamps, fingerprint
@@ -368,21 +367,14 @@ class _Run:
             return fit
         columns = stages.memberships(self.workers, X, labels, fit.mixture)
         own, second, second_p, log_likelihood = columns.T
-        k = int(np.asarray(backend.to_host(centroids)).shape[0])
-        counts = np.bincount(labels, minlength=k)
-        per_segment = np.bincount(labels, weights=own, minlength=k) / np.maximum(counts, 1)
-        total = float(log_likelihood.sum())
-        d = int(fit.mixture.basis.shape[0])
-        # The same summary the one-process stage makes, over every user.
-        return dataclasses.replace(
-            fit, membership=own, second_segment=second.astype(np.int32),
-            second_membership=second_p,
-            mean_membership={j: float(v) for j, v in enumerate(per_segment)},
-            between_share=float(np.count_nonzero(own < BETWEEN_PERSONAS)) / n_users,
-            disagree_share=float(np.count_nonzero(second_p > own)) / n_users,
-            log_likelihood=total / n_users,
-            bic=-2.0 * total + n_parameters(k, d, fit.mixture.covariance_type) * np.log(n_users),
-            n_users=n_users)
+        # The one-process stage's summary, over every user: the most probable component is
+        # another segment's exactly when the next segment's posterior beats the user's own.
+        summary = membership_summary(own, labels, second_p > own, float(log_likelihood.sum()),
+                                     k=int(fit.mixture.weights.shape[0]),
+                                     d=int(fit.mixture.basis.shape[0]),
+                                     covariance_type=fit.mixture.covariance_type, xp=np)
+        return dataclasses.replace(fit, membership=own, second_segment=second.astype(np.int32),
+                                   second_membership=second_p, **summary)
 
     def _hdbscan(self, X: Any, n_users: int) -> HdbscanFit:
         """HDBSCAN on a seeded sample; every other user joins by its sample-then-assign rule."""
