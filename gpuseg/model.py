@@ -22,8 +22,7 @@ import pandas as pd
 
 from . import __version__
 from .backend import Backend
-from .cluster.mixture import log_responsibilities
-from .cluster.soft import membership_columns
+from .cluster.soft import e_step, membership_columns
 from .errors import GpusegError
 from .result import MixtureParams, SegmentModel
 from .run_layout import MODEL_DIR
@@ -135,10 +134,6 @@ def load_model(folder: str | os.PathLike) -> SegmentModel:
         raise GpusegError(f"{folder} holds a corrupt model: {exc}") from None
 
 
-def _param(backend: Backend, array: np.ndarray) -> Any:
-    return backend.from_host(np.asarray(array, dtype=np.float64))
-
-
 def project_features(model: SegmentModel, features_table: Any, backend: Backend) -> Any:
     """The rows of a feature table in the model's PCA space (float64 backend array).
 
@@ -146,8 +141,10 @@ def project_features(model: SegmentModel, features_table: Any, backend: Backend)
     (extra columns are ignored; order does not matter).
     """
     X = backend.asarray(features_table[list(model.feature_names)], dtype="float64")
-    X = (X - _param(backend, model.scaler_mean)) / _param(backend, model.scaler_scale)
-    return (X - _param(backend, model.pca_mean)) @ _param(backend, model.pca_components).T
+    mean, scale, pca_mean, components = (
+        backend.asarray(array, dtype=np.float64)
+        for array in (model.scaler_mean, model.scaler_scale, model.pca_mean, model.pca_components))
+    return ((X - mean) / scale - pca_mean) @ components.T
 
 
 def assign(model: SegmentModel, features_table: Any, backend: Backend) -> Any:
@@ -173,7 +170,7 @@ def assign(model: SegmentModel, features_table: Any, backend: Backend) -> Any:
 def nearest_centroid(model: SegmentModel, projected: Any, backend: Backend) -> Any:
     """int32 segment of each row of ``projected`` (users in the model's PCA space)."""
     xp = backend.xp
-    centroids = _param(backend, model.centroids)
+    centroids = backend.asarray(model.centroids, dtype=np.float64)
     # Plain differences rather than the |x|^2 - 2x.c + |c|^2 expansion: no cancellation, so
     # labels near a boundary come out the same on every backend. One centroid at a time keeps
     # memory at one (n, components) block.
@@ -197,10 +194,7 @@ def memberships(model: SegmentModel, projected: Any, segments: Any,
     mixture = model.mixture
     if mixture is None:
         raise GpusegError("this model holds no Gaussian mixture, so it gives no memberships")
-    _, log_resp = log_responsibilities(
-        projected @ _param(backend, mixture.basis).T, _param(backend, mixture.weights),
-        _param(backend, mixture.means), _param(backend, mixture.precisions_cholesky),
-        mixture.covariance_type, xp=backend.xp)
+    _, log_resp = e_step(projected, mixture, backend)
     return membership_columns(log_resp, segments, xp=backend.xp)
 
 

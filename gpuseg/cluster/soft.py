@@ -150,6 +150,20 @@ def membership_summary(own: Any, labels: Any, disagree: Any, total_log_likelihoo
             "n_users": n}
 
 
+def e_step(X: Any, mixture: MixtureParams, backend: Backend) -> tuple[Any, Any]:
+    """Log-likelihood and log posteriors of users in PCA space under a fitted mixture.
+
+    The one computation behind every membership: the run's, the distributed
+    run's map over partitions and ``gpuseg assign``'s from a saved model.
+    """
+    def on(array: np.ndarray) -> Any:
+        return backend.asarray(array, dtype=np.float64)
+
+    return log_responsibilities(X @ on(mixture.basis).T, on(mixture.weights), on(mixture.means),
+                                on(mixture.precisions_cholesky), mixture.covariance_type,
+                                xp=backend.xp)
+
+
 def segment_basis(centroids: Any, *, xp: Any) -> Any:
     """Orthonormal rows spanning the directions along which the centroids differ.
 
@@ -248,10 +262,7 @@ def soft_membership(X: Any, labels: Any, centroids: Any, backend: Backend, *,
         means=backend.to_numpy(backend.asarray(model.means_), np.float64),
         precisions_cholesky=backend.to_numpy(backend.asarray(model.precisions_cholesky_),
                                              np.float64))
-    log_likelihood, log_resp = log_responsibilities(
-        X @ backend.from_host(mixture.basis).T, backend.from_host(mixture.weights),
-        backend.from_host(mixture.means), backend.from_host(mixture.precisions_cholesky),
-        covariance_type, xp=xp)
+    log_likelihood, log_resp = e_step(X, mixture, backend)
     own, second, second_p = membership_columns(log_resp, labels, xp=xp)
     summary = membership_summary(own, labels, log_resp.argmax(axis=1) != labels,
                                  float(backend.to_host(log_likelihood.sum())), k=k,

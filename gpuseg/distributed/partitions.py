@@ -22,8 +22,7 @@ from dask.sizeof import sizeof
 from ..activity import ordering_heatmap
 from ..arrays import segment_sums
 from ..backend import Backend
-from ..cluster.mixture import log_responsibilities
-from ..cluster.soft import membership_columns
+from ..cluster.soft import e_step, membership_columns
 from ..data.partitioned import PartitionedSource, read_partition
 from ..data.tables import InstacartData
 from ..features import compute_features, feature_columns
@@ -226,13 +225,7 @@ def block_memberships(block: Any, labels: Any, mixture: MixtureParams,
     xp = backend.xp
     if block.shape[0] == 0:
         return xp.empty((0, 4), dtype=xp.float64)
-
-    def on(array: np.ndarray) -> Any:
-        return backend.from_host(np.asarray(array, dtype=np.float64))
-
-    log_likelihood, log_resp = log_responsibilities(
-        block @ on(mixture.basis).T, on(mixture.weights), on(mixture.means),
-        on(mixture.precisions_cholesky), mixture.covariance_type, xp=xp)
+    log_likelihood, log_resp = e_step(block, mixture, backend)
     own, second, second_p = membership_columns(log_resp, xp.asarray(labels).reshape(-1), xp=xp)
     return xp.stack([own, second.astype(xp.float64), second_p, log_likelihood], axis=1)
 

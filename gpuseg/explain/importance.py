@@ -165,16 +165,16 @@ def grouped_importance(features: Any, labels: Any, backend: Backend, *, model: S
     n = int(XT.shape[1])
 
     def param(array: np.ndarray) -> Any:
-        return backend.from_host(np.asarray(array, dtype=np.float64))
+        return backend.asarray(array, dtype=np.float64)
 
-    centroids = param(model.centroids)
+    centroids, components = param(model.centroids), param(model.pca_components)
     # (segments x features): how one unit of each original feature moves each centroid's score.
     weights = centroids @ param(model.pca_components / model.scaler_scale[None, :])
-    offset = centroids @ (param(model.pca_components)
+    offset = centroids @ (components
                           @ param(model.scaler_mean / model.scaler_scale + model.pca_mean))
     norms = (centroids ** 2).sum(axis=1)
     mean, scale = param(model.scaler_mean), param(model.scaler_scale)
-    centres = centroids @ param(model.pca_components) + param(model.pca_mean)
+    centres = centroids @ components + param(model.pca_mean)
 
     # Scores are segments x users: a shuffle then gathers K long rows, not n short ones.
     def agreement(scores: Any) -> Any:
