@@ -278,9 +278,9 @@ def k_sweep(X: Any, backend: Backend, *, k_range: tuple[int, int] = (2, 10), see
         wcss, start = float(backend.to_host(model.inertia_)), "k-means++"
         if k in starts:
             from_ward = backend.KMeans(k, n_init=1, random_state=seed, init=starts[k]).fit(X_fit)
-            if float(backend.to_host(from_ward.inertia_)) < wcss:
-                model, start = from_ward, "ward"
-                wcss = float(backend.to_host(model.inertia_))
+            ward_wcss = float(backend.to_host(from_ward.inertia_))
+            if ward_wcss < wcss:
+                model, start, wcss = from_ward, "ward", ward_wcss
         inertia.append(wcss)
         start_used.append(start)
         labels = backend.asarray(model.labels_)

@@ -190,6 +190,28 @@ def _micro_clusters(X: Any, backend: Backend, *, m: int, seed: int
     return raw, backend.to_numpy(counts), backend.to_numpy(sums)
 
 
+@dataclass(frozen=True)
+class _MicroTree:
+    """Micro-clusters of every user and Ward's tree over the occupied ones."""
+
+    raw: Any  # backend int array: each user's micro-cluster, 0..m-1
+    m: int  # micro-clusters fitted
+    occupied: np.ndarray  # the micro-clusters some user joined: the tree's leaves, in order
+    weights: np.ndarray  # users in each leaf
+    sums: np.ndarray  # per-component sums of each leaf
+    linkage: np.ndarray
+
+
+def _micro_tree(X: Any, backend: Backend, *, n_micro: int, seed: int) -> _MicroTree:
+    m = min(n_micro, int(X.shape[0]))
+    raw, counts, sums = _micro_clusters(X, backend, m=m, seed=seed)
+    occupied = np.flatnonzero(counts > 0)
+    weights = counts[occupied].astype(np.float64)
+    sums = sums[occupied]
+    return _MicroTree(raw=raw, m=m, occupied=occupied, weights=weights, sums=sums,
+                      linkage=ward_linkage(sums / weights[:, None], weights))
+
+
 def hierarchical(X: Any, kmeans_labels: Any, backend: Backend, *, k: int, n_micro: int,
                  seed: int) -> HierarchicalFit:
     """Ward hierarchical clustering of every user through KMeans micro-clusters.
@@ -236,18 +258,15 @@ def hierarchical(X: Any, kmeans_labels: Any, backend: Backend, *, k: int, n_micr
     if k > n:
         raise GpusegError(f"cannot form {k} segments from {n} users; "
                           f"choose {setting('k', n)} or fewer")
-    m = min(n_micro, n)
-    raw, counts_host, sums_host = _micro_clusters(X, backend, m=m, seed=seed)
-    occupied = np.flatnonzero(counts_host > 0)
-    weights = counts_host[occupied].astype(np.float64)
-    linkage = ward_linkage(sums_host[occupied] / weights[:, None], weights)
+    tree = _micro_tree(X, backend, n_micro=n_micro, seed=seed)
+    occupied, weights, linkage = tree.occupied, tree.weights, tree.linkage
     groups = cut_linkage(linkage, min(k, occupied.size))
-    leaf_of_micro = np.full(m, -1, dtype=np.int64)
+    leaf_of_micro = np.full(tree.m, -1, dtype=np.int64)
     leaf_of_micro[occupied] = np.arange(occupied.size)
-    segment_of_micro = np.full(m, -1, dtype=np.int64)
+    segment_of_micro = np.full(tree.m, -1, dtype=np.int64)
     segment_of_micro[occupied] = groups
-    micro_labels = backend.asarray(leaf_of_micro)[raw]
-    labels = backend.asarray(segment_of_micro)[raw]
+    micro_labels = backend.asarray(leaf_of_micro)[tree.raw]
+    labels = backend.asarray(segment_of_micro)[tree.raw]
     n_groups = int(groups.max()) + 1
     _, rank = size_rank(xp.bincount(labels, minlength=n_groups), xp=xp)
     labels = rank[labels].astype(xp.int32)
@@ -288,18 +307,13 @@ def ward_starts(X: Any, backend: Backend, *, ks: tuple[int, ...], n_micro: int,
     dict of int to backend array, shape (k, n_components)
         The size-weighted mean of the micro-cluster centres in each group.
     """
-    m = min(n_micro, int(X.shape[0]))
-    _, counts, sums = _micro_clusters(X, backend, m=m, seed=seed)
-    occupied = np.flatnonzero(counts > 0)
-    weights = counts[occupied].astype(np.float64)
-    sums = sums[occupied]
-    linkage = ward_linkage(sums / weights[:, None], weights)
+    tree = _micro_tree(X, backend, n_micro=n_micro, seed=seed)
     starts = {}
     for k in ks:
-        if k > occupied.size:
+        if k > tree.occupied.size:
             continue
-        groups = cut_linkage(linkage, k)
-        group_sums = np.stack([sums[groups == j].sum(axis=0) for j in range(k)])
-        group_sizes = np.bincount(groups, weights=weights, minlength=k)
+        groups = cut_linkage(tree.linkage, k)
+        group_sums = np.stack([tree.sums[groups == j].sum(axis=0) for j in range(k)])
+        group_sizes = np.bincount(groups, weights=tree.weights, minlength=k)
         starts[k] = backend.from_host(group_sums / group_sizes[:, None])
     return starts
