@@ -158,20 +158,10 @@ def dbscan(X: Any, backend: Backend, *, eps: float | None = None, min_samples: i
     if fit_rows is None:
         labels = fit_labels
     else:
-        labels = xp.full(n, -1, dtype=xp.int64)
-        labels[fit_rows] = fit_labels
-        outside = xp.ones(n, dtype=bool)
-        outside[fit_rows] = False
-        rest = xp.flatnonzero(outside)
-        joined = 0
-        if n_core:
-            nearest = backend.NearestNeighbors(n_neighbors=1).fit(X_fit[core])
-            distance, position = nearest.kneighbors(X[rest])
-            distance = backend.asarray(distance).reshape(-1)
-            near_label = fit_labels[core][backend.asarray(position).reshape(-1)]
-            assigned = xp.where(distance <= eps, near_label, -1)
-            labels[rest] = assigned
-            joined = int(backend.to_host((assigned >= 0).sum()))
+        labels, rest = _fit_labels_placed(n, fit_rows, fit_labels, xp=xp)
+        assigned = nearest_point_labels(X[rest], X_fit[core], fit_labels[core], eps, backend)
+        labels[rest] = assigned
+        joined = int(xp.count_nonzero(assigned >= 0))
         core_assignment = (f"DBSCAN ran on a seeded sample of {n_fit:,} users; each of the other "
                            f"{n - n_fit:,} took the cluster of its nearest core point within eps "
                            f"({joined:,} did, the rest are outliers)")
@@ -276,26 +266,13 @@ def hdbscan(X: Any, backend: Backend, *, min_cluster_size: int = 50, min_samples
     if fit_rows is None:
         labels = fit_labels
     else:
-        labels = xp.full(n, -1, dtype=xp.int64)
-        labels[fit_rows] = fit_labels
-        outside = xp.ones(n, dtype=bool)
-        outside[fit_rows] = False
-        rest = xp.flatnonzero(outside)
-        neighbours = backend.NearestNeighbors(n_neighbors=min_samples).fit(X_fit)
-        # The fitted set queried against itself: each user is its own first neighbour, so the
-        # last column is the core distance HDBSCAN used.
-        core = backend.asarray(neighbours.kneighbors(X_fit)[0])[:, -1]
-        # A new user counts itself too: its core distance is to its (min_samples - 1)-th
-        # nearest fitted user, and the first of those is the one it may join.
-        distance, position = neighbours.kneighbors(X[rest], n_neighbors=min_samples - 1)
-        distance = backend.asarray(distance)
-        nearest = backend.asarray(position)[:, 0]
-        near_label = fit_labels[nearest]
-        reach = xp.maximum(xp.maximum(distance[:, -1], core[nearest]), distance[:, 0])
-        joins = (near_label >= 0) & (reach <= cluster_scale(fit_labels, core, xp=xp)[
-            xp.maximum(near_label, 0)])
-        labels[rest] = xp.where(joins, near_label, -1)
-        joined = int(backend.to_host(joins.sum()))
+        labels, rest = _fit_labels_placed(n, fit_rows, fit_labels, xp=xp)
+        neighbours, core = core_distances(X_fit, min_samples, backend)
+        assigned = reachability_labels(X[rest], neighbours, core, fit_labels,
+                                       cluster_scale(fit_labels, core, xp=xp), min_samples,
+                                       backend)
+        labels[rest] = assigned
+        joined = int(xp.count_nonzero(assigned >= 0))
         assignment = (f"HDBSCAN ran on a seeded sample of {n_fit:,} users; each of the other "
                       f"{n - n_fit:,} took the cluster of its nearest fitted user when their mutual "
                       f"reachability distance is within the cluster's largest core distance "
@@ -304,6 +281,67 @@ def hdbscan(X: Any, backend: Backend, *, min_cluster_size: int = 50, min_samples
     return HdbscanFit(labels=labels, n_clusters=n_clusters, outlier_share=outlier_share,
                       min_cluster_size=min_cluster_size, min_samples=min_samples, n_fit=n_fit,
                       assignment=assignment)
+
+
+def _fit_labels_placed(n: int, fit_rows: Any, fit_labels: Any, *, xp: Any) -> tuple[Any, Any]:
+    """Labels of all ``n`` users holding the fitted sample's own (-1 elsewhere), and the
+    positions of the users outside the sample."""
+    labels = xp.full(n, -1, dtype=xp.int64)
+    labels[fit_rows] = fit_labels
+    outside = xp.ones(n, dtype=bool)
+    outside[fit_rows] = False
+    return labels, xp.flatnonzero(outside)
+
+
+def nearest_point_labels(X: Any, points: Any, point_labels: Any, eps: float,
+                         backend: Backend) -> Any:
+    """The label of each row's nearest point among ``points`` when within ``eps``, else -1.
+
+    DBSCAN's rule for a user outside its fitted sample (``points`` the core
+    points), on one process and in the distributed run's map; with an infinite
+    ``eps``, the nearest micro-cluster centre of the distributed hierarchical stage.
+    """
+    xp = backend.xp
+    if X.shape[0] == 0 or points.shape[0] == 0:
+        return xp.full(X.shape[0], -1, dtype=xp.int64)
+    search = backend.NearestNeighbors(n_neighbors=1).fit(points)
+    distance, position = search.kneighbors(X)
+    distance = backend.asarray(distance).reshape(-1)
+    nearest = point_labels[backend.asarray(position).reshape(-1)]
+    return xp.where(distance <= eps, nearest, -1).astype(xp.int64)
+
+
+def core_distances(X_fit: Any, min_samples: int, backend: Backend) -> tuple[Any, Any]:
+    """A neighbour search over the fitted users, and each fitted user's core distance.
+
+    The fitted set queried against itself: each user is its own first
+    neighbour, so the last of ``min_samples`` columns is the core distance
+    DBSCAN and HDBSCAN use.
+    """
+    neighbours = backend.NearestNeighbors(n_neighbors=min_samples).fit(X_fit)
+    return neighbours, backend.asarray(neighbours.kneighbors(X_fit)[0])[:, -1]
+
+
+def reachability_labels(X: Any, neighbours: Any, core: Any, fit_labels: Any, scale: Any,
+                        min_samples: int, backend: Backend) -> Any:
+    """HDBSCAN's rule for users outside the fitted sample (see :func:`hdbscan`).
+
+    The cluster of the nearest fitted user when their mutual reachability
+    distance is within the cluster's largest core distance (``scale``), else
+    -1; ``neighbours`` and ``core`` come from :func:`core_distances`.
+    """
+    xp = backend.xp
+    if X.shape[0] == 0:
+        return xp.empty(0, dtype=xp.int64)
+    # A new user counts itself too: its core distance is to its (min_samples - 1)-th
+    # nearest fitted user, and the first of those is the one it may join.
+    distance, position = neighbours.kneighbors(X, n_neighbors=min_samples - 1)
+    distance = backend.asarray(distance)
+    nearest = backend.asarray(position)[:, 0]
+    near_label = fit_labels[nearest]
+    reach = xp.maximum(xp.maximum(distance[:, -1], core[nearest]), distance[:, 0])
+    joins = (near_label >= 0) & (reach <= scale[xp.maximum(near_label, 0)])
+    return xp.where(joins, near_label, -1).astype(xp.int64)
 
 
 def cluster_scale(labels: Any, core: Any, *, xp: Any) -> Any:

@@ -22,6 +22,7 @@ from dask.sizeof import sizeof
 from ..activity import ordering_heatmap
 from ..arrays import segment_sums
 from ..backend import Backend
+from ..cluster.density import nearest_point_labels, reachability_labels
 from ..cluster.soft import e_step, membership_columns
 from ..data.partitioned import PartitionedSource, read_partition
 from ..data.tables import InstacartData
@@ -201,20 +202,10 @@ def _squared_distances(block: Any, centres: Any, xp: Any) -> Any:
 
 def nearest_point_label(block: Any, points: np.ndarray, point_labels: np.ndarray, eps: float,
                         backend_name: str) -> Any:
-    """The label of each row's nearest point among ``points`` when within ``eps``, else -1.
-
-    DBSCAN's rule for a border point (``points`` its core points), and with an
-    infinite ``eps`` the nearest micro-cluster centre of the hierarchical stage.
-    """
+    """:func:`gpuseg.cluster.density.nearest_point_labels` for a block of users."""
     backend = worker_backend(backend_name)
     xp = backend.xp
-    if block.shape[0] == 0 or points.shape[0] == 0:
-        return xp.full(block.shape[0], -1, dtype=xp.int64)
-    search = backend.NearestNeighbors(n_neighbors=1).fit(xp.asarray(points))
-    distance, position = search.kneighbors(block)
-    distance = backend.asarray(distance).reshape(-1)
-    nearest = xp.asarray(point_labels)[backend.asarray(position).reshape(-1)]
-    return xp.where(distance <= eps, nearest, -1).astype(xp.int64)
+    return nearest_point_labels(block, xp.asarray(points), xp.asarray(point_labels), eps, backend)
 
 
 def block_memberships(block: Any, labels: Any, mixture: MixtureParams,
@@ -232,21 +223,15 @@ def block_memberships(block: Any, labels: Any, mixture: MixtureParams,
 
 def hdbscan_join(block: Any, fitted: np.ndarray, core: np.ndarray, fit_labels: np.ndarray,
                  scale: np.ndarray, min_samples: int, backend_name: str) -> Any:
-    """HDBSCAN's sample-then-assign rule (:func:`gpuseg.cluster.hdbscan`) for a block of users:
-    the cluster of the nearest fitted user when their mutual reachability distance is within
-    the cluster's largest core distance, else -1."""
+    """HDBSCAN's sample-then-assign rule (:func:`gpuseg.cluster.density.reachability_labels`)
+    for a block of users."""
     backend = worker_backend(backend_name)
     xp = backend.xp
     if block.shape[0] == 0:
         return xp.empty(0, dtype=xp.int64)
-    search = backend.NearestNeighbors(n_neighbors=min_samples).fit(xp.asarray(fitted))
-    distance, position = search.kneighbors(block, n_neighbors=min_samples - 1)
-    distance = backend.asarray(distance)
-    nearest = backend.asarray(position)[:, 0]
-    near_label = xp.asarray(fit_labels)[nearest]
-    reach = xp.maximum(xp.maximum(distance[:, -1], xp.asarray(core)[nearest]), distance[:, 0])
-    joins = (near_label >= 0) & (reach <= xp.asarray(scale)[xp.maximum(near_label, 0)])
-    return xp.where(joins, near_label, -1).astype(xp.int64)
+    neighbours = backend.NearestNeighbors(n_neighbors=min_samples).fit(xp.asarray(fitted))
+    return reachability_labels(block, neighbours, xp.asarray(core), xp.asarray(fit_labels),
+                               xp.asarray(scale), min_samples, backend)
 
 
 def umap_place(block: Any, reducer: Any) -> Any:

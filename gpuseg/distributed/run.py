@@ -44,7 +44,7 @@ from ..cluster import (
     k_sweep,
     soft_membership,
 )
-from ..cluster.density import cluster_scale
+from ..cluster.density import cluster_scale, core_distances
 from ..cluster.kmeans import KMeansFit
 from ..cluster.soft import membership_summary
 from ..cluster.ward import MICRO_FIT_USERS_PER_CLUSTER, HierarchicalFit
@@ -386,8 +386,7 @@ class _Run:
         if rows is None:
             return fit
         fit_labels = backend.asarray(fit.labels).astype(xp.int64)
-        neighbours = backend.NearestNeighbors(n_neighbors=config.hdbscan_min_samples).fit(X_fit)
-        core = backend.asarray(neighbours.kneighbors(X_fit)[0])[:, -1]
+        _, core = core_distances(X_fit, config.hdbscan_min_samples, backend)
         labels = stages.hdbscan_labels(self.workers, X, X_fit, core, fit_labels,
                                        cluster_scale(fit_labels, core, xp=xp),
                                        config.hdbscan_min_samples)
@@ -412,9 +411,7 @@ class _Run:
         if rows is None:
             return fit
         # DBSCAN's core condition: min_samples users (itself included) within eps.
-        distances, _ = backend.NearestNeighbors(
-            n_neighbors=config.dbscan_min_samples).fit(X_fit).kneighbors(X_fit)
-        core = backend.asarray(distances)[:, -1] <= fit.eps
+        core = core_distances(X_fit, config.dbscan_min_samples, backend)[1] <= fit.eps
         fit_labels = backend.asarray(fit.labels).astype(xp.int64)
         labels = stages.nearest_labels(self.workers, X, X_fit[core], fit_labels[core], fit.eps)
         labels, n_clusters, outlier_share, joined = self._joined(labels, rows, fit_labels)
