@@ -21,7 +21,9 @@ from .cluster import (
     DbscanFit,
     HdbscanFit,
     HierarchicalFit,
+    KChoice,
     KMeansFit,
+    KSweep,
     SoftFit,
     choose_k,
     dbscan,
@@ -36,14 +38,22 @@ from .config import PipelineConfig, option
 from .data.tables import InstacartData
 from .embed import Embedding, embed_umap
 from .errors import ConfigError
-from .explain import feature_groups, grouped_importance, segment_rules
+from .explain import GroupedImportance, SegmentRules, feature_groups, grouped_importance, segment_rules
 from .features import compute_features
 from .personas import Persona, name_segments, profile_segments
 from .preprocess import Preprocessed, project, standardise
 from .registry import get_backend
 from .result import SegmentationResult, SegmentModel
 from .timing import ProgressCallback, StageTimer
-from .validate import SilhouetteReport, feature_importance, silhouette_report, stability, verdict
+from .validate import (
+    Importance,
+    SilhouetteReport,
+    Stability,
+    feature_importance,
+    silhouette_report,
+    stability,
+    verdict,
+)
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +161,7 @@ def segment(data: InstacartData | str | os.PathLike, config: PipelineConfig | No
                              min_samples=config.dbscan_min_samples,
                              sample=config.sample_size("dbscan_sample", backend), seed=config.seed)
     with timer.stage("personas"):
-        catalog = _catalog(data, backend)
+        catalog = catalog_from_tables(data.aisles, data.departments, data.products, backend)
         profiles = profile_segments(user_features.table, km.labels, backend, **catalog)
         personas = name_segments(profiles)
         activity = ordering_heatmap(data.orders, data.order_products, prep.user_ids, km.labels,
@@ -176,47 +186,27 @@ def segment(data: InstacartData | str | os.PathLike, config: PipelineConfig | No
                                    sample=config.umap_sample,
                                    fit_sample=config.sample_size("umap_fit_sample", backend))
 
-    judgement = verdict(sil.overall, stab.seed_ari_mean, stab.bootstrap_ari_mean)
-    metrics = {
-        "gpuseg_version": __version__,
-        "backend": backend.name,
-        "device": backend.device,
-        "versions": backend.versions(),
-        "config": config.to_dict(),
-        "input": {"source": data.source, "fingerprint": data.fingerprint,
-                  "cleaning": dict(data.cleaning)},
-        "catalog": {"aisles": {str(k): v for k, v in catalog["aisles"].items()},
-                    "departments": {str(k): v for k, v in catalog["departments"].items()}},
-        "users": {"with_history": user_features.n_users_with_history,
-                  "excluded_min_orders": user_features.n_users_excluded,
-                  "segmented": n_users},
-        "preprocess": prep.to_dict(),
-        "k_sweep": sweep.to_dict(),
-        "k_choice": k_choice.to_dict(),
-        "kmeans": {**km.to_dict(), "total_sum_of_squares": total_ss,
-                   "wcss_reduction": 1.0 - km.inertia / total_ss if total_ss > 0 else 0.0},
-        "soft": soft.to_dict(),
-        "silhouette": sil.to_dict(),
-        "stability": stab.to_dict(),
-        "hierarchical": hier.to_dict(),
-        density.method: density.to_dict(),
-        "importance": {**importance.to_dict(), **grouped.to_dict()},
-        "rules": [segment.to_dict() for segment in rules],
-        "verdict": judgement.to_dict(),
-        "umap": None if embedding is None else embedding.to_dict(),
-        "personas": [p.to_dict() for p in personas],
-    }
-    outputs = _StageOutputs(prep=prep, kmeans=km, soft=soft, silhouette=sil, hierarchical=hier,
-                            density=density, embedding=embedding, profiles=profiles,
-                            personas=personas, activity=activity, model=model)
+    outputs = _StageOutputs(prep=prep, sweep=sweep, k_choice=k_choice, kmeans=km,
+                            total_ss=total_ss, soft=soft, silhouette=sil, stability=stab,
+                            hierarchical=hier, density=density, importance=importance,
+                            grouped=grouped, rules=rules, embedding=embedding,
+                            profiles=profiles, personas=personas, activity=activity, model=model)
+    metrics = _metrics(backend, config, outputs, catalog=catalog,
+                       source={"source": data.source, "fingerprint": data.fingerprint,
+                               "cleaning": dict(data.cleaning)},
+                       users={"with_history": user_features.n_users_with_history,
+                              "excluded_min_orders": user_features.n_users_excluded,
+                              "segmented": n_users})
     return _to_result(backend, config, outputs, metrics, timer.seconds)
 
 
-def _catalog(data: InstacartData, backend: Backend) -> dict[str, dict[int, Any]]:
-    """Aisle and department names and each aisle's department, as small host dicts."""
-    aisles = backend.to_host(data.aisles)
-    departments = backend.to_host(data.departments)
-    products = backend.to_host(data.products[["aisle_id", "department_id"]])
+def catalog_from_tables(aisles: Any, departments: Any, products: Any,
+                        backend: Backend) -> dict[str, dict[int, Any]]:
+    """Aisle and department names and each aisle's department, as small host dicts, from the
+    three catalog tables (backend or pandas frames)."""
+    aisles = backend.to_host(aisles)
+    departments = backend.to_host(departments)
+    products = backend.to_host(products[["aisle_id", "department_id"]])
     # An aisle belongs to one department in Instacart's taxonomy; take the most common in case
     # an export disagrees with itself.
     aisle_department = (products.groupby("aisle_id")["department_id"]
@@ -244,19 +234,61 @@ def _segment_model(backend: Backend, config: PipelineConfig, prep: Preprocessed,
 
 @dataclass(frozen=True)
 class _StageOutputs:
-    """What the stages produced, still on the backend's device: the input of :func:`_to_result`."""
+    """What the stages produced, still on the backend's device: the input of :func:`_metrics`
+    and :func:`_to_result`."""
 
     prep: Preprocessed
+    sweep: KSweep
+    k_choice: KChoice
     kmeans: KMeansFit
+    total_ss: float
     soft: SoftFit
     silhouette: SilhouetteReport
+    stability: Stability
     hierarchical: HierarchicalFit
     density: DbscanFit | HdbscanFit
+    importance: Importance
+    grouped: GroupedImportance
+    rules: list[SegmentRules]
     embedding: Embedding | None
     profiles: pd.DataFrame
     personas: list[Persona]
     activity: Array
     model: SegmentModel
+
+
+def _metrics(backend: Backend, config: PipelineConfig, out: _StageOutputs, *,
+             source: dict[str, Any], catalog: dict[str, dict[int, Any]],
+             users: dict[str, int]) -> dict[str, Any]:
+    """metrics.json of a run, one process or distributed (which adds its own facts)."""
+    km, total_ss, stab = out.kmeans, out.total_ss, out.stability
+    judgement = verdict(out.silhouette.overall, stab.seed_ari_mean, stab.bootstrap_ari_mean)
+    return {
+        "gpuseg_version": __version__,
+        "backend": backend.name,
+        "device": backend.device,
+        "versions": backend.versions(),
+        "config": config.to_dict(),
+        "input": source,
+        "catalog": {"aisles": {str(k): v for k, v in catalog["aisles"].items()},
+                    "departments": {str(k): v for k, v in catalog["departments"].items()}},
+        "users": users,
+        "preprocess": out.prep.to_dict(),
+        "k_sweep": out.sweep.to_dict(),
+        "k_choice": out.k_choice.to_dict(),
+        "kmeans": {**km.to_dict(), "total_sum_of_squares": total_ss,
+                   "wcss_reduction": 1.0 - km.inertia / total_ss if total_ss > 0 else 0.0},
+        "soft": out.soft.to_dict(),
+        "silhouette": out.silhouette.to_dict(),
+        "stability": stab.to_dict(),
+        "hierarchical": out.hierarchical.to_dict(),
+        out.density.method: out.density.to_dict(),
+        "importance": {**out.importance.to_dict(), **out.grouped.to_dict()},
+        "rules": [segment.to_dict() for segment in out.rules],
+        "verdict": judgement.to_dict(),
+        "umap": None if out.embedding is None else out.embedding.to_dict(),
+        "personas": [p.to_dict() for p in out.personas],
+    }
 
 
 def _to_result(backend: Backend, config: PipelineConfig, out: _StageOutputs,

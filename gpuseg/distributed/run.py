@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import __version__, resources
+from .. import resources
 from ..arrays import numbered_by_size, segment_sums, size_rank
 from ..backend import Backend
 from ..cluster import (
@@ -58,13 +58,13 @@ from ..errors import GpusegError
 from ..explain import feature_groups, grouped_importance, segment_rules
 from ..features import feature_columns
 from ..personas import name_segments, profiles_from_moments
-from ..pipeline import _segment_model, _StageOutputs, _to_result
+from ..pipeline import _metrics, _segment_model, _StageOutputs, _to_result, catalog_from_tables
 from ..preprocess import Preprocessed
 from ..registry import get_backend
 from ..result import SegmentationResult
 from ..sampling import seeded_sample
 from ..timing import ProgressCallback, StageTimer
-from ..validate import feature_importance, silhouette_report, stability, verdict
+from ..validate import feature_importance, silhouette_report, stability
 from . import stages
 from .cluster import ClusterInfo, dask_client, peak_rss_bytes, worker_failure
 from .engines import engine_for
@@ -223,7 +223,9 @@ class _Run:
             moments = stages.segment_moments(workers, features, assignment.labels, k)
             counts = moments[:, -1]
             means = pd.DataFrame(moments[:, :-1] / counts[:, None], columns=list(names))
-            catalog_names = _catalog_names(catalog_frames, backend)
+            catalog_names = catalog_from_tables(catalog_frames["aisles"],
+                                                catalog_frames["departments"],
+                                                catalog_frames["products"], backend)
             profiles = profiles_from_moments(
                 means, pd.Series(counts.astype(np.int64)),
                 pd.Series(scaling.mean, index=list(names)),
@@ -264,44 +266,22 @@ class _Run:
             with self.stage("umap"):
                 embedding = self._umap(X, n_users)
 
-        judgement = verdict(sil.overall, stab.seed_ari_mean, stab.bootstrap_ari_mean)
-        metrics = {
-            "gpuseg_version": __version__,
-            "backend": backend.name,
-            "device": backend.device,
-            "versions": backend.versions(),
-            "config": config.to_dict(),
-            "input": {"source": str(self.source.folder),
-                      "fingerprint": fingerprint(file_stamps(self.source.files())),
-                      "cleaning": {key: sum(int(s.cleaning[key]) for s in summaries)
-                                   for key in CLEANING_KEYS}},
-            "catalog": {"aisles": {str(a): v for a, v in catalog_names["aisles"].items()},
-                        "departments": {str(d): v for d, v
-                                        in catalog_names["departments"].items()}},
-            "users": {"with_history": sum(s.n_with_history for s in summaries),
-                      "excluded_min_orders": n_excluded, "segmented": n_users},
-            "preprocess": prep.to_dict(),
-            "k_sweep": sweep.to_dict(),
-            "k_choice": k_choice.to_dict(),
-            "kmeans": {**km.to_dict(), "total_sum_of_squares": total_ss,
-                       "wcss_reduction": 1.0 - km.inertia / total_ss if total_ss > 0 else 0.0},
-            "silhouette": sil.to_dict(),
-            "stability": stab.to_dict(),
-            "hierarchical": hier.to_dict(),
-            density.method: density.to_dict(),
-            "soft": soft.to_dict(),
-            "importance": {**importance.to_dict(), **grouped.to_dict(),
-                           "sample_size": n_explained},
-            "rules": [segment.to_dict() for segment in rules],
-            "verdict": judgement.to_dict(),
-            "umap": None if embedding is None else embedding.to_dict(),
-            "personas": [p.to_dict() for p in personas],
-            "distributed": self._facts(),
-        }
-        outputs = _StageOutputs(prep=prep, kmeans=km, silhouette=sil, hierarchical=hier,
-                                soft=soft, density=density, embedding=embedding,
-                                profiles=profiles,
-                                personas=personas, activity=activity, model=model)
+        outputs = _StageOutputs(prep=prep, sweep=sweep, k_choice=k_choice, kmeans=km,
+                                total_ss=total_ss, soft=soft, silhouette=sil, stability=stab,
+                                hierarchical=hier, density=density, importance=importance,
+                                grouped=grouped, rules=rules, embedding=embedding,
+                                profiles=profiles, personas=personas, activity=activity,
+                                model=model)
+        metrics = _metrics(
+            backend, config, outputs, catalog=catalog_names,
+            source={"source": str(self.source.folder),
+                    "fingerprint": fingerprint(file_stamps(self.source.files())),
+                    "cleaning": {key: sum(int(s.cleaning[key]) for s in summaries)
+                                 for key in CLEANING_KEYS}},
+            users={"with_history": sum(s.n_with_history for s in summaries),
+                   "excluded_min_orders": n_excluded, "segmented": n_users})
+        metrics["importance"]["sample_size"] = n_explained
+        metrics["distributed"] = self._facts()
         return _to_result(backend, config, outputs, metrics, self.timer.seconds)
 
     def _check_client(self, n_users: int, n_components: int, n_excluded: int,
@@ -504,13 +484,3 @@ class _FittedPca:
 
     components_: np.ndarray
     mean_: np.ndarray
-
-
-def _catalog_names(frames: dict[str, pd.DataFrame], backend: Backend) -> dict[str, Any]:
-    """Aisle and department names and each aisle's department, as the one-process run has them."""
-    from ..pipeline import _catalog
-
-    empty = pd.DataFrame()
-    return _catalog(InstacartData(orders=empty, order_products=empty, products=frames["products"],
-                                  aisles=frames["aisles"], departments=frames["departments"]),
-                    backend)
