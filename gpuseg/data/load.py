@@ -182,8 +182,15 @@ class TableSource(Protocol):
 
 
 @dataclass(frozen=True)
-class _FileSource:
+class FileSource:
+    """A table's file; messages name it by its path, and in short by ``short_name``.
+
+    ``short_name`` defaults to the file's name; a partition file
+    (:mod:`gpuseg.data.partitioned`) is named by its path inside the folder.
+    """
+
     path: Path
+    short_name: str | None = None
 
     @property
     def label(self) -> str:
@@ -191,7 +198,7 @@ class _FileSource:
 
     @property
     def name(self) -> str:
-        return self.path.name
+        return self.path.name if self.short_name is None else self.short_name
 
     def read(self, table: str) -> dict[str, Any]:
         return read_table(self.path, table)
@@ -203,7 +210,7 @@ def read_instacart_folder(files: Mapping[str, Path],
 
     See :func:`read_instacart_sources`, which this calls with one source per file.
     """
-    return read_instacart_sources({table: _FileSource(path) for table, path in files.items()})
+    return read_instacart_sources({table: FileSource(path) for table, path in files.items()})
 
 
 def read_instacart_sources(sources: Mapping[str, TableSource],
@@ -222,9 +229,30 @@ def read_instacart_sources(sources: Mapping[str, TableSource],
     messages : tuple of str
         The warning text of each non-zero drop.
     """
-    orders = sources["orders"].read("orders")
-    check_unique(orders["order_id"], column="order_id", file=sources["orders"].label)
-    check_order_numbers(orders["user_id"], orders["order_number"], file=sources["orders"].label)
+    orders = read_orders(sources["orders"])
+    catalog = read_catalog_tables(sources)
+    order_products, cleaning, messages = read_order_products(
+        sources, order_ids=orders["order_id"], product_ids=catalog["products"]["product_id"],
+        orders_file=sources["orders"].name, products_file=sources["products"].name)
+
+    frames = {"orders": _frame(orders), "order_products": order_products,
+              **{table: _frame(columns) for table, columns in catalog.items()}}
+    return frames, cleaning, tuple(messages)
+
+
+def read_orders(source: TableSource) -> dict[str, Any]:
+    """The orders table's columns, with unique order ids and each user's order numbers unique."""
+    orders = source.read("orders")
+    check_unique(orders["order_id"], column="order_id", file=source.label)
+    check_order_numbers(orders["user_id"], orders["order_number"], file=source.label)
+    return orders
+
+
+def read_catalog_tables(sources: Mapping[str, TableSource]) -> dict[str, dict[str, Any]]:
+    """The columns of ``products``, ``aisles`` and ``departments`` (in that order), checked.
+
+    Ids are unique in each table, and every product's aisle and department exist.
+    """
     products = sources["products"].read("products")
     check_unique(products["product_id"], column="product_id", file=sources["products"].label)
     aisles = sources["aisles"].read("aisles")
@@ -237,7 +265,17 @@ def read_instacart_sources(sources: Mapping[str, TableSource],
     check_references(products["department_id"], departments["department_id"],
                      column="department_id", file=sources["products"].label,
                      target=sources["departments"].name)
+    return {"products": products, "aisles": aisles, "departments": departments}
 
+
+def read_order_products(sources: Mapping[str, TableSource], *, order_ids: np.ndarray,
+                        product_ids: np.ndarray, orders_file: str, products_file: str,
+                        ) -> tuple[pd.DataFrame, dict[str, int], list[str]]:
+    """The ``order_products__*`` tables in ``sources``, concatenated and cleaned.
+
+    What :func:`gpuseg.data.validate.clean_order_products` returns; its
+    messages name each table by its source's ``name``.
+    """
     parts, pieces = [], []
     for table in _ORDER_PRODUCT_TABLES:
         if table in sources:
@@ -247,14 +285,9 @@ def read_instacart_sources(sources: Mapping[str, TableSource],
     del piece
     columns = _concatenate(pieces)
     del pieces
-    order_products, cleaning, messages = clean_order_products(
-        columns, order_ids=orders["order_id"], product_ids=products["product_id"],
-        parts=parts, orders_file=sources["orders"].name, products_file=sources["products"].name)
-
-    frames = {"orders": _frame(orders), "order_products": order_products,
-              "products": _frame(products), "aisles": _frame(aisles),
-              "departments": _frame(departments)}
-    return frames, cleaning, tuple(messages)
+    return clean_order_products(columns, order_ids=order_ids, product_ids=product_ids,
+                                parts=parts, orders_file=orders_file,
+                                products_file=products_file)
 
 
 def read_table(path: Path, table: str) -> dict[str, Any]:

@@ -28,13 +28,12 @@ import pyarrow.parquet as pq
 
 from ..errors import DataValidationError, ResourceLimitError
 from .schema import FILE_STEMS, FILE_SUFFIXES, OPTIONAL_FILES
-from .validate import CLEANING_KEYS, check_order_numbers, check_references, check_unique, clean_order_products
+from .validate import CLEANING_KEYS
 
 #: Tables split into partitions, in the order a partition lists them.
 PARTITIONED_TABLES = ("orders", "order_products__prior", "order_products__train")
 #: Tables every partition shares, as single files beside the partition folders.
 CATALOG_TABLES = ("products", "aisles", "departments")
-_ORDER_PRODUCT_TABLES = PARTITIONED_TABLES[1:]
 #: Compact bytes per row once loaded (the dtypes of :mod:`gpuseg.data.schema`).
 _ORDER_BYTES, _ORDER_PRODUCT_BYTES = 16, 11
 
@@ -124,23 +123,11 @@ def find_partitioned(folder: Path) -> PartitionedSource | None:
 
 def read_catalog(source: PartitionedSource) -> dict[str, pd.DataFrame]:
     """The validated catalog tables (products, aisles, departments) as pandas frames."""
-    from .load import _frame, read_table
+    from .load import FileSource, _frame, read_catalog_tables
 
-    files = source.catalog
-    products = read_table(files["products"], "products")
-    check_unique(products["product_id"], column="product_id", file=str(files["products"]))
-    aisles = read_table(files["aisles"], "aisles")
-    check_unique(aisles["aisle_id"], column="aisle_id", file=str(files["aisles"]))
-    departments = read_table(files["departments"], "departments")
-    check_unique(departments["department_id"], column="department_id",
-                 file=str(files["departments"]))
-    check_references(products["aisle_id"], aisles["aisle_id"], column="aisle_id",
-                     file=str(files["products"]), target=files["aisles"].name)
-    check_references(products["department_id"], departments["department_id"],
-                     column="department_id", file=str(files["products"]),
-                     target=files["departments"].name)
-    return {"products": _frame(products), "aisles": _frame(aisles),
-            "departments": _frame(departments)}
+    catalog = read_catalog_tables({table: FileSource(path)
+                                   for table, path in source.catalog.items()})
+    return {table: _frame(columns) for table, columns in catalog.items()}
 
 
 @dataclass(frozen=True)
@@ -170,26 +157,16 @@ def read_partition(source: PartitionedSource, index: int,
     DataValidationError
         A bad file, column or value, or an order number repeated for a user.
     """
-    from .load import _frame, read_table
+    from .load import FileSource, _frame, read_order_products, read_orders
 
-    part = source.parts[index]
-    orders_path = part["orders"]
-    orders = read_table(orders_path, "orders")
-    check_unique(orders["order_id"], column="order_id", file=str(orders_path))
-    check_order_numbers(orders["user_id"], orders["order_number"], file=str(orders_path))
-    pieces, parts = [], []
-    for table in _ORDER_PRODUCT_TABLES:
-        if table in part:
-            piece = read_table(part[table], table)
-            pieces.append(piece)
-            parts.append((_relative(source, part[table]), len(piece["order_id"])))
-    columns = {name: np.concatenate([piece.pop(name) for piece in pieces])
-               for name in list(pieces[0])}
-    del pieces
-    rows, cleaning, messages = clean_order_products(
-        columns, order_ids=orders["order_id"], product_ids=products["product_id"].to_numpy(),
-        parts=parts, orders_file=_relative(source, orders_path),
-        products_file=source.catalog["products"].name)
+    # Messages name a partition file by its path inside the folder
+    # (order_products__prior/part-00002.parquet): every table's folder has a file of its name.
+    sources = {table: FileSource(path, _relative(source, path))
+               for table, path in source.parts[index].items()}
+    orders = read_orders(sources["orders"])
+    rows, cleaning, messages = read_order_products(
+        sources, order_ids=orders["order_id"], product_ids=products["product_id"].to_numpy(),
+        orders_file=sources["orders"].name, products_file=source.catalog["products"].name)
     return Partition(orders=_frame(orders), order_products=rows, cleaning=cleaning,
                      messages=tuple(messages))
 
