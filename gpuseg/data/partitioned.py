@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,7 +29,7 @@ import pyarrow.parquet as pq
 
 from ..errors import DataValidationError, ResourceLimitError
 from .schema import FILE_STEMS, FILE_SUFFIXES, OPTIONAL_FILES
-from .validate import CLEANING_KEYS
+from .validate import CLEANING_KEYS, first_repeat
 
 #: Tables split into partitions, in the order a partition lists them.
 PARTITIONED_TABLES = ("orders", "order_products__prior", "order_products__train")
@@ -181,16 +182,13 @@ def check_users_disjoint(user_ids: list[np.ndarray], source: PartitionedSource) 
     source : PartitionedSource
         For the file names in the message.
     """
-    owner = np.repeat(np.arange(len(user_ids)), [len(ids) for ids in user_ids])
-    ids = np.concatenate(user_ids) if user_ids else np.empty(0, dtype=np.int64)
-    repeated = pd.Index(ids).duplicated()
-    if not repeated.any():
+    found = _first_repeat_across(user_ids)
+    if found is None:
         return
-    second = int(np.argmax(repeated))
-    first = int(np.argmax(ids == ids[second]))
+    user, (first, _), (second, _) = found
     raise DataValidationError(
-        f"user {ids[second]} has orders in both {source.parts[owner[first]]['orders']} and "
-        f"{source.parts[owner[second]]['orders']}; each user's orders must sit in one partition "
+        f"user {user} has orders in both {source.parts[first]['orders']} and "
+        f"{source.parts[second]['orders']}; each user's orders must sit in one partition "
         "(gpuseg partition rewrites a data set that way)")
 
 
@@ -231,8 +229,7 @@ def read_partitioned(source: PartitionedSource, available_bytes: int, where: str
     partitions = [read_partition(source, i, catalog["products"])
                   for i in range(source.n_partitions)]
     check_users_disjoint([p.orders["user_id"].unique() for p in partitions], source)
-    order_ids = np.concatenate([p.orders["order_id"].to_numpy() for p in partitions])
-    _check_orders_unique(order_ids, [len(p.orders) for p in partitions], source)
+    _check_orders_unique([p.orders["order_id"].to_numpy() for p in partitions], source)
     frames = {
         "orders": pd.concat([p.orders for p in partitions], ignore_index=True),
         "order_products": pd.concat([p.order_products for p in partitions],
@@ -244,23 +241,48 @@ def read_partitioned(source: PartitionedSource, available_bytes: int, where: str
     return frames, cleaning, messages
 
 
-def _check_orders_unique(order_ids: np.ndarray, lengths: list[int],
-                         source: PartitionedSource) -> None:
-    """One process joins all partitions' rows, so an order id must be unique across them."""
-    repeated = pd.Index(order_ids).duplicated()
-    if not repeated.any():
-        return
-    second = int(np.argmax(repeated))
-    first = int(np.argmax(order_ids == order_ids[second]))
-    starts = np.cumsum([0, *lengths])
+def _check_orders_unique(order_ids: list[np.ndarray], source: PartitionedSource) -> None:
+    """One process joins all partitions' rows, so an order id must be unique across them.
 
-    def where(row: int) -> str:
-        part = int(np.searchsorted(starts, row, side="right")) - 1
-        return f"{source.parts[part]['orders']} row {row - starts[part] + 1}"
+    ``order_ids`` holds each partition's order ids, in partition order.
+    """
+    found = _first_repeat_across(order_ids)
+    if found is None:
+        return
+    order_id, first, second = found
+
+    def where(part: int, row: int) -> str:
+        return f"{source.parts[part]['orders']} row {row + 1}"
 
     raise DataValidationError(
-        f"order_id {order_ids[second]} is in {where(first)} and in {where(second)}; "
+        f"order_id {order_id} is in {where(*first)} and in {where(*second)}; "
         "order ids must be unique across partitions")
+
+
+def _first_repeat_across(pieces: list[np.ndarray],
+                         ) -> tuple[Any, tuple[int, int], tuple[int, int]] | None:
+    """:func:`~gpuseg.data.validate.first_repeat` over ``pieces`` taken one after another.
+
+    Returns
+    -------
+    tuple or None
+        ``(value, (piece, row), (piece, row))``: the first value that an
+        earlier one already holds, then where it first appears and where it
+        repeats, each as the piece's index and the 0-based row within it;
+        ``None`` when all values differ.
+    """
+    values = np.concatenate(pieces) if pieces else np.empty(0, dtype=np.int64)
+    found = first_repeat(values)
+    if found is None:
+        return None
+    repeat, first = found
+    starts = np.cumsum([0, *(len(piece) for piece in pieces)])
+
+    def locate(row: int) -> tuple[int, int]:
+        piece = int(np.searchsorted(starts, row, side="right")) - 1
+        return piece, row - int(starts[piece])
+
+    return values[repeat], locate(first), locate(repeat)
 
 
 def _relative(source: PartitionedSource, path: Path) -> str:

@@ -158,7 +158,7 @@ def _check_text(values: pa.Array, *, column: str, file: str, first_row: int) -> 
     raise BadValueError(file, column, first_row + i, problem)
 
 
-def _first_repeat(values: np.ndarray) -> tuple[int, int] | None:
+def first_repeat(values: np.ndarray) -> tuple[int, int] | None:
     """``(row, earlier row)`` of the first value that already appeared, or None if all differ."""
     index = pd.Index(values)
     if index.is_unique:
@@ -169,7 +169,7 @@ def _first_repeat(values: np.ndarray) -> tuple[int, int] | None:
 
 def check_unique(ids: np.ndarray, *, column: str, file: str) -> None:
     """Raise on the first row whose id already appeared in an earlier row."""
-    found = _first_repeat(ids)
+    found = first_repeat(ids)
     if found is None:
         return
     repeat, first = found
@@ -186,7 +186,7 @@ def check_order_numbers(user_ids: np.ndarray, order_numbers: np.ndarray, *, file
     depend on the sort, not on the data.
     """
     # Both columns are range-checked non-negative int32 / int16, so the packed key is exact.
-    found = _first_repeat((user_ids.astype(np.int64) << 16) | order_numbers.astype(np.int64))
+    found = first_repeat((user_ids.astype(np.int64) << 16) | order_numbers.astype(np.int64))
     if found is None:
         return
     repeat, first = found
