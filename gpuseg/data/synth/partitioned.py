@@ -97,10 +97,13 @@ def _users(tables: SyntheticBlock, first_id: int, stop_id: int) -> dict[str, pd.
     low, high = np.searchsorted(user, [first_id, stop_id])
     picked = {"orders": orders.iloc[low:high].reset_index(drop=True)}
     order_ids = picked["orders"]["order_id"].to_numpy()
+    # Each user's orders take consecutive ids, in user order, and product rows are sorted by
+    # order id (generator._assemble): the users' product rows are a slice of ids too.
+    ids = [int(order_ids.min()), int(order_ids.max()) + 1] if len(order_ids) else [0, 0]
     for table in PARTITIONED_TABLES[1:]:
         rows = getattr(tables, table)
-        keep = np.isin(rows["order_id"].to_numpy(), order_ids)
-        picked[table] = rows[keep].reset_index(drop=True)
+        start, stop = np.searchsorted(rows["order_id"].to_numpy(), ids)
+        picked[table] = rows.iloc[start:stop].reset_index(drop=True)
     return picked
 
 
