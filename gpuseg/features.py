@@ -35,7 +35,7 @@ from .data.tables import InstacartData
 from .errors import ConfigError, GpusegError, ResourceLimitError
 
 __all__ = ["AISLE_COLUMN_PREFIX", "FEATURE_COLUMNS_FIXED", "WEEKEND_DAYS", "UserFeatures",
-           "aisle_column", "compute_features", "feature_columns"]
+           "aisle_column", "aisle_id", "compute_features", "feature_columns"]
 
 AISLE_COLUMN_PREFIX = "aisle_"
 _LEADING_COLUMNS = ("n_orders",)
@@ -70,6 +70,11 @@ _NO_DAYS = -1.0
 def aisle_column(aisle_id: int) -> str:
     """Name of the share-of-items column of one aisle."""
     return f"{AISLE_COLUMN_PREFIX}{int(aisle_id)}"
+
+
+def aisle_id(column: str) -> int:
+    """Aisle id of an ``aisle_<id>`` share column (the inverse of :func:`aisle_column`)."""
+    return int(column[len(AISLE_COLUMN_PREFIX):])
 
 
 def feature_columns(aisle_ids: Iterable[int]) -> list[str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ..features import AISLE_COLUMN_PREFIX
+from ..features import AISLE_COLUMN_PREFIX, aisle_id
 
 #: The behavioural family of every catalog-independent feature, in the order families are listed.
 BEHAVIOUR_FAMILIES: Mapping[str, str] = {
@@ -75,7 +75,7 @@ def feature_groups(feature_names: Sequence[str], *, aisle_department: Mapping[in
     aisles: dict[int | None, list[str]] = {}
     for name in feature_names:
         if name.startswith(AISLE_COLUMN_PREFIX):
-            department = aisle_department.get(int(name[len(AISLE_COLUMN_PREFIX):]))
+            department = aisle_department.get(aisle_id(name))
             key = department if department in departments else None
             aisles.setdefault(key, []).append(name)
         else:

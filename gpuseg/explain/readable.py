@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..features import AISLE_COLUMN_PREFIX
+from ..features import AISLE_COLUMN_PREFIX, aisle_id
 
 #: The usual order time is counted from this hour (the quietest hour of Instacart's day).
 DAY_START = 4.0
@@ -136,7 +136,7 @@ def rule_features(feature_names: Sequence[str], *, aisles: Mapping[int, str],
         result.append(RuleFeature(ORDER_HOUR, "usual order time", "hour", _HOUR_COLUMNS))
     by_department: dict[int, list[str]] = {}
     for column in aisle_columns:
-        department = aisle_department.get(int(column[len(AISLE_COLUMN_PREFIX):]))
+        department = aisle_department.get(aisle_id(column))
         if department is not None and department in departments:
             by_department.setdefault(department, []).append(column)
     for department in sorted(by_department):
@@ -144,7 +144,7 @@ def rule_features(feature_names: Sequence[str], *, aisles: Mapping[int, str],
         result.append(RuleFeature(f"{DEPARTMENT_SHARE_PREFIX}{name}", f"{name} share", "share",
                                   tuple(by_department[department])))
     for column in aisle_columns:
-        aisle = int(column[len(AISLE_COLUMN_PREFIX):])
+        aisle = aisle_id(column)
         result.append(RuleFeature(column, f"{aisles.get(aisle, f'aisle {aisle}')} aisle share",
                                   "share", (column,)))
     return result

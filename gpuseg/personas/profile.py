@@ -9,11 +9,13 @@ import numpy as np
 import pandas as pd
 
 from ..errors import GpusegError
+from ..features import AISLE_COLUMN_PREFIX, aisle_id
 
 if TYPE_CHECKING:
     from ..backend import Backend
 
-AISLE_PREFIX = "aisle_"
+#: The feature table's aisle-share column prefix (:data:`gpuseg.features.AISLE_COLUMN_PREFIX`).
+AISLE_PREFIX = AISLE_COLUMN_PREFIX
 #: Departments or aisles below this share of the population's items get no lift
 #: (a lift of a rare category is mostly noise).
 MIN_POPULATION_SHARE = 0.005
@@ -131,7 +133,7 @@ def profiles_from_moments(means: pd.DataFrame, sizes: pd.Series, population_mean
     if "weekend_ratio" in behavioural:
         table["weekend_share"] = table["weekend_ratio"]
 
-    aisle_ids = np.array([int(c[len(AISLE_PREFIX):]) for c in aisle_columns], dtype=np.int64)
+    aisle_ids = np.array([aisle_id(c) for c in aisle_columns], dtype=np.int64)
     segment_aisle = means[aisle_columns].to_numpy(dtype=np.float64)
     population_aisle = population_mean[aisle_columns].to_numpy(dtype=np.float64)
     department_ids = sorted({int(aisle_department[a]) for a in aisle_ids if a in aisle_department})

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..explain.readable import BEHAVIOUR_LABELS
+from ..features import AISLE_COLUMN_PREFIX, aisle_id
 
 #: Behavioural features on the radar, in drawing order, with their axis labels.
 RADAR_FEATURES = {
@@ -30,7 +31,8 @@ RADAR_FEATURES = {
 }
 #: The radar's radius spans this many population standard deviations either side of average.
 RADAR_Z_LIMIT = 2.0
-AISLE_FEATURE_PREFIX = "aisle_"
+#: The feature table's aisle-share column prefix (:data:`gpuseg.features.AISLE_COLUMN_PREFIX`).
+AISLE_FEATURE_PREFIX = AISLE_COLUMN_PREFIX
 
 
 def persona_names(result: Any) -> list[str]:
@@ -204,8 +206,8 @@ def radar_profile(result: Any) -> pd.DataFrame:
 
 def feature_label(name: str, aisle_names: Mapping[int, str]) -> str:
     """Readable name of a feature column (``aisle_24`` -> its aisle's name where known)."""
-    if name.startswith(AISLE_FEATURE_PREFIX):
-        aisle = int(name[len(AISLE_FEATURE_PREFIX):])
+    if name.startswith(AISLE_COLUMN_PREFIX):
+        aisle = aisle_id(name)
         return f"aisle: {aisle_names.get(aisle, aisle)}"
     return BEHAVIOUR_LABELS.get(name, (name.replace("_", " "), ""))[0]
 
