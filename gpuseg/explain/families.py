@@ -9,7 +9,7 @@ feature of :mod:`gpuseg.features`.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ..features import AISLE_COLUMN_PREFIX, aisle_id
@@ -52,6 +52,31 @@ class FeatureGroup:
     features: tuple[str, ...]
 
 
+def aisles_by_department(aisle_columns: Iterable[str], *, aisle_department: Mapping[int, int],
+                         departments: Mapping[int, str]) -> dict[int | None, list[str]]:
+    """The ``aisle_<id>`` columns grouped by their aisle's department.
+
+    Parameters
+    ----------
+    aisle_columns : iterable of str
+        Aisle-share columns, in table order.
+    aisle_department : mapping of aisle id to department id
+    departments : mapping of department id to name
+
+    Returns
+    -------
+    dict of department id (or None) to list of str
+        Each department's columns in the order given, keyed in order of first
+        appearance; aisles without a department, or whose department
+        ``departments`` does not name, are under ``None``.
+    """
+    groups: dict[int | None, list[str]] = {}
+    for column in aisle_columns:
+        department = aisle_department.get(aisle_id(column))
+        groups.setdefault(department if department in departments else None, []).append(column)
+    return groups
+
+
 def feature_groups(feature_names: Sequence[str], *, aisle_department: Mapping[int, int],
                    departments: Mapping[int, str]) -> list[FeatureGroup]:
     """Split the feature columns into families: behaviours first, then each department's aisles.
@@ -72,14 +97,11 @@ def feature_groups(feature_names: Sequence[str], *, aisle_department: Mapping[in
         are in id order.
     """
     behaviour: dict[str, list[str]] = {family: [] for family in BEHAVIOUR_FAMILIES.values()}
-    aisles: dict[int | None, list[str]] = {}
     for name in feature_names:
-        if name.startswith(AISLE_COLUMN_PREFIX):
-            department = aisle_department.get(aisle_id(name))
-            key = department if department in departments else None
-            aisles.setdefault(key, []).append(name)
-        else:
+        if not name.startswith(AISLE_COLUMN_PREFIX):
             behaviour.setdefault(BEHAVIOUR_FAMILIES.get(name, name), []).append(name)
+    aisles = aisles_by_department([n for n in feature_names if n.startswith(AISLE_COLUMN_PREFIX)],
+                                  aisle_department=aisle_department, departments=departments)
     groups = [FeatureGroup(family, "behaviour", tuple(columns))
               for family, columns in behaviour.items() if columns]
     for department in sorted(d for d in aisles if d is not None):

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..features import AISLE_COLUMN_PREFIX, aisle_id
+from .families import aisles_by_department
 
 #: The usual order time is counted from this hour (the quietest hour of Instacart's day).
 DAY_START = 4.0
@@ -134,12 +135,9 @@ def rule_features(feature_names: Sequence[str], *, aisles: Mapping[int, str],
         result.append(RuleFeature(name, label, unit, (name,)))
     if hours:
         result.append(RuleFeature(ORDER_HOUR, "usual order time", "hour", _HOUR_COLUMNS))
-    by_department: dict[int, list[str]] = {}
-    for column in aisle_columns:
-        department = aisle_department.get(aisle_id(column))
-        if department is not None and department in departments:
-            by_department.setdefault(department, []).append(column)
-    for department in sorted(by_department):
+    by_department = aisles_by_department(aisle_columns, aisle_department=aisle_department,
+                                         departments=departments)
+    for department in sorted(d for d in by_department if d is not None):
         name = departments[department]
         result.append(RuleFeature(f"{DEPARTMENT_SHARE_PREFIX}{name}", f"{name} share", "share",
                                   tuple(by_department[department])))
