@@ -24,12 +24,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..features import AISLE_COLUMN_PREFIX, aisle_id
+from ..personas.profile import DEPARTMENT_SHARE_PREFIX
 from .families import aisles_by_department
 
 #: The usual order time is counted from this hour (the quietest hour of Instacart's day).
 DAY_START = 4.0
 ORDER_HOUR = "order_hour"
-DEPARTMENT_SHARE_PREFIX = "dept_share_"
 _HOUR_COLUMNS = ("hour_sin", "hour_cos")
 
 #: Readable name and unit of each catalog-independent feature.

@@ -36,14 +36,13 @@ from typing import Any
 import numpy as np
 
 from ..result import finite_or_none
+from .profile import DEPARTMENT_LIFT_PREFIX, DEPARTMENT_SHARE_PREFIX
 from .signals import LIFT_UNIT
 
 #: Share of a segment's items a department must reach before a name may refer to it.
 MATERIAL_SHARE = 0.05
 #: Material differences "Why this name" shows beyond the departments the name rests on.
 EXTRA_DIFFERENCES = 3
-
-_SHARE_PREFIX = "dept_share_"
 
 
 @dataclass(frozen=True)
@@ -106,8 +105,8 @@ def population_shares(profiles: Any) -> dict[str, float]:
     mean over its users, so this is the mean over every user).
     """
     weights = profiles["share"].to_numpy(dtype=np.float64)
-    return {column[len(_SHARE_PREFIX):]: float(weights @ profiles[column].to_numpy(np.float64))
-            for column in profiles.columns if column.startswith(_SHARE_PREFIX)}
+    return {column[len(DEPARTMENT_SHARE_PREFIX):]: float(weights @ profiles[column].to_numpy(np.float64))
+            for column in profiles.columns if column.startswith(DEPARTMENT_SHARE_PREFIX)}
 
 
 def department_shares(row: Mapping[str, Any],
@@ -121,10 +120,10 @@ def department_shares(row: Mapping[str, Any],
     """
     shares = {}
     for department, base in population_share.items():
-        share = row.get(f"{_SHARE_PREFIX}{department}")
+        share = row.get(f"{DEPARTMENT_SHARE_PREFIX}{department}")
         if share is None or not math.isfinite(share):
             continue
-        lift = row.get(f"dept_lift_{department}")
+        lift = row.get(f"{DEPARTMENT_LIFT_PREFIX}{department}")
         if lift is None or not math.isfinite(lift):
             lift = share / base if base > 0 else math.nan
         elif lift > 0:

@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 
 #: The feature table's aisle-share column prefix (:data:`gpuseg.features.AISLE_COLUMN_PREFIX`).
 AISLE_PREFIX = AISLE_COLUMN_PREFIX
+#: Profile columns of each department: its share of the segment's items and that share's lift.
+DEPARTMENT_SHARE_PREFIX = "dept_share_"
+DEPARTMENT_LIFT_PREFIX = "dept_lift_"
 #: Departments or aisles below this share of the population's items get no lift
 #: (a lift of a rare category is mostly noise).
 MIN_POPULATION_SHARE = 0.005
@@ -146,9 +149,9 @@ def profiles_from_moments(means: pd.DataFrame, sizes: pd.Series, population_mean
     department_names = [departments.get(d, f"department {d}") for d in department_ids]
     department_lift = _lift(segment_department, population_department)
     for j, name in enumerate(department_names):
-        table[f"dept_share_{name}"] = segment_department[:, j]
+        table[f"{DEPARTMENT_SHARE_PREFIX}{name}"] = segment_department[:, j]
     for j, name in enumerate(department_names):
-        table[f"dept_lift_{name}"] = department_lift[:, j]
+        table[f"{DEPARTMENT_LIFT_PREFIX}{name}"] = department_lift[:, j]
     aisle_names = [aisles.get(int(a), f"aisle {a}") for a in aisle_ids]
     table["top_aisles"], table["top_aisle_lifts"] = _top_by_lift(
         _lift(segment_aisle, population_aisle), population_aisle, aisle_names, TOP_AISLES)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import GpusegError
-from .profile import MIN_POPULATION_SHARE
+from .profile import DEPARTMENT_LIFT_PREFIX, DEPARTMENT_SHARE_PREFIX, MIN_POPULATION_SHARE
 
 Z_UNIT = 0.75
 LIFT_UNIT = 1.5
@@ -64,12 +64,12 @@ class Signal:
         if self.kind == "lift":
             parts, texts = [], []
             for department in self.target:
-                lift = row.get(f"dept_lift_{department}")
+                lift = row.get(f"{DEPARTMENT_LIFT_PREFIX}{department}")
                 if (lift is None or not math.isfinite(lift) or lift <= 0
                         or population_share.get(department, 0.0) < MIN_POPULATION_SHARE):
                     continue
                 parts.append(_cap(math.log(lift) / math.log(LIFT_UNIT)))
-                share = row.get(f"dept_share_{department}")
+                share = row.get(f"{DEPARTMENT_SHARE_PREFIX}{department}")
                 of_items = ("" if share is None or not math.isfinite(share)
                             else f" ({share:.1%} of items vs {share / lift:.1%})")
                 texts.append(f"{department} {lift:.2f}x{of_items}")
