@@ -6,6 +6,7 @@ into ``metrics`` themselves and a change of its layout is mended here.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -138,24 +139,28 @@ MEMBERSHIP_SURE = 0.9
 def membership_table(result: Any) -> pd.DataFrame | None:
     """Per segment: mean membership, the shares in each band, and the segment it leans to.
 
-    ``leans_to`` is the most common second segment among the segment's users
-    between personas (among all its users where none is). ``None`` for a run
-    without memberships.
+    The mean is the run's own (``metrics["soft"]["mean_membership"]``, over
+    every user). ``leans_to`` is the most common second segment among the
+    segment's users between personas (among all its users where none is).
+    ``None`` for a run without memberships.
     """
     segments = result.segments
     soft = result.metrics.get("soft")
     if not soft or "membership" not in segments:
         return None
     between = float(soft["between_threshold"])
+    by_segment = segments.groupby("segment")
     rows = []
     for j, name in enumerate(persona_names(result)):
-        users = segments[segments["segment"] == j]
+        # Every segment has users: the pipeline refuses a KMeans fit that leaves one empty.
+        users = by_segment.get_group(j)
+        # The metrics hold a mean that is not a finite number as null.
+        mean = soft["mean_membership"][str(j)]
         membership = users["membership"].to_numpy(dtype=np.float64)
         unsure = users[users["membership"] < between]
         second = (unsure if len(unsure) else users)["second_segment"]
-        # Every segment has users: the pipeline refuses a KMeans fit that leaves one empty.
         rows.append({"segment": j, "persona": name, "users": len(users),
-                     "mean": float(membership.mean()),
+                     "mean": math.nan if mean is None else float(mean),
                      "between": float(np.mean(membership < between)),
                      "leaning": float(np.mean((membership >= between)
                                               & (membership < MEMBERSHIP_SURE))),
