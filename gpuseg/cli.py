@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from .config import BACKEND_NAMES, BackendName, PipelineConfig, flag, help_text, options_as_flags
+from .config import BackendName, PipelineConfig, flag, help_text, options_as_flags
 from .errors import GpusegError
 
 if TYPE_CHECKING:
@@ -115,7 +115,6 @@ def _shown(value: object) -> str:
 _KIND_ARGUMENTS: dict[str, dict[str, object]] = {
     "int": {"type": int},
     "float": {"type": float},
-    "backend": {"choices": BACKEND_NAMES},
     "k": {"type": _k_value, "metavar": "K|auto"},
     "range": {"type": int, "nargs": 2, "metavar": ("LOW", "HIGH")},
     "sample": {"type": _sample_value, "metavar": "N|all|auto"},

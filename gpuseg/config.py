@@ -99,11 +99,18 @@ def _is_number(value: Any) -> bool:
             and math.isfinite(value))
 
 
-def _check_int(name: str, value: Any, low: int, high: int | None = None) -> None:
+def _int_span(low: int, high: int | None) -> str:
+    return f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
+
+
+def _int_in(value: Any, low: int, high: int | None) -> bool:
     """Type first, then range: a bool or a string never reaches the comparison."""
-    span = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
-    if not _is_int(value) or value < low or (high is not None and value > high):
-        _fail(name, span, value)
+    return _is_int(value) and value >= low and (high is None or value <= high)
+
+
+def _check_int(name: str, value: Any, low: int, high: int | None = None) -> None:
+    if not _int_in(value, low, high):
+        _fail(name, _int_span(low, high), value)
 
 
 def _check(name: str, value: Any, meta: Mapping[str, Any]) -> None:
@@ -116,9 +123,6 @@ def _check(name: str, value: Any, meta: Mapping[str, Any]) -> None:
         if (not _is_number(value) or value > high
                 or (value <= low if meta.get("open_low") else value < low)):
             _fail(name, span, value)
-    elif kind == "backend":
-        if value not in BACKEND_NAMES:
-            _fail(name, f"one of {', '.join(BACKEND_NAMES)}", value)
     elif kind == "k":
         if value != "auto" and (not _is_int(value) or value < 2):
             _fail(name, "'auto' or an integer >= 2", value)
@@ -131,10 +135,8 @@ def _check(name: str, value: Any, meta: Mapping[str, Any]) -> None:
             _fail(name, f"None (every user), 'auto' or an integer >= {MIN_SAMPLE}", value)
     elif kind in ("optional_int", "count", "bytes"):
         low, high = meta["low"], meta.get("high")
-        span = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
-        if value is not None and (not _is_int(value) or value < low
-                                  or (high is not None and value > high)):
-            _fail(name, f"None ({meta['every']}) or {span}", value)
+        if value is not None and not _int_in(value, low, high):
+            _fail(name, f"None ({meta['every']}) or {_int_span(low, high)}", value)
     elif kind == "address":
         if value is not None and (not isinstance(value, str) or not value.strip()):
             _fail(name, "None or a scheduler address such as tcp://host:8786", value)
@@ -158,8 +160,8 @@ class PipelineConfig:
     """
 
     backend: BackendName = _option(
-        "auto", "backend", "compute backend: auto takes the GPU when RAPIDS imports and a "
-        "device is visible; gpu without them is an error, not a fallback")
+        "auto", "choice", "compute backend: auto takes the GPU when RAPIDS imports and a "
+        "device is visible; gpu without them is an error, not a fallback", choices=BACKEND_NAMES)
     seed: int = _option(42, "int", "seed of every random step (KMeans, samples, bootstrap, "
                         "UMAP)", low=0, high=2**32 - 1)
     min_orders: int = _option(5, "int", "users with fewer orders in their history are "
