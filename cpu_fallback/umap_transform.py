@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from gpuseg.resources import UMAP_EXACT_BELOW
+
 from .numba_cache import umap_import_cache
 
 with umap_import_cache():
@@ -38,7 +40,7 @@ MIN_K_DIST_SCALE = 1e-3
 BISECTION_STEPS = 64
 #: Fits of this many users get exact neighbours from scikit-learn (see :class:`PlacingUMAP`):
 #: from umap-learn's own switch to NN-descent up to where the quadratic search costs more.
-EXACT_KNN_FROM = 4_096
+EXACT_KNN_FROM = UMAP_EXACT_BELOW
 EXACT_KNN_UP_TO = 60_000
 #: The bounds umap-learn draws its transform's random state from.
 _INT32_MIN, _INT32_MAX = np.iinfo(np.int32).min + 1, np.iinfo(np.int32).max - 1
