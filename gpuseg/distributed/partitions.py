@@ -148,7 +148,7 @@ def matrix_of(part: PartitionFeatures, backend_name: str) -> Any:
 def user_ids_of(part: PartitionFeatures, backend_name: str) -> np.ndarray:
     """The table's user ids on the host (they become the run's ``user_id`` column)."""
     backend = worker_backend(backend_name)
-    return np.asarray(backend.to_host(backend.asarray(part.table.index)), dtype=np.int64)
+    return backend.to_numpy(backend.asarray(part.table.index), np.int64)
 
 
 # -- blocks of the feature matrix and its projections -----------------------------------------
@@ -178,7 +178,7 @@ def label_counts(block: Any, k: int, backend_name: str) -> np.ndarray:
     """Users per label 0..k-1 in a block, on the host."""
     backend = worker_backend(backend_name)
     counts = backend.xp.bincount(block, minlength=k)
-    return np.asarray(backend.to_host(counts), dtype=np.int64)
+    return backend.to_numpy(counts, np.int64)
 
 
 def relabel_block(block: Any, mapping: np.ndarray, backend_name: str) -> Any:
@@ -247,8 +247,7 @@ def segment_moments(block: Any, labels: Any, k: int, backend_name: str) -> np.nd
     backend = worker_backend(backend_name)
     xp = backend.xp
     sums, counts = segment_sums(block, labels.astype(xp.int64), k, xp=xp)
-    return np.asarray(backend.to_host(xp.concatenate([sums, counts[:, None]], axis=1)),
-                      dtype=np.float64)
+    return backend.to_numpy(xp.concatenate([sums, counts[:, None]], axis=1), np.float64)
 
 
 def partition_activity(part: PartitionFeatures, labels: Any, k: int,
@@ -257,4 +256,4 @@ def partition_activity(part: PartitionFeatures, labels: Any, k: int,
     backend = worker_backend(backend_name)
     user_ids = backend.asarray(part.table.index, dtype="int64")
     counts = ordering_heatmap(part.history, part.history, user_ids, labels, k, backend)
-    return np.asarray(backend.to_host(counts), dtype=np.int64)
+    return backend.to_numpy(counts, np.int64)

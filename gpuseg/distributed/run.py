@@ -192,7 +192,7 @@ class _Run:
         with self.stage("kmeans"):
             start = fit_kmeans(X_sweep, backend, k=k, n_init=config.n_init, seed=seed)
             assignment = stages.kmeans(
-                workers, X, np.asarray(backend.to_host(start.centroids), dtype=np.float64),
+                workers, X, backend.to_numpy(start.centroids, np.float64),
                 seed=seed,
                 variance=float(projection.explained_variance[:projection.n_components].mean()))
             resources.check_segments(assignment.sizes, n_users)
@@ -322,7 +322,7 @@ class _Run:
         segment_of_leaf[leaf] = backend.asarray(fit.labels).astype(xp.int64)
         leaf_all = stages.nearest_labels(self.workers, X, sums / counts[:, None],
                                          xp.arange(n_leaves), float("inf"))
-        segment = np.asarray(backend.to_host(segment_of_leaf))[leaf_all]
+        segment = backend.to_numpy(segment_of_leaf)[leaf_all]
         n_groups = int(segment.max()) + 1
         _, rank = size_rank(np.bincount(segment, minlength=n_groups), xp=np)
         segment = rank[segment].astype(np.int32)
@@ -424,14 +424,13 @@ class _Run:
         reducer = backend.UMAP(n_neighbors=n_neighbors, min_dist=config.umap_min_dist,
                                random_state=config.seed)
         fitted = reducer.fit_transform(self.workers.rows(X, fit_rows))
-        coords = np.asarray(backend.to_host(self.workers.engine.place(self.workers.client, X,
-                                                                    reducer).compute()),
-                            dtype=np.float64)
-        coords[np.asarray(backend.to_host(fit_rows))] = np.asarray(backend.to_host(fitted))
+        placed = self.workers.engine.place(self.workers.client, X, reducer).compute()
+        coords = backend.to_numpy(placed, np.float64)
+        coords[backend.to_numpy(fit_rows)] = backend.to_numpy(fitted)
         check = seeded_sample(n_users, TRUSTWORTHINESS_SAMPLE, seed=config.seed + 1,
                               backend=backend)
         n_check = n_users if check is None else int(check.shape[0])
-        checked = coords if check is None else coords[np.asarray(backend.to_host(check))]
+        checked = coords if check is None else coords[backend.to_numpy(check)]
         score = backend.trustworthiness(
             self.workers.rows(X, check), backend.asarray(checked),
             n_neighbors=min(TRUSTWORTHINESS_NEIGHBORS, (n_check - 1) // 2))
@@ -445,24 +444,24 @@ class _Run:
         """Density labels of every user: the fit's own for the sampled users, ``labels`` (from
         the assignment map) for the others; renumbered by size, with the cluster count, the
         outlier share and how many users outside the sample joined a cluster."""
-        fitted = np.asarray(self.backend.to_host(fit_labels))
-        labels[np.asarray(self.backend.to_host(rows))] = fitted
+        fitted = self.backend.to_numpy(fit_labels)
+        labels[self.backend.to_numpy(rows)] = fitted
         labels, n_clusters, outlier_share = numbered_by_size(labels, xp=np)
         joined = int(np.count_nonzero(labels >= 0)) - int(np.count_nonzero(fitted >= 0))
         return labels, n_clusters, outlier_share, joined
 
     def _at(self, labels: np.ndarray, rows: Any | None) -> Any:
         """The labels of the sampled users, as a backend array."""
-        picked = labels if rows is None else labels[np.asarray(self.backend.to_host(rows))]
+        picked = labels if rows is None else labels[self.backend.to_numpy(rows)]
         return self.backend.asarray(picked)
 
     def _spread(self, values: Any, rows: Any | None, n_users: int, width: int = 0) -> np.ndarray:
         """Per-user values of a sample on the host, NaN for the users outside it."""
-        values = np.asarray(self.backend.to_host(values), dtype=np.float64)
+        values = self.backend.to_numpy(values, np.float64)
         if rows is None:
             return values
         spread = np.full((n_users, width) if width else n_users, np.nan)
-        spread[np.asarray(self.backend.to_host(rows))] = values
+        spread[self.backend.to_numpy(rows)] = values
         return spread
 
     def _facts(self) -> dict[str, Any]:

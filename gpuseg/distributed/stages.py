@@ -47,7 +47,7 @@ class Workers:
     def rows(self, X: Any, positions: Any | None) -> Any:
         """Rows ``positions`` (sorted; ``None``: every row) of a dask array, on the client."""
         if positions is not None:
-            X = X[np.asarray(self.backend.to_host(positions))]
+            X = X[self.backend.to_numpy(positions)]
         return self.backend.asarray(X.compute())
 
     def persist(self, collection: Any) -> Any:
@@ -148,7 +148,7 @@ def standardise(workers: Workers, X: Any) -> Scaling:
         raise GpusegError(
             f"{n_users} user(s) left after filtering; segmentation needs at least 2 "
             "(lower --min-orders or supply more data)")
-    mean, variance = (np.asarray(workers.backend.to_host(v), dtype=np.float64)
+    mean, variance = (workers.backend.to_numpy(v, np.float64)
                       for v in dask.compute(X.mean(axis=0), X.var(axis=0)))
     constant = constant_features(variance, mean, n_users)
     scale = np.sqrt(variance)
@@ -192,7 +192,7 @@ def project(workers: Workers, X_scaled: Any, *, pca_variance: float,
         raise GpusegError(
             f"--pca-components {pca_components} exceeds the {n_fit} components this data has "
             f"({n_users} users x {n_features} features)")
-    gram, sums = (np.asarray(workers.backend.to_host(v), dtype=np.float64)
+    gram, sums = (workers.backend.to_numpy(v, np.float64)
                   for v in dask.compute(X_scaled.T @ X_scaled, X_scaled.sum(axis=0)))
     mean = sums / n_users
     covariance = (gram - n_users * np.outer(mean, mean)) / max(n_users - 1, 1)
@@ -249,7 +249,7 @@ def kmeans(workers: Workers, X_pca: Any, init: np.ndarray, *, seed: int,
     inertia = float(X_pca.map_blocks(tasks.nearest_squared_distance, centres=centroids,
                                      backend_name=workers.name, drop_axis=1,
                                      dtype=np.float64).sum().compute())
-    host_labels = np.asarray(workers.backend.to_host(labels.compute()), dtype=np.int32)
+    host_labels = workers.backend.to_numpy(labels.compute(), np.int32)
     return Assignment(labels=labels, host_labels=host_labels, centroids=centroids,
                       inertia=inertia, sizes=tuple(int(c) for c in counts[order]))
 
