@@ -237,18 +237,22 @@ def kmeans(workers: Workers, X_pca: Any, init: np.ndarray, *, seed: int,
     centres = workers.engine.kmeans_centres(workers.client, X_pca, init, seed=seed,
                                              variance=variance)
     k = int(centres.shape[0])
-    raw = X_pca.map_blocks(tasks.nearest_centre, centres=centres, backend_name=workers.name,
-                           drop_axis=1, dtype=np.int32)
+    # Held on the workers: the counts and the relabelling below read the same assignment.
+    raw = workers.persist(X_pca.map_blocks(tasks.nearest_centre, centres=centres,
+                                           backend_name=workers.name, drop_axis=1,
+                                           dtype=np.int32))
     pieces = [dask.delayed(tasks.label_counts)(block, k, workers.name)
               for block in raw.to_delayed().ravel()]
-    counts = np.asarray(dask.compute(dask.delayed(sum)(pieces))[0], dtype=np.int64)
+    # A user's distance to its nearest centre does not depend on the centres' order, so the
+    # inertia comes in the same pass as the counts.
+    distances = X_pca.map_blocks(tasks.nearest_squared_distance, centres=centres,
+                                 backend_name=workers.name, drop_axis=1, dtype=np.float64)
+    total, inertia_sum = dask.compute(dask.delayed(sum)(pieces), distances.sum())
+    counts, inertia = np.asarray(total, dtype=np.int64), float(inertia_sum)
     order, rank = size_rank(counts, xp=np)
     labels = workers.persist(raw.map_blocks(tasks.relabel_block, mapping=rank,
                                             backend_name=workers.name, dtype=np.int32))
     centroids = centres[order]
-    inertia = float(X_pca.map_blocks(tasks.nearest_squared_distance, centres=centroids,
-                                     backend_name=workers.name, drop_axis=1,
-                                     dtype=np.float64).sum().compute())
     host_labels = workers.backend.to_numpy(labels.compute(), np.int32)
     return Assignment(labels=labels, host_labels=host_labels, centroids=centroids,
                       inertia=inertia, sizes=tuple(int(c) for c in counts[order]))
@@ -259,13 +263,20 @@ def nearest_labels(workers: Workers, X_pca: Any, points: Any, point_labels: Any,
     """Each user's label of the nearest of ``points`` within ``eps`` (else -1), on the host."""
     import dask
 
-    host = workers.backend.to_host
-    points = dask.delayed(np.asarray(host(points), dtype=np.float64), pure=True)
-    point_labels = np.asarray(host(point_labels), dtype=np.int64)
-    labels = X_pca.map_blocks(tasks.nearest_point_label, points, point_labels=point_labels,
+    to_numpy = workers.backend.to_numpy
+    points = dask.delayed(to_numpy(points, np.float64), pure=True)
+    labels = X_pca.map_blocks(tasks.nearest_point_label, points,
+                              point_labels=to_numpy(point_labels, np.int64),
                               eps=eps, backend_name=workers.name, drop_axis=1,
                               dtype=np.int64)
-    return np.asarray(host(labels.compute()), dtype=np.int64)
+    return to_numpy(labels.compute(), np.int64)
+
+
+def _summed(pieces: list[Any], dtype: Any) -> np.ndarray:
+    """The sum of delayed per-partition host arrays, computed, as a ``dtype`` array."""
+    import dask
+
+    return np.asarray(dask.compute(dask.delayed(sum)(pieces))[0], dtype=dtype)
 
 
 def segment_moments(workers: Workers, features: Features, labels: Any, k: int) -> np.ndarray:
@@ -275,7 +286,7 @@ def segment_moments(workers: Workers, features: Features, labels: Any, k: int) -
     pieces = [dask.delayed(tasks.segment_moments)(block, label_block, k, workers.name)
               for block, label_block in zip(features.X.to_delayed().ravel(),
                                             labels.to_delayed().ravel())]
-    return np.asarray(dask.compute(dask.delayed(sum)(pieces))[0], dtype=np.float64)
+    return _summed(pieces, np.float64)
 
 
 def activity(workers: Workers, features: Features, labels: Any, k: int) -> np.ndarray:
@@ -285,7 +296,7 @@ def activity(workers: Workers, features: Features, labels: Any, k: int) -> np.nd
     pieces = [dask.delayed(tasks.partition_activity)(features.parts[i], label_block, k,
                                                      workers.name)
               for i, label_block in zip(features.blocks, labels.to_delayed().ravel())]
-    return np.asarray(dask.compute(dask.delayed(sum)(pieces))[0], dtype=np.int64)
+    return _summed(pieces, np.int64)
 
 
 def memberships(workers: Workers, X_pca: Any, labels: Any, mixture: Any) -> np.ndarray:
@@ -293,16 +304,16 @@ def memberships(workers: Workers, X_pca: Any, labels: Any, mixture: Any) -> np.n
     :func:`~gpuseg.distributed.partitions.block_memberships`)."""
     import dask.array as da
 
-    host = workers.backend.to_host
+    to_numpy = workers.backend.to_numpy
     # A column, so that its blocks line up with X's rows (map_blocks aligns trailing axes).
-    label_blocks = da.from_array(np.asarray(host(labels), dtype=np.int64)[:, None],
+    label_blocks = da.from_array(to_numpy(labels, np.int64)[:, None],
                                  chunks=(X_pca.chunks[0], (1,)))
     # Whole rows per block: the E-step needs every component of a user at once.
     X_pca = X_pca.rechunk({1: -1})
     columns = X_pca.map_blocks(tasks.block_memberships, label_blocks, mixture=mixture,
                                backend_name=workers.name, chunks=(X_pca.chunks[0], (4,)),
                                dtype=np.float64)
-    return np.asarray(host(columns.compute()), dtype=np.float64)
+    return to_numpy(columns.compute(), np.float64)
 
 
 def hdbscan_labels(workers: Workers, X_pca: Any, fitted: Any, core: Any, fit_labels: Any,
@@ -310,14 +321,10 @@ def hdbscan_labels(workers: Workers, X_pca: Any, fitted: Any, core: Any, fit_lab
     """Every user's cluster by HDBSCAN's sample-then-assign rule, on the host."""
     import dask
 
-    host = workers.backend.to_host
-
-    def on_host(array: Any, dtype: Any) -> np.ndarray:
-        return np.asarray(host(array), dtype=dtype)
-
-    fitted = dask.delayed(on_host(fitted, np.float64), pure=True)
-    labels = X_pca.map_blocks(tasks.hdbscan_join, fitted, core=on_host(core, np.float64),
-                              fit_labels=on_host(fit_labels, np.int64),
-                              scale=on_host(scale, np.float64), min_samples=min_samples,
+    to_numpy = workers.backend.to_numpy
+    fitted = dask.delayed(to_numpy(fitted, np.float64), pure=True)
+    labels = X_pca.map_blocks(tasks.hdbscan_join, fitted, core=to_numpy(core, np.float64),
+                              fit_labels=to_numpy(fit_labels, np.int64),
+                              scale=to_numpy(scale, np.float64), min_samples=min_samples,
                               backend_name=workers.name, drop_axis=1, dtype=np.int64)
-    return np.asarray(host(labels.compute()), dtype=np.int64)
+    return to_numpy(labels.compute(), np.int64)
