@@ -20,9 +20,17 @@ def ordering_heatmap(orders: Any, order_products: Any, user_ids: Any, labels: An
 
     Only orders with product rows count, as in the features' history H(u).
     """
+    return history_heatmap(history_orders(orders, order_products), user_ids, labels, k, backend)
+
+
+def history_orders(orders: Any, order_products: Any) -> Any:
+    """The orders that have product rows: every user's history H(u)."""
+    return orders[orders["order_id"].isin(order_products["order_id"])]
+
+
+def history_heatmap(history: Any, user_ids: Any, labels: Any, k: int, backend: Backend) -> Any:
+    """:func:`ordering_heatmap` of orders already cut to the history (:func:`history_orders`)."""
     xp = backend.xp
-    with_products = orders["order_id"].isin(order_products["order_id"])
-    history = orders[with_products]
     segment = segment_of_users(user_ids, labels,
                                backend.asarray(history["user_id"], dtype="int64"), backend)
     keep = segment >= 0

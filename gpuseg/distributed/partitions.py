@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from dask.sizeof import sizeof
 
-from ..activity import ordering_heatmap
+from ..activity import history_heatmap, history_orders
 from ..arrays import segment_sums
 from ..backend import Backend
 from ..cluster.density import nearest_point_labels, reachability_labels
@@ -46,29 +46,22 @@ class PartitionSummary:
 
     Attributes
     ----------
-    index : int
-        Position of the partition in the layout.
     n_users : int
         Users in its feature table (at least ``min_orders`` orders).
     user_ids : numpy.ndarray
         Distinct user ids of its orders (to check that no user spans partitions).
     n_with_history, n_excluded : int
         Users with product rows; those with fewer than ``min_orders`` orders.
-    n_product_rows_dropped, n_order_rows_dropped : int
-        As :class:`gpuseg.features.UserFeatures`.
     cleaning : Mapping[str, int]
         Rows dropped while loading the partition, by reason.
     messages : tuple of str
         Their warning texts (naming the partition's files and rows).
     """
 
-    index: int
     n_users: int
     user_ids: np.ndarray
     n_with_history: int
     n_excluded: int
-    n_product_rows_dropped: int
-    n_order_rows_dropped: int
     cleaning: Mapping[str, int]
     messages: tuple[str, ...]
 
@@ -107,22 +100,16 @@ def partition_features(index: int, source: PartitionedSource, catalog: Mapping[s
     columns = feature_columns(int(a) for a in catalog["aisles"]["aisle_id"])
     if len(part.order_products) == 0:
         table = _empty_table(columns, backend)
-        n_with_history = n_excluded = n_product_dropped = n_order_dropped = 0
+        n_with_history = n_excluded = 0
     else:
         features = compute_features(data, backend, min_orders=1)
         table = features.table[features.table["n_orders"] >= min_orders]
         n_with_history = features.n_users_with_history
         n_excluded = n_with_history - int(table.shape[0])
-        n_product_dropped = features.n_product_rows_dropped
-        n_order_dropped = features.n_order_rows_dropped
-    orders = data.orders
-    history = orders[orders["order_id"].isin(data.order_products["order_id"])][
-        list(HISTORY_COLUMNS)]
+    history = history_orders(data.orders, data.order_products)[list(HISTORY_COLUMNS)]
     summary = PartitionSummary(
-        index=index, n_users=int(table.shape[0]), user_ids=user_ids,
-        n_with_history=n_with_history, n_excluded=n_excluded,
-        n_product_rows_dropped=n_product_dropped, n_order_rows_dropped=n_order_dropped,
-        cleaning=dict(part.cleaning), messages=part.messages)
+        n_users=int(table.shape[0]), user_ids=user_ids, n_with_history=n_with_history,
+        n_excluded=n_excluded, cleaning=dict(part.cleaning), messages=part.messages)
     return PartitionFeatures(table=table, history=history, summary=summary)
 
 
@@ -255,5 +242,5 @@ def partition_activity(part: PartitionFeatures, labels: Any, k: int,
     """Orders per segment x weekday x hour of one partition, with its users' labels."""
     backend = worker_backend(backend_name)
     user_ids = backend.asarray(part.table.index, dtype="int64")
-    counts = ordering_heatmap(part.history, part.history, user_ids, labels, k, backend)
+    counts = history_heatmap(part.history, user_ids, labels, k, backend)
     return backend.to_numpy(counts, np.int64)
