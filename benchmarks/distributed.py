@@ -32,9 +32,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchmarks.memory import status_kib
+from benchmarks.suite import RESULTS_DIR, ROOT, run_step, slug
+
 DATA_DIR = Path(__file__).resolve().parent / ".data"
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 #: 1x, 3x and 10x Instacart's 206,209 shoppers.
 SIZES = (206_209, 618_627, 2_062_090)
 USERS_PER_PARTITION = 25_000
@@ -42,9 +43,6 @@ WORKERS = 2
 WORKER_MEMORY = "8GB"
 TARGET_PEAK_GIB = 8 * 10**9 / 2**30
 TARGET_RATIO = 12.0
-#: Stages timed by the run, in order (``write`` is the run directory with its report).
-STAGES = ("load", "features", "scale", "pca", "k_sweep", "kmeans", "silhouette", "stability",
-          "hierarchical", "dbscan", "importance", "personas", "umap", "write")
 
 
 def partitions_for(n_users: int) -> int:
@@ -55,7 +53,6 @@ def partitions_for(n_users: int) -> int:
 # -- steps, each in its own process ------------------------------------------------------------
 def generate(n_users: int, folder: Path, seed: int = 0) -> dict[str, Any]:
     """Write the partitioned data set (in this process); seconds and peak memory."""
-    from benchmarks.memory import status_kib
     from gpuseg.data.synth import write_partitioned
 
     start = time.perf_counter()
@@ -68,7 +65,6 @@ def generate(n_users: int, folder: Path, seed: int = 0) -> dict[str, Any]:
 
 def run(folder: Path, scheduler_file: Path, out: Path) -> dict[str, Any]:
     """Segment across the cluster in ``scheduler_file`` and write the run directory."""
-    from benchmarks.memory import status_kib
     from gpuseg.config import PipelineConfig
     from gpuseg.pipeline import segment
     from gpuseg.rundir import write_run
@@ -134,8 +130,8 @@ class Cluster:
             for proc in tree:
                 try:
                     name = role if proc.pid == top.pid else _role(proc)
-                    found[f"{name} (pid {proc.pid})"] = _vmhwm_gib(proc.pid)
-                except (psutil.Error, OSError):
+                    found[f"{name} (pid {proc.pid})"] = status_kib("VmHWM", proc.pid) / 2**20
+                except (psutil.Error, OSError, RuntimeError):  # gone, or no memory of its own
                     continue
         return found
 
@@ -155,14 +151,6 @@ def _role(proc: Any) -> str:
     return "resource tracker" if "resource_tracker" in " ".join(proc.cmdline()) else "worker"
 
 
-def _vmhwm_gib(pid: int) -> float:
-    with open(f"/proc/{pid}/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 2**20
-    raise OSError(f"no VmHWM for {pid}")
-
-
 def _wait_for(condition: Any, what: str, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -172,11 +160,7 @@ def _wait_for(condition: Any, what: str, timeout: float = 120.0) -> None:
 
 
 def _subprocess(step: str, *args: str) -> dict[str, Any]:
-    command = [sys.executable, "-m", "benchmarks.distributed", "--step", step, *args]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
-    if done.returncode != 0:
-        raise RuntimeError(f"{step} failed:\n{done.stderr[-4000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_step(["benchmarks.distributed", "--step", step, *args], failure=f"{step} failed")
 
 
 def _load() -> list[float]:
@@ -266,17 +250,11 @@ def main(argv: list[str] | None = None) -> int:
         ten = next(r for r in results["sizes"] if r["users"] == SIZES[-1])
         results["peak_10x_within_target"] = ten["max_process_peak_rss_gib"] <= TARGET_PEAK_GIB
     RESULTS_DIR.mkdir(exist_ok=True)
-    stem = f"distributed-{_slug(results['cpu'])}-{results['date']}"
+    stem = f"distributed-{slug(results['cpu'])}-{results['date']}"
     (RESULTS_DIR / f"{stem}.json").write_text(json.dumps(results, indent=1) + "\n")
     (RESULTS_DIR / f"{stem}.md").write_text(markdown(results))
     print(markdown(results))
     return 0
-
-
-def _slug(text: str) -> str:
-    import re
-
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
 if __name__ == "__main__":

@@ -125,12 +125,17 @@ def measure_run(folder: Path, backend_name: str, out: Path,
 
 def _worker(folder: Path, backend_name: str, out: Path,
             umap_fit_sample: int | None | str = "auto") -> dict[str, Any]:
-    command = [sys.executable, "-m", "benchmarks.suite", "--worker", backend_name,
-               "--data", str(folder), "--out", str(out),
-               "--umap-fit-sample", _sample_text(umap_fit_sample)]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    return run_step(["benchmarks.suite", "--worker", backend_name, "--data", str(folder),
+                     "--out", str(out), "--umap-fit-sample", _sample_text(umap_fit_sample)],
+                    failure=f"benchmark worker failed ({backend_name}, {folder.name})")
+
+
+def run_step(module_args: list[str], *, failure: str) -> dict[str, Any]:
+    """Run ``python -m <module_args>`` in a fresh process; its last stdout line is its JSON result."""
+    done = subprocess.run([sys.executable, "-m", *module_args], capture_output=True, text=True,
+                          cwd=ROOT)
     if done.returncode != 0:
-        raise RuntimeError(f"benchmark worker failed ({backend_name}, {folder.name}):\n{done.stderr[-4000:]}")
+        raise RuntimeError(f"{failure}:\n{done.stderr[-4000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -280,9 +285,14 @@ def benchmark(sizes: list[int], repeats: int, backends: list[str], *, with_peers
     return report
 
 
+def slug(text: str) -> str:
+    """Lower-case letters and digits joined by ``-``, for file names."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
 def device_slug(report: dict[str, Any]) -> str:
     device = report["devices"].get("gpu") or report["devices"].get("cpu") or "no-device-measured"
-    return re.sub(r"[^a-z0-9]+", "-", device.lower()).strip("-")[:60]
+    return slug(device)[:60]
 
 
 def write_results(report: dict[str, Any], folder: Path = RESULTS_DIR) -> Path:
