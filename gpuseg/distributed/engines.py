@@ -31,6 +31,9 @@ class DaskEngine(abc.ABC):
     """Starts a local cluster and builds the distributed estimators of one backend."""
 
     name: str
+    #: The modules its workers import, and the pip extra that installs them.
+    modules: tuple[str, ...]
+    extra: str
 
     @abc.abstractmethod
     def local_cluster(self, n_workers: int, memory_limit: int | None) -> Any:
@@ -64,6 +67,8 @@ class CpuDaskEngine(DaskEngine):
     """dask.distributed's LocalCluster, dask-ml's KMeans, umap-learn's transform over blocks."""
 
     name = "cpu"
+    modules = ("distributed", "dask_ml", "bokeh")
+    extra = "distributed"
 
     def local_cluster(self, n_workers: int, memory_limit: int | None) -> Any:
         from distributed import LocalCluster
@@ -99,6 +104,8 @@ class GpuDaskEngine(DaskEngine):
     """dask-cuda's LocalCUDACluster (a worker per GPU) and cuML's multi-GPU KMeans and UMAP."""
 
     name = "gpu"
+    modules = ("distributed", "dask_cuda", "dask_cudf", "cuml.dask", "bokeh")
+    extra = "gpu"
 
     def local_cluster(self, n_workers: int, memory_limit: int | None) -> Any:
         from dask_cuda import LocalCUDACluster
@@ -143,23 +150,21 @@ def engine_for(backend: Backend) -> DaskEngine:
     BackendUnavailableError
         When the backend has no Dask engine or its Dask libraries do not import.
     """
-    engines = {"cpu": CpuDaskEngine, "gpu": GpuDaskEngine}
+    engines = {engine.name: engine for engine in (CpuDaskEngine, GpuDaskEngine)}
     if backend.name not in engines:
         raise GpusegError(f"no Dask engine for backend {backend.name!r}")
-    missing = _missing_modules(backend.name)
+    engine = engines[backend.name]
+    missing = _missing_modules(engine.modules)
     if missing:
-        extra = "gpu" if backend.name == "gpu" else "distributed"
         raise BackendUnavailableError(
             f"a run across Dask workers on the {backend.name.upper()} needs "
-            f"{', '.join(missing)}; install them with pip install 'gpuseg[{extra}]'")
-    return engines[backend.name]()
+            f"{', '.join(missing)}; install them with pip install 'gpuseg[{engine.extra}]'")
+    return engine()
 
 
-def _missing_modules(name: str) -> list[str]:
+def _missing_modules(wanted: tuple[str, ...]) -> list[str]:
     import importlib.util
 
-    wanted = {"cpu": ("distributed", "dask_ml", "bokeh"),
-              "gpu": ("distributed", "dask_cuda", "dask_cudf", "cuml.dask", "bokeh")}[name]
     missing = []
     for module in wanted:
         try:
