@@ -253,10 +253,10 @@ def assign_users(model_dir: str | os.PathLike, data_source: Any, backend: Backen
         soft = (None if model.mixture is None
                 else memberships(model, projected, labels, backend))
         segments = backend.to_numpy(labels, np.int32)
-        user_ids = backend.to_host(backend.asarray(features.table.index))
+        user_ids = backend.to_numpy(backend.asarray(features.table.index), np.int64)
     names = np.asarray(model.persona_names, dtype=object)
     table = pd.DataFrame({
-        "user_id": np.asarray(user_ids, dtype=np.int64),
+        "user_id": user_ids,
         "segment": segments,
         "persona": pd.array(names[segments], dtype="str"),
     })

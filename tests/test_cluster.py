@@ -27,10 +27,6 @@ def _on(backend, array):
     return backend.from_host(np.ascontiguousarray(array))
 
 
-def _host(backend, array):
-    return np.asarray(backend.to_host(array))
-
-
 # -- K sweep and choice ---------------------------------------------------------------------
 def test_sweep_and_auto_choice_recover_four_blobs(backend, blobs):
     X, _ = blobs
@@ -42,7 +38,7 @@ def test_sweep_and_auto_choice_recover_four_blobs(backend, blobs):
     assert choice.source == "auto" and "K=4" in choice.reason
     assert sweep.ks == tuple(range(2, 9)) and sweep.sample_size == 600 and sweep.fit_size == 600
     assert sweep.n_users == 1200
-    rows = _host(backend, seeded_sample(len(X), 600, seed=0, backend=backend))
+    rows = backend.to_numpy(seeded_sample(len(X), 600, seed=0, backend=backend))
     swept = X[rows]  # the whole sweep runs on the seeded sample
     assert sweep.wcss_k1 == pytest.approx(((swept - swept.mean(axis=0)) ** 2).sum(), rel=1e-9)
     assert choice.wcss_reduction == pytest.approx(1 - sweep.inertia[2] / sweep.wcss_k1)
@@ -135,14 +131,14 @@ def test_segments_are_numbered_by_size_largest_first(backend):
     X, y = make_blobs(n_samples=[150, 500, 300], centers=[[0, 0], [10, 0], [0, 10]],
                       cluster_std=0.5, random_state=1)
     fit = cluster.fit_kmeans(_on(backend, X), backend, k=3, n_init=3, seed=0)
-    labels = _host(backend, fit.labels)
+    labels = backend.to_numpy(fit.labels)
     assert labels.dtype == np.int32
     assert fit.sizes == (500, 300, 150)
     assert tuple(np.bincount(labels)) == fit.sizes
     assert adjusted_rand_score(y, labels) == 1.0
     # Centroids follow the numbering: segment 0 sits on the 500-user blob at (10, 0).
-    np.testing.assert_allclose(_host(backend, fit.centroids)[0], X[y == 1].mean(axis=0), atol=1e-6)
-    assert fit.inertia == pytest.approx(((X - _host(backend, fit.centroids)[labels]) ** 2).sum())
+    np.testing.assert_allclose(backend.to_numpy(fit.centroids)[0], X[y == 1].mean(axis=0), atol=1e-6)
+    assert fit.inertia == pytest.approx(((X - backend.to_numpy(fit.centroids)[labels]) ** 2).sum())
     assert fit.to_dict() == {"k": 3, "inertia": fit.inertia, "sizes": [500, 300, 150]}
 
 
@@ -212,7 +208,7 @@ def test_hierarchical_over_micro_clusters_agrees_with_kmeans_on_blobs(backend, b
     X_b = _on(backend, X)
     kmeans = cluster.fit_kmeans(X_b, backend, k=4, n_init=3, seed=0)
     fit = cluster.hierarchical(X_b, kmeans.labels, backend, k=4, n_micro=120, seed=0)
-    labels = _host(backend, fit.labels)
+    labels = backend.to_numpy(fit.labels)
     assert fit.ari_vs_kmeans > 0.95
     assert adjusted_rand_score(y, labels) > 0.95
     assert labels.dtype == np.int32 and labels.shape == (1200,)
@@ -220,7 +216,7 @@ def test_hierarchical_over_micro_clusters_agrees_with_kmeans_on_blobs(backend, b
     assert is_valid_linkage(fit.linkage)
     assert sum(fit.micro_sizes) == 1200 == sum(fit.sizes)
     assert list(fit.sizes) == sorted(fit.sizes, reverse=True)
-    micro = _host(backend, fit.micro_labels)
+    micro = backend.to_numpy(fit.micro_labels)
     assert micro.min() == 0 and micro.max() == len(fit.micro_sizes) - 1
     assert tuple(np.bincount(micro)) == fit.micro_sizes
     assert "host" in fit.host_step and "single linkage" in fit.host_step
@@ -249,7 +245,7 @@ def blobs_with_outliers():
 def test_dbscan_finds_the_blobs_and_flags_planted_outliers(backend, blobs_with_outliers):
     X, y = blobs_with_outliers
     fit = cluster.dbscan(_on(backend, X), backend, min_samples=10, seed=0)
-    labels = _host(backend, fit.labels)
+    labels = backend.to_numpy(fit.labels)
     assert fit.n_clusters == 3
     assert (labels[-10:] == -1).all()
     inliers = y >= 0
@@ -267,10 +263,10 @@ def test_dbscan_on_a_sample_assigns_everyone_like_the_full_fit(backend, blobs_wi
     X, y = blobs_with_outliers
     full = cluster.dbscan(_on(backend, X), backend, min_samples=10, seed=0)
     sampled = cluster.dbscan(_on(backend, X), backend, min_samples=10, seed=0, sample=450)
-    labels = _host(backend, sampled.labels)
+    labels = backend.to_numpy(sampled.labels)
     assert sampled.n_fit == 450 and labels.shape == (910,)
     assert "nearest core point within eps" in sampled.core_assignment
-    assert adjusted_rand_score(_host(backend, full.labels), labels) > 0.95
+    assert adjusted_rand_score(backend.to_numpy(full.labels), labels) > 0.95
     assert (labels[-10:] == -1).all()
 
 

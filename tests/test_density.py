@@ -25,7 +25,7 @@ def blobs():
 
 def _fit(backend, X, **kwargs):
     fit = cluster.hdbscan(backend.from_host(np.ascontiguousarray(X)), backend, seed=0, **kwargs)
-    return fit, np.asarray(backend.to_host(fit.labels))
+    return fit, backend.to_numpy(fit.labels)
 
 
 def test_hdbscan_finds_blobs_of_different_density_and_flags_planted_outliers(backend, blobs):

@@ -23,10 +23,6 @@ def _on(backend, array):
     return backend.from_host(np.ascontiguousarray(array))
 
 
-def _host(backend, array):
-    return np.asarray(backend.to_host(array))
-
-
 # -- silhouette ------------------------------------------------------------------------------
 def test_silhouette_of_every_user_equals_scikit_learn(backend, blobs):
     X, y = blobs
@@ -34,7 +30,7 @@ def test_silhouette_of_every_user_equals_scikit_learn(backend, blobs):
                                         seed=0)
     reference = silhouette_samples(X, y)
     assert report.overall == pytest.approx(silhouette_score(X, y), rel=1e-9)
-    np.testing.assert_allclose(_host(backend, report.per_user), reference, rtol=1e-9)
+    np.testing.assert_allclose(backend.to_numpy(report.per_user), reference, rtol=1e-9)
     assert report.per_cluster == pytest.approx({k: reference[y == k].mean() for k in range(4)})
     assert report.sample_size is None and report.n_scored == 600
     summary = json.loads(json.dumps(report.to_dict()))
@@ -46,14 +42,14 @@ def test_sampled_silhouette_states_its_sample_and_leaves_the_rest_nan(backend, b
     X, y = blobs
     report = validate.silhouette_report(_on(backend, X), _on(backend, y), backend, sample=250,
                                         seed=3)
-    per_user = _host(backend, report.per_user)
+    per_user = backend.to_numpy(report.per_user)
     scored = ~np.isnan(per_user)
     assert report.sample_size == 250 == report.n_scored == scored.sum()
     assert report.overall == pytest.approx(silhouette_score(X[scored], y[scored]), rel=1e-9)
     assert report.to_dict()["scope"] == "a seeded sample of 250 users"
     again = validate.silhouette_report(_on(backend, X), _on(backend, y), backend, sample=250,
                                        seed=3)
-    np.testing.assert_array_equal(np.isnan(_host(backend, again.per_user)), ~scored)
+    np.testing.assert_array_equal(np.isnan(backend.to_numpy(again.per_user)), ~scored)
 
 
 def test_silhouette_of_a_single_segment_is_undefined_not_an_error(backend, blobs):
@@ -61,7 +57,7 @@ def test_silhouette_of_a_single_segment_is_undefined_not_an_error(backend, blobs
     one_segment = _on(backend, np.zeros(600, dtype=np.int32))
     report = validate.silhouette_report(_on(backend, X), one_segment, backend, sample=None, seed=0)
     assert math.isnan(report.overall) and report.to_dict()["overall"] is None
-    assert np.isnan(_host(backend, report.per_user)).all()
+    assert np.isnan(backend.to_numpy(report.per_user)).all()
 
 
 # -- stability -------------------------------------------------------------------------------
