@@ -141,6 +141,8 @@ class HierarchicalFit:
         Users per micro-cluster, in leaf order of ``linkage``.
     micro_labels : backend array, shape (n_users,)
         Leaf (micro-cluster) of each user.
+    micro_centres : numpy.ndarray, shape (m, n_components)
+        Mean of each micro-cluster's users, in leaf order (the points Ward merged).
     ari_vs_kmeans : float
         Adjusted Rand index between these labels and the KMeans labels.
     host_step : str
@@ -153,6 +155,7 @@ class HierarchicalFit:
     linkage: np.ndarray
     micro_sizes: tuple[int, ...]
     micro_labels: Any
+    micro_centres: np.ndarray
     ari_vs_kmeans: float
     host_step: str
     sizes: tuple[int, ...]
@@ -199,6 +202,7 @@ class _MicroTree:
     occupied: np.ndarray  # the micro-clusters some user joined: the tree's leaves, in order
     weights: np.ndarray  # users in each leaf
     sums: np.ndarray  # per-component sums of each leaf
+    centres: np.ndarray  # mean of each leaf's users
     linkage: np.ndarray
 
 
@@ -208,8 +212,9 @@ def _micro_tree(X: Any, backend: Backend, *, n_micro: int, seed: int) -> _MicroT
     occupied = np.flatnonzero(counts > 0)
     weights = counts[occupied].astype(np.float64)
     sums = sums[occupied]
+    centres = sums / weights[:, None]
     return _MicroTree(raw=raw, m=m, occupied=occupied, weights=weights, sums=sums,
-                      linkage=ward_linkage(sums / weights[:, None], weights))
+                      centres=centres, linkage=ward_linkage(centres, weights))
 
 
 def hierarchical(X: Any, kmeans_labels: Any, backend: Backend, *, k: int, n_micro: int,
@@ -277,6 +282,7 @@ def hierarchical(X: Any, kmeans_labels: Any, backend: Backend, *, k: int, n_micr
                  "on the compute device.")
     return HierarchicalFit(labels=labels, linkage=linkage,
                            micro_sizes=tuple(int(c) for c in weights), micro_labels=micro_labels,
+                           micro_centres=tree.centres,
                            ari_vs_kmeans=backend.adjusted_rand_score(kmeans_labels, labels),
                            host_step=host_step, sizes=tuple(int(s) for s in sizes))
 

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .. import resources
-from ..arrays import numbered_by_size, segment_sums, size_rank
+from ..arrays import numbered_by_size, size_rank
 from ..backend import Backend
 from ..cluster import (
     DbscanFit,
@@ -317,11 +317,10 @@ class _Run:
                            n_micro=config.hierarchical_micro_clusters, seed=config.seed)
         leaf = backend.asarray(fit.micro_labels).astype(xp.int64)
         n_leaves = len(fit.micro_sizes)
-        sums, counts = segment_sums(X_fit, leaf, n_leaves, xp=xp)
         segment_of_leaf = xp.zeros(n_leaves, dtype=xp.int64)
         segment_of_leaf[leaf] = backend.asarray(fit.labels).astype(xp.int64)
-        leaf_all = stages.nearest_labels(self.workers, X, sums / counts[:, None],
-                                         xp.arange(n_leaves), float("inf"))
+        leaf_all = stages.nearest_labels(self.workers, X, fit.micro_centres, np.arange(n_leaves),
+                                         float("inf"))
         segment = backend.to_numpy(segment_of_leaf)[leaf_all]
         n_groups = int(segment.max()) + 1
         _, rank = size_rank(np.bincount(segment, minlength=n_groups), xp=np)
