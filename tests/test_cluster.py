@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 from scipy.cluster.hierarchy import fcluster, is_valid_linkage, linkage
-from sklearn.cluster import KMeans
+from sklearn.cluster import DBSCAN, KMeans
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, davies_bouldin_score
 
@@ -277,6 +277,8 @@ def test_dbscan_with_a_given_eps(backend, blobs_with_outliers):
     fit = cluster.dbscan(_on(backend, X), backend, eps=1.0, min_samples=10, seed=0)
     assert fit.eps == 1.0 and fit.eps_source == "given" and fit.k_distance_curve == ()
     assert fit.n_clusters == 3
+    reference = DBSCAN(eps=1.0, min_samples=10).fit(X)
+    np.testing.assert_array_equal(backend.to_numpy(fit.core), reference.core_sample_indices_)
 
 
 def test_dbscan_needs_enough_users_and_a_positive_eps(backend):

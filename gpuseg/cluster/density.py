@@ -45,8 +45,9 @@ class DbscanFit:
     core_assignment : str or None
         How users outside the sample were labelled; ``None`` when DBSCAN ran on
         every user.
-    n_core : int
-        Core points of the fit.
+    core : backend int64 array
+        Positions of the fit's core points among the users DBSCAN ran on (the
+        sample when there was one).
     k_distance_curve : tuple of (int, float)
         The subsampled sorted k-distance curve the knee was found on, as
         (rank, distance) pairs; empty when eps was given.
@@ -60,11 +61,16 @@ class DbscanFit:
     outlier_share: float
     n_fit: int
     core_assignment: str | None
-    n_core: int
+    core: Any
     k_distance_curve: tuple[tuple[int, float], ...] = ()
 
+    @property
+    def n_core(self) -> int:
+        """Core points of the fit."""
+        return int(self.core.shape[0])
+
     def to_dict(self) -> dict[str, Any]:
-        """Host summary; labels and the k-distance curve stay out."""
+        """Host summary; labels, core points and the k-distance curve stay out."""
         return {"eps": self.eps, "eps_source": self.eps_source, "n_clusters": self.n_clusters,
                 "outlier_share": self.outlier_share, "n_fit": self.n_fit,
                 "core_assignment": self.core_assignment, "n_core": self.n_core}
@@ -75,12 +81,9 @@ def _eps_from_knee(X_fit: Any, min_samples: int, backend: Backend
     """eps at the knee of the sorted distances to each user's ``min_samples``-th neighbour."""
     xp = backend.xp
     n_fit = int(X_fit.shape[0])
-    # The query set is the fitted set, so each user is its own first neighbour: the last
-    # column is the distance at which the user has min_samples points within eps (itself
-    # included), DBSCAN's core condition. Distances, not squared ones, on both backends
-    # (cuML's "euclidean" is L2SqrtExpanded: cuml/neighbors/nearest_neighbors.pyx, 26.10).
-    distances, _ = backend.NearestNeighbors(n_neighbors=min_samples).fit(X_fit).kneighbors(X_fit)
-    k_distance = xp.sort(backend.asarray(distances)[:, -1].astype(xp.float64))
+    # Each user's core distance is the eps at which it has min_samples points within eps
+    # (itself included), DBSCAN's core condition.
+    k_distance = xp.sort(core_distances(X_fit, min_samples, backend)[1].astype(xp.float64))
     ranks = np.unique(np.linspace(0, n_fit - 1, num=min(n_fit, KNEE_CURVE_POINTS)).round()
                       .astype(np.int64))
     # Only the few-thousand-point curve comes to the host, for the knee finder.
@@ -153,7 +156,6 @@ def dbscan(X: Any, backend: Backend, *, eps: float | None = None, min_samples: i
     model = backend.DBSCAN(eps=eps, min_samples=min_samples).fit(X_fit)
     fit_labels = backend.asarray(model.labels_).astype(xp.int64)
     core = backend.asarray(model.core_sample_indices_).astype(xp.int64)
-    n_core = int(core.shape[0])
     core_assignment = None
     if fit_rows is None:
         labels = fit_labels
@@ -168,7 +170,7 @@ def dbscan(X: Any, backend: Backend, *, eps: float | None = None, min_samples: i
     labels, n_clusters, outlier_share = numbered_by_size(labels, xp=backend.xp)
     return DbscanFit(labels=labels, eps=float(eps), eps_source=eps_source,
                      n_clusters=n_clusters, outlier_share=outlier_share, n_fit=n_fit,
-                     core_assignment=core_assignment, n_core=n_core, k_distance_curve=curve)
+                     core_assignment=core_assignment, core=core, k_distance_curve=curve)
 
 
 # -- HDBSCAN --------------------------------------------------------------------------------
@@ -318,6 +320,8 @@ def core_distances(X_fit: Any, min_samples: int, backend: Backend) -> tuple[Any,
     neighbour, so the last of ``min_samples`` columns is the core distance
     DBSCAN and HDBSCAN use.
     """
+    # Distances, not squared ones, on both backends (cuML's "euclidean" is L2SqrtExpanded:
+    # cuml/neighbors/nearest_neighbors.pyx, 26.10).
     neighbours = backend.NearestNeighbors(n_neighbors=min_samples).fit(X_fit)
     return neighbours, backend.asarray(neighbours.kneighbors(X_fit)[0])[:, -1]
 

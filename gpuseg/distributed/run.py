@@ -389,10 +389,9 @@ class _Run:
                      min_samples=config.dbscan_min_samples, sample=None, seed=config.seed)
         if rows is None:
             return fit
-        # DBSCAN's core condition: min_samples users (itself included) within eps.
-        core = core_distances(X_fit, config.dbscan_min_samples, backend)[1] <= fit.eps
         fit_labels = backend.asarray(fit.labels).astype(xp.int64)
-        labels = stages.nearest_labels(self.workers, X, X_fit[core], fit_labels[core], fit.eps)
+        labels = stages.nearest_labels(self.workers, X, X_fit[fit.core], fit_labels[fit.core],
+                                       fit.eps)
         labels, n_clusters, outlier_share, joined = self._joined(labels, rows, fit_labels)
         n_fit = int(X_fit.shape[0])
         assignment = (f"DBSCAN ran on a seeded sample of {n_fit:,} users gathered from the Dask "
