@@ -238,10 +238,10 @@ def soft_membership(X: Any, labels: Any, centroids: Any, backend: Backend, *,
         raise GpusegError(f"{option('gmm_space')} must be centroids or pca (got {space!r})")
     basis = (segment_basis(centroids, xp=xp) if space == "centroids"
              else xp.eye(int(X.shape[1]), dtype=X.dtype))
-    # Orthonormal rows: the projection keeps distances within the fitted directions.
-    Z = X @ basis.T
     rows = seeded_sample(n, sample, seed=seed, backend=backend)
-    Z_fit = Z if rows is None else Z[rows]
+    # Orthonormal rows: the projection keeps distances within the fitted directions. Only the
+    # fitted users are projected here; the E-step below projects every user.
+    Z_fit = (X if rows is None else X[rows]) @ basis.T
     labels_fit = labels if rows is None else labels[rows]
     weights, means, precisions = _initial_mixture(Z_fit, labels_fit, centroids @ basis.T, k,
                                                   covariance_type, xp=xp)
