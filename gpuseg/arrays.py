@@ -30,6 +30,18 @@ def segment_sums(values: Any, codes: Any, n_segments: int, *, xp: Any) -> tuple[
     return one_hot.T @ values, xp.bincount(codes, minlength=n_segments)
 
 
+def nearest_centre(X: Any, centres: Any, *, xp: Any) -> tuple[Any, Any]:
+    """Index of each row's nearest centre, and the squared distance to it.
+
+    Plain differences rather than the ``|x|^2 - 2x.c + |c|^2`` expansion: no
+    cancellation, so labels near a boundary come out the same on every backend.
+    One centre at a time keeps memory at one (n, d) block.
+    """
+    distances = xp.stack([((X - centres[j]) ** 2).sum(axis=1)
+                          for j in range(int(centres.shape[0]))], axis=1)
+    return distances.argmin(axis=1), distances.min(axis=1)
+
+
 def size_rank(sizes: Any, *, xp: Any) -> tuple[Any, Any]:
     """Order of segments by size (largest first, ties to the lower label) and its inverse."""
     k = sizes.shape[0]

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from .arrays import nearest_centre
 from .backend import Backend
 from .cluster.soft import e_step, membership_columns
 from .errors import GpusegError
@@ -170,13 +171,9 @@ def assign(model: SegmentModel, features_table: Any, backend: Backend) -> Any:
 def nearest_centroid(model: SegmentModel, projected: Any, backend: Backend) -> Any:
     """int32 segment of each row of ``projected`` (users in the model's PCA space)."""
     xp = backend.xp
-    centroids = backend.asarray(model.centroids, dtype=np.float64)
-    # Plain differences rather than the |x|^2 - 2x.c + |c|^2 expansion: no cancellation, so
-    # labels near a boundary come out the same on every backend. One centroid at a time keeps
-    # memory at one (n, components) block.
-    distances = xp.stack([((projected - centroids[j]) ** 2).sum(axis=1) for j in range(model.k)],
-                         axis=1)
-    return xp.argmin(distances, axis=1).astype(xp.int32)
+    labels, _ = nearest_centre(projected, backend.asarray(model.centroids, dtype=np.float64),
+                               xp=xp)
+    return labels.astype(xp.int32)
 
 
 def memberships(model: SegmentModel, projected: Any, segments: Any,

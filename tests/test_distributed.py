@@ -34,6 +34,7 @@ from gpuseg.distributed.stages import Workers, compute_features  # noqa: E402
 from gpuseg.errors import BackendUnavailableError, DataValidationError, ResourceLimitError  # noqa: E402
 from gpuseg.features import compute_features as single_process_features  # noqa: E402
 from gpuseg.features import feature_columns  # noqa: E402
+from gpuseg.model import project_features  # noqa: E402
 from gpuseg.pipeline import segment  # noqa: E402
 from gpuseg.vocabulary import PERSONA_NAMES  # noqa: E402
 
@@ -115,6 +116,17 @@ def test_labels_agree_with_the_single_process_run_and_carry_the_same_personas(
     assert set(distributed_run.timings) >= {"features", "scale", "pca", "kmeans", "dbscan",
                                             "personas"}
     assert distributed_run.activity.sum() == single.activity.sum()
+
+
+def test_kmeans_inertia_is_every_users_squared_distance_to_its_saved_centroid(
+        strong, distributed_run, cpu_backend):
+    model, segments = distributed_run.model, distributed_run.segments
+    table = single_process_features(load_instacart(strong, backend=cpu_backend, cache=False),
+                                    cpu_backend).table.loc[segments["user_id"]]
+    projected = project_features(model, table, cpu_backend)
+    own = model.centroids[segments["segment"].to_numpy()]
+    expected = float(((projected - own) ** 2).sum())
+    assert distributed_run.metrics["kmeans"]["inertia"] == pytest.approx(expected, rel=1e-9)
 
 
 def test_sampled_memberships_and_hdbscan_match_the_single_process_run(strong, cluster,

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from dask.sizeof import sizeof
 
+from .. import arrays
 from ..activity import history_heatmap, history_orders
 from ..arrays import segment_sums
 from ..backend import Backend
@@ -156,9 +157,10 @@ def project_block(block: Any, mean: np.ndarray, components: np.ndarray,
 
 
 def nearest_centre(block: Any, centres: np.ndarray, backend_name: str) -> Any:
-    """KMeans prediction of a block: the index of the nearest centre (int32)."""
+    """KMeans prediction of a block: the index of the nearest centre (int32), computed as
+    ``gpuseg assign`` computes it (:func:`gpuseg.arrays.nearest_centre`)."""
     xp = worker_backend(backend_name).xp
-    return _squared_distances(block, xp.asarray(centres), xp).argmin(axis=1).astype(xp.int32)
+    return arrays.nearest_centre(block, xp.asarray(centres), xp=xp)[0].astype(xp.int32)
 
 
 def label_counts(block: Any, k: int, backend_name: str) -> np.ndarray:
@@ -174,17 +176,12 @@ def relabel_block(block: Any, mapping: np.ndarray, backend_name: str) -> Any:
     return xp.asarray(mapping)[block].astype(xp.int32)
 
 
-def nearest_squared_distance(block: Any, centres: np.ndarray, backend_name: str) -> Any:
-    """Each row's squared distance to its nearest centre (its share of the KMeans inertia)."""
+def assigned_squared_distance(block: Any, labels: Any, centres: np.ndarray,
+                              backend_name: str) -> Any:
+    """Each row's squared distance to the centre it was assigned (its share of the inertia);
+    ``labels`` is the block's column of :func:`nearest_centre`."""
     xp = worker_backend(backend_name).xp
-    distances = _squared_distances(block, xp.asarray(centres), xp).min(axis=1)
-    # The expanded form can dip a rounding error below zero for a row on its centre.
-    return xp.maximum(distances, 0.0)
-
-
-def _squared_distances(block: Any, centres: Any, xp: Any) -> Any:
-    return ((block * block).sum(axis=1)[:, None] - 2.0 * block @ centres.T
-            + (centres * centres).sum(axis=1)[None, :])
+    return ((block - xp.asarray(centres)[labels.reshape(-1)]) ** 2).sum(axis=1)
 
 
 def nearest_point_label(block: Any, points: np.ndarray, point_labels: np.ndarray, eps: float,

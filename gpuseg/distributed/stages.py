@@ -233,6 +233,7 @@ def kmeans(workers: Workers, X_pca: Any, init: np.ndarray, *, seed: int,
     :func:`gpuseg.cluster.fit_kmeans`.
     """
     import dask
+    import dask.array as da
 
     centres = workers.engine.kmeans_centres(workers.client, X_pca, init, seed=seed,
                                              variance=variance)
@@ -243,10 +244,12 @@ def kmeans(workers: Workers, X_pca: Any, init: np.ndarray, *, seed: int,
                                            dtype=np.int32))
     pieces = [dask.delayed(tasks.label_counts)(block, k, workers.name)
               for block in raw.to_delayed().ravel()]
-    # A user's distance to its nearest centre does not depend on the centres' order, so the
-    # inertia comes in the same pass as the counts.
-    distances = X_pca.map_blocks(tasks.nearest_squared_distance, centres=centres,
-                                 backend_name=workers.name, drop_axis=1, dtype=np.float64)
+    # Each user's distance to its own centre does not depend on the centres' order, so the
+    # inertia comes in the same pass as the counts. The labels as a column line up with X's
+    # rows (map_blocks aligns trailing axes).
+    distances = da.map_blocks(tasks.assigned_squared_distance, X_pca, raw[:, None],
+                              centres=centres, backend_name=workers.name, drop_axis=1,
+                              dtype=np.float64)
     total, inertia_sum = dask.compute(dask.delayed(sum)(pieces), distances.sum())
     counts, inertia = np.asarray(total, dtype=np.int64), float(inertia_sum)
     order, rank = size_rank(counts, xp=np)
