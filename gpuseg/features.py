@@ -77,6 +77,13 @@ def aisle_id(column: str) -> int:
     return int(column[len(AISLE_COLUMN_PREFIX):])
 
 
+def no_users_selected(min_orders: int, n_with_history: int) -> GpusegError:
+    """The error for data in which no user reaches ``min_orders`` orders with products."""
+    return GpusegError(
+        f"no user has at least {min_orders} orders with products "
+        f"({n_with_history} users have any); lower {option('min_orders')} or check the input")
+
+
 def feature_columns(aisle_ids: Iterable[int]) -> list[str]:
     """Column names of the feature table, in table order.
 
@@ -226,9 +233,7 @@ def compute_features(data: InstacartData, backend: Backend, *, min_orders: int =
     n_selected = int(selected.shape[0])
     n_with_history = int(xp.count_nonzero(sums["n_orders"] > 0))
     if n_selected == 0:
-        raise GpusegError(
-            f"no user has at least {min_orders} orders with products "
-            f"({n_with_history} users have any); lower {option('min_orders')} or check the input")
+        raise no_users_selected(min_orders, n_with_history)
     columns = _feature_values(sums, selected, catalog, xp)
     index = backend.df.Index(orders.user_ids[selected], name="user_id")
     table = backend.df.DataFrame(dict(zip(feature_columns(catalog.aisle_ids), columns)),

@@ -92,6 +92,24 @@ def constant_features(variances: np.ndarray, means: np.ndarray, n_users: int) ->
     return variances <= n_users * eps * variances + (n_users * means * eps) ** 2
 
 
+def check_users(n_users: int) -> None:
+    """Refuse fewer than two users: nothing to scale or segment."""
+    if n_users < 2:
+        raise GpusegError(
+            f"{n_users} user(s) left after filtering; segmentation needs at least 2 "
+            f"(lower {option('min_orders')} or supply more data)")
+
+
+def components_to_fit(n_users: int, n_features: int, pca_components: int | None) -> int:
+    """Components a PCA of this data has (all are fitted), refusing a fixed count above it."""
+    n_fit = min(n_users, n_features)
+    if pca_components is not None and pca_components > n_fit:
+        raise GpusegError(
+            f"{setting('pca_components', pca_components)} exceeds the {n_fit} components this "
+            f"data has ({n_users} users x {n_features} features)")
+    return n_fit
+
+
 @dataclass(frozen=True)
 class Standardised:
     """The standardised feature matrix and what scaling found (first half of preprocessing)."""
@@ -122,10 +140,7 @@ def standardise(features: Any, backend: Backend) -> Standardised:
     backend : Backend
     """
     n_users = features.shape[0]
-    if n_users < 2:
-        raise GpusegError(
-            f"{n_users} user(s) left after filtering; segmentation needs at least 2 "
-            f"(lower {option('min_orders')} or supply more data)")
+    check_users(n_users)
     X = backend.asarray(features, dtype="float64")
     scaler = backend.StandardScaler()
     X_scaled = scaler.fit_transform(X)
@@ -157,12 +172,7 @@ def project(scaled: Standardised, backend: Backend, *, pca_variance: float = 0.9
         Fixed number of components.
     """
     n_users, n_features = scaled.X_scaled.shape
-    n_fit = min(n_users, n_features)
-    if pca_components is not None and pca_components > n_fit:
-        raise GpusegError(
-            f"{setting('pca_components', pca_components)} exceeds the {n_fit} components this "
-            "data has "
-            f"({n_users} users x {n_features} features)")
+    n_fit = components_to_fit(n_users, n_features, pca_components)
     # cuML's PCA takes an integer count only: fit every component, then choose the count.
     pca = backend.PCA(n_components=n_fit)
     X_all = pca.fit_transform(scaled.X_scaled)

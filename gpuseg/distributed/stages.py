@@ -17,8 +17,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..arrays import size_rank
-from ..errors import GpusegError
-from ..preprocess import components_for_variance, constant_features
+from ..features import no_users_selected
+from ..preprocess import (
+    check_users,
+    components_for_variance,
+    components_to_fit,
+    constant_features,
+)
 from . import partitions as tasks
 
 if TYPE_CHECKING:
@@ -107,10 +112,7 @@ def compute_features(workers: Workers, source: PartitionedSource, catalog: Any, 
     check_users_disjoint([s.user_ids for s in summaries], source)
     blocks = tuple(i for i, s in enumerate(summaries) if s.n_users)
     if not blocks:
-        with_history = sum(s.n_with_history for s in summaries)
-        raise GpusegError(
-            f"no user has at least {min_orders} orders with products "
-            f"({with_history} users have any); lower --min-orders or check the input")
+        raise no_users_selected(min_orders, sum(s.n_with_history for s in summaries))
     used = [parts[i] for i in blocks]
     matrices = client.map(tasks.matrix_of, used, backend_name=workers.name)
     n_features = len(feature_names)
@@ -144,10 +146,7 @@ def standardise(workers: Workers, X: Any) -> Scaling:
     import dask
 
     n_users = int(X.shape[0])
-    if n_users < 2:
-        raise GpusegError(
-            f"{n_users} user(s) left after filtering; segmentation needs at least 2 "
-            "(lower --min-orders or supply more data)")
+    check_users(n_users)
     mean, variance = (workers.backend.to_numpy(v, np.float64)
                       for v in dask.compute(X.mean(axis=0), X.var(axis=0)))
     constant = constant_features(variance, mean, n_users)
@@ -187,11 +186,7 @@ def project(workers: Workers, X_scaled: Any, *, pca_variance: float,
     import dask
 
     n_users, n_features = (int(v) for v in X_scaled.shape)
-    n_fit = min(n_users, n_features)
-    if pca_components is not None and pca_components > n_fit:
-        raise GpusegError(
-            f"--pca-components {pca_components} exceeds the {n_fit} components this data has "
-            f"({n_users} users x {n_features} features)")
+    n_fit = components_to_fit(n_users, n_features, pca_components)
     gram, sums = (workers.backend.to_numpy(v, np.float64)
                   for v in dask.compute(X_scaled.T @ X_scaled, X_scaled.sum(axis=0)))
     mean = sums / n_users
