@@ -243,7 +243,7 @@ def test_the_cli_runs_across_local_workers_and_writes_the_whole_run_directory(tm
 
 
 def test_gpuseg_partition_rewrites_kaggle_csvs_as_partitions_of_whole_users(
-        cluster, dask_backend, cpu_backend, tmp_path, monkeypatch):
+        cluster, dask_backend, cpu_backend, tmp_path, monkeypatch, capsys):
     if dask_backend.name == "gpu":
         pytest.skip("gpuseg partition runs on CPU workers")
     from gpuseg.data.synth import generate_instacart, write_instacart
@@ -263,6 +263,15 @@ def test_gpuseg_partition_rewrites_kaggle_csvs_as_partitions_of_whole_users(
                  for folder in (flat, out)]
     pd.testing.assert_frame_equal(by_folder[1].sort_index(), by_folder[0], check_exact=True)
 
+    # An existing folder is refused before any work; --force replaces it whole.
+    again = ["partition", "--data", str(flat), "--out", str(out), "--partitions", "2",
+             "--scheduler", cluster.scheduler_address, "-q"]
+    assert main(again) == 2
+    assert "already exists; pass --force" in capsys.readouterr().err
+    assert main([*again, "--force"]) == 0
+    assert sorted(p.name for p in (out / "orders").iterdir()) == ["part-00000.parquet",
+                                                                  "part-00001.parquet"]
+
     table = pd.read_csv(flat / "order_products__prior.csv")
     bad_row = len(table) - 10
     table.loc[bad_row, "reordered"] = 3
@@ -273,3 +282,4 @@ def test_gpuseg_partition_rewrites_kaggle_csvs_as_partitions_of_whole_users(
     assert str(error.value) == (f"{flat / 'order_products__prior.csv'}, column 'reordered', "
                                 f"row {bad_row + 1}: 3 is outside 0-1")
     assert not (tmp_path / "bad").exists()
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left

@@ -12,8 +12,6 @@ the input file, the column and the row in the file.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +32,7 @@ from ..data.partitioned import (
 from ..data.schema import FILE_STEMS, ORDERS_OPTIONAL, TABLE_DTYPES
 from ..data.validate import BadValueError, compact_column
 from ..errors import ConfigError, DataValidationError
+from ..rundir import atomic_directory, refuse_existing
 from .cluster import dask_client
 from .engines import CpuDaskEngine
 
@@ -81,7 +80,9 @@ def repartition(data: str | os.PathLike[str], out: str | os.PathLike[str], *, pa
     DataValidationError
         A missing file or a bad value (naming the file, column and row).
     ConfigError
-        Bad arguments, or ``out`` exists and ``overwrite`` is false.
+        Bad arguments.
+    GpusegError
+        ``out`` exists and ``overwrite`` is false.
     """
     if not isinstance(partitions, int) or partitions < 1:
         raise ConfigError(f"--partitions must be an integer >= 1 (got {partitions!r})")
@@ -100,24 +101,15 @@ def repartition(data: str | os.PathLike[str], out: str | os.PathLike[str], *, pa
                   if table in files}
         catalog_files = {table: files[table] for table in CATALOG_TABLES}
     target = Path(out)
-    if target.exists() and not overwrite:
-        raise ConfigError(f"{target} already exists; pass --force to replace it")
+    # Refused before any reading; the folder is then built beside itself and renamed into place.
+    refuse_existing(target, force=overwrite)
     catalog = read_catalog(PartitionedSource(folder=folder, catalog=catalog_files, parts=()))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial",
-                                    dir=target.parent))
-    try:
+    with atomic_directory(target, force=overwrite) as staging:
         for table in CATALOG_TABLES:
             pq.write_table(pa.Table.from_pandas(catalog[table], preserve_index=False),
                            staging / f"{FILE_STEMS[table]}.parquet")
         with dask_client(config, CpuDaskEngine()):
             _shuffle(inputs, staging, partitions)
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return target
 
 
