@@ -16,7 +16,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -46,13 +46,24 @@ def _examples(text: str) -> str:
     return "examples:\n" + textwrap.indent(textwrap.dedent(text).strip(), "  ")
 
 
-def _k_value(text: str) -> str | int:
-    if text == "auto":
-        return "auto"
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or an integer (got {text!r})") from None
+def _number_or(number: Callable[[str], object], words: Mapping[str, object],
+               expected: str) -> Callable[[str], object]:
+    """An argparse type: one of ``words`` (read as its value), else a ``number``."""
+    def read(text: str) -> object:
+        if text in words:
+            return words[text]
+        try:
+            return number(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected} (got {text!r})") from None
+
+    return read
+
+
+_k_value = _number_or(int, {"auto": "auto"}, "'auto' or an integer")
+_sample_value = _number_or(int, {"all": None, "auto": "auto"}, "an integer, 'all' or 'auto'")
+_count_or_all = _number_or(int, {"all": None}, "an integer or 'all'")
+_eps_value = _number_or(float, {"auto": None}, "a number or 'auto'")
 
 
 def _add_partition_cluster_options(p: argparse.ArgumentParser) -> None:
@@ -61,33 +72,6 @@ def _add_partition_cluster_options(p: argparse.ArgumentParser) -> None:
     _add_config_option(p, "workers", shown="one local worker per core")
     _add_config_option(p, "scheduler")
     _add_config_option(p, "worker_memory")
-
-
-def _sample_value(text: str) -> str | int | None:
-    if text in ("auto", "all"):
-        return None if text == "all" else "auto"
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, 'all' or 'auto' (got {text!r})") from None
-
-
-def _count_or_all(text: str) -> int | None:
-    if text == "all":
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer or 'all' (got {text!r})") from None
-
-
-def _eps_value(text: str) -> float | None:
-    if text == "auto":
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number or 'auto' (got {text!r})") from None
 
 
 def _byte_size(text: str) -> int:
