@@ -33,9 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.memory import status_kib
-from benchmarks.suite import RESULTS_DIR, ROOT, run_step, slug
+from benchmarks.suite import DATA_DIR, RESULTS_DIR, ROOT, run_step, slug
 
-DATA_DIR = Path(__file__).resolve().parent / ".data"
 #: 1x, 3x and 10x Instacart's 206,209 shoppers.
 SIZES = (206_209, 618_627, 2_062_090)
 USERS_PER_PARTITION = 25_000
@@ -252,8 +251,9 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS_DIR.mkdir(exist_ok=True)
     stem = f"distributed-{slug(results['cpu'])}-{results['date']}"
     (RESULTS_DIR / f"{stem}.json").write_text(json.dumps(results, indent=1) + "\n")
-    (RESULTS_DIR / f"{stem}.md").write_text(markdown(results))
-    print(markdown(results))
+    table = markdown(results)
+    (RESULTS_DIR / f"{stem}.md").write_text(table)
+    print(table)
     return 0
 
 

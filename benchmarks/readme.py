@@ -40,8 +40,7 @@ def section(reports: list[tuple[Path, dict]]) -> str:
         lines.append("No benchmark results yet.")
     for path, report in reports:
         devices = "; ".join(f"{name}: {device}" for name, device in report["devices"].items())
-        shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name
-        lines += [f"**{devices}** ({report['date']}, `{shown}`)", "",
+        lines += [f"**{devices}** ({report['date']}, `{_shown(path)}`)", "",
                   "| users | backend | features (s) | run (s) | peak host GiB | features ours/DuckDB "
                   "| UMAP trust. |",
                   "| ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
@@ -58,6 +57,11 @@ def section(reports: list[tuple[Path, dict]]) -> str:
     return "\n".join(lines)
 
 
+def _shown(path: Path) -> str:
+    """A results file as the README names it: relative to the repository when inside it."""
+    return str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name)
+
+
 def _maybe(value: float | None, fmt: str) -> str:
     return "-" if value is None else fmt.format(value)
 
@@ -66,18 +70,16 @@ def distributed_section(folder: Path = RESULTS_DIR) -> str:
     """The newest ``python -m benchmarks --distributed`` table (``Bigger than one machine``)."""
     from benchmarks.distributed import markdown
 
-    files = sorted(folder.glob("distributed-*.json"),
-                   key=lambda path: json.loads(path.read_text())["date"])
+    found = [(json.loads(path.read_text()), path) for path in folder.glob("distributed-*.json")]
     lines = [DISTRIBUTED_START, ""]
-    if not files:
+    if not found:
         lines.append("No distributed benchmark results yet.")
     else:
-        path = files[-1]
-        shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name
-        lines += [f"Measured by `python -m benchmarks --distributed` (`{shown}`): synthetic "
-                  "`realistic` data generated into partitions, then the whole run across "
-                  "`dask scheduler` + `dask worker` processes; one run per size.", "",
-                  markdown(json.loads(path.read_text())).rstrip("\n")]
+        results, path = sorted(found, key=lambda item: item[0]["date"])[-1]
+        lines += [f"Measured by `python -m benchmarks --distributed` (`{_shown(path)}`): "
+                  "synthetic `realistic` data generated into partitions, then the whole run "
+                  "across `dask scheduler` + `dask worker` processes; one run per size.", "",
+                  markdown(results).rstrip("\n")]
     lines += ["", DISTRIBUTED_END]
     return "\n".join(lines)
 

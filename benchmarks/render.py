@@ -4,9 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-STAGE_ORDER = ("load_csv", "load_parquet", "features", "scale", "pca", "k_sweep", "kmeans", "soft",
-               "silhouette", "stability", "hierarchical", "dbscan", "importance", "personas",
-               "rules", "umap", "report", "run_total")
+from benchmarks.suite import STAGES
+
+STAGE_ORDER = (*STAGES, "run_total")
 
 
 def _fmt(summary: dict[str, float] | None) -> str:

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.memory import status_kib
+from gpuseg.pipeline import STAGES as PIPELINE_STAGES
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(__file__).resolve().parent / ".data"
@@ -45,10 +46,7 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 FULL_SCALE_USERS = 206_209
 DEFAULT_SIZES = (20_000, 50_000, FULL_SCALE_USERS)
 #: Whole-run stages, in order; ``run_total`` adds them up from the parquet cache to the report.
-RUN_STAGES = ("load_parquet", "features", "scale", "pca", "k_sweep", "kmeans", "soft",
-              "silhouette", "stability", "hierarchical", "dbscan", "personas", "importance",
-              "rules", "umap",
-              "report")
+RUN_STAGES = ("load_parquet", *PIPELINE_STAGES, "report")
 STAGES = ("load_csv",) + RUN_STAGES
 PEERS = ("duckdb", "pandas_notebook")
 
