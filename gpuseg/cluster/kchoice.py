@@ -23,7 +23,7 @@ from typing import Any, Literal
 from ..config import option, setting
 from ..errors import GpusegError
 from ..result import finite_or_none
-from .sweep import STABILITY_ROUNDS, KSweep, sharpest_k
+from .sweep import STABILITY_ROUNDS, KSweep, sharpest_k, sharpness_for_json
 
 #: Silhouettes closer than this to the best one count as a tie in ``choose_k``.
 SILHOUETTE_TIE = 0.01
@@ -199,7 +199,7 @@ def _evidence(sweep: KSweep, business_range: tuple[int, int]) -> dict[str, Any]:
     finite = [a for a in aris if not math.isnan(a)]
     # A resample that could not be refitted counts as not coming back.
     ari = sum(finite) / len(aris) if aris else math.nan
-    return {"sharpest_k": sharp_k, "sharpness": None if math.isnan(value) else min(value, 1e12),
+    return {"sharpest_k": sharp_k, "sharpness": sharpness_for_json(value),
             "runner_up": max(others) if others else None, "sharp": value >= ELBOW_CLEAR,
             "stability_aris": [finite_or_none(a) for a in aris],
             "stability_ari": finite_or_none(ari), "stable": bool(aris) and ari >= STABLE_ARI,

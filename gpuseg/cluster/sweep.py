@@ -176,9 +176,7 @@ class KSweep:
             "n_users": self.n_users,
             "fit_size": self.fit_size,
             "starts": list(self.starts),
-            # JSON has no infinity: a curve flat after K shows as a very large number.
-            "elbow_sharpness": [None if math.isnan(v) else min(v, 1e12)
-                                for v in self.elbow_sharpness],
+            "elbow_sharpness": [sharpness_for_json(v) for v in self.elbow_sharpness],
             "stability_k": self.stability_k,
             "stability_aris": [finite_or_none(v) for v in self.stability_aris],
         }
@@ -308,6 +306,12 @@ def k_sweep(X: Any, backend: Backend, *, k_range: tuple[int, int] = (2, 10), see
         return sweep
     aris = _bootstrap_aris(X_fit, labels_by_k[candidate], backend, k=candidate, seed=seed)
     return dataclasses.replace(sweep, stability_k=candidate, stability_aris=aris)
+
+
+def sharpness_for_json(value: float) -> float | None:
+    """An elbow sharpness as metrics.json holds it: ``null`` for NaN and, since JSON has no
+    infinity, a very large number for a curve flat after K."""
+    return None if math.isnan(value) else min(value, 1e12)
 
 
 def sharpest_k(sweep: KSweep, k_range: tuple[int, int]) -> int | None:
