@@ -44,9 +44,9 @@ LIGHT = dict(seed=7, n_init=3, sweep_n_init=1, stability_seeds=2, bootstrap_roun
              hierarchical_micro_clusters=100)
 
 
-@pytest.fixture(scope="module", params=["cpu", pytest.param("gpu", marks=pytest.mark.gpu)])
-def dask_backend(request):
-    backend = request.getfixturevalue(f"{request.param}_backend")
+@pytest.fixture(scope="module")
+def dask_backend(backend):
+    """Each backend in turn (conftest's ``backend``), skipped where its Dask engine is missing."""
     try:
         engine_for(backend)
     except BackendUnavailableError as exc:
