@@ -9,6 +9,9 @@ HTML metacharacters so that escaping is tested everywhere they appear.
 :func:`demo_run` runs ``gpuseg demo`` once per test session on a few thousand
 synthetic shoppers, with a cheaper pipeline configuration, and hands every
 test the same run directory and data folder.
+
+:func:`kmeans_model` fits the saved model's pieces (scaler, PCA, KMeans) on a
+data folder without the rest of the pipeline.
 """
 from __future__ import annotations
 
@@ -239,3 +242,26 @@ def demo_run(tmp_path_factory) -> DemoRun:
         _demo_run = DemoRun(run_dir=run_dir, data_dir=root / "demo-run-data", exit_code=code,
                             stdout=stdout.getvalue())
     return _demo_run
+
+
+def kmeans_model(data_dir: Path, backend: CpuBackend, *, k: int, n_init: int, seed: int,
+                 persona_names: tuple[str, ...]) -> tuple[pd.DataFrame, np.ndarray, SegmentModel]:
+    """The features of ``data_dir`` (users with 5 orders or more), their KMeans labels and a
+    saved model of scaler, PCA and centroids, fitted without the validation stages (seconds,
+    not a whole run; the GPU check bills CPU time as device time)."""
+    from gpuseg.cluster import fit_kmeans
+    from gpuseg.data import load_instacart
+    from gpuseg.features import compute_features
+    from gpuseg.preprocess import preprocess
+
+    table = compute_features(load_instacart(data_dir, backend=backend), backend,
+                             min_orders=5).table
+    prep = preprocess(table, backend)
+    km = fit_kmeans(prep.X_pca, backend, k=k, n_init=n_init, seed=seed)
+    scaler, pca = prep.scaler_params(backend), prep.pca_params(backend)
+    model = SegmentModel(feature_names=prep.feature_names, scaler_mean=scaler["mean"],
+                         scaler_scale=scaler["scale"], pca_mean=pca["mean"],
+                         pca_components=pca["components"],
+                         centroids=backend.to_numpy(km.centroids, np.float64),
+                         persona_names=persona_names, min_orders=5)
+    return table, backend.to_numpy(km.labels), model

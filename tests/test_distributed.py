@@ -170,7 +170,7 @@ def test_a_worker_killed_mid_run_is_recomputed_and_the_labels_stay(strong, clust
 
 
 def test_a_corrupt_partition_file_is_named_with_its_row(strong, cluster, dask_backend, tmp_path):
-    folder = Path(shutil.copytree(strong, tmp_path / "bad"))
+    folder = shutil.copytree(strong, tmp_path / "bad")
     path = folder / "orders" / "part-00002.parquet"
     orders = pd.read_parquet(path)
     orders.loc[17, "order_dow"] = 9
@@ -181,7 +181,7 @@ def test_a_corrupt_partition_file_is_named_with_its_row(strong, cluster, dask_ba
 
 
 def test_an_unreadable_partition_file_is_named(strong, cluster, dask_backend, tmp_path):
-    folder = Path(shutil.copytree(strong, tmp_path / "truncated"))
+    folder = shutil.copytree(strong, tmp_path / "truncated")
     path = folder / "order_products__prior" / "part-00001.parquet"
     path.write_bytes(path.read_bytes()[:200])
     with pytest.raises(DataValidationError, match=f"{path}: not a readable parquet file"):

@@ -6,11 +6,9 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from _fake_result import fake_features, fake_result
+from _fake_result import fake_features, fake_result, kmeans_model
 from _rules_reference import check_rules
 
-from gpuseg.cluster import fit_kmeans
-from gpuseg.data import load_instacart
 from gpuseg.data import taxonomy as tx
 from gpuseg.data.synth import generate_instacart, write_instacart
 from gpuseg.explain import (
@@ -21,10 +19,8 @@ from gpuseg.explain import (
     grouped_importance,
     segment_rules,
 )
-from gpuseg.features import FEATURE_COLUMNS_FIXED, compute_features, feature_columns
+from gpuseg.features import FEATURE_COLUMNS_FIXED, feature_columns
 from gpuseg.model import assign
-from gpuseg.preprocess import preprocess
-from gpuseg.result import SegmentModel
 
 #: The public taxonomy, as the pipeline's catalog reads it from a Kaggle-layout folder.
 CATALOG = {
@@ -90,16 +86,8 @@ def realistic(tmp_path_factory, cpu_backend):
     """3,000 realistic shoppers, their features, a saved-model equivalent and a 5-segment KMeans."""
     folder = write_instacart(generate_instacart(3_000, seed=11, separation="realistic"),
                              tmp_path_factory.mktemp("realistic") / "data", fmt="parquet")
-    data = load_instacart(folder, backend=cpu_backend)
-    table = compute_features(data, cpu_backend).table
-    prep = preprocess(table, cpu_backend)
-    km = fit_kmeans(prep.X_pca, cpu_backend, k=5, n_init=4, seed=3)
-    pca = prep.pca_params(cpu_backend)
-    model = SegmentModel(feature_names=prep.feature_names, scaler_mean=prep.scaler_mean,
-                         scaler_scale=prep.scaler_scale, pca_mean=pca["mean"],
-                         pca_components=pca["components"], centroids=np.asarray(km.centroids),
-                         persona_names=tuple(f"Segment <{j}>" for j in range(5)), min_orders=5)
-    return table, np.asarray(km.labels), model
+    return kmeans_model(folder, cpu_backend, k=5, n_init=4, seed=3,
+                        persona_names=tuple(f"Segment <{j}>" for j in range(5)))
 
 
 def test_on_realistic_shoppers_some_family_is_clearly_needed(realistic, cpu_backend):

@@ -24,8 +24,8 @@ def frames_of(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
 
 def assert_same_data(a: InstacartData, b: InstacartData) -> None:
     for name in ("orders", "order_products", "products", "aisles", "departments"):
-        pd.testing.assert_frame_equal(a.__getattribute__(name).reset_index(drop=True),
-                                      b.__getattribute__(name).reset_index(drop=True),
+        pd.testing.assert_frame_equal(getattr(a, name).reset_index(drop=True),
+                                      getattr(b, name).reset_index(drop=True),
                                       check_categorical=False)
     assert dict(a.cleaning) == dict(b.cleaning)
 
@@ -78,11 +78,7 @@ def test_something_that_is_not_a_frame_is_refused():
 def test_segment_takes_frames_and_gives_the_labels_of_the_same_folder(tmp_path, cpu_backend):
     synth = generate_instacart(1_500, seed=2, separation="strong")
     folder = write_instacart(synth, tmp_path / "data", fmt="parquet")
-    order_products = pd.concat([synth.order_products__prior, synth.order_products__train],
-                               ignore_index=True)
-    data = InstacartData.from_frames(orders=synth.orders, order_products=order_products,
-                                     products=synth.products, aisles=synth.aisles,
-                                     departments=synth.departments)
+    data = InstacartData.from_frames(**frames_of(synth.tables()))
     config = PipelineConfig(backend="cpu", seed=1, k_sweep_range=(3, 6), stability_seeds=2,
                             bootstrap_rounds=1)
     in_memory = segment(data, config, embed=False)

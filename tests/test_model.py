@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
-from _fake_result import demo_run, fake_features, fake_result
+from _fake_result import demo_run, fake_features, fake_result, kmeans_model
 
 from gpuseg.errors import GpusegError
 from gpuseg.model import ARRAYS_FILE, META_FILE, assign, assign_users, load_model, save_model
@@ -177,27 +177,6 @@ def test_assign_users_names_the_features_the_data_lacks(tmp_path_factory, tmp_pa
         assign_users(tmp_path, run.data_dir, cpu_backend)
 
 
-def _cpu_fitted_model(data_dir, cpu_backend):
-    """A KMeans model fitted on the CPU without the validation stages (seconds, not minutes:
-    the GPU check bills CPU time as device time)."""
-    from gpuseg.cluster import fit_kmeans
-    from gpuseg.data import load_instacart
-    from gpuseg.features import compute_features
-    from gpuseg.preprocess import preprocess
-    from gpuseg.result import SegmentModel
-
-    features = compute_features(load_instacart(data_dir, backend=cpu_backend), cpu_backend,
-                                min_orders=5)
-    prep = preprocess(features.table, cpu_backend)
-    km = fit_kmeans(prep.X_pca, cpu_backend, k=5, n_init=2, seed=0)
-    scaler, pca = prep.scaler_params(cpu_backend), prep.pca_params(cpu_backend)
-    model = SegmentModel(feature_names=prep.feature_names, scaler_mean=scaler["mean"],
-                         scaler_scale=scaler["scale"], pca_mean=pca["mean"],
-                         pca_components=pca["components"], centroids=km.centroids,
-                         persona_names=tuple(f"segment {j}" for j in range(5)), min_orders=5)
-    return model, pd.DataFrame({"user_id": prep.user_ids, "segment": km.labels})
-
-
 @pytest.mark.gpu
 def test_a_cpu_fitted_model_assigns_the_same_users_on_the_gpu(tmp_path, gpu_backend, cpu_backend):
     """Features computed by cuDF may differ from pandas' in the last bits: labels may flip only
@@ -205,7 +184,9 @@ def test_a_cpu_fitted_model_assigns_the_same_users_on_the_gpu(tmp_path, gpu_back
     from gpuseg.data.synth import generate_instacart, write_instacart
 
     data_dir = write_instacart(generate_instacart(2_000, seed=2), tmp_path / "data", fmt="parquet")
-    model, trained = _cpu_fitted_model(data_dir, cpu_backend)
+    table, labels, model = kmeans_model(data_dir, cpu_backend, k=5, n_init=2, seed=0,
+                                        persona_names=tuple(f"segment {j}" for j in range(5)))
+    trained = pd.DataFrame({"user_id": table.index.to_numpy(), "segment": labels})
     save_model(model, tmp_path / "model")
     on_gpu = assign_users(tmp_path / "model", data_dir, gpu_backend)
     merged = trained.merge(on_gpu, on="user_id", suffixes=("_run", "_gpu"), validate="1:1")

@@ -1,6 +1,7 @@
 """The partitioned layout: synthetic partitions equal the single folder; loading checks them."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -88,15 +89,8 @@ def test_the_loader_reads_the_partitioned_layout_as_the_single_folder(partitione
     pd.testing.assert_frame_equal(a, b, check_exact=True)
 
 
-def _copy(source: Path, target: Path) -> Path:
-    import shutil
-
-    shutil.copytree(source, target)
-    return target
-
-
 def test_a_bad_value_names_the_partition_file_and_its_row(partitioned, cpu_backend, tmp_path):
-    folder = _copy(partitioned[0], tmp_path / "bad")
+    folder = shutil.copytree(partitioned[0], tmp_path / "bad")
     path = folder / "orders" / "part-00001.parquet"
     orders = pd.read_parquet(path)
     orders.loc[41, "order_hour_of_day"] = 31
@@ -108,7 +102,7 @@ def test_a_bad_value_names_the_partition_file_and_its_row(partitioned, cpu_backe
 
 def test_a_user_in_two_partitions_is_refused_naming_both_files(partitioned, cpu_backend,
                                                                tmp_path):
-    folder = _copy(partitioned[0], tmp_path / "split")
+    folder = shutil.copytree(partitioned[0], tmp_path / "split")
     first, second = (folder / "orders" / f"part-0000{i}.parquet" for i in (0, 1))
     orders = pd.read_parquet(second)
     orders.loc[orders.index[:1], "user_id"] = np.int32(1)
@@ -120,7 +114,7 @@ def test_a_user_in_two_partitions_is_refused_naming_both_files(partitioned, cpu_
 
 
 def test_a_partition_without_its_product_rows_is_named(partitioned, tmp_path):
-    folder = _copy(partitioned[0], tmp_path / "missing")
+    folder = shutil.copytree(partitioned[0], tmp_path / "missing")
     (folder / "order_products__prior" / "part-00002.parquet").unlink()
     with pytest.raises(DataValidationError, match="order_products__prior/part-00002.parquet: "
                                                   "missing"):

@@ -275,5 +275,3 @@ def test_the_cudf_calls_of_the_partition_tasks_bind():
     """What gpuseg.distributed.partitions asks of cuDF beyond the single-process pipeline."""
     inspect.signature(cudf.Series.isin).bind(None, [1, 2])
     inspect.signature(cudf.DataFrame.__getitem__).bind(None, ["order_id", "user_id"])
-    inspect.signature(cudf.DataFrame.to_cupy).bind(None, dtype="float64")
-    inspect.signature(cudf.from_pandas).bind(pd.DataFrame())

@@ -138,15 +138,22 @@ def test_the_page_says_so_when_umap_did_not_run(tmp_path, monkeypatch):
     assert not (tmp_path / "figures" / "umap.png").exists()
 
 
-def test_an_hdbscan_run_reports_hdbscan_in_place_of_dbscan(fake, tmp_path, monkeypatch):
+def _hdbscan_page(fake, tmp_path, monkeypatch, *, outliers: bool, **fit) -> str:
+    """The report of ``fake`` as if HDBSCAN had run in place of DBSCAN, with ``fit``'s
+    metrics (every user an outlier when ``outliers``)."""
     monkeypatch.setattr(figures, "to_png", lambda figure: PNG_MAGIC)
     metrics = {key: value for key, value in fake.metrics.items() if key != "dbscan"}
-    metrics["hdbscan"] = {"n_clusters": 2, "outlier_share": 0.125, "min_cluster_size": 50,
-                          "min_samples": 5, "n_fit": 250,
-                          "assignment": "HDBSCAN ran on a seeded sample of 250 users"}
-    with_hdbscan = replace(fake, metrics=metrics,
-                           segments=fake.segments.rename(columns={"dbscan": "hdbscan"}))
-    page = write_report(with_hdbscan, tmp_path).read_text()
+    metrics["hdbscan"] = {"min_cluster_size": 50, "min_samples": 5, "n_fit": 250, **fit}
+    segments = fake.segments.rename(columns={"dbscan": "hdbscan"})
+    if outliers:
+        segments = segments.assign(hdbscan=-1)
+    return write_report(replace(fake, metrics=metrics, segments=segments), tmp_path).read_text()
+
+
+def test_an_hdbscan_run_reports_hdbscan_in_place_of_dbscan(fake, tmp_path, monkeypatch):
+    page = _hdbscan_page(fake, tmp_path, monkeypatch, outliers=False, n_clusters=2,
+                         outlier_share=0.125,
+                         assignment="HDBSCAN ran on a seeded sample of 250 users")
     header = page[page.index("<header>"):page.index("</header>")]
     assert "HDBSCAN outliers" in header and "12.5%" in header
     assert "DBSCAN outliers" not in page.replace("HDBSCAN outliers", "")
@@ -156,12 +163,8 @@ def test_an_hdbscan_run_reports_hdbscan_in_place_of_dbscan(fake, tmp_path, monke
 
 
 def test_density_without_dense_groups_says_what_the_outliers_mean(fake, tmp_path, monkeypatch):
-    monkeypatch.setattr(figures, "to_png", lambda figure: PNG_MAGIC)
-    metrics = {key: value for key, value in fake.metrics.items() if key != "dbscan"}
-    metrics["hdbscan"] = {"n_clusters": 0, "outlier_share": 1.0, "min_cluster_size": 50,
-                          "min_samples": 5, "n_fit": 250, "assignment": None}
-    segments = fake.segments.rename(columns={"dbscan": "hdbscan"}).assign(hdbscan=-1)
-    page = write_report(replace(fake, metrics=metrics, segments=segments), tmp_path).read_text()
+    page = _hdbscan_page(fake, tmp_path, monkeypatch, outliers=True, n_clusters=0,
+                         outlier_share=1.0, assignment=None)
     assert "100.0%" in page[page.index("<header>"):page.index("</header>")]
     assert "0 cluster(s) of varying density" in page
     assert "Most shoppers sit in no dense group" in page
