@@ -11,7 +11,8 @@ from gpuseg.data import taxonomy as tx
 from gpuseg.explain import MAX_DEPTH
 
 
-def _department_aisles(department):
+def department_aisles(department):
+    """The aisle-share columns of a department, read straight from the taxonomy."""
     return [f"aisle_{i + 1}" for i, (_, d) in enumerate(tx.AISLES)
             if tx.DEPARTMENTS[d - 1] == department]
 
@@ -25,7 +26,7 @@ def rule_matches(features: pd.DataFrame, conditions) -> pd.Series:
             hour = np.degrees(np.arctan2(features["hour_sin"], features["hour_cos"])) / 15.0
             value = (hour - 4.0) % 24.0 + 4.0
         elif key.startswith("dept_share_"):
-            value = features[_department_aisles(key.removeprefix("dept_share_"))].sum(axis=1)
+            value = features[department_aisles(key.removeprefix("dept_share_"))].sum(axis=1)
         else:
             value = features[key]
         picked &= (value > condition["threshold"]) if condition["op"] == ">" \
