@@ -32,8 +32,6 @@ RADAR_FEATURES = {
 }
 #: The radar's radius spans this many population standard deviations either side of average.
 RADAR_Z_LIMIT = 2.0
-#: The feature table's aisle-share column prefix (:data:`gpuseg.features.AISLE_COLUMN_PREFIX`).
-AISLE_FEATURE_PREFIX = AISLE_COLUMN_PREFIX
 
 
 def persona_names(result: Any) -> list[str]:
