@@ -42,10 +42,7 @@ from .explain import GroupedImportance, SegmentRules, feature_groups, grouped_im
 from .features import compute_features
 from .personas import Persona, name_segments, profile_segments
 from .preprocess import Preprocessed, project, standardise
-from .registry import get_backend
-from .result import SegmentationResult, SegmentModel
-from .timing import ProgressCallback, StageTimer
-from .validate import (
+from .quality import (
     Importance,
     SilhouetteReport,
     Stability,
@@ -54,6 +51,9 @@ from .validate import (
     stability,
     verdict,
 )
+from .registry import get_backend
+from .result import SegmentationResult, SegmentModel
+from .timing import ProgressCallback, StageTimer
 
 log = logging.getLogger(__name__)
 

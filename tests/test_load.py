@@ -159,7 +159,7 @@ def test_unjoinable_and_repeated_product_rows_are_dropped_counted_and_announced(
 
 
 def test_repeats_match_a_naive_pandas_reference():
-    from gpuseg.data.validate import clean_order_products
+    from gpuseg.data.checks import clean_order_products
 
     rng = np.random.default_rng(7)
     for n_rows in (1, 50, 2000):

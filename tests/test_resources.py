@@ -23,8 +23,8 @@ from gpuseg.data.tables import InstacartData
 from gpuseg.errors import ConfigError, ResourceLimitError
 from gpuseg.features import compute_features
 from gpuseg.preprocess import preprocess
+from gpuseg.quality import silhouette_report, stability
 from gpuseg.timing import StageTimer
-from gpuseg.validate import silhouette_report, stability
 
 MiB = 1 << 20
 

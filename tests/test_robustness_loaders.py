@@ -32,8 +32,8 @@ from hypothesis import strategies as st
 from test_load import expected_frames
 
 from gpuseg.data import load_instacart
+from gpuseg.data.checks import NULLABLE, DataCleaningWarning
 from gpuseg.data.schema import FILE_STEMS, OPTIONAL_FILES, TABLE_DTYPES, VALUE_RANGES
-from gpuseg.data.validate import NULLABLE, DataCleaningWarning
 from gpuseg.errors import DataValidationError, GpusegError
 from gpuseg.features import compute_features
 from gpuseg.registry import get_backend

@@ -19,8 +19,8 @@ from _layout import folder_digest, write_layout
 from gpuseg.cli import EXIT_OK, EXIT_USER_ERROR, main
 from gpuseg.config import PipelineConfig
 from gpuseg.data import load_instacart
+from gpuseg.data.checks import DataCleaningWarning
 from gpuseg.data.synth import generate_instacart
-from gpuseg.data.validate import DataCleaningWarning
 from gpuseg.errors import GpusegError
 from gpuseg.pipeline import segment
 from gpuseg.resources import check_segments

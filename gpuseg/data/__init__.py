@@ -6,11 +6,11 @@ the backend's dataframe library; ``load_instacart("kaggle")`` downloads them fir
 from __future__ import annotations
 
 from .cache import CacheWarning
+from .checks import DataCleaningWarning
 from .kaggle import download_instacart
 from .load import load_instacart
 from .synth import generate_instacart, write_instacart
 from .tables import InstacartData
-from .validate import DataCleaningWarning
 
 __all__ = ["CacheWarning", "DataCleaningWarning", "InstacartData", "download_instacart",
            "generate_instacart", "load_instacart", "write_instacart"]

@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 
 from ..backend import Backend
 from ..errors import ConfigError
+from .checks import CLEANING_KEYS
 from .schema import (
     AISLES_DTYPES,
     DEPARTMENTS_DTYPES,
@@ -35,7 +36,6 @@ from .schema import (
     ORDERS_DTYPES,
     PRODUCTS_DTYPES,
 )
-from .validate import CLEANING_KEYS
 
 log = logging.getLogger(__name__)
 

@@ -21,9 +21,9 @@ import pyarrow as pa
 from ..backend import Backend
 from ..errors import DataValidationError
 from ..registry import get_backend
+from .checks import DataCleaningWarning
 from .load import read_arrow_table, read_instacart_sources
 from .tables import InstacartData
-from .validate import DataCleaningWarning
 
 #: Argument name -> the table of the Kaggle layout it stands for.
 FRAME_TABLES = {"orders": "orders", "order_products": "order_products__prior",

@@ -33,10 +33,7 @@ from ..backend import Backend
 from ..errors import ConfigError, DataValidationError
 from ..registry import get_backend
 from .cache import cache_entry, file_stamps, fingerprint, read_cache, read_frames, write_cache
-from .partitioned import find_partitioned, read_partitioned
-from .schema import FILE_STEMS, FILE_SUFFIXES, OPTIONAL_FILES, ORDERS_OPTIONAL, TABLE_DTYPES
-from .tables import InstacartData
-from .validate import (
+from .checks import (
     BadValueError,
     DataCleaningWarning,
     check_order_numbers,
@@ -45,6 +42,9 @@ from .validate import (
     clean_order_products,
     compact_column,
 )
+from .partitioned import find_partitioned, read_partitioned
+from .schema import FILE_STEMS, FILE_SUFFIXES, OPTIONAL_FILES, ORDERS_OPTIONAL, TABLE_DTYPES
+from .tables import InstacartData
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +86,8 @@ def load_instacart(source: str | os.PathLike[str] = "kaggle", *, backend: str | 
     InstacartData
         Compact tables; ``order_products`` holds prior and train rows together.
         Rows dropped while cleaning are counted in ``cleaning`` (keys in
-        :data:`gpuseg.data.validate.CLEANING_KEYS`) and announced with a
-        :class:`~gpuseg.data.validate.DataCleaningWarning`.
+        :data:`gpuseg.data.checks.CLEANING_KEYS`) and announced with a
+        :class:`~gpuseg.data.checks.DataCleaningWarning`.
 
     Raises
     ------
@@ -273,7 +273,7 @@ def read_order_products(sources: Mapping[str, TableSource], *, order_ids: np.nda
                         ) -> tuple[pd.DataFrame, dict[str, int], list[str]]:
     """The ``order_products__*`` tables in ``sources``, concatenated and cleaned.
 
-    What :func:`gpuseg.data.validate.clean_order_products` returns; its
+    What :func:`gpuseg.data.checks.clean_order_products` returns; its
     messages name each table by its source's ``name``.
     """
     parts, pieces = [], []

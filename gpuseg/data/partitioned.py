@@ -11,7 +11,7 @@ user's features can be computed from one partition alone
 them). ``gpuseg synth --partitions`` and ``gpuseg partition`` write this layout.
 
 Every file is checked with the loader's own rules (:func:`gpuseg.data.load.read_table`
-and :mod:`gpuseg.data.validate`), so an error names the partition file, the
+and :mod:`gpuseg.data.checks`), so an error names the partition file, the
 column and the row within that file. A product row whose order is not in its
 own partition cannot be joined there: it is dropped and counted like any other
 unknown order.
@@ -28,8 +28,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from ..errors import DataValidationError, ResourceLimitError
+from .checks import CLEANING_KEYS, first_repeat
 from .schema import FILE_STEMS, FILE_SUFFIXES, OPTIONAL_FILES
-from .validate import CLEANING_KEYS, first_repeat
 
 #: Tables split into partitions, in the order a partition lists them.
 PARTITIONED_TABLES = ("orders", "order_products__prior", "order_products__train")
@@ -261,7 +261,7 @@ def _check_orders_unique(order_ids: list[np.ndarray], source: PartitionedSource)
 
 def _first_repeat_across(pieces: list[np.ndarray],
                          ) -> tuple[Any, tuple[int, int], tuple[int, int]] | None:
-    """:func:`~gpuseg.data.validate.first_repeat` over ``pieces`` taken one after another.
+    """:func:`~gpuseg.data.checks.first_repeat` over ``pieces`` taken one after another.
 
     Returns
     -------

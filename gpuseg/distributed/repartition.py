@@ -6,7 +6,7 @@ one output partition per bucket then puts each user's orders and product rows
 into the same ``part-NNNNN.parquet`` of each folder. Workers hold a block of the
 input at a time and Dask spills what does not fit, so memory is bounded by the
 workers', not by the data. Values are checked with the loader's rules
-(:func:`gpuseg.data.validate.compact_column`) block by block; an error names
+(:func:`gpuseg.data.checks.compact_column`) block by block; an error names
 the input file, the column and the row in the file.
 """
 from __future__ import annotations
@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..config import PipelineConfig
+from ..data.checks import BadValueError, compact_column
 from ..data.load import find_source_files
 from ..data.partitioned import (
     CATALOG_TABLES,
@@ -30,7 +31,6 @@ from ..data.partitioned import (
     read_catalog,
 )
 from ..data.schema import FILE_STEMS, ORDERS_OPTIONAL, TABLE_DTYPES
-from ..data.validate import BadValueError, compact_column
 from ..errors import ConfigError, DataValidationError
 from ..rundir import atomic_directory, refuse_existing
 from .cluster import dask_client

@@ -50,9 +50,9 @@ from ..cluster.soft import membership_summary
 from ..cluster.ward import MICRO_FIT_USERS_PER_CLUSTER, HierarchicalFit
 from ..config import PipelineConfig
 from ..data.cache import file_stamps, fingerprint
+from ..data.checks import CLEANING_KEYS, DataCleaningWarning
 from ..data.partitioned import PartitionedSource, find_partitioned, read_catalog
 from ..data.tables import InstacartData
-from ..data.validate import CLEANING_KEYS, DataCleaningWarning
 from ..embed import TRUSTWORTHINESS_NEIGHBORS, TRUSTWORTHINESS_SAMPLE, Embedding, embed_umap
 from ..errors import GpusegError
 from ..explain import feature_groups, grouped_importance, segment_rules
@@ -60,11 +60,11 @@ from ..features import feature_columns
 from ..personas import name_segments, profiles_from_moments
 from ..pipeline import _metrics, _segment_model, _StageOutputs, _to_result, catalog_from_tables
 from ..preprocess import Preprocessed
+from ..quality import feature_importance, silhouette_report, stability
 from ..registry import get_backend
 from ..result import SegmentationResult
 from ..sampling import seeded_sample
 from ..timing import ProgressCallback, StageTimer
-from ..validate import feature_importance, silhouette_report, stability
 from . import stages
 from .cluster import ClusterInfo, dask_client, peak_rss_bytes, worker_failure
 from .engines import engine_for

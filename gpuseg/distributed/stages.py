@@ -4,7 +4,7 @@ Each stage keeps the per-user data on the workers (dask arrays whose blocks
 are the partitions' users) and brings to the client only what is feature-,
 component- or K-sized, or one value per user (labels, coordinates). Stages
 that work on seeded samples take their rows with :meth:`Workers.rows` and run
-the single-process code of :mod:`gpuseg.cluster`, :mod:`gpuseg.validate` and
+the single-process code of :mod:`gpuseg.cluster`, :mod:`gpuseg.quality` and
 :mod:`gpuseg.embed` on the client; the users outside a sample are then
 assigned in a map over the blocks.
 """

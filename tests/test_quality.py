@@ -9,7 +9,7 @@ import pytest
 from sklearn.datasets import make_blobs
 from sklearn.metrics import silhouette_samples, silhouette_score
 
-from gpuseg import cluster, validate
+from gpuseg import cluster, quality
 from gpuseg.errors import GpusegError
 
 
@@ -26,7 +26,7 @@ def _on(backend, array):
 # -- silhouette ------------------------------------------------------------------------------
 def test_silhouette_of_every_user_equals_scikit_learn(backend, blobs):
     X, y = blobs
-    report = validate.silhouette_report(_on(backend, X), _on(backend, y), backend, sample=None,
+    report = quality.silhouette_report(_on(backend, X), _on(backend, y), backend, sample=None,
                                         seed=0)
     reference = silhouette_samples(X, y)
     assert report.overall == pytest.approx(silhouette_score(X, y), rel=1e-9)
@@ -40,14 +40,14 @@ def test_silhouette_of_every_user_equals_scikit_learn(backend, blobs):
 
 def test_sampled_silhouette_states_its_sample_and_leaves_the_rest_nan(backend, blobs):
     X, y = blobs
-    report = validate.silhouette_report(_on(backend, X), _on(backend, y), backend, sample=250,
+    report = quality.silhouette_report(_on(backend, X), _on(backend, y), backend, sample=250,
                                         seed=3)
     per_user = backend.to_numpy(report.per_user)
     scored = ~np.isnan(per_user)
     assert report.sample_size == 250 == report.n_scored == scored.sum()
     assert report.overall == pytest.approx(silhouette_score(X[scored], y[scored]), rel=1e-9)
     assert report.to_dict()["scope"] == "a seeded sample of 250 users"
-    again = validate.silhouette_report(_on(backend, X), _on(backend, y), backend, sample=250,
+    again = quality.silhouette_report(_on(backend, X), _on(backend, y), backend, sample=250,
                                        seed=3)
     np.testing.assert_array_equal(np.isnan(backend.to_numpy(again.per_user)), ~scored)
 
@@ -55,7 +55,7 @@ def test_sampled_silhouette_states_its_sample_and_leaves_the_rest_nan(backend, b
 def test_silhouette_of_a_single_segment_is_undefined_not_an_error(backend, blobs):
     X, _ = blobs
     one_segment = _on(backend, np.zeros(600, dtype=np.int32))
-    report = validate.silhouette_report(_on(backend, X), one_segment, backend, sample=None, seed=0)
+    report = quality.silhouette_report(_on(backend, X), one_segment, backend, sample=None, seed=0)
     assert math.isnan(report.overall) and report.to_dict()["overall"] is None
     assert np.isnan(backend.to_numpy(report.per_user)).all()
 
@@ -68,7 +68,7 @@ def test_blobs_are_stable_and_uniform_noise_is_not(backend, blobs):
     for name, data in (("blobs", X), ("noise", noise)):
         data_b = _on(backend, data)
         labels = cluster.fit_kmeans(data_b, backend, k=4, n_init=2, seed=0).labels
-        results[name] = validate.stability(data_b, labels, backend, k=4, n_seeds=3, n_bootstrap=3,
+        results[name] = quality.stability(data_b, labels, backend, k=4, n_seeds=3, n_bootstrap=3,
                                            n_init=1, seed=0)
     stable, unstable = results["blobs"], results["noise"]
     assert stable.seed_ari_mean > 0.99 and stable.bootstrap_ari_mean > 0.99
@@ -82,7 +82,7 @@ def test_blobs_are_stable_and_uniform_noise_is_not(backend, blobs):
 def test_stability_needs_two_seeds(backend, blobs):
     X, y = blobs
     with pytest.raises(GpusegError, match="stability_seeds must be at least 2"):
-        validate.stability(_on(backend, X), _on(backend, y), backend, k=4, n_seeds=1, n_init=1,
+        quality.stability(_on(backend, X), _on(backend, y), backend, k=4, n_seeds=1, n_init=1,
                            seed=0)
 
 
@@ -94,7 +94,7 @@ def test_an_informative_feature_outranks_noise(backend):
     X = np.column_stack([rng.normal(size=600), informative, rng.normal(size=600)])
     X = (X - X.mean(axis=0)) / X.std(axis=0)
     names = ["noise_a", "signal", "noise_b"]
-    importance = validate.feature_importance(_on(backend, X), _on(backend, labels), backend,
+    importance = quality.feature_importance(_on(backend, X), _on(backend, labels), backend,
                                              feature_names=names, top=2)
     assert importance.eta_squared["signal"] > 0.8
     assert max(importance.eta_squared["noise_a"], importance.eta_squared["noise_b"]) < 0.05
@@ -110,33 +110,33 @@ def test_an_informative_feature_outranks_noise(backend):
 
 def test_feature_names_must_match_the_columns(backend):
     with pytest.raises(GpusegError, match="2 names for 3 columns"):
-        validate.feature_importance(_on(backend, np.zeros((10, 3))),
+        quality.feature_importance(_on(backend, np.zeros((10, 3))),
                                     _on(backend, np.zeros(10, dtype=int)), backend,
                                     feature_names=["a", "b"])
 
 
 # -- verdict ---------------------------------------------------------------------------------
 def test_overlapping_segments_are_called_weak_even_when_stable():
-    result = validate.verdict(0.12, 0.98, 0.95)
+    result = quality.verdict(0.12, 0.98, 0.95)
     assert (result.strength, result.separation, result.stability) == ("weak", "weak", "strong")
     assert "clusters overlap; treat segments as tendencies" in result.text
 
 
 def test_separated_reproducible_segments_are_strong():
-    result = validate.verdict(0.62, 0.99, 0.96)
+    result = quality.verdict(0.62, 0.99, 0.96)
     assert result.strength == "strong"
     assert "well separated" in result.text and "reproducible" in result.text
 
 
 def test_the_weaker_grade_decides():
-    assert validate.verdict(0.35, 0.95, 0.92).strength == "moderate"
-    assert validate.verdict(0.62, 0.80, 0.95).strength == "moderate"
-    unstable = validate.verdict(0.62, 0.95, 0.5)
+    assert quality.verdict(0.35, 0.95, 0.92).strength == "moderate"
+    assert quality.verdict(0.62, 0.80, 0.95).strength == "moderate"
+    unstable = quality.verdict(0.62, 0.95, 0.5)
     assert unstable.strength == "weak" and "not reproducible" in unstable.text
 
 
 def test_missing_numbers_are_said_not_hidden():
-    result = validate.verdict(float("nan"), float("nan"), float("nan"))
+    result = quality.verdict(float("nan"), float("nan"), float("nan"))
     assert result.strength == "weak"
     assert "undefined" in result.text and "not measured" in result.text
     assert json.loads(json.dumps(result.to_dict()))["strength"] == "weak"
