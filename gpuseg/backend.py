@@ -5,7 +5,7 @@ array namespace ``xp`` (numpy or cupy), the dataframe namespace ``df``
 (pandas or cudf), estimator factories with scikit-learn's API (cuML mirrors
 it), a few metrics, and the single device-to-host boundary :meth:`to_host`.
 What differs between the libraries lives in :mod:`cpu_fallback.backend` and
-:mod:`gpuseg.rapids`, which implement this interface; :mod:`gpuseg.registry`
+:mod:`gpuseg.rapids.backend`, which implement this interface; :mod:`gpuseg.registry`
 builds one by name. Pipeline code never asks which backend it has.
 """
 from __future__ import annotations

@@ -114,7 +114,7 @@ def _auto_means(name: str) -> str:
     """What ``auto`` means for sample field ``name`` on each backend (from the backends)."""
     from cpu_fallback.backend import CpuBackend
 
-    from .rapids import RapidsBackend  # the class only: importing it loads no GPU library
+    from .rapids.backend import RapidsBackend  # the class only: importing it loads no GPU library
 
     def users(size: int | None) -> str:
         return "every user" if size is None else f"{size:,}"

@@ -1,23 +1,27 @@
-"""The backend registry: build a backend by name ("auto", "gpu", "cpu") and say why the GPU is out.
+"""The backend registry: build a backend (and its Dask engine) by name, and say why the GPU is out.
 
 This is the one module that knows the implementations (:mod:`cpu_fallback.backend`
-and :mod:`gpuseg.rapids`, both imported only when asked for); the interface they
+and :mod:`gpuseg.rapids.backend`, both imported only when asked for); the interface they
 implement, :mod:`gpuseg.backend`, depends on neither.
 """
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from .backend import Backend
 from .config import BACKEND_NAMES, option, setting
-from .errors import BackendUnavailableError
+from .errors import BackendUnavailableError, GpusegError
+
+if TYPE_CHECKING:
+    from .distributed.engine import DaskEngine
 
 log = logging.getLogger(__name__)
 
 
 def gpu_unavailable_reason() -> str | None:
     """Why the RAPIDS backend cannot run here, or ``None`` when it can."""
-    from .rapids import unavailable_reason
+    from .rapids.backend import unavailable_reason
 
     return unavailable_reason()
 
@@ -60,6 +64,32 @@ def _cpu() -> Backend:
 
 
 def _gpu() -> Backend:
-    from .rapids import RapidsBackend
+    from .rapids.backend import RapidsBackend
 
     return RapidsBackend()
+
+
+def dask_engine(backend: Backend) -> DaskEngine:
+    """The Dask engine of ``backend`` (by its name).
+
+    Raises
+    ------
+    BackendUnavailableError
+        When the backend has no Dask engine or its Dask libraries do not import.
+    """
+    from cpu_fallback.dask_engine import CpuDaskEngine
+
+    from .distributed.engine import missing_modules
+    from .rapids.dask_engine import GpuDaskEngine
+
+    engines: dict[str, type[DaskEngine]] = {engine.name: engine
+                                            for engine in (CpuDaskEngine, GpuDaskEngine)}
+    if backend.name not in engines:
+        raise GpusegError(f"no Dask engine for backend {backend.name!r}")
+    engine = engines[backend.name]
+    missing = missing_modules(engine.modules)
+    if missing:
+        raise BackendUnavailableError(
+            f"a run across Dask workers on the {backend.name.upper()} needs "
+            f"{', '.join(missing)}; install them with pip install 'gpuseg[{engine.extra}]'")
+    return engine()

@@ -29,13 +29,13 @@ from gpuseg.data import load_instacart  # noqa: E402
 from gpuseg.data.partitioned import find_partitioned, read_catalog  # noqa: E402
 from gpuseg.data.synth import write_partitioned  # noqa: E402
 from gpuseg.distributed import partitions as tasks  # noqa: E402
-from gpuseg.distributed.engines import engine_for  # noqa: E402
 from gpuseg.distributed.stages import Workers, compute_features  # noqa: E402
 from gpuseg.errors import BackendUnavailableError, DataValidationError, ResourceLimitError  # noqa: E402
 from gpuseg.features import compute_features as single_process_features  # noqa: E402
 from gpuseg.features import feature_columns  # noqa: E402
 from gpuseg.model import project_features  # noqa: E402
 from gpuseg.pipeline import segment  # noqa: E402
+from gpuseg.registry import dask_engine  # noqa: E402
 from gpuseg.vocabulary import PERSONA_NAMES  # noqa: E402
 
 N_USERS = 3_000
@@ -48,7 +48,7 @@ LIGHT = dict(seed=7, n_init=3, sweep_n_init=1, stability_seeds=2, bootstrap_roun
 def dask_backend(backend):
     """Each backend in turn (conftest's ``backend``), skipped where its Dask engine is missing."""
     try:
-        engine_for(backend)
+        dask_engine(backend)
     except BackendUnavailableError as exc:
         pytest.skip(str(exc))
     return backend
@@ -61,7 +61,7 @@ def cluster(dask_backend):
         from dask_cuda.utils import get_n_gpus
 
         n_workers = min(2, get_n_gpus())
-    with engine_for(dask_backend).local_cluster(n_workers, None) as local:
+    with dask_engine(dask_backend).local_cluster(n_workers, None) as local:
         yield local
 
 
@@ -88,7 +88,7 @@ def test_features_mapped_over_partitions_equal_the_single_process_table(strong, 
     names = feature_columns(catalog["aisles"]["aisle_id"])
     with distributed.Client(cluster.scheduler_address, set_as_default=False) as client, \
             client.as_current():
-        workers = Workers(client, dask_backend, engine_for(dask_backend))
+        workers = Workers(client, dask_backend, dask_engine(dask_backend))
         features = compute_features(workers, source, client.submit(read_catalog, source),
                                     min_orders=5, feature_names=names)
         tables = client.gather(client.map(tasks.table_of, features.parts))

@@ -32,7 +32,7 @@ from cpu_fallback.backend import CpuBackend  # noqa: E402
 from gpuseg.config import PipelineConfig  # noqa: E402
 from gpuseg.data.synth import generate_instacart, write_instacart  # noqa: E402
 from gpuseg.pipeline import segment  # noqa: E402
-from gpuseg.rapids import RapidsBackend  # noqa: E402
+from gpuseg.rapids.backend.backend import RapidsBackend  # noqa: E402
 
 #: The estimator factories of the backend interface that the pipeline builds from cuML.
 FACTORIES = ("StandardScaler", "PCA", "KMeans", "DBSCAN", "HDBSCAN", "UMAP", "NearestNeighbors")
@@ -249,7 +249,7 @@ def test_the_dask_gpu_cluster_and_estimator_calls_bind():
     import cuml.dask.manifold
     import distributed
 
-    from gpuseg.distributed.engines import GpuDaskEngine
+    from gpuseg.rapids.dask_engine import GpuDaskEngine
 
     cluster = GpuDaskEngine.cluster_params(2, 8 << 30)
     inspect.signature(dask_cuda.LocalCUDACluster).bind(**cluster)

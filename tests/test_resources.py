@@ -149,7 +149,7 @@ def test_cpu_silhouette_tiles_shrink_with_the_memory_and_give_the_same_scores(cp
 
 def test_gpu_tiles_are_sized_from_the_free_memory_at_instacart_scale():
     """The arithmetic of rapids.py, run with numpy standing in for CuPy (no GPU needed)."""
-    from gpuseg import rapids
+    from gpuseg.rapids import backend as rapids
 
     backend = object.__new__(rapids.RapidsBackend)
     backend.xp = np
@@ -237,7 +237,7 @@ def test_gpu_free_memory_counts_what_the_async_pool_keeps_for_reuse():
     """The driver counts the pool's cached blocks as used; the statistics give them back."""
     from types import SimpleNamespace
 
-    from gpuseg import rapids
+    from gpuseg.rapids import backend as rapids
 
     assert rapids.pool_cached_bytes(None) == 0
     stats = SimpleNamespace(peak_bytes=10 * 2**30, current_bytes=3 * 2**30)

@@ -23,7 +23,7 @@ from ..errors import GpusegError, ResourceLimitError
 
 if TYPE_CHECKING:
     from ..config import PipelineConfig
-    from .engines import DaskEngine
+    from .engine import DaskEngine
 
 #: Seconds to wait for a scheduler to answer before giving up on its address.
 CONNECT_TIMEOUT_S = 5

@@ -20,6 +20,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from cpu_fallback.dask_engine import CpuDaskEngine
+
 from ..config import PipelineConfig
 from ..data.checks import BadValueError, compact_column
 from ..data.load import find_source_files
@@ -34,7 +36,6 @@ from ..data.schema import FILE_STEMS, ORDERS_OPTIONAL, TABLE_DTYPES
 from ..errors import ConfigError, DataValidationError
 from ..rundir import atomic_directory, refuse_existing
 from .cluster import dask_client
-from .engines import CpuDaskEngine
 
 #: Bytes of input text per Dask block when reading CSV.
 CSV_BLOCK_BYTES = 64 << 20

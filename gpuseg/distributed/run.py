@@ -61,13 +61,12 @@ from ..personas import name_segments, profiles_from_moments
 from ..pipeline import _metrics, _segment_model, _StageOutputs, _to_result, catalog_from_tables
 from ..preprocess import Preprocessed
 from ..quality import feature_importance, silhouette_report, stability
-from ..registry import get_backend
+from ..registry import dask_engine, get_backend
 from ..result import SegmentationResult
 from ..sampling import seeded_sample
 from ..timing import ProgressCallback, StageTimer
 from . import stages
 from .cluster import ClusterInfo, dask_client, peak_rss_bytes, worker_failure
-from .engines import engine_for
 
 #: The Dask performance report's file name in the run directory.
 PERFORMANCE_REPORT = "dask-performance-report.html"
@@ -114,7 +113,7 @@ def segment_distributed(data: str | os.PathLike[str], config: PipelineConfig, *,
             "layout (orders/part-*.parquet, ...); write it with gpuseg partition --data "
             f"{data} --out DIR --partitions N and run on DIR")
     backend = get_backend(backend or config.backend)
-    engine = engine_for(backend)
+    engine = dask_engine(backend)
     with tempfile.TemporaryDirectory(prefix="gpuseg-dask-") as scratch:
         report = Path(scratch) / PERFORMANCE_REPORT
         with dask_client(config, engine) as (client, info):

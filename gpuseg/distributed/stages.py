@@ -29,7 +29,7 @@ from . import partitions as tasks
 if TYPE_CHECKING:
     from ..backend import Backend
     from ..data.partitioned import PartitionedSource
-    from .engines import DaskEngine
+    from .engine import DaskEngine
 
 
 @dataclass(frozen=True)
