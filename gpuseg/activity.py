@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .arrays import dense_positions
 from .backend import Backend
+from .numerics.arrays import dense_positions
 
 
 def segment_of_users(user_ids: Any, labels: Any, query_user_ids: Any, backend: Backend) -> Any:

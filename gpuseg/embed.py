@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .backend import Backend
-from .sampling import seeded_sample
+from .numerics.sampling import seeded_sample
 
 #: Users the trustworthiness check is computed on (it is quadratic in this count).
 TRUSTWORTHINESS_SAMPLE = 5_000

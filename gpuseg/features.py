@@ -28,11 +28,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .arrays import bincount, dense_positions
 from .backend import Backend
 from .config import option
 from .data.tables import InstacartData
 from .errors import ConfigError, GpusegError, ResourceLimitError
+from .numerics.arrays import bincount, dense_positions
 
 __all__ = ["AISLE_COLUMN_PREFIX", "FEATURE_COLUMNS_FIXED", "WEEKEND_DAYS", "UserFeatures",
            "aisle_column", "aisle_id", "compute_features", "feature_columns"]

@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .arrays import nearest_centre
 from .backend import Backend
 from .cluster.soft import e_step, membership_columns
 from .errors import GpusegError
+from .numerics.arrays import nearest_centre
 from .result import MixtureParams, SegmentModel
 from .run_layout import MODEL_DIR
 from .timing import ProgressCallback, StageTimer

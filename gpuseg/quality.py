@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from .arrays import dense_codes, segment_sums
 from .cluster import fit_kmeans
 from .errors import GpusegError
+from .numerics.arrays import dense_codes, segment_sums
+from .numerics.sampling import seeded_sample
 from .result import finite_or_none
-from .sampling import seeded_sample
 
 if TYPE_CHECKING:
     from .backend import Backend

@@ -11,7 +11,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from gpuseg import cluster
 from gpuseg.errors import GpusegError
-from gpuseg.sampling import seeded_sample
+from gpuseg.numerics.sampling import seeded_sample
 
 
 @pytest.fixture(scope="module")

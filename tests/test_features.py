@@ -9,10 +9,10 @@ import pytest
 from _random_instacart import instacart_from_records, on_backend, random_instacart
 from _reference_features import reference_features
 
-from gpuseg.arrays import dense_positions
 from gpuseg.data.tables import InstacartData
 from gpuseg.errors import ConfigError, GpusegError
 from gpuseg.features import FEATURE_COLUMNS_FIXED, UserFeatures, compute_features, feature_columns
+from gpuseg.numerics.arrays import dense_positions
 
 TOLERANCE = 1e-9
 NAN = float("nan")

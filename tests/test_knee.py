@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from gpuseg.errors import GpusegError
-from gpuseg.knee import find_knee
+from gpuseg.numerics.knee import find_knee
 
 
 def test_elbow_of_a_decreasing_wcss_curve():

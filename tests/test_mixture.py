@@ -1,6 +1,6 @@
 """Soft membership: gpuseg's EM against scikit-learn's, and the memberships the pipeline derives.
 
-The EM over ``xp`` (``gpuseg.cluster.mixture``) is what the GPU backend fits
+The EM over ``xp`` (``gpuseg.numerics.mixture``) is what the GPU backend fits
 its mixture with; its numpy run here, held to scikit-learn's GaussianMixture
 from the same starting mixture, is the proof that the CuPy run computes the
 same thing.
@@ -15,9 +15,9 @@ from sklearn.cluster import KMeans
 from sklearn.mixture import GaussianMixture
 
 from gpuseg.cluster import BETWEEN_PERSONAS, GaussianMixtureEM, soft_membership
-from gpuseg.cluster.mixture import gaussian_parameters, n_parameters
 from gpuseg.cluster.soft import segment_basis
 from gpuseg.errors import GpusegError
+from gpuseg.numerics.mixture import gaussian_parameters, n_parameters
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +144,7 @@ def test_a_sampled_fit_still_gives_every_user_a_membership_and_the_pca_space_wor
 
 def test_a_mixture_that_cannot_be_fitted_names_the_options():
     from cpu_fallback.backend import CpuBackend
-    from gpuseg.cluster.mixture import ILL_DEFINED
+    from gpuseg.numerics.mixture import ILL_DEFINED
 
     class Failing:
         def fit(self, X):

@@ -163,7 +163,7 @@ def test_every_estimator_the_pipeline_builds_exists_in_cuml_with_those_arguments
 
 def test_the_gpu_mixture_is_gpusegs_em_on_the_backends_arrays():
     """cuML has no Gaussian mixture: the RAPIDS factory hands out the EM over its xp."""
-    from gpuseg.cluster.mixture import GaussianMixtureEM
+    from gpuseg.numerics.mixture import GaussianMixtureEM
 
     backend = _stand_in([])
     model = backend.GaussianMixture(2, covariance_type="diag", random_state=0, reg_covar=1e-6,

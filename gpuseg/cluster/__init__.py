@@ -4,7 +4,7 @@ One module per method: :mod:`~gpuseg.cluster.sweep` (the K sweep and its
 validity indices), :mod:`~gpuseg.cluster.kchoice` (the choice of K),
 :mod:`~gpuseg.cluster.kmeans`,
 :mod:`~gpuseg.cluster.soft` (Gaussian mixture memberships, fitted with the EM
-of :mod:`~gpuseg.cluster.mixture` on the GPU), :mod:`~gpuseg.cluster.ward`
+of :mod:`~gpuseg.numerics.mixture` on the GPU), :mod:`~gpuseg.cluster.ward`
 (hierarchical) and :mod:`~gpuseg.cluster.density` (DBSCAN and HDBSCAN); their
 public names are importable from here. (Ward and density are not named after
 their functions, ``hierarchical``, ``dbscan`` and ``hdbscan``, which this
@@ -20,10 +20,10 @@ micro-cluster centroids, and the short curves that knees are found on.
 """
 from __future__ import annotations
 
+from ..numerics.mixture import GaussianMixtureEM
 from .density import KNEE_CURVE_POINTS, DbscanFit, HdbscanFit, dbscan, hdbscan
 from .kchoice import SILHOUETTE_TIE, KChoice, choose_k
 from .kmeans import KMeansFit, fit_kmeans
-from .mixture import GaussianMixtureEM
 from .soft import BETWEEN_PERSONAS, SoftFit, membership_columns, soft_membership
 from .sweep import KSweep, calinski_harabasz, davies_bouldin, k_sweep, total_sum_of_squares
 from .ward import (

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..arrays import numbered_by_size
 from ..errors import GpusegError
-from ..knee import find_knee
-from ..sampling import seeded_sample
+from ..numerics.arrays import numbered_by_size
+from ..numerics.knee import find_knee
+from ..numerics.sampling import seeded_sample
 from ._common import _check_matrix
 
 if TYPE_CHECKING:

@@ -4,9 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..arrays import size_rank
 from ..config import setting
 from ..errors import GpusegError
+from ..numerics.arrays import size_rank
 from ._common import _check_matrix
 
 if TYPE_CHECKING:

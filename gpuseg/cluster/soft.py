@@ -19,9 +19,9 @@ close to Gaussian, memberships stay with the segments (strong: mean 1.00;
 realistic: mean 0.71, 27% between personas) and EM converges in a few
 iterations in well under a second. The mixture is fitted
 with the backend's ``GaussianMixture`` (scikit-learn on the CPU,
-:class:`~gpuseg.cluster.mixture.GaussianMixtureEM` on CuPy on the GPU),
+:class:`~gpuseg.numerics.mixture.GaussianMixtureEM` on CuPy on the GPU),
 optionally on a seeded sample, and every user's memberships come from one
-E-step over ``xp`` (:func:`~gpuseg.cluster.mixture.log_responsibilities`), the
+E-step over ``xp`` (:func:`~gpuseg.numerics.mixture.log_responsibilities`), the
 same function ``gpuseg assign`` applies to a saved model.
 """
 from __future__ import annotations
@@ -34,10 +34,10 @@ import numpy as np
 
 from ..config import option, setting
 from ..errors import GpusegError
+from ..numerics.mixture import gaussian_parameters, log_responsibilities, n_parameters
+from ..numerics.sampling import seeded_sample
 from ..result import MixtureParams, finite_or_none
-from ..sampling import seeded_sample
 from ._common import _check_matrix
-from .mixture import gaussian_parameters, log_responsibilities, n_parameters
 
 if TYPE_CHECKING:
     from ..backend import Backend

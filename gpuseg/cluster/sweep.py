@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..arrays import dense_codes, segment_sums
 from ..config import option
 from ..errors import GpusegError
-from ..knee import find_knee
+from ..numerics.arrays import dense_codes, segment_sums
+from ..numerics.knee import find_knee
+from ..numerics.sampling import seeded_sample
 from ..result import finite_or_none
-from ..sampling import seeded_sample
 from ._common import _check_matrix, _n_labels_ok
 from .ward import ward_starts
 
@@ -97,7 +97,7 @@ class KSweep:
         ``to_dict``) where undefined (fewer than two segments in the sample).
     elbow_k : int
         The knee of the WCSS curve over K = 1 and the swept K (see
-        :func:`gpuseg.knee.find_knee`); a curve without a bend reports the
+        :func:`gpuseg.numerics.knee.find_knee`); a curve without a bend reports the
         smallest swept K.
     wcss_k1 : float
         WCSS of a single segment: the total sum of squares around the mean.

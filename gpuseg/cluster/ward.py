@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..arrays import size_rank
 from ..config import setting
 from ..errors import GpusegError
+from ..numerics.arrays import size_rank
+from ..numerics.sampling import seeded_sample
 from ..result import finite_or_none
-from ..sampling import seeded_sample
 from ._common import _check_matrix
 
 if TYPE_CHECKING:

@@ -19,15 +19,15 @@ import numpy as np
 import pandas as pd
 from dask.sizeof import sizeof
 
-from .. import arrays
 from ..activity import history_heatmap, history_orders
-from ..arrays import segment_sums
 from ..backend import Backend
 from ..cluster.density import nearest_point_labels, reachability_labels
 from ..cluster.soft import e_step, membership_columns
 from ..data.partitioned import PartitionedSource, read_partition
 from ..data.tables import InstacartData
 from ..features import compute_features, feature_columns
+from ..numerics import arrays
+from ..numerics.arrays import segment_sums
 from ..registry import get_backend
 from ..result import MixtureParams
 
@@ -158,7 +158,7 @@ def project_block(block: Any, mean: np.ndarray, components: np.ndarray,
 
 def nearest_centre(block: Any, centres: np.ndarray, backend_name: str) -> Any:
     """KMeans prediction of a block: the index of the nearest centre (int32), computed as
-    ``gpuseg assign`` computes it (:func:`gpuseg.arrays.nearest_centre`)."""
+    ``gpuseg assign`` computes it (:func:`gpuseg.numerics.arrays.nearest_centre`)."""
     xp = worker_backend(backend_name).xp
     return arrays.nearest_centre(block, xp.asarray(centres), xp=xp)[0].astype(xp.int32)
 

@@ -30,7 +30,6 @@ import numpy as np
 import pandas as pd
 
 from .. import resources
-from ..arrays import numbered_by_size, size_rank
 from ..backend import Backend
 from ..cluster import (
     DbscanFit,
@@ -57,13 +56,14 @@ from ..embed import TRUSTWORTHINESS_NEIGHBORS, TRUSTWORTHINESS_SAMPLE, Embedding
 from ..errors import GpusegError
 from ..explain import feature_groups, grouped_importance, segment_rules
 from ..features import feature_columns
+from ..numerics.arrays import numbered_by_size, size_rank
+from ..numerics.sampling import seeded_sample
 from ..personas import name_segments, profiles_from_moments
 from ..pipeline import _metrics, _segment_model, _StageOutputs, _to_result, catalog_from_tables
 from ..preprocess import Preprocessed
 from ..quality import feature_importance, silhouette_report, stability
 from ..registry import dask_engine, get_backend
 from ..result import SegmentationResult
-from ..sampling import seeded_sample
 from ..timing import ProgressCallback, StageTimer
 from . import stages
 from .cluster import ClusterInfo, dask_client, peak_rss_bytes, worker_failure

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..arrays import size_rank
 from ..features import no_users_selected
+from ..numerics.arrays import size_rank
 from ..preprocess import (
     check_users,
     components_for_variance,

@@ -165,7 +165,7 @@ class RapidsBackend(Backend):
                         **params: Any) -> Any:
         # cuML has no Gaussian mixture: gpuseg's EM over CuPy. It starts from the given
         # parameters and draws nothing, so random_state has nothing to seed.
-        from ..cluster.mixture import GaussianMixtureEM
+        from ..numerics.mixture import GaussianMixtureEM
 
         return GaussianMixtureEM(n_components, covariance_type=covariance_type,  # type: ignore[arg-type]
                                  xp=self.xp, **params)

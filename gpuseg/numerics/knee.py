@@ -13,7 +13,7 @@ from typing import Literal
 
 import numpy as np
 
-from .errors import GpusegError
+from ..errors import GpusegError
 
 Curve = Literal["convex", "concave"]
 Direction = Literal["decreasing", "increasing"]

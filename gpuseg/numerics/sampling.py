@@ -5,8 +5,8 @@ from typing import Any
 
 import numpy as np
 
-from .backend import Backend
-from .errors import GpusegError
+from ..backend import Backend
+from ..errors import GpusegError
 
 
 def seeded_sample(n: int, size: int | None, *, seed: int, backend: Backend) -> Any | None:
