@@ -39,7 +39,7 @@ class CpuDaskEngine(DaskEngine):
     def place(self, client: Any, X: Any, reducer: Any) -> Any:
         import dask
 
-        from gpuseg.distributed.partitions import umap_place
+        from gpuseg.distributed.tasks import umap_place
 
         # One copy of the fitted model in the graph, shipped to each worker once.
         model = dask.delayed(reducer, pure=True)

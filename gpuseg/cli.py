@@ -183,7 +183,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_partition(args: argparse.Namespace) -> int:
-    from .distributed.repartition import repartition
+    from .distributed.shuffle import repartition
 
     # Without --workers or --scheduler, a local cluster of one worker per core.
     workers = args.workers if args.workers or args.scheduler else (os.cpu_count() or 1)

@@ -28,7 +28,7 @@ from gpuseg.config import PipelineConfig  # noqa: E402
 from gpuseg.data import load_instacart  # noqa: E402
 from gpuseg.data.partitioned import find_partitioned, read_catalog  # noqa: E402
 from gpuseg.data.synth import write_partitioned  # noqa: E402
-from gpuseg.distributed import partitions as tasks  # noqa: E402
+from gpuseg.distributed import tasks  # noqa: E402
 from gpuseg.distributed.stages import Workers, compute_features  # noqa: E402
 from gpuseg.errors import BackendUnavailableError, DataValidationError, ResourceLimitError  # noqa: E402
 from gpuseg.features import compute_features as single_process_features  # noqa: E402
@@ -247,10 +247,10 @@ def test_gpuseg_partition_rewrites_kaggle_csvs_as_partitions_of_whole_users(
     if dask_backend.name == "gpu":
         pytest.skip("gpuseg partition runs on CPU workers")
     from gpuseg.data.synth import generate_instacart, write_instacart
-    from gpuseg.distributed import repartition
+    from gpuseg.distributed import shuffle
 
     # Small CSV blocks, so that a bad row sits in a block after the first.
-    monkeypatch.setattr(repartition, "CSV_BLOCK_BYTES", 1 << 18)
+    monkeypatch.setattr(shuffle, "CSV_BLOCK_BYTES", 1 << 18)
 
     flat = write_instacart(generate_instacart(1_200, seed=6), tmp_path / "flat", fmt="csv")
     out = tmp_path / "parts"
@@ -277,7 +277,7 @@ def test_gpuseg_partition_rewrites_kaggle_csvs_as_partitions_of_whole_users(
     table.loc[bad_row, "reordered"] = 3
     table.to_csv(flat / "order_products__prior.csv", index=False)
     with pytest.raises(DataValidationError) as error:
-        repartition.repartition(flat, tmp_path / "bad", partitions=3,
+        shuffle.repartition(flat, tmp_path / "bad", partitions=3,
                                 config=PipelineConfig(scheduler=cluster.scheduler_address))
     assert str(error.value) == (f"{flat / 'order_products__prior.csv'}, column 'reordered', "
                                 f"row {bad_row + 1}: 3 is outside 0-1")

@@ -272,6 +272,6 @@ def test_the_dask_gpu_cluster_and_estimator_calls_bind():
 
 
 def test_the_cudf_calls_of_the_partition_tasks_bind():
-    """What gpuseg.distributed.partitions asks of cuDF beyond the single-process pipeline."""
+    """What gpuseg.distributed.tasks asks of cuDF beyond the single-process pipeline."""
     inspect.signature(cudf.Series.isin).bind(None, [1, 2])
     inspect.signature(cudf.DataFrame.__getitem__).bind(None, ["order_id", "user_id"])

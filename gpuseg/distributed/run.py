@@ -66,7 +66,7 @@ from ..registry import dask_engine, get_backend
 from ..result import SegmentationResult
 from ..timing import ProgressCallback, StageTimer
 from . import stages
-from .cluster import ClusterInfo, dask_client, peak_rss_bytes, worker_failure
+from .client import ClusterInfo, dask_client, peak_rss_bytes, worker_failure
 
 #: The Dask performance report's file name in the run directory.
 PERFORMANCE_REPORT = "dask-performance-report.html"

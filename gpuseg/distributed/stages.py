@@ -24,7 +24,7 @@ from ..preprocess import (
     components_to_fit,
     constant_features,
 )
-from . import partitions as tasks
+from . import tasks
 
 if TYPE_CHECKING:
     from ..backend import Backend
@@ -71,7 +71,7 @@ class Features:
     Attributes
     ----------
     parts : list of Future
-        One :class:`~gpuseg.distributed.partitions.PartitionFeatures` per partition.
+        One :class:`~gpuseg.distributed.tasks.PartitionFeatures` per partition.
     summaries : list of PartitionSummary
     X : dask array, shape (n_users, n_features)
         The feature tables of the partitions with users, as float64 blocks.
@@ -92,7 +92,7 @@ class Features:
 
 def compute_features(workers: Workers, source: PartitionedSource, catalog: Any, *,
                      min_orders: int, feature_names: Sequence[str]) -> Features:
-    """Map :func:`~gpuseg.distributed.partitions.partition_features` over the partitions.
+    """Map :func:`~gpuseg.distributed.tasks.partition_features` over the partitions.
 
     Raises
     ------
@@ -299,7 +299,7 @@ def activity(workers: Workers, features: Features, labels: Any, k: int) -> np.nd
 
 def memberships(workers: Workers, X_pca: Any, labels: Any, mixture: Any) -> np.ndarray:
     """Every user's E-step under ``mixture``: (n_users, 4) host array (see
-    :func:`~gpuseg.distributed.partitions.block_memberships`)."""
+    :func:`~gpuseg.distributed.tasks.block_memberships`)."""
     import dask.array as da
 
     to_numpy = workers.backend.to_numpy

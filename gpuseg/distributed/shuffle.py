@@ -35,7 +35,7 @@ from ..data.partitioned import (
 from ..data.schema import FILE_STEMS, ORDERS_OPTIONAL, TABLE_DTYPES
 from ..errors import ConfigError, DataValidationError
 from ..rundir import atomic_directory, refuse_existing
-from .cluster import dask_client
+from .client import dask_client
 
 #: Bytes of input text per Dask block when reading CSV.
 CSV_BLOCK_BYTES = 64 << 20
