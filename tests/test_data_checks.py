@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from _layout import sample_tables, write_layout, write_text
 
-from gpuseg.data import load as load_module
+from gpuseg.data import read as read_module
 from gpuseg.data import load_instacart
 from gpuseg.errors import DataValidationError, GpusegError
 
@@ -98,7 +98,7 @@ def test_a_column_of_the_wrong_kind_in_parquet(tmp_path):
 @pytest.mark.parametrize("bad", ["range", "text"])
 def test_row_numbers_count_across_read_blocks(tmp_path, monkeypatch, bad):
     # Tiny blocks make a 600-row file arrive in many batches, as a large file would.
-    monkeypatch.setattr(load_module, "_CSV_BLOCK_BYTES", 512)
+    monkeypatch.setattr(read_module, "_CSV_BLOCK_BYTES", 512)
     n_orders = 600
     orders = pd.DataFrame({
         "order_id": np.arange(1, n_orders + 1), "user_id": np.arange(1, n_orders + 1),
@@ -114,7 +114,7 @@ def test_row_numbers_count_across_read_blocks(tmp_path, monkeypatch, bad):
 
 
 def test_parquet_row_numbers_count_across_batches(tmp_path, monkeypatch):
-    monkeypatch.setattr(load_module, "_PARQUET_BATCH_ROWS", 4)
+    monkeypatch.setattr(read_module, "_PARQUET_BATCH_ROWS", 4)
     tables = sample_tables()
     tables["order_products__prior"].loc[6, "reordered"] = 5
     message = load_error(write_layout(tmp_path / "in", tables, fmt="parquet"))

@@ -26,7 +26,7 @@ distributed = pytest.importorskip("distributed", reason="dask.distributed is not
 from gpuseg.cli import main  # noqa: E402
 from gpuseg.config import PipelineConfig  # noqa: E402
 from gpuseg.data import load_instacart  # noqa: E402
-from gpuseg.data.partitioned import find_partitioned, read_catalog  # noqa: E402
+from gpuseg.data.partitions.source import find_partitioned, read_catalog  # noqa: E402
 from gpuseg.data.synth import write_partitioned  # noqa: E402
 from gpuseg.distributed import tasks  # noqa: E402
 from gpuseg.distributed.stages import Workers, compute_features  # noqa: E402

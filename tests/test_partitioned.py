@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from gpuseg.data import load_instacart
-from gpuseg.data.partitioned import PARTITIONED_TABLES, find_partitioned
+from gpuseg.data.partitions.source import PARTITIONED_TABLES, find_partitioned
 from gpuseg.data.synth import generate_instacart, generator, write_instacart, write_partitioned
 from gpuseg.errors import ConfigError, DataValidationError, ResourceLimitError
 from gpuseg.features import compute_features

@@ -462,7 +462,7 @@ def test_a_failed_write_leaves_neither_the_target_nor_a_partial_folder(
             raise OSError("disk full")
         path.write_text("partial")
 
-    monkeypatch.setattr(synth.writer, "_write_table", fail_on_second_table)
+    monkeypatch.setattr(synth.writer, "write_table", fail_on_second_table)
     with pytest.raises(OSError, match="disk full"):
         write_instacart(small, tmp_path / "synthetic")
     assert list(tmp_path.iterdir()) == []

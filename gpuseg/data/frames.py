@@ -2,7 +2,7 @@
 
 For analysts who start in a notebook: :func:`from_frames` takes the five
 tables of the Instacart layout as dataframes and puts them through exactly the
-checks and cleaning a folder of files gets (:func:`gpuseg.data.load.read_instacart_sources`),
+checks and cleaning a folder of files gets (:func:`gpuseg.data.read.read_instacart_sources`),
 so a bad value is reported the same way, naming the table, the column and the
 first bad row. Each frame is handed over as an Arrow table: pandas through
 ``pyarrow.Table.from_pandas``, cuDF and polars through their ``to_arrow``; the
@@ -22,7 +22,7 @@ from ..backend import Backend
 from ..errors import DataValidationError
 from ..registry import get_backend
 from .checks import DataCleaningWarning
-from .load import read_arrow_table, read_instacart_sources
+from .read import read_arrow_table, read_instacart_sources
 from .tables import InstacartData
 
 #: Argument name -> the table of the Kaggle layout it stands for.

@@ -1,7 +1,7 @@
 """Scale-out on Dask: one segmentation across many CPU or GPU workers.
 
 :mod:`~gpuseg.distributed.run` runs the pipeline's stages over a partitioned
-folder (:mod:`gpuseg.data.partitioned`) on a Dask cluster that
+folder (:mod:`gpuseg.data.partitions.source`) on a Dask cluster that
 :mod:`~gpuseg.distributed.client` starts or joins; the per-partition work is
 in :mod:`~gpuseg.distributed.tasks`, the stages that touch every user in
 :mod:`~gpuseg.distributed.stages`, and what differs between CPU and GPU

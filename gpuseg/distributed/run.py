@@ -1,6 +1,6 @@
 """One segmentation across Dask workers: the stages of :func:`gpuseg.pipeline.segment`, distributed.
 
-The data is a partitioned folder (:mod:`gpuseg.data.partitioned`). Features are
+The data is a partitioned folder (:mod:`gpuseg.data.partitions.source`). Features are
 :func:`gpuseg.features.compute_features` mapped over the partitions; scaling and
 PCA come from column moments and the covariance summed over the partitions;
 KMeans refines a seeded sample's fit with distributed Lloyd iterations
@@ -50,7 +50,7 @@ from ..cluster.ward import MICRO_FIT_USERS_PER_CLUSTER, HierarchicalFit
 from ..config import PipelineConfig
 from ..data.cache import file_stamps, fingerprint
 from ..data.checks import CLEANING_KEYS, DataCleaningWarning
-from ..data.partitioned import PartitionedSource, find_partitioned, read_catalog
+from ..data.partitions.source import PartitionedSource, find_partitioned, read_catalog
 from ..data.tables import InstacartData
 from ..embed import TRUSTWORTHINESS_NEIGHBORS, TRUSTWORTHINESS_SAMPLE, Embedding, embed_umap
 from ..errors import GpusegError

@@ -24,14 +24,14 @@ from cpu_fallback.dask_engine import CpuDaskEngine
 
 from ..config import PipelineConfig
 from ..data.checks import BadValueError, compact_column
-from ..data.load import find_source_files
-from ..data.partitioned import (
+from ..data.partitions.source import (
     CATALOG_TABLES,
     PartitionedSource,
     find_partitioned,
     partition_file_name,
     read_catalog,
 )
+from ..data.read import find_source_files
 from ..data.schema import FILE_STEMS, ORDERS_OPTIONAL, TABLE_DTYPES
 from ..errors import ConfigError, DataValidationError
 from ..rundir import atomic_directory, refuse_existing

@@ -28,7 +28,7 @@ from . import tasks
 
 if TYPE_CHECKING:
     from ..backend import Backend
-    from ..data.partitioned import PartitionedSource
+    from ..data.partitions.source import PartitionedSource
     from .engine import DaskEngine
 
 
@@ -103,7 +103,7 @@ def compute_features(workers: Workers, source: PartitionedSource, catalog: Any, 
     """
     import dask.array as da
 
-    from ..data.partitioned import check_users_disjoint
+    from ..data.partitions.source import check_users_disjoint
 
     client = workers.client
     parts = client.map(tasks.partition_features, range(source.n_partitions), source=source,

@@ -23,7 +23,7 @@ from ..activity import history_heatmap, history_orders
 from ..backend import Backend
 from ..cluster.density import nearest_point_labels, reachability_labels
 from ..cluster.soft import e_step, membership_columns
-from ..data.partitioned import PartitionedSource, read_partition
+from ..data.partitions.source import PartitionedSource, read_partition
 from ..data.tables import InstacartData
 from ..features import compute_features, feature_columns
 from ..numerics import arrays

@@ -59,7 +59,7 @@ and calibrates every persona's distributions to them;
 :mod:`~gpuseg.data.synth.names` invents the product names;
 :mod:`~gpuseg.data.synth.generator` draws users, orders and product rows in
 seeded blocks of users and assembles the tables; :mod:`~gpuseg.data.synth.writer`
-writes them in the Kaggle layout, :mod:`~gpuseg.data.synth.partitioned` in the
+writes them in the Kaggle layout, :mod:`~gpuseg.data.synth.out_of_core` in the
 partitioned layout one block at a time.
 """
 from __future__ import annotations
@@ -89,7 +89,7 @@ from .generator import (
                           generate_instacart,
                           plan_instacart,
 )
-from .partitioned import write_partitioned
+from .out_of_core import write_partitioned
 from .personas import SEPARATIONS
 from .writer import FORMATS, TRUTH_FILE, write_instacart
 

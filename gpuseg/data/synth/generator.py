@@ -124,7 +124,7 @@ class SyntheticPlan:
     Users are generated in blocks of :data:`BLOCK_USERS`; a block's draws are
     seeded by ``(seed, block)`` only, so any block can be made alone and the data
     set is the same whichever blocks are made together (what lets
-    :func:`~gpuseg.data.synth.partitioned.write_partitioned` write one
+    :func:`~gpuseg.data.synth.out_of_core.write_partitioned` write one
     partition at a time). The persona and train/test shares are exact over all
     users, so they are drawn here, once, with the order counts that fix every
     block's first order id. About 4 bytes per user.

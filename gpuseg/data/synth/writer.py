@@ -8,12 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pandas as pd
-import pyarrow as pa
-import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
-
 from ...errors import ConfigError
+from ..partitions.write import write_table
 from ..schema import FILE_STEMS
 from .generator import SyntheticInstacart
 
@@ -47,7 +43,7 @@ def write_instacart(synth: SyntheticInstacart, out_dir: str | os.PathLike[str], 
         raise ConfigError(f"fmt must be one of {', '.join(FORMATS)} (got {fmt!r})")
     with staged_folder(out_dir, overwrite=overwrite) as staging:
         for name, frame in synth.tables().items():
-            _write_table(frame, staging / f"{FILE_STEMS[name]}.{fmt}", fmt)
+            write_table(frame, staging / f"{FILE_STEMS[name]}.{fmt}", fmt)
         synth.truth.to_csv(staging / TRUTH_FILE, index=False)
     return Path(out_dir)
 
@@ -72,22 +68,6 @@ def staged_folder(out_dir: str | os.PathLike[str], *, overwrite: bool) -> Iterat
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-
-
-def _write_table(frame: pd.DataFrame, path: Path, fmt: str) -> None:
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    if fmt == "parquet":
-        pq.write_table(table, path)
-    else:
-        # pyarrow writes tens of millions of rows far faster than DataFrame.to_csv, and
-        # writes NaN (null) as an empty field like the Kaggle files do.
-        # Unquoted like the Kaggle files; generated values never hold a comma or quote,
-        # and pyarrow raises rather than write an ambiguous field if one ever does. The
-        # header is written here because pyarrow < 18 always quotes column names.
-        with open(path, "wb") as sink:
-            sink.write((",".join(frame.columns) + "\n").encode())
-            pa_csv.write_csv(table, sink, pa_csv.WriteOptions(include_header=False,
-                                                              quoting_style="none"))
 
 
 def _replace_folder(staging: Path, target: Path) -> None:

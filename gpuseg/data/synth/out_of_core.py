@@ -13,15 +13,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from ...errors import ConfigError
 from .. import taxonomy
-from ..partitioned import CATALOG_TABLES, PARTITIONED_TABLES, partition_file_name
+from ..partitions.source import CATALOG_TABLES, PARTITIONED_TABLES
+from ..partitions.write import PartitionWriter, write_table
 from ..schema import FILE_STEMS
 from .generator import SyntheticBlock, generate_block, plan_instacart
-from .writer import TRUTH_FILE, _write_table, staged_folder
+from .writer import TRUTH_FILE, staged_folder
 
 
 def write_partitioned(n_users: int, out_dir: str | os.PathLike[str], *, partitions: int,
@@ -70,9 +69,9 @@ def write_partitioned(n_users: int, out_dir: str | os.PathLike[str], *, partitio
         catalog = {"products": plan.catalog.products, "aisles": taxonomy.aisles_frame(),
                    "departments": taxonomy.departments_frame()}
         for table in CATALOG_TABLES:
-            _write_table(catalog[table], staging / f"{FILE_STEMS[table]}.parquet", "parquet")
+            write_table(catalog[table], staging / f"{FILE_STEMS[table]}.parquet", "parquet")
         bounds = [p * n_users // partitions for p in range(partitions + 1)]
-        with _PartitionWriter(staging) as writer, \
+        with PartitionWriter(staging) as writer, \
                 open(staging / TRUTH_FILE, "w", encoding="utf-8", newline="") as truth:
             for block in range(plan.n_blocks):
                 start, stop = plan.block_users(block)
@@ -105,30 +104,3 @@ def _users(tables: SyntheticBlock, first_id: int, stop_id: int) -> dict[str, pd.
         start, stop = np.searchsorted(rows["order_id"].to_numpy(), ids)
         picked[table] = rows.iloc[start:stop].reset_index(drop=True)
     return picked
-
-
-class _PartitionWriter:
-    """Appends row groups to the files of the partition being written, one at a time."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.writers: dict[str, pq.ParquetWriter] = {}
-
-    def write(self, partition: int, frames: dict[str, pd.DataFrame]) -> None:
-        for table, frame in frames.items():
-            arrow = pa.Table.from_pandas(frame, preserve_index=False)
-            if table not in self.writers:
-                path = self.folder / FILE_STEMS[table] / partition_file_name(partition)
-                self.writers[table] = pq.ParquetWriter(path, arrow.schema)
-            self.writers[table].write_table(arrow)
-
-    def close(self) -> None:
-        for writer in self.writers.values():
-            writer.close()
-        self.writers = {}
-
-    def __enter__(self) -> _PartitionWriter:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()

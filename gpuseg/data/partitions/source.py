@@ -10,7 +10,7 @@ user's features can be computed from one partition alone
 (:mod:`gpuseg.distributed` maps :func:`gpuseg.features.compute_features` over
 them). ``gpuseg synth --partitions`` and ``gpuseg partition`` write this layout.
 
-Every file is checked with the loader's own rules (:func:`gpuseg.data.load.read_table`
+Every file is checked with the loader's own rules (:func:`gpuseg.data.read.read_table`
 and :mod:`gpuseg.data.checks`), so an error names the partition file, the
 column and the row within that file. A product row whose order is not in its
 own partition cannot be joined there: it is dropped and counted like any other
@@ -27,9 +27,10 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from ..errors import DataValidationError, ResourceLimitError
-from .checks import CLEANING_KEYS, first_repeat
-from .schema import FILE_STEMS, FILE_SUFFIXES, OPTIONAL_FILES
+from ...errors import DataValidationError, ResourceLimitError
+from ..checks import CLEANING_KEYS, first_repeat
+from ..read import FileSource, columns_frame, read_catalog_tables, read_order_products, read_orders
+from ..schema import FILE_STEMS, FILE_SUFFIXES, OPTIONAL_FILES
 
 #: Tables split into partitions, in the order a partition lists them.
 PARTITIONED_TABLES = ("orders", "order_products__prior", "order_products__train")
@@ -124,11 +125,9 @@ def find_partitioned(folder: Path) -> PartitionedSource | None:
 
 def read_catalog(source: PartitionedSource) -> dict[str, pd.DataFrame]:
     """The validated catalog tables (products, aisles, departments) as pandas frames."""
-    from .load import FileSource, _frame, read_catalog_tables
-
     catalog = read_catalog_tables({table: FileSource(path)
                                    for table, path in source.catalog.items()})
-    return {table: _frame(columns) for table, columns in catalog.items()}
+    return {table: columns_frame(columns) for table, columns in catalog.items()}
 
 
 @dataclass(frozen=True)
@@ -158,8 +157,6 @@ def read_partition(source: PartitionedSource, index: int,
     DataValidationError
         A bad file, column or value, or an order number repeated for a user.
     """
-    from .load import FileSource, _frame, read_order_products, read_orders
-
     # Messages name a partition file by its path inside the folder
     # (order_products__prior/part-00002.parquet): every table's folder has a file of its name.
     sources = {table: FileSource(path, _relative(source, path))
@@ -168,7 +165,7 @@ def read_partition(source: PartitionedSource, index: int,
     rows, cleaning, messages = read_order_products(
         sources, order_ids=orders["order_id"], product_ids=products["product_id"].to_numpy(),
         orders_file=sources["orders"].name, products_file=source.catalog["products"].name)
-    return Partition(orders=_frame(orders), order_products=rows, cleaning=cleaning,
+    return Partition(orders=columns_frame(orders), order_products=rows, cleaning=cleaning,
                      messages=tuple(messages))
 
 
@@ -194,7 +191,7 @@ def check_users_disjoint(user_ids: list[np.ndarray], source: PartitionedSource) 
 
 def read_partitioned(source: PartitionedSource, available_bytes: int, where: str,
                      ) -> tuple[dict[str, pd.DataFrame], dict[str, int], tuple[str, ...]]:
-    """Every partition in one process: what :func:`gpuseg.data.load.read_instacart_folder` returns.
+    """Every partition in one process: what :func:`gpuseg.data.read.read_instacart_folder` returns.
 
     Refuses before reading when the compact tables alone would not fit in
     ``available_bytes``, naming ``--workers`` (the run that needs no process
