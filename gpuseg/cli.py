@@ -282,7 +282,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_assign(args: argparse.Namespace) -> int:
-    from .model import assign_users
+    from .assign import assign_users
     from .registry import get_backend
 
     backend = get_backend(args.backend)

@@ -1,4 +1,4 @@
-"""The saved segment model: write it, read it back, assign new users without refitting.
+"""The segment model: what it holds, its arithmetic (projection, nearest centroid, memberships), its files.
 
 A model folder holds two files, both readable without gpuseg and without
 pickle: ``arrays.npz`` (float64 scaler, PCA and centroid arrays, and the
@@ -14,20 +14,18 @@ import logging
 import os
 import zipfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from . import __version__
 from .backend import Backend
-from .cluster.soft import e_step, membership_columns
 from .errors import GpusegError
 from .numerics.arrays import nearest_centre
-from .result import MixtureParams, SegmentModel
+from .numerics.mixture import MixtureParams, e_step, membership_columns
 from .run_layout import MODEL_DIR
-from .timing import ProgressCallback, StageTimer
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +39,45 @@ _ARRAY_FIELDS = ("scaler_mean", "scaler_scale", "pca_mean", "pca_components", "c
 _MIXTURE_ARRAYS = {"basis": "mixture_basis", "weights": "mixture_weights",
                    "means": "mixture_means",
                    "precisions_cholesky": "mixture_precisions_cholesky"}
+
+
+@dataclass(frozen=True)
+class SegmentModel:
+    """What it takes to assign new users without refitting (backend-neutral arrays).
+
+    ``segment = argmin_j || z @ pca_components.T - centroids[j] ||`` with
+    ``z = (x - scaler_mean) / scaler_scale - pca_mean``; ``mixture``, when
+    present, gives each user's posterior over the segments in the same space.
+    """
+
+    feature_names: tuple[str, ...]
+    scaler_mean: np.ndarray
+    scaler_scale: np.ndarray
+    pca_mean: np.ndarray
+    pca_components: np.ndarray
+    centroids: np.ndarray
+    persona_names: tuple[str, ...]
+    min_orders: int
+    mixture: MixtureParams | None = None
+
+    def __post_init__(self) -> None:
+        n_features = len(self.feature_names)
+        if self.scaler_mean.shape != (n_features,) or self.scaler_scale.shape != (n_features,):
+            raise ValueError("scaler_mean and scaler_scale must have one value per feature")
+        if self.pca_components.shape[1] != n_features or self.pca_mean.shape != (n_features,):
+            raise ValueError("pca_components must be (n_components, n_features)")
+        if self.centroids.shape[1] != self.pca_components.shape[0]:
+            raise ValueError("centroids must live in the PCA space (k, n_components)")
+        if len(self.persona_names) != self.centroids.shape[0]:
+            raise ValueError("one persona name per centroid")
+        if self.mixture is not None and (
+                self.mixture.means.shape[0] != self.centroids.shape[0]
+                or self.mixture.basis.shape[1] != self.centroids.shape[1]):
+            raise ValueError("the mixture needs one component per centroid, on the PCA space")
+
+    @property
+    def k(self) -> int:
+        return int(self.centroids.shape[0])
 
 
 def save_model(model: SegmentModel, folder: str | os.PathLike, *,
@@ -148,26 +185,6 @@ def project_features(model: SegmentModel, features_table: Any, backend: Backend)
     return ((X - mean) / scale - pca_mean) @ components.T
 
 
-def assign(model: SegmentModel, features_table: Any, backend: Backend) -> Any:
-    """Nearest-centroid segment of each row of a feature table, in float64.
-
-    Parameters
-    ----------
-    model : SegmentModel
-    features_table : DataFrame
-        Backend dataframe whose columns include every ``model.feature_names``
-        (extra columns are ignored; order does not matter).
-    backend : Backend
-        Where to compute; need not be the backend the model was fitted on.
-
-    Returns
-    -------
-    array
-        int32 segment numbers (backend array), numbered as in the fitted run.
-    """
-    return nearest_centroid(model, project_features(model, features_table, backend), backend)
-
-
 def nearest_centroid(model: SegmentModel, projected: Any, backend: Backend) -> Any:
     """int32 segment of each row of ``projected`` (users in the model's PCA space)."""
     xp = backend.xp
@@ -193,76 +210,6 @@ def memberships(model: SegmentModel, projected: Any, segments: Any,
         raise GpusegError("this model holds no Gaussian mixture, so it gives no memberships")
     _, log_resp = e_step(projected, mixture, backend)
     return membership_columns(log_resp, segments, xp=backend.xp)
-
-
-def assign_users(model_dir: str | os.PathLike, data_source: Any, backend: Backend, *,
-                 progress: ProgressCallback | None = None) -> pd.DataFrame:
-    """Segment and persona of every user of a data set, from a saved model (no refit).
-
-    Parameters
-    ----------
-    model_dir : path
-        A model folder, or a run directory holding one.
-    data_source : path, str or InstacartData
-        What :func:`gpuseg.data.load_instacart` accepts (a folder or
-        ``"kaggle"``), or tables already loaded on ``backend``.
-    backend : Backend
-    progress : callable, optional
-        Called with each stage's name (``load``, ``features``, ``assign``) as it starts.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``user_id`` (int64), ``segment`` (int32), ``persona`` (str), and when
-        the model holds a mixture ``membership``, ``second_segment`` (int32) and
-        ``second_membership`` (float64, as in the run's segments.parquet); one
-        row per user with at least the model's ``min_orders`` orders, by user_id.
-
-    Raises
-    ------
-    GpusegError
-        When the model is missing or corrupt, or the data lacks features the
-        model was fitted on (they are named).
-    """
-    from .data import load_instacart
-    from .data.tables import InstacartData
-    from .features import compute_features
-
-    model = load_model(resolve_model_dir(model_dir))
-    timer = StageTimer(backend, progress)
-    data = data_source
-    if not isinstance(data, InstacartData):
-        with timer.stage("load"):
-            data = load_instacart(data_source, backend=backend)
-    data = data.on(backend)
-    with timer.stage("features"):
-        features = compute_features(data, backend, min_orders=model.min_orders)
-    missing = [name for name in model.feature_names if name not in features.table.columns]
-    if missing:
-        shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
-        raise GpusegError(f"the data lacks {len(missing)} feature(s) the model was fitted on: "
-                          f"{shown} (was it exported with another catalog?)")
-    log.info("assigning %d users (%d excluded: fewer than %d orders)",
-             features.n_users, features.n_users_excluded, model.min_orders)
-    with timer.stage("assign"):
-        projected = project_features(model, features.table, backend)
-        labels = nearest_centroid(model, projected, backend)
-        soft = (None if model.mixture is None
-                else memberships(model, projected, labels, backend))
-        segments = backend.to_numpy(labels, np.int32)
-        user_ids = backend.to_numpy(backend.asarray(features.table.index), np.int64)
-    names = np.asarray(model.persona_names, dtype=object)
-    table = pd.DataFrame({
-        "user_id": user_ids,
-        "segment": segments,
-        "persona": pd.array(names[segments], dtype="str"),
-    })
-    if soft is not None:
-        own, second, second_p = soft
-        table["membership"] = backend.to_numpy(own, np.float64)
-        table["second_segment"] = backend.to_numpy(second, np.int32)
-        table["second_membership"] = backend.to_numpy(second_p, np.float64)
-    return table
 
 
 def resolve_model_dir(path: str | os.PathLike) -> Path:

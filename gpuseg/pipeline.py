@@ -40,6 +40,7 @@ from .embed import Embedding, embed_umap
 from .errors import ConfigError
 from .explain import GroupedImportance, SegmentRules, feature_groups, grouped_importance, segment_rules
 from .features import compute_features
+from .model import SegmentModel
 from .personas import Persona, name_segments, profile_segments
 from .preprocess import Preprocessed, project, standardise
 from .quality import (
@@ -52,7 +53,7 @@ from .quality import (
     verdict,
 )
 from .registry import get_backend
-from .result import SegmentationResult, SegmentModel
+from .result import SegmentationResult
 from .timing import ProgressCallback, StageTimer
 
 log = logging.getLogger(__name__)

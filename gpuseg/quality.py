@@ -17,9 +17,8 @@ import numpy as np
 
 from .cluster import fit_kmeans
 from .errors import GpusegError
-from .numerics.arrays import dense_codes, segment_sums
+from .numerics.arrays import dense_codes, finite_or_none, segment_sums
 from .numerics.sampling import seeded_sample
-from .result import finite_or_none
 
 if TYPE_CHECKING:
     from .backend import Backend

@@ -33,7 +33,8 @@ from cpu_fallback.backend import CpuBackend
 from gpuseg import __version__
 from gpuseg.cluster import soft_membership
 from gpuseg.config import PipelineConfig
-from gpuseg.result import SegmentationResult, SegmentModel
+from gpuseg.model import SegmentModel
+from gpuseg.result import SegmentationResult
 
 FEATURES = ("n_orders", "aisle_1", "aisle_2", "basket_size_mean", "days_between_mean",
             "reorder_ratio", "weekend_ratio")

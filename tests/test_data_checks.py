@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from _layout import sample_tables, write_layout, write_text
 
-from gpuseg.data import read as read_module
 from gpuseg.data import load_instacart
+from gpuseg.data import read as read_module
 from gpuseg.errors import DataValidationError, GpusegError
 
 

@@ -9,6 +9,7 @@ import pytest
 from _fake_result import fake_features, fake_result, kmeans_model
 from _rules_reference import check_rules, department_aisles
 
+from gpuseg.assign import assign
 from gpuseg.data import taxonomy as tx
 from gpuseg.data.synth import generate_instacart, write_instacart
 from gpuseg.explain import (
@@ -20,7 +21,6 @@ from gpuseg.explain import (
     segment_rules,
 )
 from gpuseg.features import FEATURE_COLUMNS_FIXED, feature_columns
-from gpuseg.model import assign
 
 #: The public taxonomy, as the pipeline's catalog reads it from a Kaggle-layout folder.
 CATALOG = {

@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 from _fake_result import demo_run, fake_features, fake_result, kmeans_model
 
+from gpuseg.assign import assign, assign_users
 from gpuseg.errors import GpusegError
-from gpuseg.model import ARRAYS_FILE, META_FILE, assign, assign_users, load_model, save_model
+from gpuseg.model import ARRAYS_FILE, META_FILE, load_model, save_model
 
 ARRAY_NAMES = ("scaler_mean", "scaler_scale", "pca_mean", "pca_components", "centroids")
 MIXTURE_ARRAYS = ("mixture_basis", "mixture_weights", "mixture_means",

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from ..config import option, setting
 from ..errors import GpusegError
-from ..result import finite_or_none
+from ..numerics.arrays import finite_or_none
 from .sweep import STABILITY_ROUNDS, KSweep, sharpest_k, sharpness_for_json
 
 #: Silhouettes closer than this to the best one count as a tie in ``choose_k``.

@@ -34,9 +34,15 @@ import numpy as np
 
 from ..config import option, setting
 from ..errors import GpusegError
-from ..numerics.mixture import gaussian_parameters, log_responsibilities, n_parameters
+from ..numerics.arrays import finite_or_none
+from ..numerics.mixture import (
+    MixtureParams,
+    e_step,
+    gaussian_parameters,
+    membership_columns,
+    n_parameters,
+)
 from ..numerics.sampling import seeded_sample
-from ..result import MixtureParams, finite_or_none
 from ._common import _check_matrix
 
 if TYPE_CHECKING:
@@ -113,25 +119,6 @@ class SoftFit:
                 "fit_sample": None if self.n_fit == self.n_users else self.n_fit}
 
 
-def membership_columns(log_resp: Any, labels: Any, *, xp: Any) -> tuple[Any, Any, Any]:
-    """Own-segment posterior, the most probable other segment and its posterior.
-
-    Parameters
-    ----------
-    log_resp : backend array, shape (n_users, k)
-        Log posteriors over the components, component j beside segment j.
-    labels : backend int array, shape (n_users,)
-        Each user's segment.
-    """
-    resp = xp.exp(log_resp)
-    rows = xp.arange(int(resp.shape[0]))
-    own = resp[rows, labels]
-    others = resp.copy()
-    others[rows, labels] = -1.0
-    second = others.argmax(axis=1)
-    return own, second.astype(xp.int32), others[rows, second]
-
-
 def membership_summary(own: Any, labels: Any, disagree: Any, total_log_likelihood: float, *,
                        k: int, d: int, covariance_type: str, xp: Any) -> dict[str, Any]:
     """The :class:`SoftFit` fields that summarise every user's memberships.
@@ -148,20 +135,6 @@ def membership_summary(own: Any, labels: Any, disagree: Any, total_log_likelihoo
             "log_likelihood": total_log_likelihood / n,
             "bic": -2.0 * total_log_likelihood + n_parameters(k, d, covariance_type) * math.log(n),
             "n_users": n}
-
-
-def e_step(X: Any, mixture: MixtureParams, backend: Backend) -> tuple[Any, Any]:
-    """Log-likelihood and log posteriors of users in PCA space under a fitted mixture.
-
-    The one computation behind every membership: the run's, the distributed
-    run's map over partitions and ``gpuseg assign``'s from a saved model.
-    """
-    def on(array: np.ndarray) -> Any:
-        return backend.asarray(array, dtype=np.float64)
-
-    return log_responsibilities(X @ on(mixture.basis).T, on(mixture.weights), on(mixture.means),
-                                on(mixture.precisions_cholesky), mixture.covariance_type,
-                                xp=backend.xp)
 
 
 def segment_basis(centroids: Any, *, xp: Any) -> Any:

@@ -10,10 +10,9 @@ import numpy as np
 
 from ..config import option
 from ..errors import GpusegError
-from ..numerics.arrays import dense_codes, segment_sums
+from ..numerics.arrays import dense_codes, finite_or_none, segment_sums
 from ..numerics.knee import find_knee
 from ..numerics.sampling import seeded_sample
-from ..result import finite_or_none
 from ._common import _check_matrix, _n_labels_ok
 from .ward import ward_starts
 

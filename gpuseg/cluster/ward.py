@@ -9,9 +9,8 @@ import numpy as np
 
 from ..config import setting
 from ..errors import GpusegError
-from ..numerics.arrays import size_rank
+from ..numerics.arrays import finite_or_none, size_rank
 from ..numerics.sampling import seeded_sample
-from ..result import finite_or_none
 from ._common import _check_matrix
 
 if TYPE_CHECKING:

@@ -22,14 +22,13 @@ from dask.sizeof import sizeof
 from ..activity import history_heatmap, history_orders
 from ..backend import Backend
 from ..cluster.density import nearest_point_labels, reachability_labels
-from ..cluster.soft import e_step, membership_columns
 from ..data.partitions.source import PartitionedSource, read_partition
 from ..data.tables import InstacartData
 from ..features import compute_features, feature_columns
 from ..numerics import arrays
 from ..numerics.arrays import segment_sums
+from ..numerics.mixture import MixtureParams, e_step, membership_columns
 from ..registry import get_backend
-from ..result import MixtureParams
 
 #: Columns of the orders kept per partition for the hour-by-weekday activity.
 HISTORY_COLUMNS = ("order_id", "user_id", "order_dow", "order_hour_of_day")

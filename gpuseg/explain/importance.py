@@ -32,7 +32,7 @@ from .families import FeatureGroup
 
 if TYPE_CHECKING:
     from ..backend import Backend
-    from ..result import SegmentModel
+    from ..model import SegmentModel
 
 #: A family's importance is *clear* when shuffling it moves at least this share of shoppers.
 #: Every user is scored, so the drop is not a sampling estimate: with n users its spread over

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..numerics.arrays import finite_or_none
 from ..numerics.sampling import seeded_sample
-from ..result import finite_or_none
 from .readable import RuleFeature, rule_features
 
 if TYPE_CHECKING:

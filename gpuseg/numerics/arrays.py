@@ -7,6 +7,7 @@ this role there.
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 # A lookup table is used for id -> dense index while the id span is at most this
@@ -101,3 +102,8 @@ def bincount(bins: Any, length: int, weights: Any = None, *, xp: Any) -> Any:
     if bins.shape[0] == 0:
         return xp.zeros(length, dtype=xp.int64 if weights is None else xp.float64)
     return xp.bincount(bins, weights=weights, minlength=length)
+
+
+def finite_or_none(value: float) -> float | None:
+    """A metric as JSON can carry it: NaN or infinity (no defined value) becomes ``None``."""
+    return float(value) if math.isfinite(value) else None

@@ -14,10 +14,14 @@ that both the pipeline and ``gpuseg assign`` use on fitted parameters.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..backend import Backend
 
 CovarianceType = Literal["full", "diag"]
 COVARIANCE_TYPES = ("full", "diag")
@@ -267,3 +271,66 @@ class GaussianMixtureEM:
         n = int(X.shape[0])
         k, d = (int(s) for s in self.means_.shape)
         return -2.0 * self.score(X) * n + n_parameters(k, d, self.covariance_type) * math.log(n)
+
+
+@dataclass(frozen=True)
+class MixtureParams:
+    """A fitted Gaussian mixture, component k beside segment k (host arrays).
+
+    The mixture lives in ``z = x @ basis.T``, ``x`` a user in the PCA space:
+    ``basis`` (r, n_components) has orthonormal rows (the directions the
+    segment centroids differ along, or every principal component).
+    ``precisions_cholesky`` holds, per component, ``P`` with ``P @ P.T`` the
+    inverse covariance: (k, r, r) for ``full``, (k, r) for ``diag`` (one
+    ``1 / sd`` per dimension), as scikit-learn stores it.
+    """
+
+    covariance_type: str
+    basis: np.ndarray
+    weights: np.ndarray
+    means: np.ndarray
+    precisions_cholesky: np.ndarray
+
+    def __post_init__(self) -> None:
+        k, r = self.means.shape
+        expected = {"full": (k, r, r), "diag": (k, r)}.get(self.covariance_type)
+        if expected is None:
+            raise ValueError(f"covariance_type must be full or diag (got {self.covariance_type!r})")
+        if (self.weights.shape != (k,) or self.precisions_cholesky.shape != expected
+                or self.basis.ndim != 2 or self.basis.shape[0] != r):
+            raise ValueError(f"a {self.covariance_type} mixture of {k} components in {r} "
+                             f"dimensions needs weights ({k},), precisions_cholesky {expected} "
+                             f"and a basis of {r} rows")
+
+
+def e_step(X: Any, mixture: MixtureParams, backend: Backend) -> tuple[Any, Any]:
+    """Log-likelihood and log posteriors of users in PCA space under a fitted mixture.
+
+    The one computation behind every membership: the run's, the distributed
+    run's map over partitions and ``gpuseg assign``'s from a saved model.
+    """
+    def on(array: np.ndarray) -> Any:
+        return backend.asarray(array, dtype=np.float64)
+
+    return log_responsibilities(X @ on(mixture.basis).T, on(mixture.weights), on(mixture.means),
+                                on(mixture.precisions_cholesky), mixture.covariance_type,
+                                xp=backend.xp)
+
+
+def membership_columns(log_resp: Any, labels: Any, *, xp: Any) -> tuple[Any, Any, Any]:
+    """Own-segment posterior, the most probable other segment and its posterior.
+
+    Parameters
+    ----------
+    log_resp : backend array, shape (n_users, k)
+        Log posteriors over the components, component j beside segment j.
+    labels : backend int array, shape (n_users,)
+        Each user's segment.
+    """
+    resp = xp.exp(log_resp)
+    rows = xp.arange(int(resp.shape[0]))
+    own = resp[rows, labels]
+    others = resp.copy()
+    others[rows, labels] = -1.0
+    second = others.argmax(axis=1)
+    return own, second.astype(xp.int32), others[rows, second]

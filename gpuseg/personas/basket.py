@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from ..result import finite_or_none
+from ..numerics.arrays import finite_or_none
 from .profile import DEPARTMENT_LIFT_PREFIX, DEPARTMENT_SHARE_PREFIX
 from .signals import LIFT_UNIT
 

@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import GpusegError
-from ..result import finite_or_none
+from ..numerics.arrays import finite_or_none
 from ..vocabulary import (
     BULK_PANTRY_STOCKERS,
     BUSY_CONVENIENCE_SEEKERS,
