@@ -229,11 +229,12 @@ def demo_run(tmp_path_factory) -> DemoRun:
     global _demo_run
     if _demo_run is None:
         from gpuseg import cli
+        from gpuseg.cli import run_commands
 
         root = tmp_path_factory.mktemp("demo")
         run_dir = root / "demo-run"
         stdout = io.StringIO()
-        config = mock.patch.object(cli, "demo_config",
+        config = mock.patch.object(run_commands, "demo_config",
                                    lambda backend, seed: PipelineConfig(backend=backend.name,
                                                                         seed=seed,
                                                                         **FAST_CONFIG))

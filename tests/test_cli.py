@@ -143,12 +143,12 @@ def test_every_subcommand_accepts_quiet_and_verbose_after_its_name():
 
 @pytest.mark.parametrize("value, expected", [("auto", "auto"), ("all", None), ("3000", 3000)])
 def test_run_passes_the_umap_fit_sample_to_the_config(value, expected):
-    from gpuseg.cli import _config
+    from gpuseg.cli.options import config_from
 
     args = build_parser().parse_args(["run", "--data", "d", "--out", "o",
                                       "--umap-fit-sample", value])
-    assert _config(args).umap_fit_sample == expected
-    assert _config(build_parser().parse_args(["run", "--data", "d", "--out", "o"])
+    assert config_from(args).umap_fit_sample == expected
+    assert config_from(build_parser().parse_args(["run", "--data", "d", "--out", "o"])
                    ).umap_fit_sample == "auto"
 
 
@@ -163,6 +163,7 @@ def test_every_config_field_has_a_flag_with_the_config_default():
     import dataclasses
 
     from gpuseg import cli
+    from gpuseg.cli.options import config_from
     from gpuseg.config import PipelineConfig, flag
 
     run = next(action for action in cli.build_parser()._actions
@@ -173,11 +174,11 @@ def test_every_config_field_has_a_flag_with_the_config_default():
         assert by_dest[spec.name].default == spec.default
     args = run.parse_args(["--data", "d", "--out", "o", "--k-range", "2", "6",
                            "--dbscan-sample", "all", "--k", "auto", "--dbscan-eps", "auto"])
-    config = cli._config(args)
+    config = config_from(args)
     assert (config.k_business_range, config.dbscan_sample, config.k, config.dbscan_eps) == \
         ((2, 6), None, "auto", None)
     args = run.parse_args(["--data", "d", "--out", "o", "--density", "hdbscan",
                            "--gmm-covariance", "diag", "--gmm-space", "pca"])
-    config = cli._config(args)
+    config = config_from(args)
     assert (config.density, config.gmm_covariance, config.gmm_space) == ("hdbscan", "diag", "pca")
     assert by_dest["density"].choices == ("dbscan", "hdbscan")

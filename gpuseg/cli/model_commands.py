@@ -1,0 +1,58 @@
+"""The commands over saved runs: ``assign`` (new users to a model's segments) and ``compare``."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .exit_codes import EXIT_OK
+from .options import CommandFactory, add_backend
+from .output import Progress, write_replacing
+
+
+def _cmd_assign(args: argparse.Namespace) -> int:
+    from ..assign import assign_users
+    from ..registry import get_backend
+
+    backend = get_backend(args.backend)
+    with Progress(args) as progress:
+        assigned = assign_users(args.model, args.data, backend, progress=progress)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_replacing(out, lambda path: assigned.to_parquet(path, index=False))
+    print(f"assigned {len(assigned):,} users to the segments of {args.model}; wrote {out}")
+    for (segment, persona), size in assigned.groupby(["segment", "persona"]).size().items():
+        print(f"  {segment}: {persona:<37} {size:>9,}")
+    return EXIT_OK
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from ..compare import compare_runs
+
+    comparison = compare_runs(args.run_a, args.run_b)
+    print(comparison.summary())
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_replacing(out, lambda path: comparison.to_long().to_csv(path, index=False))
+        print(f"wrote {out}")
+    return EXIT_OK
+
+
+def register(command: CommandFactory) -> None:
+    """Add ``assign`` and ``compare`` to the parser."""
+    p = command("assign", "segment new users with a saved model (no refit)",
+                "gpuseg assign --model runs/2026-11 --data data/december --out december.parquet",
+                _cmd_assign)
+    p.add_argument("--model", required=True,
+                   help="run directory (or its model/ folder) of the run whose segments to use")
+    p.add_argument("--data", required=True, help="Instacart-layout folder, or 'kaggle'")
+    p.add_argument("--out", required=True,
+                   help="parquet file to write: user_id, segment, persona (replaced if present)")
+    add_backend(p)
+
+    p = command("compare", "segment migration between two runs: matrix, ARI, users who came and went",
+                "gpuseg compare runs/2026-10 runs/2026-11 --out migration.csv",
+                _cmd_compare)
+    p.add_argument("run_a", metavar="RUN_A", help="earlier run directory")
+    p.add_argument("run_b", metavar="RUN_B", help="later run directory")
+    p.add_argument("--out", help="CSV to write, one row per (A segment, B segment): users and share")
