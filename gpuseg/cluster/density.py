@@ -14,7 +14,7 @@ from ..errors import GpusegError
 from ..numerics.arrays import numbered_by_size
 from ..numerics.knee import find_knee
 from ..numerics.sampling import seeded_sample
-from ._common import _check_matrix
+from .checks import check_matrix
 
 if TYPE_CHECKING:
     from ..backend import Backend
@@ -136,7 +136,7 @@ def dbscan(X: Any, backend: Backend, *, eps: float | None = None, min_samples: i
         min_samples are available to fit on.
     """
     xp = backend.xp
-    n = _check_matrix(X, "DBSCAN")
+    n = check_matrix(X, "DBSCAN")
     if min_samples < 2:
         raise GpusegError(f"dbscan_min_samples must be at least 2 (got {min_samples})")
     if eps is not None and not eps > 0:
@@ -250,7 +250,7 @@ def hdbscan(X: Any, backend: Backend, *, min_cluster_size: int = 50, min_samples
         are available to fit on.
     """
     xp = backend.xp
-    n = _check_matrix(X, "HDBSCAN")
+    n = check_matrix(X, "HDBSCAN")
     if min_cluster_size < 2:
         raise GpusegError(f"hdbscan_min_cluster_size must be at least 2 (got {min_cluster_size})")
     if min_samples < 2:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from ..config import setting
 from ..errors import GpusegError
 from ..numerics.arrays import size_rank
-from ._common import _check_matrix
+from .checks import check_matrix
 
 if TYPE_CHECKING:
     from ..backend import Backend
@@ -69,7 +69,7 @@ def fit_kmeans(X: Any, backend: Backend, *, k: int, n_init: int, seed: int) -> K
         When ``k`` is below 1 or above the number of users.
     """
     xp = backend.xp
-    n = _check_matrix(X, "KMeans")
+    n = check_matrix(X, "KMeans")
     if k < 1:
         raise GpusegError(f"KMeans needs at least one segment (got k={k})")
     if k > n:

@@ -43,7 +43,7 @@ from ..numerics.mixture import (
     n_parameters,
 )
 from ..numerics.sampling import seeded_sample
-from ._common import _check_matrix
+from .checks import check_matrix
 
 if TYPE_CHECKING:
     from ..backend import Backend
@@ -205,7 +205,7 @@ def soft_membership(X: Any, labels: Any, centroids: Any, backend: Backend, *,
         in a segment for its covariance): the message names the options.
     """
     xp = backend.xp
-    n = _check_matrix(X, "the Gaussian mixture")
+    n = check_matrix(X, "the Gaussian mixture")
     k = int(centroids.shape[0])
     if space not in ("centroids", "pca"):
         raise GpusegError(f"{option('gmm_space')} must be centroids or pca (got {space!r})")

@@ -13,7 +13,7 @@ from ..errors import GpusegError
 from ..numerics.arrays import dense_codes, finite_or_none, segment_sums
 from ..numerics.knee import find_knee
 from ..numerics.sampling import seeded_sample
-from ._common import _check_matrix, _n_labels_ok
+from .checks import check_matrix, n_labels_ok
 from .ward import ward_starts
 
 if TYPE_CHECKING:
@@ -33,10 +33,10 @@ def _segment_centroids(X: Any, labels: Any, backend: Backend, what: str,
                        index_name: str) -> tuple[int, int, Any, Any, Any]:
     """Rows, segment count, dense codes, sizes and centroids that both validity indices start from."""
     xp = backend.xp
-    n = _check_matrix(X, what)
+    n = check_matrix(X, what)
     codes, uniques = dense_codes(labels, xp=xp)
     k = int(uniques.shape[0])
-    if not _n_labels_ok(k, n):
+    if not n_labels_ok(k, n):
         raise GpusegError(f"{index_name} needs 2 to {n - 1} segments (got {k})")
     sums, counts = segment_sums(X, codes, k, xp=xp)
     return n, k, codes, counts, sums / counts[:, None]
@@ -240,7 +240,7 @@ def k_sweep(X: Any, backend: Backend, *, k_range: tuple[int, int] = (2, 10), see
         When the range is invalid or no K in it is below the number of users.
     """
     xp = backend.xp
-    n = _check_matrix(X, "the K sweep")
+    n = check_matrix(X, "the K sweep")
     lo, hi = k_range
     ks = tuple(k for k in range(lo, hi + 1) if k < n)
     if lo >= 2 and n <= lo:
@@ -283,7 +283,7 @@ def k_sweep(X: Any, backend: Backend, *, k_range: tuple[int, int] = (2, 10), see
         labels = backend.asarray(model.labels_)
         labels_by_k[k] = labels
         labels_sample = labels if scored is None else labels[scored]
-        if _n_labels_ok(int(xp.unique(labels_sample).shape[0]), n_sample):
+        if n_labels_ok(int(xp.unique(labels_sample).shape[0]), n_sample):
             silhouette.append(backend.silhouette_score(X_sample, labels_sample))
             ch.append(calinski_harabasz(X_sample, labels_sample, backend))
             db.append(davies_bouldin(X_sample, labels_sample, backend))

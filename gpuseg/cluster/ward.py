@@ -11,7 +11,7 @@ from ..config import setting
 from ..errors import GpusegError
 from ..numerics.arrays import finite_or_none, size_rank
 from ..numerics.sampling import seeded_sample
-from ._common import _check_matrix
+from .checks import check_matrix
 
 if TYPE_CHECKING:
     from ..backend import Backend
@@ -255,7 +255,7 @@ def hierarchical(X: Any, kmeans_labels: Any, backend: Backend, *, k: int, n_micr
         When ``k`` or ``n_micro`` is below 1, or ``k`` exceeds the number of users.
     """
     xp = backend.xp
-    n = _check_matrix(X, "hierarchical clustering")
+    n = check_matrix(X, "hierarchical clustering")
     if k < 1 or n_micro < 1:
         raise GpusegError(
             f"hierarchical clustering needs k >= 1 and n_micro >= 1 (got {k}, {n_micro})")

@@ -14,7 +14,7 @@ import numpy as np
 from scipy.special import ndtr
 
 from .. import taxonomy
-from .personas import _CADENCE_TILT_WIDTH, _PERSONAS, _SEPARATIONS, _Separation
+from .personas import CADENCE_TILT_WIDTH, PERSONAS, SEPARATION_PARAMETERS, Separation
 
 # ---------------------------------------------------------------------------------------------
 # Published marginals (instacart-stats.json unless marked "reconstructed")
@@ -134,7 +134,7 @@ _DEPARTMENT_ORGANIC_SHARE = {
 #: of its aisle's products; gives ~73 % of orders with an organic item (published 73.5 %).
 _ORGANIC_PURCHASE_ODDS = 1.4
 #: A product's popularity inside its block falls as rank**(1/skew - 1).
-_POPULARITY_SKEW = 4.0
+POPULARITY_SKEW = 4.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -143,10 +143,10 @@ _POPULARITY_SKEW = 4.0
 
 
 @dataclass(frozen=True)
-class _Market:
-    """Every persona's distributions for one separation level (rows follow ``_PERSONAS``)."""
+class Market:
+    """Every persona's distributions for one separation level (rows follow ``PERSONAS``)."""
 
-    separation: _Separation
+    separation: Separation
     persona_share: np.ndarray
     hour_cdf: np.ndarray
     dow_cdf: np.ndarray
@@ -182,32 +182,32 @@ def _calibrated_pmfs(target: np.ndarray, tilts: np.ndarray, weights: np.ndarray)
     return pmfs
 
 
-def _cdf(pmfs: np.ndarray) -> np.ndarray:
+def cumulative(pmfs: np.ndarray) -> np.ndarray:
     cdf = np.cumsum(pmfs, axis=-1)
     cdf[..., -1] = 1.0
     return cdf
 
 
 @functools.cache
-def _market(separation_name: str) -> _Market:
-    sep = _SEPARATIONS[separation_name]
-    share = np.array([p.share for p in _PERSONAS])
+def market_for(separation_name: str) -> Market:
+    sep = SEPARATION_PARAMETERS[separation_name]
+    share = np.array([p.share for p in PERSONAS])
     basket = _basket_pmfs(sep, share)
     mean_basket = basket @ np.arange(1, MAX_BASKET + 1)
     item_share = _normalised(share * mean_basket)
-    return _Market(
+    return Market(
         separation=sep,
         persona_share=share,
-        hour_cdf=_cdf(_hour_pmfs(sep, share)),
-        dow_cdf=_cdf(_dow_pmfs(sep, share)),
-        gap_cdf=_cdf(_gap_pmfs(sep, share)),
-        basket_cdf=_cdf(basket),
-        aisle_cdf=_cdf(_aisle_pmfs(sep, item_share)),
+        hour_cdf=cumulative(_hour_pmfs(sep, share)),
+        dow_cdf=cumulative(_dow_pmfs(sep, share)),
+        gap_cdf=cumulative(_gap_pmfs(sep, share)),
+        basket_cdf=cumulative(basket),
+        aisle_cdf=cumulative(_aisle_pmfs(sep, item_share)),
         organic_probability=_organic_probability(sep),
         item_share=item_share,
-        cadence_persistence=np.array([p.cadence_persistence for p in _PERSONAS])
+        cadence_persistence=np.array([p.cadence_persistence for p in PERSONAS])
         * sep.cadence_persistence_scale,
-        repertoire_share=np.array([p.repertoire_share[separation_name] for p in _PERSONAS]),
+        repertoire_share=np.array([p.repertoire_share[separation_name] for p in PERSONAS]),
     )
 
 
@@ -220,20 +220,20 @@ def _discretised_lognormal(median: float, spread: float, support: np.ndarray) ->
     return _normalised(np.exp(-0.5 * (np.log(support / median) / spread) ** 2) / support)
 
 
-def _basket_pmfs(sep: _Separation, share: np.ndarray) -> np.ndarray:
+def _basket_pmfs(sep: Separation, share: np.ndarray) -> np.ndarray:
     sizes = np.arange(1, MAX_BASKET + 1, dtype=np.float64)
     if sep.own_baskets_and_cadence:
         return np.stack([_discretised_lognormal(p.basket_median, p.basket_spread, sizes)
-                         for p in _PERSONAS])
-    tilts = np.stack([sizes ** p.basket_tilt for p in _PERSONAS])
+                         for p in PERSONAS])
+    tilts = np.stack([sizes ** p.basket_tilt for p in PERSONAS])
     return _calibrated_pmfs(_published_basket_pmf(), tilts, share)
 
 
-def _gap_pmfs(sep: _Separation, share: np.ndarray) -> np.ndarray:
+def _gap_pmfs(sep: Separation, share: np.ndarray) -> np.ndarray:
     days = np.arange(31, dtype=np.float64)
     if sep.own_baskets_and_cadence:
-        return np.stack([_capped_normal(p.cadence_days, p.cadence_spread) for p in _PERSONAS])
-    distance = np.stack([(days - p.cadence_days) / _CADENCE_TILT_WIDTH for p in _PERSONAS])
+        return np.stack([_capped_normal(p.cadence_days, p.cadence_spread) for p in PERSONAS])
+    distance = np.stack([(days - p.cadence_days) / CADENCE_TILT_WIDTH for p in PERSONAS])
     tilts = np.exp(-sep.cadence_contrast * np.minimum(distance ** 2, 4.0))
     return _calibrated_pmfs(np.array(DAYS_SINCE_PRIOR_COUNTS), tilts, share)
 
@@ -247,16 +247,16 @@ def _capped_normal(mean: float, spread: float) -> np.ndarray:
     return _normalised(mass)
 
 
-def _hour_pmfs(sep: _Separation, share: np.ndarray) -> np.ndarray:
+def _hour_pmfs(sep: Separation, share: np.ndarray) -> np.ndarray:
     angle = 2 * np.pi * np.arange(24) / 24
     tilts = np.stack([np.exp(sep.hour_contrast * np.cos(angle - 2 * np.pi * p.peak_hour / 24))
-                      for p in _PERSONAS])
+                      for p in PERSONAS])
     return _calibrated_pmfs(np.array(HOUR_COUNTS), tilts, share)
 
 
-def _dow_pmfs(sep: _Separation, share: np.ndarray) -> np.ndarray:
+def _dow_pmfs(sep: Separation, share: np.ndarray) -> np.ndarray:
     weekend = np.isin(np.arange(7), (0, 1))
-    affinity = np.array([p.weekend_affinity for p in _PERSONAS])
+    affinity = np.array([p.weekend_affinity for p in PERSONAS])
     tilts = np.exp(sep.weekend_contrast * affinity[:, None] * weekend[None, :])
     return _calibrated_pmfs(np.array(DOW_COUNTS), tilts, share)
 
@@ -269,10 +269,10 @@ def _published_aisle_pmf() -> np.ndarray:
     return _normalised(weights / department_weight[department] * department_rows[department])
 
 
-def _aisle_pmfs(sep: _Separation, item_share: np.ndarray) -> np.ndarray:
+def _aisle_pmfs(sep: Separation, item_share: np.ndarray) -> np.ndarray:
     target = _published_aisle_pmf()
     tilts = []
-    for persona in _PERSONAS:
+    for persona in PERSONAS:
         affinity = np.zeros(taxonomy.N_AISLES)
         affinity[[taxonomy.aisle_index(a) for a in persona.favourite_aisles]] = 1.0
         affinity[[taxonomy.aisle_index(a) for a in persona.avoided_aisles]] = -1.0
@@ -281,11 +281,11 @@ def _aisle_pmfs(sep: _Separation, item_share: np.ndarray) -> np.ndarray:
     return _calibrated_pmfs(target, np.stack(tilts), item_share)
 
 
-def _organic_probability(sep: _Separation) -> np.ndarray:
+def _organic_probability(sep: Separation) -> np.ndarray:
     """Probability that a persona's draw in an aisle is an organic product (persona x aisle)."""
     share = _aisle_organic_share()
     base_odds = _ORGANIC_PURCHASE_ODDS * share / (1.0 - share)
-    persona_odds = np.array([p.organic_odds for p in _PERSONAS]) ** sep.organic_contrast
+    persona_odds = np.array([p.organic_odds for p in PERSONAS]) ** sep.organic_contrast
     odds = persona_odds[:, None] * base_odds[None, :]
     return odds / (1.0 + odds)
 
@@ -295,25 +295,25 @@ def _organic_probability(sep: _Separation) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 
 
-def _aisle_product_counts() -> np.ndarray:
+def aisle_product_counts() -> np.ndarray:
     """Products per aisle: more in popular aisles, sub-linearly, at least 12, 49,688 in all."""
     weights = np.sqrt(_published_aisle_pmf())
-    return _largest_remainder(weights, N_PRODUCTS, minimum=12)
+    return largest_remainder(weights, N_PRODUCTS, minimum=12)
 
 
-def _aisle_organic_counts() -> np.ndarray:
+def aisle_organic_counts() -> np.ndarray:
     department = taxonomy.department_of_aisle()
     raw = np.array([_DEPARTMENT_ORGANIC_SHARE[name] for name in taxonomy.DEPARTMENTS])[department]
-    counts = _aisle_product_counts()
+    counts = aisle_product_counts()
     scaled = raw * counts * (_ORGANIC_PRODUCT_SHARE * N_PRODUCTS / (raw * counts).sum())
     return np.minimum(np.rint(scaled).astype(np.int64), counts // 2)
 
 
 def _aisle_organic_share() -> np.ndarray:
-    return _aisle_organic_counts() / _aisle_product_counts()
+    return aisle_organic_counts() / aisle_product_counts()
 
 
-def _largest_remainder(weights: np.ndarray, total: int, *, minimum: int = 0) -> np.ndarray:
+def largest_remainder(weights: np.ndarray, total: int, *, minimum: int = 0) -> np.ndarray:
     """Whole numbers proportional to ``weights``, each >= ``minimum``, summing to ``total``."""
     spare = total - minimum * len(weights)
     exact = _normalised(weights) * spare

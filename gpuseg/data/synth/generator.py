@@ -12,26 +12,22 @@ from scipy.special import ndtr
 from ...errors import ConfigError
 from ...vocabulary import PERSONA_NAMES
 from .. import taxonomy
-from ..schema import FILE_STEMS, ORDER_PRODUCTS_DTYPES, PRODUCTS_DTYPES
+from ..schema import FILE_STEMS, ORDER_PRODUCTS_DTYPES
 from .calibration import (
-    _POPULARITY_SKEW,
     MAX_ORDERS,
     MIN_ORDERS,
-    N_PRODUCTS,
     ORDER_COUNT_MIXTURE,
     TRAIN_USER_SHARE,
-    _aisle_organic_counts,
-    _aisle_product_counts,
-    _cdf,
-    _largest_remainder,
-    _Market,
-    _market,
+    Market,
+    cumulative,
+    largest_remainder,
+    market_for,
 )
-from .names import _product_names
+from .catalog import Catalog, build_catalog, draw_categories, sample_products
 from .personas import (
-    _REPERTOIRE_BREADTH,
-    _REPERTOIRE_SHARE_CONCENTRATION,
-    _REPERTOIRE_SKEW,
+    REPERTOIRE_BREADTH,
+    REPERTOIRE_SHARE_CONCENTRATION,
+    REPERTOIRE_SKEW,
     SEPARATIONS,
 )
 
@@ -133,8 +129,8 @@ class SyntheticPlan:
     n_users: int
     seed: int
     separation: str
-    catalog: _Catalog
-    persona: np.ndarray  # int8 index into _PERSONAS
+    catalog: Catalog
+    persona: np.ndarray  # int8 index into PERSONAS
     n_orders: np.ndarray  # int16
     ends_in_train: np.ndarray  # bool
     # The plan's generator after its draws (block 0 continues it).
@@ -170,9 +166,9 @@ def plan_instacart(n_users: int, *, seed: int = 0, separation: str = "strong") -
     Parameters are those of :func:`generate_instacart`.
     """
     _validate(n_users, seed, separation)
-    market = _market(separation)
+    market = market_for(separation)
     catalog_seed, plan_seed, _, _ = np.random.SeedSequence(seed).spawn(_FIRST_BLOCK_STREAMS)
-    catalog = _build_catalog(np.random.default_rng(catalog_seed))
+    catalog = build_catalog(np.random.default_rng(catalog_seed))
     rng = np.random.default_rng(plan_seed)
     persona = _exact_shares(rng, market.persona_share, n_users).astype(np.int8)
     n_orders = _draw_order_counts(rng, n_users).astype(np.int16)
@@ -184,7 +180,7 @@ def plan_instacart(n_users: int, *, seed: int = 0, separation: str = "strong") -
 
 def generate_block(plan: SyntheticPlan, block: int) -> SyntheticBlock:
     """The tables of one block of users; the same whichever other blocks are generated."""
-    market = _market(plan.separation)
+    market = market_for(plan.separation)
     start, stop = plan.block_users(block)
     user_rng, order_rng, item_rng = _block_streams(plan, block)
     users = _draw_users(plan.persona[start:stop].astype(np.int64),
@@ -235,71 +231,13 @@ def _validate(n_users: object, seed: object, separation: object) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Catalog
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Catalog:
-    """Products laid out in blocks by (aisle, organic), most popular first in each block.
-
-    ``position`` indexes this layout; ``product_id`` is a random relabelling of it.
-    """
-
-    products: pd.DataFrame
-    block_start: np.ndarray  # (aisle, organic) -> first position
-    block_size: np.ndarray
-    product_id_of_position: np.ndarray
-
-
-def _build_catalog(rng: np.random.Generator) -> _Catalog:
-    counts = _aisle_product_counts()
-    organic = _aisle_organic_counts()
-    block_size = np.stack([counts - organic, organic], axis=1)
-    block_start = (np.cumsum(block_size.ravel()) - block_size.ravel()).reshape(block_size.shape)
-    aisle_of_position = np.repeat(np.arange(taxonomy.N_AISLES), counts)
-    names = _product_names(rng, block_size)
-    product_id_of_position = (rng.permutation(N_PRODUCTS) + 1).astype(np.int32)
-    order = np.argsort(product_id_of_position)
-    department = taxonomy.department_of_aisle()
-    products = pd.DataFrame({
-        "product_id": product_id_of_position[order],
-        "product_name": pd.array(names, dtype="str")[order],
-        "aisle_id": aisle_of_position[order] + 1,
-        "department_id": department[aisle_of_position[order]] + 1,
-    }).astype(dict(PRODUCTS_DTYPES))
-    return _Catalog(products, block_start, block_size, product_id_of_position)
-
-
-def _sample_products(rng: np.random.Generator, taste: np.ndarray, market: _Market,
-                     catalog: _Catalog) -> np.ndarray:
-    """Catalog positions drawn with each draw's persona taste: aisle, organic or not, then rank."""
-    aisle = _draw_categories(market.aisle_cdf, taste, rng.random(len(taste)))
-    # Zero where an aisle has no organic product, so every drawn block is non-empty.
-    organic = (rng.random(len(taste)) < market.organic_probability[taste, aisle]).astype(np.intp)
-    size = catalog.block_size[aisle, organic]
-    rank = (size * rng.random(len(taste)) ** _POPULARITY_SKEW).astype(np.int64)
-    np.minimum(rank, size - 1, out=rank)
-    return catalog.block_start[aisle, organic] + rank
-
-
-def _draw_categories(cdfs: np.ndarray, group: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
-    """Inverse-CDF draw of each uniform from its group's distribution (one flat search)."""
-    n_groups, n_categories = cdfs.shape
-    table = (np.arange(n_groups)[:, None] + cdfs).ravel()
-    position = np.searchsorted(table, group + uniforms, side="right")
-    # group + u can round up to group + 1 in float64 when u is within 1e-16 of 1.
-    return np.minimum(position - group * n_categories, n_categories - 1)
-
-
-# ---------------------------------------------------------------------------------------------
 # Users
 # ---------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class _Users:
-    persona: np.ndarray  # int64 index into _PERSONAS
+    persona: np.ndarray  # int64 index into PERSONAS
     n_orders: np.ndarray
     ends_in_train: np.ndarray
     #: Standard-normal habit latents (copula) of basket size, hour and cadence.
@@ -315,7 +253,7 @@ class _Users:
 
 def _exact_shares(rng: np.random.Generator, shares: np.ndarray, n: int) -> np.ndarray:
     """Group labels in exactly the rounded shares, in random order."""
-    labels = np.repeat(np.arange(len(shares)), _largest_remainder(shares, n))
+    labels = np.repeat(np.arange(len(shares)), largest_remainder(shares, n))
     return rng.permutation(labels)
 
 
@@ -331,32 +269,32 @@ def _beta_around(rng: np.random.Generator, mean: np.ndarray, concentration: floa
 
 
 def _draw_users(persona: np.ndarray, n_orders: np.ndarray, ends_in_train: np.ndarray,
-                market: _Market, catalog: _Catalog, rng: np.random.Generator) -> _Users:
+                market: Market, catalog: Catalog, rng: np.random.Generator) -> _Users:
     sep = market.separation
     n_users = len(persona)
     basket_habit, hour_habit, cadence_habit = rng.standard_normal((3, n_users))
     own_taste_share = _beta_around(rng, np.full(n_users, sep.own_taste_share),
                                    sep.own_taste_concentration)
     repertoire_share = _beta_around(rng, market.repertoire_share[persona],
-                                    _REPERTOIRE_SHARE_CONCENTRATION)
-    usual_basket = 1 + _draw_categories(market.basket_cdf, persona,
+                                    REPERTOIRE_SHARE_CONCENTRATION)
+    usual_basket = 1 + draw_categories(market.basket_cdf, persona,
                                         ndtr(sep.basket_persistence * basket_habit))
     # A basket takes at most size / (1 + skew) repertoire products (see _favourites); the
     # two extra products give even one-item shoppers favourites to come back to.
-    repertoire_size = np.ceil(_REPERTOIRE_BREADTH * (1 + _REPERTOIRE_SKEW)
+    repertoire_size = np.ceil(REPERTOIRE_BREADTH * (1 + REPERTOIRE_SKEW)
                               * repertoire_share * usual_basket).astype(np.int64) + 2
     repertoire_start = np.cumsum(repertoire_size) - repertoire_size
     owner = np.repeat(np.arange(n_users), repertoire_size)
     taste = _tastes(rng, persona[owner], own_taste_share[owner], market)
-    repertoire = _sample_products(rng, taste, market, catalog)
+    repertoire = sample_products(rng, taste, market, catalog)
     return _Users(persona, n_orders, ends_in_train, basket_habit, hour_habit, cadence_habit,
                   own_taste_share, repertoire_share, repertoire_start, repertoire_size, repertoire)
 
 
 def _tastes(rng: np.random.Generator, persona: np.ndarray, own_share: np.ndarray,
-            market: _Market) -> np.ndarray:
+            market: Market) -> np.ndarray:
     """Whose tastes each draw follows: the user's persona, or the market as a whole."""
-    market_taste = _draw_categories(_cdf(market.item_share)[None, :], np.zeros_like(persona),
+    market_taste = draw_categories(cumulative(market.item_share)[None, :], np.zeros_like(persona),
                                     rng.random(len(persona)))
     return np.where(rng.random(len(persona)) < own_share, persona, market_taste)
 
@@ -387,21 +325,21 @@ def _habit_uniforms(rng: np.random.Generator, habit: np.ndarray,
     return ndtr(persistence * habit + np.sqrt(1.0 - persistence ** 2) * noise)
 
 
-def _draw_orders(users: _Users, market: _Market, rng: np.random.Generator) -> _Orders:
+def _draw_orders(users: _Users, market: Market, rng: np.random.Generator) -> _Orders:
     sep = market.separation
     owner = np.repeat(np.arange(len(users.persona), dtype=np.int32), users.n_orders)
     order_number = _ranks_within_groups(users.n_orders) + 1
     persona = users.persona[owner]
     is_last = order_number == users.n_orders[owner]
     eval_code = np.where(is_last, np.where(users.ends_in_train[owner], 1, 2), 0)
-    dow = _draw_categories(market.dow_cdf, persona, rng.random(len(owner)))
-    hour = _draw_categories(market.hour_cdf, persona,
+    dow = draw_categories(market.dow_cdf, persona, rng.random(len(owner)))
+    hour = draw_categories(market.hour_cdf, persona,
                             _habit_uniforms(rng, users.hour_habit[owner], sep.hour_persistence))
-    gap = _draw_categories(market.gap_cdf, persona,
+    gap = draw_categories(market.gap_cdf, persona,
                            _habit_uniforms(rng, users.cadence_habit[owner],
                                            market.cadence_persistence[persona]))
     days_since_prior = np.where(order_number == 1, np.nan, gap).astype(np.float32)
-    basket = 1 + _draw_categories(market.basket_cdf, persona,
+    basket = 1 + draw_categories(market.basket_cdf, persona,
                                   _habit_uniforms(rng, users.basket_habit[owner],
                                                   sep.basket_persistence))
     basket_size = np.where(eval_code == 2, 0, basket)
@@ -437,12 +375,12 @@ class _Items:
     reordered: np.ndarray  # int8
 
 
-def _draw_items(users: _Users, orders: _Orders, market: _Market, catalog: _Catalog,
+def _draw_items(users: _Users, orders: _Orders, market: Market, catalog: Catalog,
                 rng: np.random.Generator) -> _Items:
     owner = orders.owner
     from_repertoire = np.minimum(
         np.floor(users.repertoire_share[owner] * orders.basket_size + rng.random(len(owner))),
-        users.repertoire_size[owner] // (1 + _REPERTOIRE_SKEW),
+        users.repertoire_size[owner] // (1 + REPERTOIRE_SKEW),
     ).astype(np.int32)
     basket_in_file_order = orders.basket_size[orders.by_order_id]
     order = np.repeat(orders.by_order_id, basket_in_file_order)
@@ -456,7 +394,7 @@ def _draw_items(users: _Users, orders: _Orders, market: _Market, catalog: _Catal
     fresh_owner = owner[order[fresh]]
     taste = _tastes(rng, users.persona[fresh_owner], users.own_taste_share[fresh_owner], market)
     del fresh_owner
-    position[fresh] = _sample_products(rng, taste, market, catalog)
+    position[fresh] = sample_products(rng, taste, market, catalog)
     del taste, fresh
     return _history(order, slot, position, orders, len(users.persona))
 
@@ -477,7 +415,7 @@ def _favourites(rng: np.random.Generator, order: np.ndarray, slot: np.ndarray,
     user = owner[order]
     size = users.repertoire_size[user]
     np.subtract(1.0, quantile, out=quantile)
-    np.power(quantile, 1.0 / (1.0 + _REPERTOIRE_SKEW), out=quantile)
+    np.power(quantile, 1.0 / (1.0 + REPERTOIRE_SKEW), out=quantile)
     np.subtract(1.0, quantile, out=quantile)
     quantile *= size
     rank = np.minimum(quantile.astype(np.int64), size - 1)
@@ -550,7 +488,7 @@ def _rows_of_keys(keys: np.ndarray, orders: _Orders, slot_bits: int, number_bits
 # ---------------------------------------------------------------------------------------------
 
 
-def _assemble(users: _Users, orders: _Orders, items: _Items, catalog: _Catalog, *,
+def _assemble(users: _Users, orders: _Orders, items: _Items, catalog: Catalog, *,
               first_user: int, first_order: int) -> SyntheticBlock:
     """The block's tables; user and order ids continue from the blocks before it.
 
@@ -589,7 +527,7 @@ def _assemble(users: _Users, orders: _Orders, items: _Items, catalog: _Catalog, 
 
 
 def _product_rows(items: _Items, selected: np.ndarray, order_id: np.ndarray,
-                  catalog: _Catalog) -> pd.DataFrame:
+                  catalog: Catalog) -> pd.DataFrame:
     """The selected rows in file order: by order id, each order's rows in cart order."""
     ids = order_id[items.order[selected]]
     # The rows come ordered by drawn id; a stable sort by final id keeps each cart's order.

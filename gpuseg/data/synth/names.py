@@ -238,7 +238,7 @@ _AISLE_NOUNS = {
 }
 
 
-def _product_names(rng: np.random.Generator, block_size: np.ndarray) -> list[str]:
+def product_names(rng: np.random.Generator, block_size: np.ndarray) -> list[str]:
     """Unique invented names: brand, [Organic], descriptor, variety, aisle noun."""
     names: list[str] = []
     for (aisle_name, department_id), sizes in zip(taxonomy.AISLES, block_size):

@@ -47,7 +47,7 @@ class _Persona:
     repertoire_share: dict[str, float]
 
 
-_PERSONAS = (
+PERSONAS = (
     _Persona(
         name=HEALTH_CONSCIOUS_REGULARS, share=0.18,
         favourite_aisles=(
@@ -153,11 +153,11 @@ _PERSONAS = (
         repertoire_share={"strong": 0.42, "realistic": 0.46},
     ),
 )
-assert tuple(p.name for p in _PERSONAS) == PERSONA_NAMES
+assert tuple(p.name for p in PERSONAS) == PERSONA_NAMES
 
 
 @dataclass(frozen=True)
-class _Separation:
+class Separation:
     """How far apart the personas are planted."""
 
     aisle_contrast: float
@@ -178,14 +178,14 @@ class _Separation:
     own_baskets_and_cadence: bool
 
 
-_SEPARATIONS = {
-    "strong": _Separation(
+SEPARATION_PARAMETERS = {
+    "strong": Separation(
         aisle_contrast=2.5, organic_contrast=1.0, hour_contrast=2.0, weekend_contrast=1.5,
         cadence_contrast=1.0, own_taste_share=0.97, own_taste_concentration=200.0,
         basket_persistence=0.8, hour_persistence=0.7, cadence_persistence_scale=1.0,
         own_baskets_and_cadence=True,
     ),
-    "realistic": _Separation(
+    "realistic": Separation(
         aisle_contrast=0.6, organic_contrast=0.5, hour_contrast=0.5, weekend_contrast=0.4,
         cadence_contrast=0.4, own_taste_share=0.5, own_taste_concentration=6.0,
         basket_persistence=0.6, hour_persistence=0.5, cadence_persistence_scale=0.8,
@@ -194,11 +194,11 @@ _SEPARATIONS = {
 }
 
 #: Days over which a realistic persona's preference for its cadence fades (capped at 2 widths).
-_CADENCE_TILT_WIDTH = 7.0
+CADENCE_TILT_WIDTH = 7.0
 #: Favourites' weight in a repertoire falls as (1 - rank / size) ** this.
-_REPERTOIRE_SKEW = 0.5
+REPERTOIRE_SKEW = 0.5
 #: The most a basket may take from the repertoire, in multiples of what the user's usual
 #: basket takes (this sets the repertoire's size).
-_REPERTOIRE_BREADTH = 1.6
+REPERTOIRE_BREADTH = 1.6
 #: Concentration (a + b) of each user's repertoire share around their persona's.
-_REPERTOIRE_SHARE_CONCENTRATION = 30.0
+REPERTOIRE_SHARE_CONCENTRATION = 30.0

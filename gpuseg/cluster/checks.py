@@ -6,7 +6,7 @@ from typing import Any
 from ..errors import GpusegError
 
 
-def _check_matrix(X: Any, what: str) -> int:
+def check_matrix(X: Any, what: str) -> int:
     if X.ndim != 2:
         raise GpusegError(f"{what} needs a 2-D users x components matrix (got {X.ndim} dimensions)")
     n = int(X.shape[0])
@@ -15,6 +15,6 @@ def _check_matrix(X: Any, what: str) -> int:
     return n
 
 
-def _n_labels_ok(n_labels: int, n_samples: int) -> bool:
+def n_labels_ok(n_labels: int, n_samples: int) -> bool:
     """Silhouette, Calinski-Harabasz and Davies-Bouldin are defined for 2 <= labels < samples."""
     return 2 <= n_labels <= n_samples - 1
