@@ -42,9 +42,9 @@ from typing import Any
 import pandas as pd
 
 from benchmarks.memory import reset_peak_rss, status_kib
-from cpu_fallback.backend import cpu_name
 from gpuseg.data.synth import generate_instacart
 from gpuseg.data.tables import InstacartData
+from gpuseg.host import cpu_name
 
 FULL_SCALE_USERS = 206_209
 MIN_ORDERS = 5

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.memory import reset_peak_rss, status_kib
-from cpu_fallback.backend import cpu_name
+from gpuseg.host import cpu_name
 
 FULL_SCALE_USERS = 206_209
 SEPARATIONS = ("realistic", "strong")

@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run(*(Path(a) for a in args.args))))
         return 0
 
-    from cpu_fallback.backend import cpu_name
+    from gpuseg.host import cpu_name
 
     args.data_dir.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {

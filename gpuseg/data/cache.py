@@ -20,13 +20,12 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
+from types import MappingProxyType, ModuleType
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..backend import Backend
 from ..errors import ConfigError
 from .checks import CLEANING_KEYS
 from .schema import (
@@ -116,8 +115,8 @@ def cache_entry(source: Path, cache_dir: str | os.PathLike[str] | None = None) -
 
 
 def read_cache(entry: Path, stamps: Mapping[str, Mapping[str, Any]],
-               backend: Backend) -> CachedTables | None:
-    """The cached tables in ``backend``'s dataframe library, or ``None`` to rebuild.
+               frame_library: ModuleType) -> CachedTables | None:
+    """The cached tables as ``frame_library``'s frames (pandas or cudf), or ``None`` to rebuild.
 
     A missing entry or one written for other source files is a plain miss; an
     entry that cannot be trusted (bad manifest, missing or unreadable parquet,
@@ -139,7 +138,7 @@ def read_cache(entry: Path, stamps: Mapping[str, Mapping[str, Any]],
         cleaning = {key: int(manifest["cleaning"][key]) for key in CLEANING_KEYS}
         messages = tuple(str(message) for message in manifest["messages"])
         frames = {name: _read_frame(entry / f"{name}.parquet", name, int(manifest["rows"][name]),
-                                    backend)
+                                    frame_library)
                   for name in FRAME_DTYPES}
     except MemoryError:
         raise
@@ -197,15 +196,16 @@ def write_cache(entry: Path, frames: Mapping[str, Any], stamps: Mapping[str, Map
     return True
 
 
-def read_frames(entry: Path, backend: Backend) -> dict[str, Any]:
-    """The frames of an entry just written, in ``backend``'s dataframe library."""
+def read_frames(entry: Path, frame_library: ModuleType) -> dict[str, Any]:
+    """The frames of an entry just written, as ``frame_library``'s frames (pandas or cudf)."""
     manifest = json.loads((entry / MANIFEST).read_text(encoding="utf-8"))
-    return {name: _read_frame(entry / f"{name}.parquet", name, int(manifest["rows"][name]), backend)
+    return {name: _read_frame(entry / f"{name}.parquet", name, int(manifest["rows"][name]),
+                        frame_library)
             for name in FRAME_DTYPES}
 
 
-def _read_frame(path: Path, name: str, n_rows: int, backend: Backend) -> Any:
-    frame = backend.df.read_parquet(str(path))
+def _read_frame(path: Path, name: str, n_rows: int, frame_library: ModuleType) -> Any:
+    frame = frame_library.read_parquet(str(path))
     expected = FRAME_DTYPES[name]
     missing = [column for column in expected if column not in frame.columns]
     if missing:

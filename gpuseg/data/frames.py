@@ -1,13 +1,13 @@
-"""Tables already in memory (pandas, cuDF or polars frames) as a validated data set.
+"""Tables already in memory (pandas, cuDF or polars frames), validated as a data set's tables.
 
-For analysts who start in a notebook: :func:`from_frames` takes the five
+For analysts who start in a notebook: :func:`validate_frames` (behind
+:meth:`InstacartData.from_frames <gpuseg.data.tables.InstacartData.from_frames>`) takes the five
 tables of the Instacart layout as dataframes and puts them through exactly the
 checks and cleaning a folder of files gets (:func:`gpuseg.data.read.read_instacart_sources`),
 so a bad value is reported the same way, naming the table, the column and the
 first bad row. Each frame is handed over as an Arrow table: pandas through
 ``pyarrow.Table.from_pandas``, cuDF and polars through their ``to_arrow``; the
-checks run on the host, like a file's, and the result is placed on the
-backend.
+checks run on the host, like a file's.
 """
 from __future__ import annotations
 
@@ -18,12 +18,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ..backend import Backend
 from ..errors import DataValidationError
-from ..registry import get_backend
 from .checks import DataCleaningWarning
 from .read import read_arrow_table, read_instacart_sources
-from .tables import InstacartData
 
 #: Argument name -> the table of the Kaggle layout it stands for.
 FRAME_TABLES = {"orders": "orders", "order_products": "order_products__prior",
@@ -66,9 +63,28 @@ def as_arrow(frame: Any, name: str) -> pa.Table:
         f"(got {type(frame).__name__})")
 
 
-def from_frames(*, orders: Any, order_products: Any, products: Any, aisles: Any,
-                departments: Any, backend: str | Backend = "cpu") -> InstacartData:
-    """Validate and clean five in-memory tables into an :class:`InstacartData`.
+@dataclass(frozen=True)
+class ValidatedFrames:
+    """Five tables checked and cleaned as files are, on the host (pandas).
+
+    Attributes
+    ----------
+    frames : dict of str to pandas.DataFrame
+        ``orders``, ``order_products``, ``products``, ``aisles``, ``departments``.
+    cleaning : dict of str to int
+        Dropped-row counts by reason.
+    fingerprint : str
+        A digest of the validated contents.
+    """
+
+    frames: dict[str, Any]
+    cleaning: dict[str, int]
+    fingerprint: str
+
+
+def validate_frames(*, orders: Any, order_products: Any, products: Any, aisles: Any,
+                    departments: Any) -> ValidatedFrames:
+    """Validate and clean five in-memory tables (pandas, cuDF, polars or Arrow).
 
     Parameters
     ----------
@@ -78,14 +94,13 @@ def from_frames(*, orders: Any, order_products: Any, products: Any, aisles: Any,
     order_products : DataFrame
         The order-product rows (Kaggle's ``order_products__prior``, with the
         ``__train`` rows appended if wanted).
-    backend : {"cpu", "gpu", "auto"} or Backend, default "cpu"
-        Where the validated tables are placed.
 
     Returns
     -------
-    InstacartData
-        As :func:`gpuseg.data.load_instacart` returns; ``source`` is
-        ``"frames"`` and ``fingerprint`` a digest of the validated contents.
+    ValidatedFrames
+        The tables :func:`gpuseg.data.load_instacart` would return for the
+        same rows, on the host, with the cleaning counts and a digest of the
+        validated contents.
 
     Raises
     ------
@@ -95,7 +110,6 @@ def from_frames(*, orders: Any, order_products: Any, products: Any, aisles: Any,
     """
     import warnings
 
-    backend = get_backend(backend)
     given = {"orders": orders, "order_products": order_products, "products": products,
              "aisles": aisles, "departments": departments}
     sources = {FRAME_TABLES[name]: _FrameSource(name, as_arrow(frame, name))
@@ -103,8 +117,7 @@ def from_frames(*, orders: Any, order_products: Any, products: Any, aisles: Any,
     host, cleaning, messages = read_instacart_sources(sources)
     for message in messages:
         warnings.warn(message, DataCleaningWarning, stacklevel=2)
-    return InstacartData(**{name: backend.from_host(frame) for name, frame in host.items()},
-                         cleaning=cleaning, source="frames", fingerprint=_digest(host))
+    return ValidatedFrames(frames=host, cleaning=cleaning, fingerprint=_digest(host))
 
 
 def _digest(frames: dict[str, Any]) -> str:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..backend import Backend
+from ..backend import Backend, capped
 from ..errors import ConfigError, DataValidationError
-from ..registry import get_backend
+from ..host import host_available_bytes
 from .cache import cache_entry, file_stamps, fingerprint, read_cache, read_frames, write_cache
 from .checks import DataCleaningWarning
 from .partitions.source import find_partitioned, read_partitioned
@@ -26,7 +26,7 @@ from .tables import InstacartData
 log = logging.getLogger(__name__)
 
 
-def load_instacart(source: str | os.PathLike[str] = "kaggle", *, backend: str | Backend = "cpu",
+def load_instacart(source: str | os.PathLike[str] = "kaggle", *, backend: Backend | None = None,
                    cache: bool = True, cache_dir: str | os.PathLike[str] | None = None,
                    competition: bool = False) -> InstacartData:
     """Load, validate and clean the Instacart tables into ``backend``'s dataframe library.
@@ -40,8 +40,9 @@ def load_instacart(source: str | os.PathLike[str] = "kaggle", *, backend: str | 
         ``.parquet``), a folder in the partitioned layout
         (:mod:`gpuseg.data.partitions.source`), or the string ``"kaggle"`` to download
         it with kagglehub (:func:`gpuseg.data.kaggle.download_instacart`).
-    backend : {"cpu", "gpu", "auto"} or Backend, default "cpu"
-        Where the tables are returned: pandas frames on the CPU, cuDF frames on the GPU.
+    backend : Backend, optional
+        Where the tables are returned: the backend's dataframes (cuDF on the GPU);
+        pandas frames on the host when omitted.
     cache : bool, default True
         Read and write the parquet cache of the cleaned tables.
     cache_dir : path, optional
@@ -73,7 +74,6 @@ def load_instacart(source: str | os.PathLike[str] = "kaggle", *, backend: str | 
     >>> data.cleaning["orders_without_products"]            # doctest: +SKIP
     75000
     """
-    backend = get_backend(backend)
     folder, label = _resolve_source(source, competition=competition)
     # A folder of partitions (orders/part-*.parquet, ...) loads as one data set too.
     partitioned = find_partitioned(folder)
@@ -81,23 +81,25 @@ def load_instacart(source: str | os.PathLike[str] = "kaggle", *, backend: str | 
     stamps = file_stamps(files)
     entry = cache_entry(folder, cache_dir) if cache else None
 
-    cached = read_cache(entry, stamps, backend) if entry is not None else None
+    frame_library = pd if backend is None else backend.df
+    cached = read_cache(entry, stamps, frame_library) if entry is not None else None
     if cached is not None:
         frames, cleaning, messages = dict(cached.frames), dict(cached.cleaning), cached.messages
     else:
         started = time.perf_counter()
         host, cleaning, messages = (
             read_instacart_folder(files) if partitioned is None
-            else read_partitioned(partitioned, backend.available_memory(), backend.device))
+            else read_partitioned(partitioned, *_room(backend)))
         log.info("read and validated %s in %.1f s", folder, time.perf_counter() - started)
         written = entry is not None and write_cache(entry, host, stamps, cleaning, messages, folder)
-        if written and entry is not None and backend.df is not pd:
+        if written and entry is not None and frame_library is not pd:
             # cuDF decodes the parquet just written straight into device memory, which is
             # cheaper than converting pandas' pyarrow-backed string columns from the host.
             del host
-            frames = read_frames(entry, backend)
+            frames = read_frames(entry, frame_library)
         else:
-            frames = {name: backend.from_host(frame) for name, frame in host.items()}
+            frames = host if backend is None else {name: backend.from_host(frame)
+                                                    for name, frame in host.items()}
 
     for message in messages:
         warnings.warn(message, DataCleaningWarning, stacklevel=2)
@@ -123,3 +125,10 @@ def _resolve_source(source: str | os.PathLike[str], *, competition: bool) -> tup
             f"{folder}: the source must be a folder in the Kaggle layout (orders.csv, ...), "
             "not a file")
     return folder, str(folder)
+
+
+def _room(backend: Backend | None) -> tuple[int, str]:
+    """Memory a whole partitioned data set may take where it is loaded, and where that is."""
+    if backend is not None:
+        return backend.available_memory(), backend.device
+    return capped(host_available_bytes()), "this machine"

@@ -55,17 +55,33 @@ class InstacartData:
 
     @classmethod
     def from_frames(cls, *, orders: Any, order_products: Any, products: Any, aisles: Any,
-                    departments: Any, backend: str | Backend = "cpu") -> InstacartData:
+                    departments: Any, backend: Backend | None = None) -> InstacartData:
         """Tables already in memory, validated exactly as files are.
 
-        See :func:`gpuseg.data.frames.from_frames`: pandas, cuDF or polars
-        frames, with the columns of the Kaggle files; a bad value names the
-        argument, the column and the first bad row.
-        """
-        from .frames import from_frames
+        Parameters
+        ----------
+        orders, order_products, products, aisles, departments : DataFrame
+            pandas, cuDF or polars frames (or pyarrow Tables) with the columns of
+            the Kaggle files (:func:`gpuseg.data.frames.validate_frames`); a bad
+            value names the argument, the column and the first bad row.
+        backend : Backend, optional
+            Where the validated tables are placed (pandas on the host when omitted;
+            a run moves them to its backend).
 
-        return from_frames(orders=orders, order_products=order_products, products=products,
-                           aisles=aisles, departments=departments, backend=backend)
+        Returns
+        -------
+        InstacartData
+            ``source`` is ``"frames"`` and ``fingerprint`` a digest of the
+            validated contents.
+        """
+        from .frames import validate_frames
+
+        valid = validate_frames(orders=orders, order_products=order_products, products=products,
+                                aisles=aisles, departments=departments)
+        frames = valid.frames if backend is None else {
+            name: backend.from_host(frame) for name, frame in valid.frames.items()}
+        return cls(**frames, cleaning=valid.cleaning, source="frames",
+                   fingerprint=valid.fingerprint)
 
     def on(self, backend: Backend) -> InstacartData:
         """These tables in ``backend``'s dataframe library (``self`` when they already are)."""
