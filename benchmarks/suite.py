@@ -193,7 +193,7 @@ def peers(folder: Path, repeats: int) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory(prefix="gpuseg-bench-peers-") as scratch:
         tables = Path(scratch)
-        save_tables(load_instacart(folder, backend="cpu", cache=False), tables)
+        save_tables(load_instacart(folder, cache=False), tables)
         out = {}
         for method in PEERS:
             runs = [measure_in_subprocess(method, tables, None) for _ in range(repeats)]
