@@ -76,7 +76,7 @@ def run(folder: Path, scheduler_file: Path, out: Path) -> dict[str, Any]:
     write_run(result, out, force=True)
     seconds["write"] = time.perf_counter() - written
     seconds["total"] = time.perf_counter() - start
-    metrics = result.metrics
+    metrics = result.metrics.to_dict()
     facts = metrics["distributed"]
     return {"seconds": seconds, "client_peak_rss_gib": status_kib("VmHWM") / 2**20,
             "reported_peak_rss_bytes": facts["peak_rss_bytes"],

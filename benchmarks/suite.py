@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.memory import status_kib
-from gpuseg.pipeline import STAGES as PIPELINE_STAGES
+from gpuseg.pipeline import stage_names
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(__file__).resolve().parent / ".data"
@@ -46,7 +46,7 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 FULL_SCALE_USERS = 206_209
 DEFAULT_SIZES = (20_000, 50_000, FULL_SCALE_USERS)
 #: Whole-run stages, in order; ``run_total`` adds them up from the parquet cache to the report.
-RUN_STAGES = ("load_parquet", *PIPELINE_STAGES, "report")
+RUN_STAGES = ("load_parquet", *stage_names(), "report")
 STAGES = ("load_csv",) + RUN_STAGES
 PEERS = ("duckdb", "pandas_notebook")
 
@@ -102,7 +102,7 @@ def measure_run(folder: Path, backend_name: str, out: Path,
     # Artifacts for the cross-backend comparison (host copies; outside the timed stages).
     features = backend.to_host(compute_features(data, backend, min_orders=config.min_orders).table)
     features.to_parquet(out / "features.parquet")
-    metrics = result.metrics
+    metrics = result.metrics.to_dict()
     return {
         "backend": backend.name, "device": backend.device, "versions": backend.versions(),
         "seconds": seconds,

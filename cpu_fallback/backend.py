@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import platform
 from importlib import metadata
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -24,11 +23,8 @@ class CpuBackend(Backend):
     name = "cpu"
     xp = np
     df = pd
-    sample_defaults = MappingProxyType(
-        {"sweep_sample": 20_000, "sweep_score_sample": 5_000, "silhouette_sample": 20_000,
-         "stability_sample": 10_000, "dbscan_sample": 10_000, "umap_fit_sample": 30_000,
-         "hdbscan_sample": 5_000, "gmm_sample": 20_000})
-    demo_umap_fit_sample = 2_500
+    # Silhouette, DBSCAN and UMAP on every one of 175,000 users would take hours on a few cores.
+    fits_every_user = False
 
     def __init__(self) -> None:
         self.device = f"CPU: {cpu_name()} ({os.cpu_count()} cores)"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import abc
 import os
-from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
@@ -45,22 +44,19 @@ class Backend(abc.ABC):
         Dataframe namespace (pandas or cudf).
     device : str
         Human-readable device description (CPU model and cores, or GPU name).
-    sample_defaults : Mapping[str, int | None]
-        What ``"auto"`` means for each sampled stage, by the
-        :class:`~gpuseg.config.PipelineConfig` field that sizes it
-        (``sweep_sample``, ``silhouette_sample``, ..., ``umap_fit_sample``);
-        ``None`` is every user. Resolved only by
-        :meth:`PipelineConfig.sample_size <gpuseg.config.PipelineConfig.sample_size>`.
-    demo_umap_fit_sample : int or None
-        Users ``gpuseg demo`` fits its UMAP layout on.
+    fits_every_user : bool
+        Whether the stages that sample on a CPU (the K sweep, silhouette,
+        stability, density, mixture and UMAP fits) run on every user of one
+        process in reasonable time and memory here. The config resolves its
+        ``"auto"`` sample sizes from it
+        (:meth:`PipelineConfig.sample_size <gpuseg.config.PipelineConfig.sample_size>`).
     """
 
     name: str
     xp: ModuleType
     df: ModuleType
     device: str
-    sample_defaults: Mapping[str, int | None]
-    demo_umap_fit_sample: int | None
+    fits_every_user: bool
 
     # -- data movement -------------------------------------------------------------
     @abc.abstractmethod

@@ -1,11 +1,18 @@
-"""2-D UMAP map of the PCA space, with its trustworthiness."""
+"""2-D UMAP map of the PCA space: a layout fitted on a sample, every other user placed on it.
+
+:func:`fit_layout` fits the backend's UMAP on the users it is given (the map
+stage hands it a seeded sample, 30,000 users on a CPU); :func:`place_block`
+places any block of users on the fitted layout with the model's
+``transform``; :func:`trustworthiness` scores the map on a sample of its users.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from .backend import Backend
-from .numerics.sampling import seeded_sample
 
 #: Users the trustworthiness check is computed on (it is quadratic in this count).
 TRUSTWORTHINESS_SAMPLE = 5_000
@@ -36,43 +43,46 @@ class Embedding:
                 "n_neighbors": self.n_neighbors, "min_dist": self.min_dist}
 
 
-def embed_umap(X: Any, backend: Backend, *, n_neighbors: int, min_dist: float, seed: int,
-               sample: int | None = None, fit_sample: int | None = None) -> Embedding:
-    """Embed ``X`` (or a seeded sample of ``sample`` rows) in 2-D with UMAP.
+@dataclass(frozen=True)
+class Layout:
+    """A UMAP model fitted on some users, and their coordinates (a host float64 array)."""
 
-    With ``fit_sample``, the layout is fitted on a seeded sample of that many
-    embedded users and the others are placed with ``transform``: every
-    embedded user gets coordinates at a fraction of a full fit's cost.
-    Trustworthiness is measured on a seeded sample of at most
-    ``TRUSTWORTHINESS_SAMPLE`` embedded users (fitted and placed alike).
+    reducer: Any
+    coords: np.ndarray
+    n_neighbors: int
+
+
+def fit_layout(X: Any, backend: Backend, *, n_neighbors: int, min_dist: float,
+               seed: int) -> Layout:
+    """Fit the backend's UMAP on the users ``X`` holds (``n_neighbors`` capped below their count)."""
+    n_neighbors = min(n_neighbors, int(X.shape[0]) - 1)
+    reducer = backend.UMAP(n_neighbors=n_neighbors, min_dist=min_dist, random_state=seed)
+    coords = backend.to_numpy(reducer.fit_transform(X), np.float64)
+    return Layout(reducer=reducer, coords=coords, n_neighbors=n_neighbors)
+
+
+def place_block(backend: Backend, X: Any, reducer: Any, fitted: np.ndarray | None,
+                first_row: int) -> Any:
+    """Map coordinates of a block of users placed on a fitted layout (float64, shape (n, 2)).
+
+    ``fitted`` holds the sorted positions (among every user) of the users the
+    layout was fitted on: their rows are left NaN here, since they keep the
+    coordinates of the fit; ``first_row`` is the block's first position.
     """
     xp = backend.xp
-    n = X.shape[0]
-    rows = seeded_sample(n, sample, seed=seed, backend=backend)
-    X_fit = X if rows is None else X[rows]
-    n_embedded = X_fit.shape[0]
-    fit_rows = seeded_sample(n_embedded, fit_sample, seed=seed + 2, backend=backend)
-    n_layout = n_embedded if fit_rows is None else int(fit_rows.shape[0])
-    n_neighbors = min(n_neighbors, n_layout - 1)
-    reducer = backend.UMAP(n_neighbors=n_neighbors, min_dist=min_dist, random_state=seed)
-    if fit_rows is None:
-        embedded = xp.asarray(reducer.fit_transform(X_fit), dtype=xp.float64)
-    else:
-        placed = xp.ones(n_embedded, dtype=bool)
-        placed[fit_rows] = False
-        embedded = xp.empty((n_embedded, 2), dtype=xp.float64)
-        embedded[fit_rows] = xp.asarray(reducer.fit_transform(X_fit[fit_rows]), dtype=xp.float64)
-        embedded[placed] = xp.asarray(reducer.transform(X_fit[placed]), dtype=xp.float64)
-    coords = embedded
-    if rows is not None:
-        coords = xp.full((n, 2), xp.nan)
-        coords[rows] = embedded
+    n = int(X.shape[0])
+    coords = xp.full((n, 2), xp.nan, dtype=xp.float64)
+    placed = np.ones(n, dtype=bool)
+    if fitted is not None:
+        inside = fitted[(fitted >= first_row) & (fitted < first_row + n)] - first_row
+        placed[inside] = False
+    if placed.any():
+        rows = backend.asarray(np.flatnonzero(placed))
+        coords[rows] = xp.asarray(reducer.transform(X[rows]), dtype=xp.float64)
+    return coords
 
-    check = seeded_sample(X_fit.shape[0], TRUSTWORTHINESS_SAMPLE, seed=seed + 1, backend=backend)
-    X_check, E_check = (X_fit, embedded) if check is None else (X_fit[check], embedded[check])
-    k = min(TRUSTWORTHINESS_NEIGHBORS, (X_check.shape[0] - 1) // 2)
-    score = backend.trustworthiness(X_check, E_check, n_neighbors=k)
-    return Embedding(coords=coords, sample_size=None if rows is None else int(rows.shape[0]),
-                     fit_sample_size=None if fit_rows is None else n_layout,
-                     trustworthiness=score, trustworthiness_sample=int(X_check.shape[0]),
-                     n_neighbors=n_neighbors, min_dist=min_dist)
+
+def trustworthiness(X: Any, coords: Any, backend: Backend) -> float:
+    """How well the map keeps each of these users' nearest neighbours (1 is perfect)."""
+    k = min(TRUSTWORTHINESS_NEIGHBORS, (int(X.shape[0]) - 1) // 2)
+    return backend.trustworthiness(X, backend.asarray(coords), n_neighbors=k)

@@ -1,4 +1,14 @@
-"""Scaling and dimensionality reduction: StandardScaler, then PCA to a variance target."""
+"""Scaling and dimensionality reduction: standardise every feature, then PCA to a variance target.
+
+Both are fitted from sums over every user's rows, through a row source
+(:mod:`gpuseg.rows`), so one process and a run across Dask workers compute the
+same numbers the same way: column sums and squared deviations for the scaler;
+the Gram matrix of the standardised features for the PCA, whose covariance is
+then eigendecomposed on the host (scikit-learn's ``covariance_eigh`` solver,
+cuML's ``full`` one). Signs follow scikit-learn: each component's largest
+loading is positive. Applying either is a block function (every user's rows,
+wherever they are). :func:`preprocess` runs both on a table in memory.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,71 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from .backend import Backend
+from .backend import Array, Backend
 from .config import option, setting
 from .errors import GpusegError
-
-
-@dataclass(frozen=True)
-class Preprocessed:
-    """The scaled and PCA-reduced feature matrix, still on the backend's device.
-
-    Attributes
-    ----------
-    user_ids : array
-        User id of each row (backend array).
-    feature_names : tuple of str
-        Columns of ``X_scaled``, in order.
-    X_scaled : array
-        Standardised features, float64 (n_users x n_features).
-    X_pca : array
-        The first ``n_components`` principal components (n_users x n_components).
-    scaler_mean, scaler_scale : numpy.ndarray
-        What standardising subtracted and divided by, per feature (host,
-        small); ``scaler_scale`` is 1 for the zero-variance features.
-    pca : fitted estimator
-        Fitted with every component; only the first ``n_components`` are used.
-    n_components : int
-        Components kept.
-    retained_variance : float
-        Cumulative explained variance ratio of the kept components.
-    explained_variance_ratio : numpy.ndarray
-        Ratio of every fitted component (host, small).
-    zero_variance_features : tuple of str
-        Features constant over the users (scaled to 0; they carry no information).
-    """
-
-    user_ids: Any
-    feature_names: tuple[str, ...]
-    X_scaled: Any
-    X_pca: Any
-    scaler_mean: np.ndarray
-    scaler_scale: np.ndarray
-    pca: Any
-    n_components: int
-    retained_variance: float
-    explained_variance_ratio: np.ndarray
-    zero_variance_features: tuple[str, ...]
-
-    def scaler_params(self, backend: Backend) -> dict[str, np.ndarray]:
-        """Mean and scale of the standardisation on the host (for the saved model)."""
-        return {"mean": self.scaler_mean, "scale": self.scaler_scale}
-
-    def pca_params(self, backend: Backend) -> dict[str, np.ndarray]:
-        """Mean and the kept components of the PCA on the host (for the saved model)."""
-        components = backend.to_host(self.pca.components_)[: self.n_components]
-        return {"mean": backend.to_numpy(self.pca.mean_, np.float64),
-                "components": np.asarray(components, dtype=np.float64)}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "n_users": int(self.X_scaled.shape[0]),
-            "n_features": len(self.feature_names),
-            "n_components": self.n_components,
-            "retained_variance": self.retained_variance,
-            "explained_variance_ratio": [float(v) for v in self.explained_variance_ratio],
-            "zero_variance_features": list(self.zero_variance_features),
-        }
+from .rows import Column, InMemoryRows, RowSource
 
 
 def components_for_variance(explained_variance_ratio: np.ndarray, target: float) -> int:
@@ -110,95 +59,166 @@ def components_to_fit(n_users: int, n_features: int, pca_components: int | None)
     return n_fit
 
 
+# -- block functions (every user's rows, wherever they are) ---------------------------------------
+def column_sums(backend: Backend, X: Array) -> np.ndarray:
+    """A block's column sums (host)."""
+    return backend.to_numpy(X.sum(axis=0), np.float64)
+
+
+def squared_deviations(backend: Backend, X: Array, mean: np.ndarray) -> np.ndarray:
+    """A block's per-column sums of squared deviations from ``mean`` (host)."""
+    return backend.to_numpy(((X - backend.xp.asarray(mean)) ** 2).sum(axis=0), np.float64)
+
+
+def standardise_block(backend: Backend, X: Array, mean: np.ndarray, scale: np.ndarray,
+                      constant: np.ndarray) -> Array:
+    """``(x - mean) / scale``, with the constant features set to 0."""
+    xp = backend.xp
+    scaled = (X - xp.asarray(mean)) / xp.asarray(scale)
+    if constant.any():
+        scaled[:, xp.asarray(np.flatnonzero(constant))] = 0.0
+    return scaled
+
+
+def gram_block(backend: Backend, X: Array) -> np.ndarray:
+    """A block's ``X.T @ X`` with its column sums as one more row: shape (p + 1, p), host."""
+    return backend.to_numpy(backend.xp.concatenate([X.T @ X, X.sum(axis=0)[None, :]]),
+                            np.float64)
+
+
+def project_block(backend: Backend, X: Array, mean: np.ndarray, components: np.ndarray) -> Array:
+    """Principal-component scores of a block: ``(x - mean) @ components.T``."""
+    xp = backend.xp
+    return (X - xp.asarray(mean)) @ xp.asarray(components).T
+
+
+# -- fits from sums over the rows -----------------------------------------------------------------
 @dataclass(frozen=True)
-class Standardised:
-    """The standardised feature matrix and what scaling found (first half of preprocessing)."""
+class Scaler:
+    """What standardising found: per-feature mean, variance (ddof 0), scale and constant flags.
+
+    The scale is the standard deviation, 1 where it is (near) zero and for the
+    constant features, whose scaled values are 0: a scaler that divides by a
+    constant column's rounding noise (cuML's treats only an exact 0.0 as
+    constant) turns it into unit-variance noise that PCA and KMeans would then
+    fit, and ``assign`` on other data would divide by ~1e-17.
+    """
+
+    mean: np.ndarray
+    variance: np.ndarray
+    scale: np.ndarray
+    constant: np.ndarray
+
+    def params(self) -> dict[str, np.ndarray]:
+        """Keywords of :func:`standardise_block`."""
+        return {"mean": self.mean, "scale": self.scale, "constant": self.constant}
+
+
+def fit_scaler(rows: RowSource, X: Column) -> Scaler:
+    """The standardisation of ``X``'s columns over every user of ``rows`` (two passes)."""
+    n_users = rows.n_users
+    check_users(n_users)
+    mean = rows.sum(column_sums, X) / n_users
+    variance = rows.sum(squared_deviations, X, mean=mean) / n_users
+    constant = constant_features(variance, mean, n_users)
+    scale = np.sqrt(variance)
+    scale[(scale < 10 * np.finfo(np.float64).eps) | constant] = 1.0
+    return Scaler(mean=mean, variance=variance, scale=scale, constant=constant)
+
+
+@dataclass(frozen=True)
+class Pcs:
+    """The principal components of the standardised features (every component fitted).
+
+    Attributes
+    ----------
+    mean : numpy.ndarray
+        Column means of the standardised features (subtracted before projecting).
+    components : numpy.ndarray, shape (n_fit, n_features)
+        Every component, largest variance first.
+    explained_variance, explained_variance_ratio : numpy.ndarray
+    n_components : int
+        Components kept (the variance target, or a fixed count).
+    """
+
+    mean: np.ndarray
+    components: np.ndarray
+    explained_variance: np.ndarray
+    explained_variance_ratio: np.ndarray
+    n_components: int
+
+    @property
+    def kept(self) -> np.ndarray:
+        return self.components[:self.n_components]
+
+    @property
+    def retained_variance(self) -> float:
+        return float(self.explained_variance_ratio[:self.n_components].sum())
+
+
+def fit_pca(rows: RowSource, X_scaled: Column, n_features: int, *, pca_variance: float,
+            pca_components: int | None) -> Pcs:
+    """PCA of the standardised features from their Gram matrix summed over the rows."""
+    n_users = rows.n_users
+    n_fit = components_to_fit(n_users, n_features, pca_components)
+    summed = rows.sum(gram_block, X_scaled)
+    gram, sums = summed[:-1], summed[-1]
+    mean = sums / n_users
+    covariance = (gram - n_users * np.outer(mean, mean)) / max(n_users - 1, 1)
+    values, vectors = np.linalg.eigh(covariance)
+    order = np.argsort(values)[::-1][:n_fit]
+    components = vectors[:, order].T
+    largest = np.abs(components).argmax(axis=1)
+    components *= np.sign(components[np.arange(n_fit), largest])[:, None]
+    variance = np.clip(values[order], 0.0, None)
+    total = float(np.clip(values, 0.0, None).sum())
+    ratio = variance / total if total > 0 else np.zeros_like(variance)
+    n_keep = pca_components or components_for_variance(ratio, pca_variance)
+    return Pcs(mean=mean, components=components, explained_variance=variance,
+               explained_variance_ratio=ratio, n_components=n_keep)
+
+
+# -- a table in memory ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Preprocessed:
+    """A feature table in memory, standardised and projected (see :func:`preprocess`)."""
 
     user_ids: Any
     feature_names: tuple[str, ...]
     X_scaled: Any
-    mean: np.ndarray
-    scale: np.ndarray
-    zero_variance_features: tuple[str, ...]
+    X_pca: Any
+    scaler: Scaler
+    pcs: Pcs
 
+    @property
+    def n_components(self) -> int:
+        return self.pcs.n_components
 
-def standardise(features: Any, backend: Backend) -> Standardised:
-    """Scale every feature to zero mean and unit variance (constant features to 0).
+    @property
+    def retained_variance(self) -> float:
+        return self.pcs.retained_variance
 
-    A feature counts as constant by scikit-learn's rounding bound, not by an
-    exact zero variance: the mean of identical values may differ from them in
-    the last bit, and a scaler that divides by that noise's square root (cuML's
-    does; it treats only an exact 0.0 as constant) turns a constant column into
-    unit-variance noise that PCA and KMeans would then fit. Constant columns
-    are therefore set to 0 here and saved with a scale of 1, on every backend,
-    so that ``assign`` on other data divides by 1 rather than by ~1e-17.
+    @property
+    def explained_variance_ratio(self) -> np.ndarray:
+        return self.pcs.explained_variance_ratio
 
-    Parameters
-    ----------
-    features : DataFrame
-        Backend dataframe indexed by user_id (already filtered by min_orders).
-    backend : Backend
-    """
-    n_users = features.shape[0]
-    check_users(n_users)
-    X = backend.asarray(features, dtype="float64")
-    scaler = backend.StandardScaler()
-    X_scaled = scaler.fit_transform(X)
-    variances = backend.to_numpy(scaler.var_, np.float64)
-    means = backend.to_numpy(scaler.mean_, np.float64)
-    constant = constant_features(variances, means, n_users)
-    scale = backend.to_numpy(scaler.scale_, np.float64).copy()
-    scale[constant] = 1.0
-    if constant.any():
-        X_scaled[:, backend.asarray(np.flatnonzero(constant))] = 0.0
-    feature_names = tuple(str(c) for c in features.columns)
-    zero_variance = tuple(name for name, flat in zip(feature_names, constant) if flat)
-    return Standardised(user_ids=backend.asarray(features.index), feature_names=feature_names,
-                        X_scaled=X_scaled, mean=means, scale=scale,
-                        zero_variance_features=zero_variance)
+    @property
+    def zero_variance_features(self) -> tuple[str, ...]:
+        return tuple(name for name, flat in zip(self.feature_names, self.scaler.constant)
+                     if flat)
 
+    def scaler_params(self) -> dict[str, np.ndarray]:
+        """Mean and scale of the standardisation (for a saved model)."""
+        return {"mean": self.scaler.mean, "scale": self.scaler.scale}
 
-def project(scaled: Standardised, backend: Backend, *, pca_variance: float = 0.95,
-            pca_components: int | None = None) -> Preprocessed:
-    """PCA of the standardised features, cut at a variance target or a fixed count.
-
-    Parameters
-    ----------
-    scaled : Standardised
-    backend : Backend
-    pca_variance : float
-        Variance share the kept components must reach (ignored if ``pca_components``).
-    pca_components : int, optional
-        Fixed number of components.
-    """
-    n_users, n_features = scaled.X_scaled.shape
-    n_fit = components_to_fit(n_users, n_features, pca_components)
-    # cuML's PCA takes an integer count only: fit every component, then choose the count.
-    pca = backend.PCA(n_components=n_fit)
-    X_all = pca.fit_transform(scaled.X_scaled)
-    ratio = backend.to_numpy(pca.explained_variance_ratio_, np.float64)
-    ratio = np.nan_to_num(ratio)  # all-constant input gives 0/0 ratios
-    n_keep = pca_components or components_for_variance(ratio, pca_variance)
-    return Preprocessed(
-        user_ids=scaled.user_ids,
-        feature_names=scaled.feature_names,
-        X_scaled=scaled.X_scaled,
-        X_pca=X_all[:, :n_keep],
-        scaler_mean=scaled.mean,
-        scaler_scale=scaled.scale,
-        pca=pca,
-        n_components=n_keep,
-        retained_variance=float(ratio[:n_keep].sum()),
-        explained_variance_ratio=ratio,
-        zero_variance_features=scaled.zero_variance_features,
-    )
+    def pca_params(self) -> dict[str, np.ndarray]:
+        """Mean and the kept components of the PCA (for a saved model)."""
+        return {"mean": self.pcs.mean, "components": self.pcs.kept}
 
 
 def preprocess(features: Any, backend: Backend, *, pca_variance: float = 0.95,
                pca_components: int | None = None) -> Preprocessed:
-    """Standardise the feature table and project it on its principal components.
-
-    :func:`standardise` then :func:`project` (the pipeline times them as two stages).
+    """Standardise a feature table in memory and project it on its principal components.
 
     Parameters
     ----------
@@ -214,5 +234,15 @@ def preprocess(features: Any, backend: Backend, *, pca_variance: float = 0.95,
     -------
     Preprocessed
     """
-    return project(standardise(features, backend), backend, pca_variance=pca_variance,
-                   pca_components=pca_components)
+    X = backend.asarray(features, dtype="float64")
+    rows = InMemoryRows(backend, int(X.shape[0]))
+    scaler = fit_scaler(rows, X)
+    X_scaled = standardise_block(backend, X, **scaler.params())
+    pcs = fit_pca(rows, X_scaled, int(X.shape[1]), pca_variance=pca_variance,
+                  pca_components=pca_components)
+    return Preprocessed(user_ids=backend.asarray(features.index),
+                        feature_names=tuple(str(c) for c in features.columns),
+                        X_scaled=X_scaled,
+                        X_pca=project_block(backend, X_scaled, pcs.mean, pcs.kept),
+                        scaler=scaler, pcs=pcs)
+

@@ -18,7 +18,6 @@ import numpy as np
 from .cluster import fit_kmeans
 from .errors import GpusegError
 from .numerics.arrays import dense_codes, finite_or_none, segment_sums
-from .numerics.sampling import seeded_sample
 
 if TYPE_CHECKING:
     from .backend import Backend
@@ -78,44 +77,33 @@ class SilhouetteReport:
                 "sample_size": self.sample_size, "n_scored": self.n_scored, "scope": scope}
 
 
-def silhouette_report(X: Any, labels: Any, backend: Backend, *, sample: int | None,
-                      seed: int) -> SilhouetteReport:
-    """Silhouette of ``labels`` on ``X``, on every user or a seeded sample.
+def silhouette_report(X: Any, labels: Any, backend: Backend) -> SilhouetteReport:
+    """Silhouette of ``labels`` on the users ``X`` holds (a stage's seeded sample, or all).
 
     Parameters
     ----------
-    X : backend array, shape (n_users, n_components)
-    labels : backend int array, shape (n_users,)
+    X : backend array, shape (n_scored, n_components)
+    labels : backend int array, shape (n_scored,)
     backend : Backend
         On the GPU, cuML computes the full silhouette in memory-bounded tiles.
-    sample : int or None
-        ``None`` scores every user; an int scores a seeded sample of that many
-        (every user when it is not below the user count).
-    seed : int
 
     Returns
     -------
     SilhouetteReport
+        ``per_user`` holds the scored users' values (NaN everywhere when the
+        silhouette is undefined); ``sample_size`` is left ``None`` for the
+        caller that sampled to set.
     """
     xp = backend.xp
-    n = int(X.shape[0])
-    rows = seeded_sample(n, sample, seed=seed, backend=backend)
-    X_scored = X if rows is None else X[rows]
-    labels_scored = labels if rows is None else labels[rows]
-    n_scored = int(X_scored.shape[0])
-    sample_size = None if rows is None else n_scored
-    codes, uniques = dense_codes(labels_scored, xp=xp)
+    n_scored = int(X.shape[0])
+    codes, uniques = dense_codes(labels, xp=xp)
     n_labels = int(uniques.shape[0])
-    per_user = xp.full(n, xp.nan, dtype=xp.float64)
     if not 2 <= n_labels <= n_scored - 1:
-        return SilhouetteReport(overall=math.nan, per_cluster={}, sample_size=sample_size,
-                                per_user=per_user, n_scored=n_scored)
+        return SilhouetteReport(overall=math.nan, per_cluster={}, sample_size=None,
+                                per_user=xp.full(n_scored, xp.nan, dtype=xp.float64),
+                                n_scored=n_scored)
     # cuML returns X's dtype (cuml/metrics/cluster/silhouette_score.pyx, 26.10); X is float64.
-    scores = backend.asarray(backend.silhouette_samples(X_scored, labels_scored)).astype(xp.float64)
-    if rows is None:
-        per_user = scores
-    else:
-        per_user[rows] = scores
+    scores = backend.asarray(backend.silhouette_samples(X, labels)).astype(xp.float64)
     # A K-sized table and one scalar come to the host.
     by_segment = backend.to_host(xp.bincount(codes, weights=scores, minlength=n_labels)
                                  / xp.bincount(codes, minlength=n_labels))
@@ -123,7 +111,7 @@ def silhouette_report(X: Any, labels: Any, backend: Backend, *, sample: int | No
     return SilhouetteReport(
         overall=float(backend.to_host(scores.mean())),
         per_cluster={int(k): float(v) for k, v in zip(segment_ids, by_segment)},
-        sample_size=sample_size, per_user=per_user, n_scored=n_scored)
+        sample_size=None, per_user=scores, n_scored=n_scored)
 
 
 # -- stability -------------------------------------------------------------------------------
@@ -168,12 +156,11 @@ class Stability:
 
 
 def stability(X: Any, labels: Any, backend: Backend, *, k: int, n_seeds: int = 5,
-              n_bootstrap: int = 5, n_init: int, seed: int, sample: int | None = None) -> Stability:
-    """How reproducible the KMeans segmentation is.
+              n_bootstrap: int = 5, n_init: int, seed: int) -> Stability:
+    """How reproducible the KMeans segmentation is, on the users ``X`` holds.
 
-    With ``sample`` set, every refit runs on the same seeded sample of that
-    many users (and is compared with ``labels`` there): ten full refits at
-    Instacart scale would dominate a CPU run, while a 20,000-user sample
+    The stability stage hands it a seeded sample: ten full refits at
+    Instacart scale would dominate a CPU run, while a 10,000-user sample
     answers the same question. The refits run in float32.
 
     Seed stability refits KMeans on every user with seeds ``seed, seed+1, ...,
@@ -197,8 +184,6 @@ def stability(X: Any, labels: Any, backend: Backend, *, k: int, n_seeds: int = 5
     n_init : int
         Initialisations per refit.
     seed : int
-    sample : int or None
-        Users the refits run on (``None``: every user).
 
     Returns
     -------
@@ -210,9 +195,6 @@ def stability(X: Any, labels: Any, backend: Backend, *, k: int, n_seeds: int = 5
         When ``n_seeds`` is below 2, ``n_bootstrap`` below 0, or ``k`` exceeds
         the number of users.
     """
-    rows = seeded_sample(int(X.shape[0]), sample, seed=seed, backend=backend)
-    if rows is not None:
-        X, labels = X[rows], labels[rows]
     # Only the refits' labels are compared, and float32 finds the same partitions at a quarter
     # of float64's time (10,000 synthetic Instacart users, 133 components: 14 of the 15 ARIs
     # identical, the other 0.643 vs 0.642).
@@ -267,15 +249,68 @@ class Importance:
                                     for k, v in self.top_per_segment.items()}}
 
 
+def importance_moments(backend: Backend, X_scaled: Any, labels: Any, k: int) -> np.ndarray:
+    """A block's per-segment sums and counts and its column sums of squares (host).
+
+    Shape (k + 1, n_features + 1): row j holds segment j's feature sums and its
+    user count; the last row the sums of squares over every user of the block.
+    """
+    xp = backend.xp
+    X_scaled = X_scaled.astype(xp.float64, copy=False)
+    sums, counts = segment_sums(X_scaled, labels.astype(xp.int64), k, xp=xp)
+    squares = (X_scaled ** 2).sum(axis=0)
+    table = xp.concatenate([xp.concatenate([sums, counts[:, None]], axis=1),
+                            xp.concatenate([squares, xp.zeros(1)])[None, :]])
+    return backend.to_numpy(table, np.float64)
+
+
+def importance_from_moments(moments: np.ndarray, *, feature_names: Sequence[str],
+                            top: int = 10) -> Importance:
+    """Eta squared and per-segment standout features from :func:`importance_moments` summed
+    over every user.
+
+    Parameters
+    ----------
+    moments : numpy.ndarray, shape (k + 1, n_features + 1)
+    feature_names : sequence of str
+    top : int
+        How many features the top lists hold.
+    """
+    names = list(feature_names)
+    p = moments.shape[1] - 1
+    if len(names) != p:
+        raise GpusegError(f"feature_names has {len(names)} names for {p} columns")
+    sums, counts, squares = moments[:-1, :-1], moments[:-1, -1], moments[-1, :-1]
+    used = counts > 0
+    sums, counts = sums[used], counts[used]
+    n = counts.sum()
+    mean = sums.sum(axis=0) / n
+    centroids = sums / counts[:, None]
+    total = np.clip(squares - n * mean ** 2, 0.0, None)
+    between = (counts[:, None] * (centroids - mean) ** 2).sum(axis=0)
+    std = np.sqrt(total / n)
+    eta_squared = np.where(total > 0, between / np.where(total > 0, total, 1.0), 0.0)
+    standardised = np.where(std > 0, (centroids - mean) / np.where(std > 0, std, 1.0), 0.0)
+    by_eta = sorted(range(p), key=lambda j: (-eta_squared[j], j))
+    per_segment = {}
+    for row, segment in enumerate(np.flatnonzero(used)):
+        order = sorted(range(p), key=lambda j: (-abs(standardised[row, j]), j))[:top]
+        per_segment[int(segment)] = [(names[j], float(standardised[row, j])) for j in order]
+    return Importance(
+        eta_squared={name: float(v) for name, v in zip(names, eta_squared)},
+        top_overall=tuple(names[j] for j in by_eta[:top]), top_per_segment=per_segment)
+
+
 def feature_importance(X_scaled: Any, labels: Any, backend: Backend, *,
                        feature_names: Sequence[str], top: int = 10) -> Importance:
-    """Eta squared and per-segment standout features.
+    """Eta squared and per-segment standout features of users in memory.
 
     Parameters
     ----------
     X_scaled : backend array, shape (n_users, n_features)
         Standardised features, columns in ``feature_names`` order.
     labels : backend int array, shape (n_users,)
+        Segments ``0 .. k-1``.
     backend : Backend
     feature_names : sequence of str
     top : int
@@ -285,35 +320,9 @@ def feature_importance(X_scaled: Any, labels: Any, backend: Backend, *,
     -------
     Importance
     """
-    xp = backend.xp
-    p = int(X_scaled.shape[1])
-    names = list(feature_names)
-    if len(names) != p:
-        raise GpusegError(f"feature_names has {len(names)} names for {p} columns")
-    X_scaled = X_scaled.astype(xp.float64, copy=False)
-    codes, uniques = dense_codes(labels, xp=xp)
-    k = int(uniques.shape[0])
-    sums, counts = segment_sums(X_scaled, codes, k, xp=xp)
-    centroids = sums / counts[:, None]
-    mean = X_scaled.mean(axis=0)
-    std = X_scaled.std(axis=0)
-    total = ((X_scaled - mean) ** 2).sum(axis=0)
-    between = (counts[:, None] * (centroids - mean) ** 2).sum(axis=0)
-    eta_squared = xp.where(total > 0, between / xp.where(total > 0, total, 1.0), 0.0)
-    standardised = xp.where(std > 0, (centroids - mean) / xp.where(std > 0, std, 1.0), 0.0)
-
-    # Feature- and K-sized tables come to the host once each.
-    eta_host = backend.to_numpy(eta_squared, np.float64)
-    standardised_host = backend.to_numpy(standardised, np.float64)
-    segment_ids = backend.to_host(uniques)
-    by_eta = sorted(range(p), key=lambda j: (-eta_host[j], j))
-    per_segment = {}
-    for row, segment in enumerate(segment_ids):
-        order = sorted(range(p), key=lambda j: (-abs(standardised_host[row, j]), j))[:top]
-        per_segment[int(segment)] = [(names[j], float(standardised_host[row, j])) for j in order]
-    return Importance(
-        eta_squared={name: float(v) for name, v in zip(names, eta_host)},
-        top_overall=tuple(names[j] for j in by_eta[:top]), top_per_segment=per_segment)
+    k = int(backend.to_host(labels.max())) + 1 if int(labels.shape[0]) else 0
+    return importance_from_moments(importance_moments(backend, X_scaled, labels, k),
+                                   feature_names=feature_names, top=top)
 
 
 # -- verdict ---------------------------------------------------------------------------------

@@ -3,13 +3,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from .config import PipelineConfig
 from .model import SegmentModel
+
+if TYPE_CHECKING:
+    from .metrics import Metrics
 
 
 @dataclass(frozen=True)
@@ -26,8 +29,9 @@ class SegmentationResult:
     profiles : pandas.DataFrame
         One row per segment (size, share, feature means, department shares,
         top aisles/departments by lift, preferred hour, persona and actions).
-    metrics : dict
-        Every number of the run, JSON-ready (see :func:`gpuseg.pipeline.segment`).
+    metrics : Metrics
+        Every number of the run, typed (:class:`~gpuseg.metrics.Metrics`;
+        ``metrics.to_dict()`` is metrics.json).
     timings : dict
         Wall seconds per stage.
     model : SegmentModel
@@ -43,7 +47,7 @@ class SegmentationResult:
 
     segments: pd.DataFrame
     profiles: pd.DataFrame
-    metrics: Mapping[str, Any]
+    metrics: Metrics
     timings: Mapping[str, float]
     model: SegmentModel
     linkage: np.ndarray

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -18,6 +18,9 @@ import pandas as pd
 from .config import setting
 from .errors import GpusegError
 from .run_layout import MODEL_DIR, SEGMENT_COLUMNS, SEGMENTS_FILE
+
+if TYPE_CHECKING:
+    from .result import SegmentationResult
 
 log = logging.getLogger(__name__)
 
@@ -133,12 +136,12 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def profiles_table(result: Any) -> pd.DataFrame:
+def profiles_table(result: SegmentationResult) -> pd.DataFrame:
     """The profiles as written to ``profiles.csv``: lists joined with "; ", plus the actions.
 
     A spreadsheet shows ``fresh fruits; yogurt`` better than a Python list's repr.
     """
-    actions = {p["segment"]: "; ".join(p["actions"]) for p in result.metrics["personas"]}
+    actions = {p.segment: "; ".join(p.actions) for p in result.personas}
     table = result.profiles.assign(actions=result.profiles["segment"].map(actions))
     for column in table.columns:
         if table[column].map(lambda cell: isinstance(cell, (list, tuple))).any():
@@ -150,7 +153,8 @@ def _joined(cell: Any) -> str:
     return "; ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in cell)
 
 
-def write_run(result: Any, out: str | os.PathLike, *, force: bool = False) -> Path:
+def write_run(result: SegmentationResult, out: str | os.PathLike, *,
+              force: bool = False) -> Path:
     """Write a :class:`~gpuseg.result.SegmentationResult` as a run directory.
 
     The folder is built beside ``out`` and renamed into place only when every
@@ -188,7 +192,7 @@ def write_run(result: Any, out: str | os.PathLike, *, force: bool = False) -> Pa
         segments["persona"] = segments["persona"].astype(str)
         segments.to_parquet(staging / SEGMENTS_FILE, index=False)
         profiles_table(result).to_csv(staging / "profiles.csv", index=False)
-        write_json(staging / "metrics.json", {**result.metrics, "timings": result.timings})
+        write_json(staging / "metrics.json", {**result.metrics.to_dict(), "timings": result.timings})
         save_model(result.model, staging / MODEL_DIR,
                    fitted_on={"backend": result.backend, "device": result.device})
         report.write_report(result, staging)

@@ -16,6 +16,7 @@ data folder without the rest of the pipeline.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,11 +31,35 @@ from sklearn.metrics import silhouette_samples
 from sklearn.preprocessing import StandardScaler
 
 from cpu_fallback.backend import CpuBackend
-from gpuseg import __version__
-from gpuseg.cluster import soft_membership
+from gpuseg.cluster import DbscanFit, HierarchicalFit, soft_membership
+from gpuseg.cluster.kchoice import KChoice
+from gpuseg.cluster.sweep import KSweep
 from gpuseg.config import PipelineConfig
+from gpuseg.embed import Embedding
+from gpuseg.explain import GroupedImportance
+from gpuseg.explain.importance import GroupImportance
+from gpuseg.explain.rules import Condition, Rule, SegmentRules
+from gpuseg.facts import CatalogNames, InputFacts, UserCounts
+from gpuseg.metrics import Metrics, run_metrics
 from gpuseg.model import SegmentModel
+from gpuseg.personas import Persona
+from gpuseg.personas.basket import DepartmentShare
+from gpuseg.pipeline import STAGES
+from gpuseg.quality import Importance, SilhouetteReport, Stability, Verdict
 from gpuseg.result import SegmentationResult
+from gpuseg.stages.base import Outputs
+from gpuseg.stages.density import Density
+from gpuseg.stages.hierarchical import Hierarchical
+from gpuseg.stages.importance import Explanations, FeatureImportance
+from gpuseg.stages.kmeans import KMeans as KMeansStage
+from gpuseg.stages.kmeans import Segmentation
+from gpuseg.stages.personas import Personas, Profiles
+from gpuseg.stages.rules import Rules
+from gpuseg.stages.silhouette import Silhouette
+from gpuseg.stages.soft import Soft
+from gpuseg.stages.stability import Stability as StabilityStage
+from gpuseg.stages.sweep import Sweep, SweepChoice
+from gpuseg.stages.umap import Umap
 
 FEATURES = ("n_orders", "aisle_1", "aisle_2", "basket_size_mean", "days_between_mean",
             "reorder_ratio", "weekend_ratio")
@@ -86,15 +111,36 @@ def fake_result(n_users: int = 300, *, seed: int = 0, umap_sample: int | None = 
     sizes = np.bincount(labels, minlength=k)
     profiles = _profiles(X, labels, sizes)
     micro_centres = np.array([X_pca[labels == j][:8] for j in range(k)]).reshape(-1, 3)
+    linkage = ward_linkage(micro_centres, "ward")
+    metrics = _metrics(n_users, labels, sizes, silhouette, umap, dbscan.astype(np.int32), soft,
+                       micro_centres, linkage)
     return SegmentationResult(
-        segments=segments, profiles=profiles,
-        metrics={**_metrics(n_users, labels, sizes, silhouette, int(np.isfinite(umap[:, 0]).sum())),
-                 "soft": soft.to_dict()},
+        segments=segments, profiles=profiles, metrics=metrics,
         timings={"load": 0.5, "features": 1.25, "kmeans": 0.25, "umap": 2.0}, model=model,
-        linkage=ward_linkage(micro_centres, "ward"),
+        linkage=linkage,
         activity=rng.integers(0, 30, (k, 7, 24)).astype(np.int64),
         backend="cpu", device="CPU: test double (2 cores)",
-        config=PipelineConfig(backend="cpu", min_orders=3, k=3))
+        config=PipelineConfig(backend="cpu", min_orders=3, k=3),
+        personas=tuple(metrics.personas.personas))
+
+
+def with_output(result: SegmentationResult, stage: type, output: object | None,
+                **changes: object) -> SegmentationResult:
+    """``result`` with one stage's output replaced (``None``: as if the stage had not run), its
+    metrics rebuilt from the outputs, and other fields ``changes``."""
+    metrics = result.metrics
+    outputs = Outputs()
+    for kind, value in metrics.outputs:
+        if kind is not stage:
+            outputs.add(kind, value)
+    if output is not None:
+        outputs.add(stage, output)
+    rebuilt = run_metrics(STAGES, outputs, backend=metrics.backend, device=metrics.device,
+                          versions=metrics.versions, config=metrics.config, input=metrics.input,
+                          catalog=metrics.catalog, users=metrics.users,
+                          distributed=metrics.distributed)
+    return dataclasses.replace(result, metrics=dataclasses.replace(rebuilt, verdict=metrics.verdict),
+                               **changes)
 
 
 def fake_features(n_users: int = 300, *, seed: int = 0) -> pd.DataFrame:
@@ -135,70 +181,81 @@ def _profiles(X: np.ndarray, labels: np.ndarray, sizes: np.ndarray) -> pd.DataFr
 
 
 def _metrics(n_users: int, labels: np.ndarray, sizes: np.ndarray, silhouette: np.ndarray,
-             n_embedded: int) -> dict:
-    per_cluster = {str(j): float(np.nanmean(silhouette[labels == j])) for j in range(3)}
+             umap: np.ndarray, dbscan: np.ndarray, soft, micro_centres: np.ndarray,
+             linkage: np.ndarray) -> Metrics:
+    """Typed metrics of every stage, with hand-written numbers and texts that need escaping."""
+    per_cluster = {j: float(np.nanmean(silhouette[labels == j])) for j in range(3)}
     scored = int(np.isfinite(silhouette).sum())
-    return {
-        "gpuseg_version": __version__,
-        "backend": "cpu",
-        "device": "CPU: test double (2 cores)",
-        "versions": {"numpy": np.__version__, "pandas": pd.__version__},
-        "config": PipelineConfig(backend="cpu", min_orders=3, k=3).to_dict(),
-        "input": {"source": "/data/<fake>", "fingerprint": "f00d", "cleaning": {}},
-        "users": {"with_history": n_users + 20, "excluded_min_orders": 20, "segmented": n_users},
-        "k_sweep": {"ks": [2, 3, 4, 5], "inertia": [900.0, 400.0, 350.0, 320.0],
-                    "silhouette": [0.4, 0.62, 0.5, None],
-                    "calinski_harabasz": [300.0, 500.0, 420.0, 380.0],
-                    "davies_bouldin": [0.9, 0.55, 0.8, 0.85], "elbow_k": 3, "wcss_k1": 2100.0,
-                    "sample_size": n_users, "n_users": n_users},
-        "k_choice": {"k": 3, "reason": "K=3 has the best silhouette (0.620) in 3-8.",
-                     "wcss_reduction": 1 - 400 / 2100, "source": "auto"},
-        "kmeans": {"k": 3, "inertia": 400.0, "sizes": [int(s) for s in sizes],
-                   "total_sum_of_squares": 2100.0, "wcss_reduction": 1 - 400 / 2100},
-        "silhouette": {"overall": float(np.nanmean(silhouette)), "per_cluster": per_cluster,
-                       "sample_size": scored, "n_scored": scored,
-                       "scope": f"a seeded sample of {scored:,} users"},
-        "stability": {"seed_ari_mean": 0.98, "seed_ari_min": 0.95, "seed_aris": [0.95, 1.0, 0.99],
-                      "bootstrap_ari_mean": 0.93, "bootstrap_ari_min": 0.9,
-                      "bootstrap_aris": [0.9, 0.96], "n_seeds": 3, "n_bootstrap": 2},
-        "hierarchical": {"k": 3, "sizes": [int(s) for s in sizes], "n_micro_clusters": 24,
-                         "ari_vs_kmeans": 0.97, "host_step": "Ward ran on the host."},
-        "dbscan": {"eps": 0.5, "eps_source": "given", "n_clusters": 3, "outlier_share": 0.05,
-                   "n_fit": n_users, "core_assignment": None, "n_core": n_users - 30},
-        "importance": {"eta_squared": {f: 0.1 * (i + 1) for i, f in enumerate(FEATURES)},
-                       "top_overall": list(FEATURES[::-1]), "top_per_segment": {},
-                       "groups": [
-                           {"name": "basket size", "kind": "behaviour",
-                            "features": ["basket_size_mean"], "drop": 0.31, "drop_std": 0.01,
-                            "clear": True, "alone_accuracy": 0.8},
-                           {"name": "<produce> aisles", "kind": "department",
-                            "features": ["aisle_1", "aisle_2"], "drop": 0.02, "drop_std": 0.005,
-                            "clear": False, "alone_accuracy": 0.45}],
-                       "base_accuracy": 1.0, "majority_share": 0.4, "n_users": n_users,
-                       "n_repeats": 3, "clear_drop": 0.05},
-        "rules": [{"segment": j, "persona": PERSONA_NAMES[j],
-                   "rules": [{"text": f"rule text {j}", "precision": 0.9 - 0.1 * j,
-                              "coverage": 0.8, "n_matched": 10, "n_matched_in_segment": 9,
-                              "conditions": [{"feature": "days_between_mean",
-                                              "label": "days between orders", "op": ">",
-                                              "threshold": 19.0,
-                                              "text": f"days <between> orders > {19 + j}"}]}],
-                   "precision": 0.9 - 0.1 * j, "coverage": 0.8, "n_users": int(sizes[j]),
-                   "tree": {"max_depth": 3, "sample_size": 250}} for j in range(3)],
-        "verdict": {"strength": "strong", "text": "Strong segmentation <b>not bold</b>.",
-                    "separation": "strong", "stability": "strong"},
-        "umap": {"sample_size": n_embedded if n_embedded < n_users else None,
-                 "fit_sample_size": 120 if n_embedded > 120 else None, "trustworthiness": 0.91,
-                 "trustworthiness_sample": n_embedded,
-                 "n_neighbors": 15, "min_dist": 0.1},
-        "personas": [{"segment": j, "name": PERSONA_NAMES[j], "rule": f"rule <{j}>",
-                      "actions": [f"action <{j}a>", f"action {j}b & more"],
-                      "evidence": [f"evidence {j}"], "matched": True, "score": 1.0, "scores": {},
-                      "basket": [{"department": f"<dept {j}>", "share": 0.066,
-                                  "population_share": 0.02, "lift": 3.3, "named": True,
-                                  "material": True, "material_difference": True}]}
-                     for j in range(3)],
-    }
+    n_embedded = int(np.isfinite(umap[:, 0]).sum())
+    outputs = Outputs()
+    sweep = KSweep(ks=(2, 3, 4, 5), inertia=(900.0, 400.0, 350.0, 320.0),
+                   silhouette=(0.4, 0.62, 0.5, float("nan")),
+                   calinski_harabasz=(300.0, 500.0, 420.0, 380.0),
+                   davies_bouldin=(0.9, 0.55, 0.8, 0.85), elbow_k=3, wcss_k1=2100.0,
+                   sample_size=n_users, n_users=n_users, fit_size=n_users)
+    outputs.add(Sweep, SweepChoice(sweep=sweep, choice=KChoice(
+        k=3, reason="K=3 has the best silhouette (0.620) in 3-8.", wcss_reduction=1 - 400 / 2100,
+        source="auto")))
+    outputs.add(KMeansStage, Segmentation(labels=None, host_labels=labels, centroids=np.zeros((3, 3)),
+                                          inertia=400.0, sizes=tuple(int(s) for s in sizes),
+                                          total_ss=2100.0, fit_size=n_users, lloyd_iterations=0))
+    outputs.add(Soft, soft)
+    outputs.add(Silhouette, SilhouetteReport(overall=float(np.nanmean(silhouette)),
+                                             per_cluster=per_cluster, sample_size=scored,
+                                             per_user=silhouette, n_scored=scored))
+    outputs.add(StabilityStage, Stability(
+        seed_ari_mean=0.98, seed_ari_min=0.95, seed_aris=(0.95, 1.0, 0.99),
+        bootstrap_ari_mean=0.93, bootstrap_ari_min=0.9, bootstrap_aris=(0.9, 0.96), n_seeds=3,
+        n_bootstrap=2, sample_size=n_users))
+    outputs.add(Hierarchical, HierarchicalFit(
+        labels=labels, linkage=linkage, micro_sizes=tuple([n_users // 24] * 24),
+        micro_labels=labels, micro_centres=micro_centres, ari_vs_kmeans=0.97,
+        host_step="Ward ran on the host.", sizes=tuple(int(s) for s in sizes)))
+    outputs.add(Density, DbscanFit(labels=dbscan, eps=0.5, eps_source="given", n_clusters=3,
+                                   outlier_share=0.05, n_fit=n_users, core_assignment=None,
+                                   core=np.arange(n_users - 30)))
+    personas = [Persona(segment=j, name=PERSONA_NAMES[j], rule=f"rule <{j}>",
+                        actions=(f"action <{j}a>", f"action {j}b & more"),
+                        evidence=(f"evidence {j}",), matched=True, score=1.0, scores={},
+                        basket=(DepartmentShare(department=f"<dept {j}>", share=0.066,
+                                                population_share=0.02, lift=3.3, named=True),))
+                for j in range(3)]
+    outputs.add(Personas, Profiles(profiles=pd.DataFrame(), personas=personas,
+                                   activity=np.zeros((3, 7, 24), dtype=np.int64)))
+    groups = (GroupImportance(name="basket size", kind="behaviour", features=("basket_size_mean",),
+                              drop=0.31, drop_std=0.01, alone_accuracy=0.8),
+              GroupImportance(name="<produce> aisles", kind="department",
+                              features=("aisle_1", "aisle_2"), drop=0.02, drop_std=0.005,
+                              alone_accuracy=0.45))
+    outputs.add(FeatureImportance, Explanations(
+        importance=Importance(eta_squared={f: 0.1 * (i + 1) for i, f in enumerate(FEATURES)},
+                              top_overall=tuple(FEATURES[::-1]), top_per_segment={}),
+        grouped=GroupedImportance(groups=groups, base_accuracy=1.0, majority_share=0.4,
+                                  n_users=n_users, n_repeats=3),
+        sample_size=n_users))
+    outputs.add(Rules, [SegmentRules(
+        segment=j, persona=PERSONA_NAMES[j], rules=(Rule(
+            conditions=(Condition("days_between_mean", "days between orders", ">", 19.0,
+                                  f"days <between> orders > {19 + j}"),),
+            precision=0.9 - 0.1 * j, coverage=0.8, n_matched=10, n_matched_in_segment=9),),
+        precision=0.9 - 0.1 * j, coverage=0.8, n_users=int(sizes[j]), sample_size=250)
+        for j in range(3)])
+    outputs.add(Umap, Embedding(coords=umap, sample_size=n_embedded if n_embedded < n_users else None,
+                                fit_sample_size=120 if n_embedded > 120 else None,
+                                trustworthiness=0.91, trustworthiness_sample=n_embedded,
+                                n_neighbors=15, min_dist=0.1))
+    metrics = run_metrics(STAGES, outputs, backend="cpu", device="CPU: test double (2 cores)",
+                          versions={"numpy": np.__version__, "pandas": pd.__version__},
+                          config=PipelineConfig(backend="cpu", min_orders=3, k=3),
+                          input=InputFacts(source="/data/<fake>", fingerprint="f00d", cleaning={}),
+                          catalog=CatalogNames(aisles={1: "fresh fruits", 2: "yogurt"},
+                                               departments={}, aisle_department={}),
+                          users=UserCounts(with_history=n_users + 20, excluded_min_orders=20,
+                                           segmented=n_users),
+                          distributed=None)
+    return dataclasses.replace(metrics, verdict=Verdict(
+        strength="strong", text="Strong segmentation <b>not bold</b>.", separation="strong",
+        stability="strong"))
 
 
 # -- one real run per session ---------------------------------------------------------------------
@@ -260,7 +317,7 @@ def kmeans_model(data_dir: Path, backend: CpuBackend, *, k: int, n_init: int, se
                              min_orders=5).table
     prep = preprocess(table, backend)
     km = fit_kmeans(prep.X_pca, backend, k=k, n_init=n_init, seed=seed)
-    scaler, pca = prep.scaler_params(backend), prep.pca_params(backend)
+    scaler, pca = prep.scaler_params(), prep.pca_params()
     model = SegmentModel(feature_names=prep.feature_names, scaler_mean=scaler["mean"],
                          scaler_scale=scaler["scale"], pca_mean=pca["mean"],
                          pca_components=pca["components"],

@@ -1,9 +1,11 @@
 """K sweep, KMeans, Ward over micro-clusters and DBSCAN, on each backend."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 
+import _stages
 import numpy as np
 import pytest
 from scipy.cluster.hierarchy import fcluster, is_valid_linkage, linkage
@@ -12,8 +14,13 @@ from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, davies_bouldin_score
 
 from gpuseg import cluster
+from gpuseg.cluster.kchoice import KChoice
+from gpuseg.config import PipelineConfig
 from gpuseg.errors import GpusegError
 from gpuseg.numerics.sampling import seeded_sample
+from gpuseg.stages.density import Density
+from gpuseg.stages.hierarchical import Hierarchical
+from gpuseg.stages.sweep import Sweep
 
 
 @pytest.fixture(scope="module")
@@ -30,9 +37,11 @@ def _on(backend, array):
 # -- K sweep and choice ---------------------------------------------------------------------
 def test_sweep_and_auto_choice_recover_four_blobs(backend, blobs):
     X, _ = blobs
-    sweep = cluster.k_sweep(_on(backend, X), backend, k_range=(2, 8), seed=0, n_init=3,
-                            sample_size=600)
-    choice = cluster.choose_k(sweep, k="auto", business_range=(3, 8))
+    config = PipelineConfig(backend=backend.name, seed=0, k="auto", k_sweep_range=(2, 8),
+                            k_business_range=(3, 8), sweep_n_init=3, sweep_sample=600,
+                            sweep_score_sample=600)
+    swept = _stages.run(Sweep(), _stages.state(X, backend, config=config))
+    sweep, choice = swept.sweep, swept.choice
     assert choice.k == 4
     assert sweep.elbow_k == 4
     assert choice.source == "auto" and "K=4" in choice.reason
@@ -100,8 +109,7 @@ def test_identical_users_give_a_defined_sweep_not_a_crash(backend):
     X = np.ones((60, 3))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # scikit-learn warns that it found fewer distinct clusters
-        sweep = cluster.k_sweep(_on(backend, X), backend, k_range=(2, 5), seed=0, n_init=1,
-                                sample_size=None)
+        sweep = cluster.k_sweep(_on(backend, X), backend, k_range=(2, 5), seed=0, n_init=1)
     assert sweep.wcss_k1 == 0.0 and all(np.isnan(sweep.silhouette))
     choice = cluster.choose_k(sweep, business_range=(3, 5))
     assert 3 <= choice.k <= 5 and "undefined" in choice.reason
@@ -113,16 +121,14 @@ def test_too_few_users_for_the_sweep_is_a_clear_error(backend):
     one_user = _on(backend, np.zeros((1, 3)))
     for k_range in ((2, 10), (2, 0)):  # the second as a caller capping K at users - 1 makes it
         with pytest.raises(GpusegError, match=r"needs more users than its smallest K \(2\); got 1"):
-            cluster.k_sweep(one_user, backend, k_range=k_range, seed=0, n_init=1, sample_size=None)
+            cluster.k_sweep(one_user, backend, k_range=k_range, seed=0, n_init=1)
     with pytest.raises(GpusegError, match="k_sweep_range must be"):
-        cluster.k_sweep(_on(backend, np.zeros((9, 3))), backend, k_range=(5, 3), seed=0, n_init=1,
-                        sample_size=None)
+        cluster.k_sweep(_on(backend, np.zeros((9, 3))), backend, k_range=(5, 3), seed=0, n_init=1)
 
 
 def test_sweep_drops_k_not_below_the_user_count(backend):
     X = np.random.default_rng(0).normal(size=(6, 2))
-    sweep = cluster.k_sweep(_on(backend, X), backend, k_range=(2, 10), seed=0, n_init=1,
-                            sample_size=None)
+    sweep = cluster.k_sweep(_on(backend, X), backend, k_range=(2, 10), seed=0, n_init=1)
     assert sweep.ks == (2, 3, 4, 5)
 
 
@@ -162,9 +168,11 @@ def test_more_segments_than_users_is_a_clear_error(backend):
     X = _on(backend, np.zeros((1, 3)))
     with pytest.raises(GpusegError, match="cannot form 2 segments from 1 users; choose k=1"):
         cluster.fit_kmeans(X, backend, k=2, n_init=1, seed=0)
+    one_user = _stages.state(np.zeros((1, 3)), backend, labels=np.zeros(1, dtype=np.int32))
+    one_user.outputs.add(Sweep, dataclasses.replace(one_user.outputs[Sweep], choice=KChoice(
+        k=2, reason="given", wcss_reduction=None, source="user")))
     with pytest.raises(GpusegError, match="cannot form 2 segments from 1 users"):
-        cluster.hierarchical(X, _on(backend, np.zeros(1, dtype=np.int32)), backend, k=2,
-                             n_micro=10, seed=0)
+        _stages.run(Hierarchical(), one_user)
 
 
 # -- hierarchical -------------------------------------------------------------------------------
@@ -203,11 +211,17 @@ def test_cut_linkage_gives_k_groups_like_fcluster():
         cluster.cut_linkage(tree, 41)
 
 
+def _hierarchical(backend, X, *, k, n_micro):
+    """The hierarchical stage over ``X`` beside a KMeans fit of ``k`` segments."""
+    kmeans = cluster.fit_kmeans(_on(backend, X), backend, k=k, n_init=3, seed=0)
+    config = PipelineConfig(backend=backend.name, seed=0, hierarchical_micro_clusters=n_micro)
+    return _stages.run(Hierarchical(), _stages.state(
+        X, backend, labels=backend.to_numpy(kmeans.labels), config=config))
+
+
 def test_hierarchical_over_micro_clusters_agrees_with_kmeans_on_blobs(backend, blobs):
     X, y = blobs
-    X_b = _on(backend, X)
-    kmeans = cluster.fit_kmeans(X_b, backend, k=4, n_init=3, seed=0)
-    fit = cluster.hierarchical(X_b, kmeans.labels, backend, k=4, n_micro=120, seed=0)
+    fit = _hierarchical(backend, X, k=4, n_micro=120)
     labels = backend.to_numpy(fit.labels)
     assert fit.ari_vs_kmeans > 0.95
     assert adjusted_rand_score(y, labels) > 0.95
@@ -227,9 +241,7 @@ def test_hierarchical_over_micro_clusters_agrees_with_kmeans_on_blobs(backend, b
 
 def test_hierarchical_with_fewer_users_than_micro_clusters(backend):
     X = np.random.default_rng(8).normal(size=(30, 2))
-    X_b = _on(backend, X)
-    kmeans = cluster.fit_kmeans(X_b, backend, k=3, n_init=1, seed=0)
-    fit = cluster.hierarchical(X_b, kmeans.labels, backend, k=3, n_micro=1000, seed=0)
+    fit = _hierarchical(backend, X, k=3, n_micro=1000)
     assert sum(fit.sizes) == 30 and len(fit.sizes) == 3
     assert len(fit.micro_sizes) <= 30
 
@@ -246,7 +258,7 @@ def blobs_with_outliers():
 
 def test_dbscan_finds_the_blobs_and_flags_planted_outliers(backend, blobs_with_outliers):
     X, y = blobs_with_outliers
-    fit = cluster.dbscan(_on(backend, X), backend, min_samples=10, seed=0)
+    fit = cluster.dbscan(_on(backend, X), backend, min_samples=10)
     labels = backend.to_numpy(fit.labels)
     assert fit.n_clusters == 3
     assert (labels[-10:] == -1).all()
@@ -263,8 +275,10 @@ def test_dbscan_finds_the_blobs_and_flags_planted_outliers(backend, blobs_with_o
 
 def test_dbscan_on_a_sample_assigns_everyone_like_the_full_fit(backend, blobs_with_outliers):
     X, y = blobs_with_outliers
-    full = cluster.dbscan(_on(backend, X), backend, min_samples=10, seed=0)
-    sampled = cluster.dbscan(_on(backend, X), backend, min_samples=10, seed=0, sample=450)
+    full = cluster.dbscan(_on(backend, X), backend, min_samples=10)
+    config = PipelineConfig(backend=backend.name, seed=0, dbscan_min_samples=10,
+                            dbscan_sample=450)
+    sampled = _stages.run(Density(), _stages.state(X, backend, config=config))
     labels = backend.to_numpy(sampled.labels)
     assert sampled.n_fit == 450 and labels.shape == (910,)
     assert "nearest core point within eps" in sampled.core_assignment
@@ -274,7 +288,7 @@ def test_dbscan_on_a_sample_assigns_everyone_like_the_full_fit(backend, blobs_wi
 
 def test_dbscan_with_a_given_eps(backend, blobs_with_outliers):
     X, _ = blobs_with_outliers
-    fit = cluster.dbscan(_on(backend, X), backend, eps=1.0, min_samples=10, seed=0)
+    fit = cluster.dbscan(_on(backend, X), backend, eps=1.0, min_samples=10)
     assert fit.eps == 1.0 and fit.eps_source == "given" and fit.k_distance_curve == ()
     assert fit.n_clusters == 3
     reference = DBSCAN(eps=1.0, min_samples=10).fit(X)
@@ -284,11 +298,11 @@ def test_dbscan_with_a_given_eps(backend, blobs_with_outliers):
 def test_dbscan_needs_enough_users_and_a_positive_eps(backend):
     X = _on(backend, np.zeros((5, 2)))
     with pytest.raises(GpusegError, match="needs at least 20 users"):
-        cluster.dbscan(X, backend, min_samples=20, seed=0)
+        cluster.dbscan(X, backend, min_samples=20)
     with pytest.raises(GpusegError, match="dbscan_eps must be positive"):
-        cluster.dbscan(X, backend, eps=0.0, min_samples=2, seed=0)
+        cluster.dbscan(X, backend, eps=0.0, min_samples=2)
 
 
 def test_dbscan_on_identical_users_is_one_cluster(backend):
-    fit = cluster.dbscan(_on(backend, np.ones((40, 2))), backend, min_samples=5, seed=0)
+    fit = cluster.dbscan(_on(backend, np.ones((40, 2))), backend, min_samples=5)
     assert fit.n_clusters == 1 and fit.outlier_share == 0.0 and fit.eps > 0

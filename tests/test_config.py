@@ -69,7 +69,7 @@ def test_every_field_is_validated_by_its_kind_and_documented():
     for spec in dataclasses.fields(PipelineConfig):
         assert spec.metadata["help"], spec.name
         assert f"    {spec.name} : " in PipelineConfig.__doc__
-    assert "``auto`` is the backend's default" in PipelineConfig.__doc__
+    assert "``auto`` is every user on a GPU in one process, else 20,000" in PipelineConfig.__doc__
 
 
 def test_messages_name_fields_for_python_and_flags_inside_the_cli():
@@ -86,14 +86,24 @@ def test_messages_name_fields_for_python_and_flags_inside_the_cli():
     assert option("min_orders") == "min_orders"
 
 
-def test_sample_sizes_resolve_auto_for_the_backend(cpu_backend):
-    from gpuseg.config import SAMPLE_FIELDS
+def test_sample_sizes_resolve_auto_from_the_backend_and_the_run(cpu_backend):
+    from types import SimpleNamespace
+
+    from gpuseg.config import SAMPLE_FIELDS, SAMPLED
 
     config = PipelineConfig(silhouette_sample=None, dbscan_sample=500)
-    assert set(SAMPLE_FIELDS) == set(cpu_backend.sample_defaults)
-    assert config.sample_size("sweep_sample", cpu_backend) == cpu_backend.sample_defaults["sweep_sample"]
+    assert set(SAMPLE_FIELDS) == set(SAMPLED)
+    assert config.sample_size("sweep_sample", cpu_backend) == SAMPLED["sweep_sample"] == 20_000
     assert config.sample_size("silhouette_sample", cpu_backend) is None
     assert config.sample_size("dbscan_sample", cpu_backend) == 500
+    # A backend that fits every user does so in one process; across Dask workers the sampled
+    # stages gather to the client, so a distributed GPU run samples as the CPU does.
+    gpu = SimpleNamespace(fits_every_user=True)
+    assert config.sample_size("sweep_sample", gpu) is None
+    assert config.sample_size("dbscan_sample", gpu) == 500
+    across = PipelineConfig(workers=2)
+    assert across.sample_size("sweep_sample", gpu) == 20_000
+    assert across.sample_size("umap_fit_sample", gpu) == SAMPLED["umap_fit_sample"]
 
 
 def test_the_backend_names_are_spelled_once():

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import _stages
 import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
@@ -10,8 +11,10 @@ from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
 from gpuseg import cluster
+from gpuseg.config import PipelineConfig
 from gpuseg.errors import GpusegError
 from gpuseg.numerics.sampling import seeded_sample
+from gpuseg.stages.density import Density
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +26,16 @@ def blobs():
     return np.vstack([X, far]), np.concatenate([y, -np.ones(10, dtype=int)])
 
 
-def _fit(backend, X, **kwargs):
-    fit = cluster.hdbscan(backend.from_host(np.ascontiguousarray(X)), backend, seed=0, **kwargs)
+def _fit(backend, X, *, min_cluster_size, min_samples, sample=None):
+    """HDBSCAN on every user of ``X``, or (``sample``) the density stage fitted on a sample."""
+    if sample is None:
+        fit = cluster.hdbscan(backend.from_host(np.ascontiguousarray(X)), backend,
+                              min_cluster_size=min_cluster_size, min_samples=min_samples)
+    else:
+        config = PipelineConfig(backend=backend.name, seed=0, density="hdbscan",
+                                hdbscan_min_cluster_size=min_cluster_size,
+                                hdbscan_min_samples=min_samples, hdbscan_sample=sample)
+        fit = _stages.run(Density(), _stages.state(X, backend, config=config))
     return fit, backend.to_numpy(fit.labels)
 
 
@@ -86,8 +97,8 @@ def test_noise_without_dense_groups_is_all_outliers(cpu_backend):
 def test_hdbscan_parameters_and_too_few_users_are_clear_errors(cpu_backend):
     X = np.zeros((5, 2))
     with pytest.raises(GpusegError, match="hdbscan_min_cluster_size must be at least 2"):
-        cluster.hdbscan(X, cpu_backend, min_cluster_size=1, seed=0)
+        cluster.hdbscan(X, cpu_backend, min_cluster_size=1)
     with pytest.raises(GpusegError, match="hdbscan_min_samples must be at least 2"):
-        cluster.hdbscan(X, cpu_backend, min_samples=1, seed=0)
+        cluster.hdbscan(X, cpu_backend, min_samples=1)
     with pytest.raises(GpusegError, match="more than 5 users.*hdbscan_sample"):
-        cluster.hdbscan(X, cpu_backend, min_samples=5, seed=0)
+        cluster.hdbscan(X, cpu_backend, min_samples=5)

@@ -29,7 +29,7 @@ from gpuseg.data import load_instacart  # noqa: E402
 from gpuseg.data.partitions.source import find_partitioned, read_catalog  # noqa: E402
 from gpuseg.data.synth import write_partitioned  # noqa: E402
 from gpuseg.distributed import tasks  # noqa: E402
-from gpuseg.distributed.stages import Workers, compute_features  # noqa: E402
+from gpuseg.distributed.rows import partition_rows  # noqa: E402
 from gpuseg.errors import BackendUnavailableError, DataValidationError, ResourceLimitError  # noqa: E402
 from gpuseg.features import compute_features as single_process_features  # noqa: E402
 from gpuseg.features import feature_columns  # noqa: E402
@@ -88,18 +88,22 @@ def test_features_mapped_over_partitions_equal_the_single_process_table(strong, 
     names = feature_columns(catalog["aisles"]["aisle_id"])
     with distributed.Client(cluster.scheduler_address, set_as_default=False) as client, \
             client.as_current():
-        workers = Workers(client, dask_backend, dask_engine(dask_backend))
-        features = compute_features(workers, source, client.submit(read_catalog, source),
-                                    min_orders=5, feature_names=names)
-        tables = client.gather(client.map(tasks.table_of, features.parts))
+        rows, X, user_ids, summaries = partition_rows(
+            client, dask_backend, source, client.submit(read_catalog, source), min_orders=5,
+            feature_names=names)
+        tables = client.gather(client.map(tasks.table_of, rows.parts))
+        assert np.array_equal(rows.host(X), np.concatenate([t.to_numpy() for t in
+                                                             (dask_backend.to_host(t)
+                                                              for t in tables)]))
     mapped = pd.concat([dask_backend.to_host(t) for t in tables])
     whole = dask_backend.to_host(single_process_features(
         load_instacart(strong, backend=dask_backend, cache=False), dask_backend).table)
     assert list(mapped.columns) == list(whole.columns) == names
     np.testing.assert_array_equal(mapped.index, whole.index)
     assert float(np.abs(mapped.to_numpy() - whole.to_numpy()).max()) <= 1e-12
-    assert sum(s.n_excluded for s in features.summaries) == (
-        sum(s.n_with_history for s in features.summaries) - len(whole))
+    np.testing.assert_array_equal(user_ids, whole.index)
+    assert sum(s.n_excluded for s in summaries) == (
+        sum(s.n_with_history for s in summaries) - len(whole))
 
 
 def test_labels_agree_with_the_single_process_run_and_carry_the_same_personas(
@@ -111,7 +115,7 @@ def test_labels_agree_with_the_single_process_run_and_carry_the_same_personas(
     assert adjusted_rand_score(a["segment"], b["segment"]) >= 0.99
     assert distributed_run.model.persona_names == single.model.persona_names
     assert set(distributed_run.model.persona_names) == set(PERSONA_NAMES)
-    facts = distributed_run.metrics["distributed"]
+    facts = distributed_run.metrics.to_dict()["distributed"]
     assert facts["workers"] >= 1 and facts["partitions"] == 4 and not facts["started"]
     assert set(distributed_run.timings) >= {"features", "scale", "pca", "kmeans", "dbscan",
                                             "personas"}
@@ -126,7 +130,7 @@ def test_kmeans_inertia_is_every_users_squared_distance_to_its_saved_centroid(
     projected = project_features(model, table, cpu_backend)
     own = model.centroids[segments["segment"].to_numpy()]
     expected = float(((projected - own) ** 2).sum())
-    assert distributed_run.metrics["kmeans"]["inertia"] == pytest.approx(expected, rel=1e-9)
+    assert distributed_run.metrics.to_dict()["kmeans"]["inertia"] == pytest.approx(expected, rel=1e-9)
 
 
 def test_sampled_memberships_and_hdbscan_match_the_single_process_run(strong, cluster,
@@ -142,10 +146,10 @@ def test_sampled_memberships_and_hdbscan_match_the_single_process_run(strong, cl
     same = (a["segment"] == b["segment"]).to_numpy()
     np.testing.assert_allclose(b["membership"].to_numpy()[same],
                                a["membership"].to_numpy()[same], atol=1e-6)
-    assert spread.metrics["soft"]["fit_sample"] == 1_000
+    assert spread.metrics.to_dict()["soft"]["fit_sample"] == 1_000
     assert b["membership"].mean() >= 0.9  # strong personas: sure assignments
     assert adjusted_rand_score(a["hdbscan"], b["hdbscan"]) >= 0.99
-    assert "map over the partitions" in spread.metrics["hdbscan"]["assignment"]
+    assert "mutual reachability" in spread.metrics.to_dict()["hdbscan"]["assignment"]
 
 
 def test_a_worker_killed_mid_run_is_recomputed_and_the_labels_stay(strong, cluster,

@@ -6,6 +6,7 @@ umap-learn's own function, and the whole against umap-learn's transform.
 """
 from __future__ import annotations
 
+import _stages
 import numpy as np
 import pytest
 import scipy.sparse
@@ -13,7 +14,8 @@ from sklearn.datasets import make_blobs
 from sklearn.manifold import trustworthiness
 
 from cpu_fallback.umap_transform import PlacingUMAP, initial_positions, membership_sigmas, memberships
-from gpuseg.embed import embed_umap
+from gpuseg.config import PipelineConfig
+from gpuseg.stages.umap import Umap
 
 
 @pytest.fixture(scope="module")
@@ -87,10 +89,16 @@ def test_placing_transform_agrees_with_umap_learns(blobs):
     np.testing.assert_array_equal(placing.transform(new), ours)
 
 
+def _embed(X, backend, *, seed: int, fit_sample: int, sample: int | None = None):
+    """The map stage over ``X`` as PCA scores (15 neighbours, min_dist 0.1)."""
+    config = PipelineConfig(backend=backend.name, seed=seed, umap_neighbors=15, umap_min_dist=0.1,
+                            umap_fit_sample=fit_sample, umap_sample=sample)
+    return _stages.run(Umap(), _stages.state(X, backend, config=config))
+
+
 def test_embedding_fitted_on_a_sample_places_every_other_user(backend, blobs):
     X, y = blobs
-    Xb = backend.from_host(X)
-    emb = embed_umap(Xb, backend, n_neighbors=15, min_dist=0.1, seed=0, fit_sample=800)
+    emb = _embed(X, backend, seed=0, fit_sample=800)
     coords = backend.to_host(emb.coords)
     assert coords.shape == (3_000, 2) and np.isfinite(coords).all()
     assert emb.sample_size is None and emb.fit_sample_size == 800
@@ -106,21 +114,20 @@ def test_embedding_fitted_on_a_sample_places_every_other_user(backend, blobs):
 
 def test_a_fit_sample_within_an_embedded_sample(cpu_backend, blobs):
     X, _ = blobs
-    emb = embed_umap(X, cpu_backend, n_neighbors=15, min_dist=0.1, seed=1, sample=1_200,
-                     fit_sample=500)
+    emb = _embed(X, cpu_backend, seed=1, fit_sample=500, sample=1_200)
     embedded = np.isfinite(emb.coords).all(axis=1)
     assert embedded.sum() == 1_200 and emb.sample_size == 1_200 and emb.fit_sample_size == 500
 
 
 def test_a_fit_sample_at_least_the_embedded_users_fits_them_all(cpu_backend, blobs):
     X, _ = blobs
-    emb = embed_umap(X[:600], cpu_backend, n_neighbors=15, min_dist=0.1, seed=0, fit_sample=600)
+    emb = _embed(X[:600], cpu_backend, seed=0, fit_sample=600)
     assert emb.fit_sample_size is None and np.isfinite(emb.coords).all()
 
 
 def test_placement_is_deterministic_on_cpu(cpu_backend, blobs):
     X, _ = blobs
-    runs = [embed_umap(X, cpu_backend, n_neighbors=15, min_dist=0.1, seed=5, fit_sample=700)
+    runs = [_embed(X, cpu_backend, seed=5, fit_sample=700)
             for _ in range(2)]
     np.testing.assert_array_equal(runs[0].coords, runs[1].coords)
     assert runs[0].trustworthiness == runs[1].trustworthiness

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import _stages
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,6 +11,7 @@ from _fake_result import fake_features, fake_result, kmeans_model
 from _rules_reference import check_rules, department_aisles
 
 from gpuseg.assign import assign
+from gpuseg.config import PipelineConfig
 from gpuseg.data import taxonomy as tx
 from gpuseg.data.synth import generate_instacart, write_instacart
 from gpuseg.explain import (
@@ -18,9 +20,10 @@ from gpuseg.explain import (
     MAX_DEPTH,
     feature_groups,
     grouped_importance,
-    segment_rules,
 )
+from gpuseg.facts import CatalogNames
 from gpuseg.features import FEATURE_COLUMNS_FIXED, feature_columns
+from gpuseg.stages.rules import Rules
 
 #: The public taxonomy, as the pipeline's catalog reads it from a Kaggle-layout folder.
 CATALOG = {
@@ -103,10 +106,18 @@ def test_on_realistic_shoppers_some_family_is_clearly_needed(realistic, cpu_back
     assert next(g for g in found.groups if g.name == "bulk aisles").drop < CLEAR_DROP
 
 
+def _rules(table, labels, backend, *, personas, seed, sample):
+    """The rules stage: trees on a seeded sample of ``sample`` shoppers, measured on everyone."""
+    config = PipelineConfig(backend=backend.name, seed=seed, rules_sample=sample)
+    run = _stages.state(np.zeros((len(table), 1)), backend, labels=labels, config=config,
+                        features=table, catalog=CatalogNames(**CATALOG), personas=personas)
+    return _stages.run(Rules(), run)
+
+
 def test_rules_on_realistic_shoppers_are_recomputed_from_their_conditions(realistic, cpu_backend):
     table, labels, model = realistic
-    found = segment_rules(table, labels, cpu_backend, personas=model.persona_names, seed=0,
-                          sample=2_000, **CATALOG)
+    found = _rules(table, labels, cpu_backend, personas=model.persona_names, seed=0,
+                   sample=2_000)
     entries = json.loads(json.dumps([segment.to_dict() for segment in found]))
     assert [entry["segment"] for entry in entries] == list(range(5))
     assert sum(bool(entry["rules"]) for entry in entries) >= 3
@@ -120,10 +131,9 @@ def test_rules_on_the_gpu_are_the_cpu_s(gpu_backend, realistic, cpu_backend):
     device (a department share summed in another order may sit on the other side of a threshold
     by one rounding error, hence the tolerance)."""
     table, labels, model = realistic
-    kwargs = dict(personas=model.persona_names, seed=1, sample=1_500, **CATALOG)
-    on_gpu = segment_rules(gpu_backend.from_host(table), gpu_backend.from_host(labels),
-                           gpu_backend, **kwargs)
-    on_cpu = segment_rules(table, labels, cpu_backend, **kwargs)
+    kwargs = dict(personas=model.persona_names, seed=1, sample=1_500)
+    on_gpu = _rules(table, labels, gpu_backend, **kwargs)
+    on_cpu = _rules(table, labels, cpu_backend, **kwargs)
     for gpu, cpu in zip(on_gpu, on_cpu, strict=True):
         assert [r.conditions for r in gpu.rules] == [r.conditions for r in cpu.rules]
         for gpu_rule, cpu_rule in zip(gpu.rules, cpu.rules):

@@ -85,4 +85,4 @@ def test_segment_takes_frames_and_gives_the_labels_of_the_same_folder(tmp_path, 
     in_memory = segment(data, config, embed=False)
     on_disk = segment(folder, config, backend=cpu_backend, embed=False)
     np.testing.assert_array_equal(in_memory.segments["segment"], on_disk.segments["segment"])
-    assert in_memory.metrics["input"]["source"] == "frames"
+    assert in_memory.metrics.to_dict()["input"]["source"] == "frames"

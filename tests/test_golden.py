@@ -87,7 +87,9 @@ def _snapshot(result) -> dict[str, Any]:
     profiles = result.profiles.drop(columns=[c for c in result.profiles.columns
                                              if result.profiles[c].dtype == object
                                              and c != "persona"])
-    metrics = json.loads(json.dumps(result.metrics, default=_plain))
+    # metrics.json's contents, from a typed Metrics or (before it existed) a plain dict.
+    metrics = result.metrics.to_dict() if hasattr(result.metrics, "to_dict") else result.metrics
+    metrics = json.loads(json.dumps(metrics, default=_plain))
     return {"user_id": segments["user_id"].tolist(), "columns": columns,
             "profiles": json.loads(profiles.to_json(orient="split")),
             "metrics": _numbers(metrics)}

@@ -95,7 +95,7 @@ def test_a_fixed_k_keeps_the_evidence_but_no_verdict():
 def test_the_sweep_measures_the_stability_of_the_sharpest_k_on_blobs(cpu_backend):
     X, _ = make_blobs(n_samples=1200, centers=10.0 * np.eye(4, 5), cluster_std=0.8,
                       random_state=7)
-    sweep = cluster.k_sweep(X, cpu_backend, k_range=(2, 8), seed=0, n_init=3, sample_size=None,
+    sweep = cluster.k_sweep(X, cpu_backend, k_range=(2, 8), seed=0, n_init=3,
                             stability_range=(3, 7))
     assert sweep.stability_k == 4 and len(sweep.stability_aris) == 3
     assert min(sweep.stability_aris) > 0.99
@@ -106,14 +106,14 @@ def test_the_sweep_measures_the_stability_of_the_sharpest_k_on_blobs(cpu_backend
 
 
 def _sweep_of_synthetic_shoppers(tmp_path, backend, *, separation, seed, users=2_000):
-    """The pipeline's CPU sweep (its default samples and inits) on freshly generated shoppers."""
+    """The pipeline's CPU sweep (its default inits; 2,000 users are inside its sample) on freshly
+    generated shoppers."""
     folder = write_instacart(generate_instacart(users, seed=seed, separation=separation),
                              tmp_path / f"{separation}-{seed}", fmt="parquet")
     table = compute_features(load_instacart(folder, backend=backend), backend, min_orders=5).table
     config = PipelineConfig(backend="cpu", k="auto")
     sweep = cluster.k_sweep(preprocess(table, backend).X_pca, backend, k_range=config.k_sweep_range,
                             seed=config.seed, n_init=config.sweep_n_init,
-                            sample_size=config.sample_size("sweep_sample", backend),
                             score_sample=config.sample_size("sweep_score_sample", backend),
                             stability_range=config.k_business_range)
     return cluster.choose_k(sweep, k="auto", business_range=config.k_business_range)

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import json
 
+import _stages
 import numpy as np
 import pytest
 from sklearn.cluster import KMeans
 from sklearn.mixture import GaussianMixture
 
-from gpuseg.cluster import BETWEEN_PERSONAS, GaussianMixtureEM, soft_membership
+from gpuseg.cluster import BETWEEN_PERSONAS, soft_membership
 from gpuseg.cluster.soft import segment_basis
+from gpuseg.config import PipelineConfig
 from gpuseg.errors import GpusegError
-from gpuseg.numerics.mixture import gaussian_parameters, n_parameters
+from gpuseg.numerics.mixture import GaussianMixtureEM, gaussian_parameters, n_parameters
+from gpuseg.stages.kmeans import KMeans as KMeansStage
+from gpuseg.stages.soft import Soft
 
 
 @pytest.fixture(scope="module")
@@ -134,12 +138,17 @@ def test_the_centroid_directions_are_orthonormal_and_span_the_centroid_differenc
 
 
 def test_a_sampled_fit_still_gives_every_user_a_membership_and_the_pca_space_works(cpu_backend):
-    X, labels, centroids = _blobs(4.0)
-    fit = _soft(cpu_backend, X, labels, centroids, sample=500, covariance_type="diag",
-                space="pca")
+    X, labels, _ = _blobs(4.0)
+    config = PipelineConfig(backend="cpu", seed=0, gmm_sample=500, gmm_covariance="diag",
+                            gmm_space="pca")
+    fit = _stages.run(Soft(), _stages.state(X, cpu_backend, labels=labels, config=config))
     assert fit.n_fit == 500 and fit.to_dict()["fit_sample"] == 500
     assert fit.mixture.basis.shape == (8, 8) and fit.mixture.precisions_cholesky.shape == (3, 8)
     assert fit.membership.shape == (len(X),) and np.isfinite(fit.membership).all()
+    # Every user's membership is the E-step of the sample's mixture (the sample's users too).
+    whole = _soft(cpu_backend, X, labels, _stages.state(X, cpu_backend, labels=labels)
+                  .outputs[KMeansStage].centroids, covariance_type="diag", space="pca")
+    assert np.abs(fit.membership - whole.membership).mean() < 0.02
 
 
 def test_a_mixture_that_cannot_be_fitted_names_the_options():

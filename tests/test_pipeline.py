@@ -45,7 +45,7 @@ def test_planted_personas_are_recovered_and_carry_their_names(result, strong):
 
 
 def test_memberships_on_strong_personas_are_sure_and_consistent(result):
-    segments, soft = result.segments, result.metrics["soft"]
+    segments, soft = result.segments, result.metrics.to_dict()["soft"]
     assert segments["membership"].mean() >= 0.9
     assert min(soft["mean_membership"].values()) >= 0.9
     by_segment = segments.groupby("segment")["membership"].mean()
@@ -66,17 +66,17 @@ def test_same_input_and_seed_give_bit_identical_labels(result, strong, cpu_backe
     np.testing.assert_array_equal(again.segments["dbscan"], result.segments["dbscan"])
     np.testing.assert_array_equal(again.segments["hierarchical"], result.segments["hierarchical"])
     np.testing.assert_array_equal(again.segments["membership"], result.segments["membership"])
-    assert again.metrics["silhouette"]["overall"] == result.metrics["silhouette"]["overall"]
+    assert again.metrics.silhouette.overall == result.metrics.silhouette.overall
 
 
 def test_segments_are_numbered_by_size_largest_first(result):
     sizes = result.segments["segment"].value_counts().sort_index().to_numpy()
     assert list(sizes) == sorted(sizes, reverse=True)
-    assert result.metrics["kmeans"]["sizes"] == list(sizes)
+    assert result.metrics.to_dict()["kmeans"]["sizes"] == list(sizes)
 
 
 def test_metrics_are_complete_json_and_consistent(result):
-    m = json.loads(json.dumps(result.metrics))
+    m = json.loads(json.dumps(result.metrics.to_dict()))
     assert m["backend"] == "cpu" and m["device"].startswith("CPU: ")
     assert m["users"]["segmented"] == len(result.segments)
     assert 0.0 < m["kmeans"]["wcss_reduction"] < 1.0
@@ -102,8 +102,8 @@ def test_hdbscan_runs_in_place_of_dbscan_when_chosen(strong, cpu_backend):
                   embed=False)
     assert "hdbscan" in run.segments and "dbscan" not in run.segments
     assert "hdbscan" in run.timings and "dbscan" not in run.timings
-    m = run.metrics["hdbscan"]
-    assert "dbscan" not in run.metrics and m["n_fit"] == 1_500
+    m = run.metrics.to_dict()["hdbscan"]
+    assert "dbscan" not in run.metrics.to_dict() and m["n_fit"] == 1_500
     assert m["outlier_share"] == pytest.approx((run.segments["hdbscan"] == -1).mean())
     assert m["n_clusters"] == run.segments["hdbscan"].max() + 1 >= 2
     clustered = run.segments[run.segments["hdbscan"] >= 0]
@@ -120,7 +120,7 @@ def test_every_planted_persona_gets_a_rule_that_holds_on_every_shopper(result, s
     folder, _ = strong
     features = compute_features(load_instacart(folder, backend=cpu_backend), cpu_backend).table
     features = features.loc[result.segments["user_id"]]
-    rules = json.loads(json.dumps(result.metrics["rules"]))
+    rules = json.loads(json.dumps(result.metrics.to_dict()["rules"]))
     check_rules(rules, features, pd.Series(result.segments["segment"].to_numpy(),
                                            index=features.index))
     for entry, name in zip(rules, result.model.persona_names):
@@ -129,7 +129,7 @@ def test_every_planted_persona_gets_a_rule_that_holds_on_every_shopper(result, s
 
 
 def test_feature_families_explain_the_planted_personas(result):
-    importance = json.loads(json.dumps(result.metrics["importance"]))
+    importance = json.loads(json.dumps(result.metrics.to_dict()["importance"]))
     assert importance["base_accuracy"] == 1.0 and importance["n_users"] == len(result.segments)
     families = {group["name"]: group for group in importance["groups"]}
     assert {"basket size", "cadence and regularity", "produce aisles"} <= set(families)
@@ -162,7 +162,7 @@ def test_the_whole_pipeline_runs_on_the_gpu_and_writes_a_run_directory(gpu_backe
     table = pd.crosstab(planted, result.segments["persona"].astype(str))
     for persona in PERSONA_NAMES:
         assert table.loc[persona].idxmax() == persona, table
-    m = json.loads(json.dumps(result.metrics))
+    m = json.loads(json.dumps(result.metrics.to_dict()))
     assert m["users"]["segmented"] == len(result.segments)
     assert m["silhouette"]["sample_size"] is None  # every user, in cuML's tiles
     assert m["umap"]["fit_sample_size"] is None and m["umap"]["trustworthiness"] > 0.8

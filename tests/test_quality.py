@@ -4,13 +4,16 @@ from __future__ import annotations
 import json
 import math
 
+import _stages
 import numpy as np
 import pytest
 from sklearn.datasets import make_blobs
 from sklearn.metrics import silhouette_samples, silhouette_score
 
 from gpuseg import cluster, quality
+from gpuseg.config import PipelineConfig
 from gpuseg.errors import GpusegError
+from gpuseg.stages.silhouette import Silhouette
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +29,7 @@ def _on(backend, array):
 # -- silhouette ------------------------------------------------------------------------------
 def test_silhouette_of_every_user_equals_scikit_learn(backend, blobs):
     X, y = blobs
-    report = quality.silhouette_report(_on(backend, X), _on(backend, y), backend, sample=None,
-                                        seed=0)
+    report = quality.silhouette_report(_on(backend, X), _on(backend, y), backend)
     reference = silhouette_samples(X, y)
     assert report.overall == pytest.approx(silhouette_score(X, y), rel=1e-9)
     np.testing.assert_allclose(backend.to_numpy(report.per_user), reference, rtol=1e-9)
@@ -40,22 +42,21 @@ def test_silhouette_of_every_user_equals_scikit_learn(backend, blobs):
 
 def test_sampled_silhouette_states_its_sample_and_leaves_the_rest_nan(backend, blobs):
     X, y = blobs
-    report = quality.silhouette_report(_on(backend, X), _on(backend, y), backend, sample=250,
-                                        seed=3)
+    config = PipelineConfig(backend=backend.name, seed=3, silhouette_sample=250)
+    report = _stages.run(Silhouette(), _stages.state(X, backend, labels=y, config=config))
     per_user = backend.to_numpy(report.per_user)
     scored = ~np.isnan(per_user)
     assert report.sample_size == 250 == report.n_scored == scored.sum()
     assert report.overall == pytest.approx(silhouette_score(X[scored], y[scored]), rel=1e-9)
     assert report.to_dict()["scope"] == "a seeded sample of 250 users"
-    again = quality.silhouette_report(_on(backend, X), _on(backend, y), backend, sample=250,
-                                       seed=3)
+    again = _stages.run(Silhouette(), _stages.state(X, backend, labels=y, config=config))
     np.testing.assert_array_equal(np.isnan(backend.to_numpy(again.per_user)), ~scored)
 
 
 def test_silhouette_of_a_single_segment_is_undefined_not_an_error(backend, blobs):
     X, _ = blobs
     one_segment = _on(backend, np.zeros(600, dtype=np.int32))
-    report = quality.silhouette_report(_on(backend, X), one_segment, backend, sample=None, seed=0)
+    report = quality.silhouette_report(_on(backend, X), one_segment, backend)
     assert math.isnan(report.overall) and report.to_dict()["overall"] is None
     assert np.isnan(backend.to_numpy(report.per_user)).all()
 

@@ -155,10 +155,10 @@ def test_every_estimator_the_pipeline_builds_exists_in_cuml_with_those_arguments
     built = {target.__name__ for target, _ in backend.calls}
     assert built >= set(FACTORIES), built
     assert backend.problems == []
-    assert result.metrics["dbscan"]["core_assignment"] is not None
-    assert hdbscan_result.metrics["hdbscan"]["assignment"] is not None
-    assert len(hdbscan_result.metrics["k_sweep"]["stability_aris"]) == 3
-    assert result.metrics["umap"]["fit_sample_size"] == 500
+    assert result.metrics.to_dict()["dbscan"]["core_assignment"] is not None
+    assert hdbscan_result.metrics.to_dict()["hdbscan"]["assignment"] is not None
+    assert len(hdbscan_result.metrics.to_dict()["k_sweep"]["stability_aris"]) == 3
+    assert result.metrics.to_dict()["umap"]["fit_sample_size"] == 500
 
 
 def test_the_gpu_mixture_is_gpusegs_em_on_the_backends_arrays():

@@ -7,15 +7,18 @@ import os
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
-from _fake_result import PERSONA_NAMES, demo_run, fake_result
+from _fake_result import PERSONA_NAMES, demo_run, fake_result, with_output
 
+from gpuseg.cluster import HdbscanFit
 from gpuseg.report import figures, write_report
 from gpuseg.report.content import radar_profile
+from gpuseg.stages.density import Density
+from gpuseg.stages.umap import Umap
 
 FIGURE_NAMES = ("activity", "dendrogram", "importance", "k_sweep", "membership", "radar",
                 "silhouette", "sizes", "top_aisles", "umap")
@@ -76,13 +79,13 @@ def test_text_from_the_run_is_escaped(page):
 def test_the_headline_shows_the_verdict_and_the_key_numbers(fake, page):
     header = page[page.index("<header>"):page.index("</header>")]
     assert "Verdict: strong" in header
-    silhouette = fake.metrics["silhouette"]["overall"]
+    silhouette = fake.metrics.silhouette.overall
     for shown in ("300", "shoppers segmented", "20 excluded", f"{silhouette:.3f}", "0.980", "0.930",
                   f"{1 - 400 / 2100:.1%}", "WCSS reduction", "DBSCAN outliers", "4.0 s", "CPU",
                   "CPU: test double (2 cores)"):
         assert shown in header, shown
-    assert f"{fake.metrics['dbscan']['outlier_share']:.1%}" in header
-    assert f"{fake.metrics['soft']['between_share']:.1%}" in header
+    assert f"{fake.metrics.density.outlier_share:.1%}" in header
+    assert f"{fake.metrics.soft.between_share:.1%}" in header
     assert "between personas (membership below 0.6)" in header
 
 
@@ -96,7 +99,7 @@ def test_how_sure_each_assignment_is_shown_per_segment(fake, page):
         assert f"{(users['membership'] < 0.6).mean():.1%}" in section
     assert "between personas" in section and "leans towards" in section
     assert "started from the KMeans segments" in section
-    assert f"{fake.metrics['soft']['n_iter']} EM iterations" in section
+    assert f"{fake.metrics.soft.n_iter} EM iterations" in section
 
 def test_samples_are_stated_where_figures_use_them(page):
     assert "UMAP of a seeded sample of 200 of 300 users" in page
@@ -131,8 +134,8 @@ def test_the_page_says_so_when_umap_did_not_run(tmp_path, monkeypatch):
     # Only the text matters here: skip rasterising the other figures.
     monkeypatch.setattr(figures, "to_png", lambda figure: PNG_MAGIC)
     result = fake_result(n_users=120, umap_sample=None, silhouette_sample=None)
-    without_map = replace(result, segments=result.segments.drop(columns=["umap_x", "umap_y"]),
-                          metrics={**result.metrics, "umap": None})
+    without_map = with_output(result, Umap, None,
+                              segments=result.segments.drop(columns=["umap_x", "umap_y"]))
     page = write_report(without_map, tmp_path).read_text()
     assert "The UMAP embedding did not run" in page
     assert not (tmp_path / "figures" / "umap.png").exists()
@@ -142,12 +145,13 @@ def _hdbscan_page(fake, tmp_path, monkeypatch, *, outliers: bool, **fit) -> str:
     """The report of ``fake`` as if HDBSCAN had run in place of DBSCAN, with ``fit``'s
     metrics (every user an outlier when ``outliers``)."""
     monkeypatch.setattr(figures, "to_png", lambda figure: PNG_MAGIC)
-    metrics = {key: value for key, value in fake.metrics.items() if key != "dbscan"}
-    metrics["hdbscan"] = {"min_cluster_size": 50, "min_samples": 5, "n_fit": 250, **fit}
     segments = fake.segments.rename(columns={"dbscan": "hdbscan"})
     if outliers:
         segments = segments.assign(hdbscan=-1)
-    return write_report(replace(fake, metrics=metrics, segments=segments), tmp_path).read_text()
+    hdbscan = HdbscanFit(labels=segments["hdbscan"].to_numpy(), min_cluster_size=50, min_samples=5,
+                         n_fit=250, **fit)
+    return write_report(with_output(fake, Density, hdbscan, segments=segments),
+                        tmp_path).read_text()
 
 
 def test_an_hdbscan_run_reports_hdbscan_in_place_of_dbscan(fake, tmp_path, monkeypatch):

@@ -12,7 +12,7 @@ import textwrap
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..config import PipelineConfig, flag, help_text
+from ..config import SAMPLED, PipelineConfig, flag, help_text
 
 #: Makes a sub-command's parser: name, help, examples, and the function that runs it.
 CommandFactory = Callable[[str, str, str, Callable[[argparse.Namespace], int]], argparse.ArgumentParser]
@@ -87,16 +87,8 @@ _KIND_ARGUMENTS: dict[str, dict[str, object]] = {
 
 
 def _auto_means(name: str) -> str:
-    """What ``auto`` means for sample field ``name`` on each backend (from the backends)."""
-    from cpu_fallback.backend import CpuBackend
-
-    from ..rapids.backend import RapidsBackend  # the class only: importing it loads no GPU library
-
-    def users(size: int | None) -> str:
-        return "every user" if size is None else f"{size:,}"
-
-    return (f"auto: GPU {users(RapidsBackend.sample_defaults[name])}, "
-            f"CPU {users(CpuBackend.sample_defaults[name])}")
+    """What ``auto`` means for sample field ``name`` (the config's policy)."""
+    return f"auto: every user on a GPU in one process, else {SAMPLED[name]:,}"
 
 
 def add_config_option(p: argparse.ArgumentParser, name: str, *,

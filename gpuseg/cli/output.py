@@ -8,7 +8,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..result import SegmentationResult
 
 log = logging.getLogger("gpuseg")
 
@@ -24,7 +27,8 @@ def write_replacing(out: Path, write: Callable[[Path], object]) -> None:
         raise
 
 
-def write_run(result: Any, out: str | Path, *, force: bool, progress: Callable[[str], None] | None) -> Path:
+def write_run(result: SegmentationResult, out: str | Path, *, force: bool,
+              progress: Callable[[str], None] | None) -> Path:
     from ..rundir import write_run
 
     tell(progress, "writing run directory and report")
@@ -47,11 +51,11 @@ def timed(what: str) -> Iterator[None]:
     log.info("stage %s: %.2f s", what, time.perf_counter() - start)
 
 
-def print_summary(result, out: Path) -> None:
+def print_summary(result: SegmentationResult, out: Path) -> None:
     m = result.metrics
-    print(f"{m['users']['segmented']:,} users -> {result.k} segments on {result.device} "
-          f"(silhouette {m['silhouette']['overall']:.3f}; {m['verdict']['strength']} structure)")
-    for persona, size in zip(result.model.persona_names, m["kmeans"]["sizes"]):
+    print(f"{m.users.segmented:,} users -> {result.k} segments on {result.device} "
+          f"(silhouette {m.silhouette.overall:.3f}; {m.verdict.strength} structure)")
+    for persona, size in zip(result.model.persona_names, m.kmeans.sizes):
         print(f"  {persona:<40} {size:>9,}")
     print(f"run directory: {out} (open {out / 'report.html'})")
 

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 #: Fewer synthetic shoppers leave too few after the min-orders filter for every stage to run.
 DEMO_MIN_USERS = 500
+#: Users the demo fits its UMAP layout on where the backend samples (the CPU).
+DEMO_UMAP_FIT_SAMPLE = 2_500
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -32,19 +34,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def demo_config(backend: Backend, seed: int) -> PipelineConfig:
-    """The demo's pipeline: the defaults, with the backend's demo-sized UMAP fit.
+    """The demo's pipeline: the defaults, with a demo-sized UMAP fit where the backend samples.
 
     On two CPU cores a umap-learn layout fitted on tens of thousands of
     shoppers, plus its numba compilation, would take most of the two-minute
-    budget; the CPU backend's ``demo_umap`` fit (2,500 users, below the 4,096
-    where umap-learn compiles NN-descent) shapes the layout and every other
-    shopper is placed with the fitted model's transform, so the map still
-    shows everyone and the report says how it was made. The GPU fits
-    everyone. A function of its own so that tests can run the whole demo
-    with lighter settings.
+    budget; a fit on :data:`DEMO_UMAP_FIT_SAMPLE` users (below the 4,096 where
+    umap-learn compiles NN-descent) shapes the layout and every other shopper
+    is placed with the fitted model's transform, so the map still shows
+    everyone and the report says how it was made. A backend that fits every
+    user (the GPU) keeps ``"auto"``. A function of its own so that tests can
+    run the whole demo with lighter settings.
     """
     return PipelineConfig(backend=cast(BackendName, backend.name), seed=seed,
-                          umap_fit_sample=backend.demo_umap_fit_sample)
+                          umap_fit_sample="auto" if backend.fits_every_user
+                          else DEMO_UMAP_FIT_SAMPLE)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

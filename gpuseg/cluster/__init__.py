@@ -6,9 +6,8 @@ validity indices), :mod:`~gpuseg.cluster.kchoice` (the choice of K),
 :mod:`~gpuseg.cluster.soft` (Gaussian mixture memberships, fitted with the EM
 of :mod:`~gpuseg.numerics.mixture` on the GPU), :mod:`~gpuseg.cluster.ward`
 (hierarchical) and :mod:`~gpuseg.cluster.density` (DBSCAN and HDBSCAN); their
-public names are importable from here. (Ward and density are not named after
-their functions, ``hierarchical``, ``dbscan`` and ``hdbscan``, which this
-package exports under those names and which would hide the modules.)
+public names are importable from here. The stages of :mod:`gpuseg.stages` run them
+over a row source, on seeded samples where the CPU needs them.
 
 Every function takes the PCA-space matrix ``X`` (a backend array, users x
 components) and a :class:`~gpuseg.backend.Backend`, computes with
@@ -20,24 +19,15 @@ micro-cluster centroids, and the short curves that knees are found on.
 """
 from __future__ import annotations
 
-from ..numerics.mixture import GaussianMixtureEM
 from .density import KNEE_CURVE_POINTS, DbscanFit, HdbscanFit, dbscan, hdbscan
 from .kchoice import SILHOUETTE_TIE, KChoice, choose_k
 from .kmeans import KMeansFit, fit_kmeans
 from .soft import BETWEEN_PERSONAS, SoftFit, membership_columns, soft_membership
 from .sweep import KSweep, calinski_harabasz, davies_bouldin, k_sweep, total_sum_of_squares
-from .ward import (
-                    MICRO_FIT_USERS_PER_CLUSTER,
-                    MICRO_MAX_ITER,
-                    HierarchicalFit,
-                    cut_linkage,
-                    hierarchical,
-                    ward_linkage,
-)
+from .ward import MICRO_FIT_USERS_PER_CLUSTER, MICRO_MAX_ITER, HierarchicalFit, cut_linkage, ward_linkage
 
 __all__ = ["BETWEEN_PERSONAS", "KNEE_CURVE_POINTS", "MICRO_FIT_USERS_PER_CLUSTER",
-           "MICRO_MAX_ITER", "SILHOUETTE_TIE", "DbscanFit", "GaussianMixtureEM", "HdbscanFit",
-           "HierarchicalFit", "KChoice", "KMeansFit", "KSweep", "SoftFit", "calinski_harabasz",
-           "choose_k", "cut_linkage", "davies_bouldin", "dbscan", "fit_kmeans", "hdbscan",
-           "hierarchical", "k_sweep", "membership_columns", "soft_membership",
-           "total_sum_of_squares", "ward_linkage"]
+           "MICRO_MAX_ITER", "SILHOUETTE_TIE", "DbscanFit", "HdbscanFit", "HierarchicalFit",
+           "KChoice", "KMeansFit", "KSweep", "SoftFit", "calinski_harabasz", "choose_k",
+           "cut_linkage", "davies_bouldin", "dbscan", "fit_kmeans", "hdbscan", "k_sweep",
+           "membership_columns", "soft_membership", "total_sum_of_squares", "ward_linkage"]

@@ -1,7 +1,10 @@
 """Density clustering beside KMeans: DBSCAN (eps from the k-distance knee) and HDBSCAN.
 
-Both can be fitted on a seeded sample, the other users then joining a fitted
-cluster by that method's own rule for points near it, or becoming outliers.
+Each is fitted on the users it is given (:func:`fit_dbscan`,
+:func:`fit_hdbscan`); the other users then join a fitted cluster by that
+method's own rule for points near it, or become outliers (the block functions
+:func:`dbscan_block`, :func:`hdbscan_block`, which the density stage maps over
+every user).
 """
 from __future__ import annotations
 
@@ -13,7 +16,6 @@ import numpy as np
 from ..errors import GpusegError
 from ..numerics.arrays import numbered_by_size
 from ..numerics.knee import find_knee
-from ..numerics.sampling import seeded_sample
 from .checks import check_matrix
 
 if TYPE_CHECKING:
@@ -100,13 +102,37 @@ def _eps_from_knee(X_fit: Any, min_samples: int, backend: Backend
     return eps, source, tuple(zip(ranks.tolist(), curve.tolist()))
 
 
-def dbscan(X: Any, backend: Backend, *, eps: float | None = None, min_samples: int = 20,
-           sample: int | None = None, seed: int) -> DbscanFit:
-    """DBSCAN with eps from the k-distance knee, optionally fit on a sample.
+@dataclass(frozen=True)
+class DbscanModel:
+    """DBSCAN fitted on the users it ran on (a seeded sample, or all).
+
+    ``points`` and ``point_labels`` are the fit's core points and their
+    clusters: a user outside the fit takes the cluster of its nearest core
+    point when that point is within ``eps`` (DBSCAN's own rule for border
+    points), else it is an outlier.
+    """
+
+    eps: float
+    eps_source: str
+    k_distance_curve: tuple[tuple[int, float], ...]
+    fit_labels: Any
+    core: Any
+    points: Any
+    point_labels: Any
+    n_fit: int
+
+
+def fit_dbscan(X: Any, backend: Backend, *, eps: float | None = None,
+               min_samples: int = 20) -> DbscanModel:
+    """DBSCAN on the users ``X`` holds, with eps from the k-distance knee.
 
     Parameters
     ----------
-    X : backend array, shape (n_users, n_components)
+    X : backend array, shape (n_fit, n_components)
+        The users DBSCAN runs on; the density stage hands it a seeded sample
+        on a CPU (DBSCAN's neighbourhoods are quadratic at worst), and every
+        other user then joins by :func:`dbscan_block`. What the sample cannot
+        see is a cluster too sparse to have core points in it.
     backend : Backend
     eps : float or None
         Neighbourhood radius; ``None`` picks the knee of the sorted curve of
@@ -114,20 +140,6 @@ def dbscan(X: Any, backend: Backend, *, eps: float | None = None, min_samples: i
         counted, as DBSCAN counts it).
     min_samples : int
         Users within eps (itself included) that make a user a core point.
-    sample : int or None
-        The CPU budget strategy: when an int below the number of users,
-        DBSCAN (and the eps knee) runs on a seeded sample of that many users,
-        and every other user takes the label of its nearest core point if that
-        point is within eps, else is an outlier (-1). This is DBSCAN's own rule
-        for border points, so a user near a sampled cluster joins it; what the
-        sample cannot see is a cluster too sparse to have core points in it.
-        ``None`` fits every user.
-    seed : int
-        Seed of the sample.
-
-    Returns
-    -------
-    DbscanFit
 
     Raises
     ------
@@ -136,41 +148,44 @@ def dbscan(X: Any, backend: Backend, *, eps: float | None = None, min_samples: i
         min_samples are available to fit on.
     """
     xp = backend.xp
-    n = check_matrix(X, "DBSCAN")
+    n_fit = check_matrix(X, "DBSCAN")
     if min_samples < 2:
         raise GpusegError(f"dbscan_min_samples must be at least 2 (got {min_samples})")
     if eps is not None and not eps > 0:
         raise GpusegError(f"dbscan_eps must be positive (got {eps})")
-    fit_rows = seeded_sample(n, sample, seed=seed, backend=backend)
-    X_fit = X if fit_rows is None else X[fit_rows]
-    n_fit = int(X_fit.shape[0])
     if n_fit < min_samples:
         raise GpusegError(
             f"DBSCAN with min_samples={min_samples} needs at least {min_samples} users to fit on "
             f"(got {n_fit}); lower dbscan_min_samples or raise dbscan_sample")
     curve: tuple[tuple[int, float], ...] = ()
     if eps is None:
-        eps, eps_source, curve = _eps_from_knee(X_fit, min_samples, backend)
+        eps, eps_source, curve = _eps_from_knee(X, min_samples, backend)
     else:
         eps_source = "given"
-    model = backend.DBSCAN(eps=eps, min_samples=min_samples).fit(X_fit)
+    model = backend.DBSCAN(eps=eps, min_samples=min_samples).fit(X)
     fit_labels = backend.asarray(model.labels_).astype(xp.int64)
     core = backend.asarray(model.core_sample_indices_).astype(xp.int64)
-    core_assignment = None
-    if fit_rows is None:
-        labels = fit_labels
-    else:
-        labels, rest = _fit_labels_placed(n, fit_rows, fit_labels, xp=xp)
-        assigned = nearest_point_labels(X[rest], X_fit[core], fit_labels[core], eps, backend)
-        labels[rest] = assigned
-        joined = int(xp.count_nonzero(assigned >= 0))
-        core_assignment = (f"DBSCAN ran on a seeded sample of {n_fit:,} users; each of the other "
-                           f"{n - n_fit:,} took the cluster of its nearest core point within eps "
-                           f"({joined:,} did, the rest are outliers)")
-    labels, n_clusters, outlier_share = numbered_by_size(labels, xp=backend.xp)
-    return DbscanFit(labels=labels, eps=float(eps), eps_source=eps_source,
-                     n_clusters=n_clusters, outlier_share=outlier_share, n_fit=n_fit,
-                     core_assignment=core_assignment, core=core, k_distance_curve=curve)
+    return DbscanModel(eps=float(eps), eps_source=eps_source, k_distance_curve=curve,
+                       fit_labels=fit_labels, core=core, points=X[core],
+                       point_labels=fit_labels[core], n_fit=n_fit)
+
+
+def dbscan_block(backend: Backend, X: Any, points: Any, point_labels: Any, eps: float) -> Any:
+    """A block of users' DBSCAN clusters by the fit's core points (:class:`DbscanModel`)."""
+    xp = backend.xp
+    return nearest_point_labels(X, xp.asarray(points), xp.asarray(point_labels), eps, backend)
+
+
+def dbscan(X: Any, backend: Backend, *, eps: float | None = None,
+           min_samples: int = 20) -> DbscanFit:
+    """DBSCAN of every user in memory (the density stage does the same over any row source,
+    fitted on its seeded sample)."""
+    model = fit_dbscan(X, backend, eps=eps, min_samples=min_samples)
+    labels, n_clusters, outlier_share = numbered_by_size(model.fit_labels, xp=backend.xp)
+    return DbscanFit(labels=labels, eps=model.eps, eps_source=model.eps_source,
+                     n_clusters=n_clusters, outlier_share=outlier_share, n_fit=model.n_fit,
+                     core_assignment=None, core=model.core,
+                     k_distance_curve=model.k_distance_curve)
 
 
 # -- HDBSCAN --------------------------------------------------------------------------------
@@ -211,13 +226,35 @@ class HdbscanFit:
                 "n_fit": self.n_fit, "assignment": self.assignment}
 
 
-def hdbscan(X: Any, backend: Backend, *, min_cluster_size: int = 50, min_samples: int = 5,
-            sample: int | None = None, seed: int) -> HdbscanFit:
-    """HDBSCAN, optionally fit on a seeded sample.
+@dataclass(frozen=True)
+class HdbscanModel:
+    """HDBSCAN fitted on the users it ran on, with what :func:`hdbscan_block` needs."""
+
+    fitted: Any
+    fit_labels: Any
+    core: Any
+    scale: Any
+    min_cluster_size: int
+    min_samples: int
+    n_fit: int
+
+
+def fit_hdbscan(X: Any, backend: Backend, *, min_cluster_size: int = 50,
+                min_samples: int = 5) -> HdbscanModel:
+    """HDBSCAN on the users ``X`` holds.
 
     Parameters
     ----------
-    X : backend array, shape (n_users, n_components)
+    X : backend array, shape (n_fit, n_components)
+        The users HDBSCAN runs on; the density stage hands it a seeded sample
+        on a CPU. Every other user joins the cluster of its nearest fitted user
+        q when q is clustered and their mutual reachability distance (the
+        largest of the two core distances and the distance between them, as
+        HDBSCAN measures it) is no more than the largest core distance among
+        the cluster's fitted users; else it is an outlier (-1). Every member of
+        a cluster has a core distance below the scale at which the cluster
+        forms, so the new user would have been linked into the cluster by then,
+        as the fitted users were (:func:`hdbscan_block`).
     backend : Backend
         ``sklearn.cluster.HDBSCAN`` on the CPU, ``cuml.cluster.HDBSCAN`` on the GPU.
     min_cluster_size : int
@@ -225,23 +262,6 @@ def hdbscan(X: Any, backend: Backend, *, min_cluster_size: int = 50, min_samples
     min_samples : int
         A user's core distance is the distance to its ``min_samples``-th
         nearest fitted user, itself counted (scikit-learn's convention).
-    sample : int or None
-        The CPU budget strategy, as for :func:`dbscan`: when an int below the
-        number of users, HDBSCAN runs on a seeded sample of that many, and
-        every other user joins the cluster of its nearest fitted user q when q
-        is clustered and their mutual reachability distance (the largest of
-        the two core distances and the distance between them, as HDBSCAN
-        measures it) is no more than the largest core distance among the
-        cluster's fitted users; else it is an outlier (-1). Every member of a
-        cluster has a core distance below the scale at which the cluster
-        forms, so the new user would have been linked into the cluster by
-        then, as the fitted users were. ``None`` fits every user.
-    seed : int
-        Seed of the sample.
-
-    Returns
-    -------
-    HdbscanFit
 
     Raises
     ------
@@ -250,49 +270,44 @@ def hdbscan(X: Any, backend: Backend, *, min_cluster_size: int = 50, min_samples
         are available to fit on.
     """
     xp = backend.xp
-    n = check_matrix(X, "HDBSCAN")
+    n_fit = check_matrix(X, "HDBSCAN")
     if min_cluster_size < 2:
         raise GpusegError(f"hdbscan_min_cluster_size must be at least 2 (got {min_cluster_size})")
     if min_samples < 2:
         raise GpusegError(f"hdbscan_min_samples must be at least 2 (got {min_samples})")
-    fit_rows = seeded_sample(n, sample, seed=seed, backend=backend)
-    X_fit = X if fit_rows is None else X[fit_rows]
-    n_fit = int(X_fit.shape[0])
     if n_fit <= min_samples:
         raise GpusegError(
             f"HDBSCAN with min_samples={min_samples} needs more than {min_samples} users to fit "
             f"on (got {n_fit}); lower hdbscan_min_samples or raise hdbscan_sample")
-    model = backend.HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples).fit(X_fit)
+    model = backend.HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples).fit(X)
     fit_labels = backend.asarray(model.labels_).astype(xp.int64)
-    assignment = None
-    if fit_rows is None:
-        labels = fit_labels
-    else:
-        labels, rest = _fit_labels_placed(n, fit_rows, fit_labels, xp=xp)
-        neighbours, core = core_distances(X_fit, min_samples, backend)
-        assigned = reachability_labels(X[rest], neighbours, core, fit_labels,
-                                       cluster_scale(fit_labels, core, xp=xp), min_samples,
-                                       backend)
-        labels[rest] = assigned
-        joined = int(xp.count_nonzero(assigned >= 0))
-        assignment = (f"HDBSCAN ran on a seeded sample of {n_fit:,} users; each of the other "
-                      f"{n - n_fit:,} took the cluster of its nearest fitted user when their mutual "
-                      f"reachability distance is within the cluster's largest core distance "
-                      f"({joined:,} did, the rest are outliers)")
-    labels, n_clusters, outlier_share = numbered_by_size(labels, xp=backend.xp)
+    _, core = core_distances(X, min_samples, backend)
+    return HdbscanModel(fitted=X, fit_labels=fit_labels, core=core,
+                        scale=cluster_scale(fit_labels, core, xp=xp),
+                        min_cluster_size=min_cluster_size, min_samples=min_samples,
+                        n_fit=n_fit)
+
+
+def hdbscan_block(backend: Backend, X: Any, fitted: Any, core: Any, fit_labels: Any,
+                  scale: Any, min_samples: int) -> Any:
+    """A block of users' HDBSCAN clusters by the fit's rule (see :func:`fit_hdbscan`)."""
+    xp = backend.xp
+    if X.shape[0] == 0:
+        return xp.empty(0, dtype=xp.int64)
+    neighbours = backend.NearestNeighbors(n_neighbors=min_samples).fit(xp.asarray(fitted))
+    return reachability_labels(X, neighbours, xp.asarray(core), xp.asarray(fit_labels),
+                               xp.asarray(scale), min_samples, backend)
+
+
+def hdbscan(X: Any, backend: Backend, *, min_cluster_size: int = 50,
+            min_samples: int = 5) -> HdbscanFit:
+    """HDBSCAN of every user in memory (the density stage does the same over any row source,
+    fitted on its seeded sample)."""
+    model = fit_hdbscan(X, backend, min_cluster_size=min_cluster_size, min_samples=min_samples)
+    labels, n_clusters, outlier_share = numbered_by_size(model.fit_labels, xp=backend.xp)
     return HdbscanFit(labels=labels, n_clusters=n_clusters, outlier_share=outlier_share,
-                      min_cluster_size=min_cluster_size, min_samples=min_samples, n_fit=n_fit,
-                      assignment=assignment)
-
-
-def _fit_labels_placed(n: int, fit_rows: Any, fit_labels: Any, *, xp: Any) -> tuple[Any, Any]:
-    """Labels of all ``n`` users holding the fitted sample's own (-1 elsewhere), and the
-    positions of the users outside the sample."""
-    labels = xp.full(n, -1, dtype=xp.int64)
-    labels[fit_rows] = fit_labels
-    outside = xp.ones(n, dtype=bool)
-    outside[fit_rows] = False
-    return labels, xp.flatnonzero(outside)
+                      min_cluster_size=min_cluster_size, min_samples=min_samples,
+                      n_fit=model.n_fit, assignment=None)
 
 
 def nearest_point_labels(X: Any, points: Any, point_labels: Any, eps: float,

@@ -1,12 +1,21 @@
-"""The final KMeans segmentation, with segments numbered by size."""
+"""The final KMeans segmentation, with segments numbered by size.
+
+:func:`fit_kmeans` runs the backend's KMeans (``n_init`` initialisations) on the
+users it is given; the KMeans stage hands it a seeded sample on a CPU and then
+refines the best fit with Lloyd iterations over every user (:func:`refine_centres`,
+sums over a row source), so one process and Dask workers run the same algorithm.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from ..config import setting
 from ..errors import GpusegError
-from ..numerics.arrays import size_rank
+from ..numerics.arrays import nearest_centre, segment_sums, size_rank
+from ..rows import Column, RowSource
 from .checks import check_matrix
 
 if TYPE_CHECKING:
@@ -83,3 +92,55 @@ def fit_kmeans(X: Any, backend: Backend, *, k: int, n_init: int, seed: int) -> K
     return KMeansFit(labels=labels, centroids=backend.asarray(model.cluster_centers_)[order],
                      inertia=float(backend.to_host(model.inertia_)),
                      sizes=tuple(int(s) for s in sizes))
+
+
+# -- Lloyd iterations over every user, through a row source ----------------------------------
+#: Lloyd iterations refining a sample's KMeans fit over every user (it starts near convergence).
+LLOYD_MAX_ITER = 300
+#: scikit-learn's relative tolerance: the squared centre shift is compared with this share of
+#: the mean variance of the data's columns.
+LLOYD_TOL = 1e-4
+
+
+def lloyd_block(backend: Backend, X: Any, centres: np.ndarray) -> np.ndarray:
+    """A block's sums and counts per nearest centre: (k, n_components + 1) on the host."""
+    xp = backend.xp
+    labels, _ = nearest_centre(X, xp.asarray(centres), xp=xp)
+    sums, counts = segment_sums(X, labels, int(centres.shape[0]), xp=xp)
+    return backend.to_numpy(xp.concatenate([sums, counts[:, None].astype(X.dtype)], axis=1),
+                            np.float64)
+
+
+def nearest_block(backend: Backend, X: Any, centres: np.ndarray) -> Any:
+    """A block's nearest centre (int32), as ``gpuseg assign`` computes it."""
+    xp = backend.xp
+    return nearest_centre(X, xp.asarray(centres), xp=xp)[0].astype(xp.int32)
+
+
+def totals_block(backend: Backend, X: Any, labels: Any, centres: np.ndarray) -> np.ndarray:
+    """A block's users per label and its share of the inertia (the last value), on the host."""
+    xp = backend.xp
+    centres = xp.asarray(centres)
+    k = int(centres.shape[0])
+    squared = ((X - centres[labels]) ** 2).sum()
+    return np.append(backend.to_numpy(xp.bincount(labels, minlength=k), np.float64),
+                     float(backend.to_host(squared)))
+
+
+def refine_centres(rows: RowSource, X: Column, centres: np.ndarray, *,
+                   variance: float) -> tuple[np.ndarray, int]:
+    """Lloyd iterations from ``centres`` over every user of ``rows``, until the squared centre
+    shift is within :data:`LLOYD_TOL` of ``variance`` (the mean column variance); the final
+    centres and the iterations run. A centre that loses every user stays where it was."""
+    tol = LLOYD_TOL * variance
+    for iteration in range(1, LLOYD_MAX_ITER + 1):
+        totals = rows.sum(lloyd_block, X, centres=centres)
+        counts = totals[:, -1]
+        moved = centres.copy()
+        filled = counts > 0
+        moved[filled] = totals[filled, :-1] / counts[filled, None]
+        shift = float(((moved - centres) ** 2).sum())
+        centres = moved
+        if shift <= tol:
+            return centres, iteration
+    return centres, LLOYD_MAX_ITER

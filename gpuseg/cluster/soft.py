@@ -42,7 +42,6 @@ from ..numerics.mixture import (
     membership_columns,
     n_parameters,
 )
-from ..numerics.sampling import seeded_sample
 from .checks import check_matrix
 
 if TYPE_CHECKING:
@@ -61,11 +60,11 @@ class SoftFit:
 
     Attributes
     ----------
-    membership : backend float64 array, shape (n_users,)
+    membership : numpy float64 array, shape (n_users,)
         Posterior probability of the user's own KMeans segment.
-    second_segment : backend int32 array, shape (n_users,)
+    second_segment : numpy int32 array, shape (n_users,)
         The most probable other segment.
-    second_membership : backend float64 array, shape (n_users,)
+    second_membership : numpy float64 array, shape (n_users,)
         Its posterior probability.
     mixture : MixtureParams
         The fitted mixture (host arrays), component k beside segment k.
@@ -167,16 +166,33 @@ def _initial_mixture(X_fit: Any, labels_fit: Any, centroids: Any, k: int, covari
     return nk / nk.sum(), centroids.astype(X_fit.dtype), precisions
 
 
-def soft_membership(X: Any, labels: Any, centroids: Any, backend: Backend, *,
-                    covariance_type: str = "full", space: str = "centroids",
-                    sample: int | None = None, seed: int) -> SoftFit:
-    """Fit a Gaussian mixture from the KMeans segments and give every user its memberships.
+@dataclass(frozen=True)
+class MixtureFit:
+    """A Gaussian mixture fitted from the segments, before every user's E-step."""
+
+    mixture: MixtureParams
+    space: str
+    n_iter: int
+    converged: bool
+    n_fit: int
+
+
+def fit_mixture(X: Any, labels: Any, centroids: Any, backend: Backend, *,
+                covariance_type: str = "full", space: str = "centroids",
+                seed: int) -> MixtureFit:
+    """Fit a Gaussian mixture on the users ``X`` holds, component j started from segment j.
+
+    The soft-membership stage hands it a seeded sample (20,000 users on a
+    CPU): full-covariance EM over ~130 components costs seconds per iteration
+    at Instacart scale on two CPU cores, and the sample fixes the same
+    components; every user's memberships then come from one E-step
+    (:func:`membership_block`).
 
     Parameters
     ----------
-    X : backend array, shape (n_users, n_components)
+    X : backend array, shape (n_fit, n_components)
         Users in PCA space.
-    labels : backend int array, shape (n_users,)
+    labels : backend int array, shape (n_fit,)
         KMeans segment of each user, 0..k-1.
     centroids : backend array, shape (k, n_components)
         KMeans centroids; component j starts at centroid j.
@@ -185,18 +201,12 @@ def soft_membership(X: Any, labels: Any, centroids: Any, backend: Backend, *,
     space : {"centroids", "pca"}
         Fit in the directions the centroids differ along (see the module's
         notes for why that is the default), or in every principal component.
-    sample : int or None
-        Users (seeded sample) the mixture is fitted on; ``None`` fits every
-        user. Full-covariance EM over ~130 components costs seconds per
-        iteration at Instacart scale on two CPU cores, and a 20,000-user
-        sample fixes the same components; every user's memberships then come
-        from one E-step.
     seed : int
-        Seed of the sample (EM itself draws nothing: it starts from the segments).
+        Passed to the mixture (EM itself draws nothing: it starts from the segments).
 
     Returns
     -------
-    SoftFit
+    MixtureFit
 
     Raises
     ------
@@ -205,18 +215,15 @@ def soft_membership(X: Any, labels: Any, centroids: Any, backend: Backend, *,
         in a segment for its covariance): the message names the options.
     """
     xp = backend.xp
-    n = check_matrix(X, "the Gaussian mixture")
+    check_matrix(X, "the Gaussian mixture")
     k = int(centroids.shape[0])
     if space not in ("centroids", "pca"):
         raise GpusegError(f"{option('gmm_space')} must be centroids or pca (got {space!r})")
     basis = (segment_basis(centroids, xp=xp) if space == "centroids"
              else xp.eye(int(X.shape[1]), dtype=X.dtype))
-    rows = seeded_sample(n, sample, seed=seed, backend=backend)
-    # Orthonormal rows: the projection keeps distances within the fitted directions. Only the
-    # fitted users are projected here; the E-step below projects every user.
-    Z_fit = (X if rows is None else X[rows]) @ basis.T
-    labels_fit = labels if rows is None else labels[rows]
-    weights, means, precisions = _initial_mixture(Z_fit, labels_fit, centroids @ basis.T, k,
+    # Orthonormal rows: the projection keeps distances within the fitted directions.
+    Z_fit = X @ basis.T
+    weights, means, precisions = _initial_mixture(Z_fit, labels, centroids @ basis.T, k,
                                                   covariance_type, xp=xp)
     try:
         model = backend.GaussianMixture(k, covariance_type=covariance_type, reg_covar=REG_COVAR,
@@ -227,20 +234,52 @@ def soft_membership(X: Any, labels: Any, centroids: Any, backend: Backend, *,
             f"the Gaussian mixture could not be fitted ({exc}); a segment has too few users "
             f"for a full covariance: use {setting('gmm_covariance', 'diag')}, raise "
             f"{option('gmm_sample')} or lower {option('k')}") from None
-    # The fitted parameters go to the host once, for the saved model; the E-step below runs on
-    # those same float64 values, so gpuseg assign reproduces every membership of this run.
+    # The fitted parameters go to the host once, for the saved model; every user's E-step runs
+    # on those same float64 values, so gpuseg assign reproduces every membership of the run.
     mixture = MixtureParams(
         covariance_type=covariance_type, basis=backend.to_numpy(basis, np.float64),
         weights=backend.to_numpy(backend.asarray(model.weights_), np.float64),
         means=backend.to_numpy(backend.asarray(model.means_), np.float64),
         precisions_cholesky=backend.to_numpy(backend.asarray(model.precisions_cholesky_),
                                              np.float64))
+    return MixtureFit(mixture=mixture, space=space, n_iter=int(model.n_iter_),
+                      converged=bool(model.converged_), n_fit=int(Z_fit.shape[0]))
+
+
+def membership_block(backend: Backend, X: Any, labels: Any, mixture: MixtureParams) -> Any:
+    """The E-step for a block of users: (n, 4) own membership, the next segment, its
+    membership and each user's log-likelihood."""
+    xp = backend.xp
+    if X.shape[0] == 0:
+        return xp.empty((0, 4), dtype=xp.float64)
     log_likelihood, log_resp = e_step(X, mixture, backend)
-    own, second, second_p = membership_columns(log_resp, labels, xp=xp)
-    summary = membership_summary(own, labels, log_resp.argmax(axis=1) != labels,
-                                 float(backend.to_host(log_likelihood.sum())), k=k,
-                                 d=int(basis.shape[0]), covariance_type=covariance_type, xp=xp)
-    return SoftFit(
-        membership=own, second_segment=second, second_membership=second_p, mixture=mixture,
-        space=space, n_iter=int(model.n_iter_), converged=bool(model.converged_),
-        n_fit=int(Z_fit.shape[0]), **summary)
+    own, second, second_p = membership_columns(log_resp, labels.astype(xp.int64), xp=xp)
+    return xp.stack([own, second.astype(xp.float64), second_p, log_likelihood], axis=1)
+
+
+def soft_fit(columns: np.ndarray, labels: np.ndarray, fit: MixtureFit) -> SoftFit:
+    """Every user's memberships (host columns of :func:`membership_block`) and their summary."""
+    own, second, second_p, log_likelihood = columns.T
+    mixture = fit.mixture
+    # The most probable component is another segment's exactly when the next segment's
+    # posterior beats the user's own.
+    summary = membership_summary(own, labels, second_p > own, float(log_likelihood.sum()),
+                                 k=int(mixture.weights.shape[0]), d=int(mixture.basis.shape[0]),
+                                 covariance_type=mixture.covariance_type, xp=np)
+    return SoftFit(membership=own, second_segment=second.astype(np.int32),
+                   second_membership=second_p, mixture=mixture, space=fit.space,
+                   n_iter=fit.n_iter, converged=fit.converged, n_fit=fit.n_fit, **summary)
+
+
+def soft_membership(X: Any, labels: Any, centroids: Any, backend: Backend, *,
+                    covariance_type: str = "full", space: str = "centroids",
+                    seed: int) -> SoftFit:
+    """Fit the mixture on every user in memory and give each its memberships (host columns).
+
+    See :func:`fit_mixture`; the soft-membership stage does the same over any
+    row source, fitted on its seeded sample.
+    """
+    fit = fit_mixture(X, labels, centroids, backend, covariance_type=covariance_type,
+                      space=space, seed=seed)
+    columns = backend.to_numpy(membership_block(backend, X, labels, fit.mixture), np.float64)
+    return soft_fit(columns, backend.to_numpy(labels, np.int64), fit)

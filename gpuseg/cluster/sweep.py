@@ -187,9 +187,14 @@ def total_sum_of_squares(X: Any, backend: Backend) -> float:
 
 
 def k_sweep(X: Any, backend: Backend, *, k_range: tuple[int, int] = (2, 10), seed: int,
-            n_init: int, sample_size: int | None, score_sample: int | None = None,
+            n_init: int, score_sample: int | None = None,
             stability_range: tuple[int, int] | None = None) -> KSweep:
-    """Fit KMeans for every K in ``k_range`` and score each fit.
+    """Fit KMeans for every K in ``k_range`` on the users ``X`` holds, and score each fit.
+
+    The K sweep stage hands it a seeded sample (20,000 users on a CPU): the
+    sweep's 9 x ``n_init`` fits then stay within the CPU budget at Instacart
+    scale, and the elbow and the indices are ratios that change little with
+    the sample.
 
     Each K is fitted twice, with k-means++ (``n_init`` times) and once from
     the centroids of Ward's tree over micro-clusters cut at K
@@ -211,12 +216,6 @@ def k_sweep(X: Any, backend: Backend, *, k_range: tuple[int, int] = (2, 10), see
         Seed of every KMeans fit and of the scoring sample.
     n_init : int
         KMeans initialisations per K (the best inertia is kept).
-    sample_size : int or None
-        Users (seeded sample) the whole sweep runs on: KMeans fits, WCSS,
-        silhouette, Calinski-Harabasz and Davies-Bouldin; ``None`` is every
-        user. A 20,000-user sample keeps the sweep's 9 x n_init fits within the
-        CPU budget at Instacart scale; the elbow and the indices are ratios and
-        change little with the sample.
     score_sample : int or None
         Users of the fit sample (a seeded sub-sample) the silhouette,
         Calinski-Harabasz and Davies-Bouldin indices are computed on;
@@ -250,8 +249,7 @@ def k_sweep(X: Any, backend: Backend, *, k_range: tuple[int, int] = (2, 10), see
     if lo < 2 or not ks:
         raise GpusegError(
             f"{option('k_sweep_range')} must be (low, high) with 2 <= low <= high (got {k_range!r})")
-    sample = seeded_sample(n, sample_size, seed=seed, backend=backend)
-    X_fit = X if sample is None else X[sample]
+    X_fit = X
     scored = seeded_sample(int(X_fit.shape[0]), score_sample, seed=seed + 1, backend=backend)
     X_sample = X_fit if scored is None else X_fit[scored]
     n_sample = int(X_sample.shape[0])

@@ -1,4 +1,15 @@
-"""Ward hierarchical clustering of every user through KMeans micro-clusters."""
+"""Ward hierarchical clustering of every user through KMeans micro-clusters.
+
+KMeans with ``min(n_micro, n_users)`` clusters quantises the users: it is fitted
+on a seeded sample (:func:`fit_micro_centres`), every user joins its nearest
+micro-centre and the centres become the exact means of their users
+(:func:`micro_sums_block`, summed over every user). Ward linkage then runs over
+the micro-cluster centroids weighted by their sizes (:func:`ward_linkage`), the
+tree is cut at K (:func:`ward_tree`), and each user takes the segment of its
+micro-cluster (:func:`hierarchy_block`). Ward over size-weighted centroids is
+the exact Ward merge cost of the micro-clusters as groups, so the result
+approximates full Ward by treating each micro-cluster as indivisible.
+"""
 from __future__ import annotations
 
 import math
@@ -7,11 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..config import setting
 from ..errors import GpusegError
 from ..numerics.arrays import finite_or_none, size_rank
 from ..numerics.sampling import seeded_sample
-from .checks import check_matrix
 
 if TYPE_CHECKING:
     from ..backend import Backend
@@ -132,13 +141,13 @@ class HierarchicalFit:
 
     Attributes
     ----------
-    labels : backend int32 array, shape (n_users,)
+    labels : numpy int32 array, shape (n_users,)
         Segment of each user, numbered by size (0 largest).
     linkage : numpy.ndarray, shape (m - 1, 4)
         scipy-format Ward linkage over the m micro-clusters (for a dendrogram).
     micro_sizes : tuple of int
         Users per micro-cluster, in leaf order of ``linkage``.
-    micro_labels : backend array, shape (n_users,)
+    micro_labels : numpy array, shape (n_users,)
         Leaf (micro-cluster) of each user.
     micro_centres : numpy.ndarray, shape (m, n_components)
         Mean of each micro-cluster's users, in leaf order (the points Ward merged).
@@ -166,124 +175,117 @@ class HierarchicalFit:
                 "ari_vs_kmeans": finite_or_none(self.ari_vs_kmeans), "host_step": self.host_step}
 
 
-def _micro_clusters(X: Any, backend: Backend, *, m: int, seed: int
-                    ) -> tuple[Any, np.ndarray, np.ndarray]:
-    """KMeans micro-clusters of every user: each user's micro-cluster, and their sizes and sums.
+def fit_micro_centres(X: Any, backend: Backend, *, m: int, seed: int) -> Any:
+    """KMeans micro-cluster centres fitted on the users ``X`` holds (random initialisation, at
+    most :data:`MICRO_MAX_ITER` iterations): a quantiser of the space, not a segmentation.
 
-    Fit on a seeded sample of :data:`MICRO_FIT_USERS_PER_CLUSTER` users per
-    micro-cluster with random initialisation and at most
-    :data:`MICRO_MAX_ITER` iterations, then every user joins its nearest
-    centre. Sizes and per-component sums come to the host (m rows), for Ward.
+    k-means++ seeding of a thousand centres over every user costs minutes on a
+    CPU and buys nothing a quantiser needs; the hierarchical stage fits them
+    on a seeded sample of :data:`MICRO_FIT_USERS_PER_CLUSTER` users per
+    micro-cluster.
     """
-    xp = backend.xp
-    n = int(X.shape[0])
-    fit_rows = seeded_sample(n, MICRO_FIT_USERS_PER_CLUSTER * m, seed=seed, backend=backend)
     micro = backend.KMeans(m, n_init=1, random_state=seed, init="random",
-                           max_iter=MICRO_MAX_ITER).fit(X if fit_rows is None else X[fit_rows])
-    # predict only reads cluster_centers_, however they were initialised (cuML as scikit-learn).
-    raw = backend.asarray(micro.predict(X))
-    counts = xp.bincount(raw, minlength=m)
-    # Centres as the exact means of the final assignment, which Ward's merge cost assumes.
-    sums = xp.stack([xp.bincount(raw, weights=X[:, j], minlength=m) for j in range(X.shape[1])],
-                    axis=1)
-    # The host step: Ward needs the m x m distance matrix and m sequential merges, and cuML's
-    # AgglomerativeClustering implements single linkage only; m (~1,000) centroids are a
-    # few hundred kilobytes to move and take well under a second to merge with numpy.
-    return raw, backend.to_numpy(counts), backend.to_numpy(sums)
+                           max_iter=MICRO_MAX_ITER).fit(X)
+    return backend.asarray(micro.cluster_centers_)
+
+
+def micro_sums_block(backend: Backend, X: Any, centres: Any) -> np.ndarray:
+    """A block's users per micro-cluster (nearest centre) and their per-component sums:
+    (m, n_components + 1) on the host, the count last."""
+    xp = backend.xp
+    m = int(centres.shape[0])
+    raw = _nearest_micro(backend, X, centres)
+    # One bincount per component: a users x m one-hot matrix would take gigabytes.
+    columns = [xp.bincount(raw, weights=X[:, j], minlength=m) for j in range(int(X.shape[1]))]
+    columns.append(xp.bincount(raw, minlength=m).astype(xp.float64))
+    return backend.to_numpy(xp.stack(columns, axis=1), np.float64)
+
+
+def _nearest_micro(backend: Backend, X: Any, centres: Any) -> Any:
+    """Each user's nearest micro-centre, by the backend's nearest-neighbour search (a thousand
+    centres: one distance GEMM rather than a thousand passes over the users)."""
+    search = backend.NearestNeighbors(n_neighbors=1).fit(backend.xp.asarray(centres))
+    return backend.asarray(search.kneighbors(X, return_distance=False)).reshape(-1)
 
 
 @dataclass(frozen=True)
-class _MicroTree:
-    """Micro-clusters of every user and Ward's tree over the occupied ones."""
+class WardTree:
+    """Ward's tree over the occupied micro-clusters, cut at K."""
 
-    raw: Any  # backend int array: each user's micro-cluster, 0..m-1
-    m: int  # micro-clusters fitted
     occupied: np.ndarray  # the micro-clusters some user joined: the tree's leaves, in order
     weights: np.ndarray  # users in each leaf
     sums: np.ndarray  # per-component sums of each leaf
-    centres: np.ndarray  # mean of each leaf's users
+    centres: np.ndarray  # mean of each leaf's users (the points Ward merges)
     linkage: np.ndarray
+    leaf_of_micro: np.ndarray  # leaf of each micro-cluster (-1: empty)
+    segment_of_micro: np.ndarray  # segment of each micro-cluster at the cut (-1: empty)
 
 
-def _micro_tree(X: Any, backend: Backend, *, n_micro: int, seed: int) -> _MicroTree:
-    m = min(n_micro, int(X.shape[0]))
-    raw, counts, sums = _micro_clusters(X, backend, m=m, seed=seed)
+def ward_tree(micro_sums: np.ndarray, k: int) -> WardTree:
+    """Ward linkage over the micro-clusters' exact means, weighted by their sizes, cut at ``k``.
+
+    ``micro_sums`` is :func:`micro_sums_block` summed over every user. The host
+    step: Ward needs the m x m distance matrix and m sequential merges, and
+    cuML's AgglomerativeClustering implements single linkage only; m (~1,000)
+    centroids are a few hundred kilobytes and take well under a second to merge.
+    """
+    counts, sums = micro_sums[:, -1], micro_sums[:, :-1]
     occupied = np.flatnonzero(counts > 0)
     weights = counts[occupied].astype(np.float64)
     sums = sums[occupied]
     centres = sums / weights[:, None]
-    return _MicroTree(raw=raw, m=m, occupied=occupied, weights=weights, sums=sums,
-                      centres=centres, linkage=ward_linkage(centres, weights))
-
-
-def hierarchical(X: Any, kmeans_labels: Any, backend: Backend, *, k: int, n_micro: int,
-                 seed: int) -> HierarchicalFit:
-    """Ward hierarchical clustering of every user through KMeans micro-clusters.
-
-    KMeans with ``min(n_micro, n_users)`` clusters quantises the users on the
-    device: it is fit on a seeded sample of
-    :data:`MICRO_FIT_USERS_PER_CLUSTER` users per micro-cluster with random
-    initialisation and at most :data:`MICRO_MAX_ITER` iterations (k-means++
-    seeding of a thousand centres over every user costs minutes on a CPU and
-    buys nothing a quantiser needs), then every user joins its nearest
-    micro-centre, and the centres are recomputed as the exact means of their
-    users. Ward linkage then runs over the micro-cluster centroids weighted by
-    their sizes (:func:`ward_linkage`), the tree is cut at ``k``, and each user
-    takes the segment of its micro-cluster. Ward over size-weighted centroids
-    is the exact Ward merge cost of the micro-clusters as groups, so the result
-    approximates full Ward by treating each micro-cluster as indivisible.
-
-    Parameters
-    ----------
-    X : backend array, shape (n_users, n_components)
-    kmeans_labels : backend array, shape (n_users,)
-        The final KMeans labels, for the agreement score.
-    backend : Backend
-    k : int
-        Segments to cut the tree into.
-    n_micro : int
-        Micro-clusters to build (at most one per user).
-    seed : int
-
-    Returns
-    -------
-    HierarchicalFit
-
-    Raises
-    ------
-    GpusegError
-        When ``k`` or ``n_micro`` is below 1, or ``k`` exceeds the number of users.
-    """
-    xp = backend.xp
-    n = check_matrix(X, "hierarchical clustering")
-    if k < 1 or n_micro < 1:
-        raise GpusegError(
-            f"hierarchical clustering needs k >= 1 and n_micro >= 1 (got {k}, {n_micro})")
-    if k > n:
-        raise GpusegError(f"cannot form {k} segments from {n} users; "
-                          f"choose {setting('k', n)} or fewer")
-    tree = _micro_tree(X, backend, n_micro=n_micro, seed=seed)
-    occupied, weights, linkage = tree.occupied, tree.weights, tree.linkage
+    linkage = ward_linkage(centres, weights)
     groups = cut_linkage(linkage, min(k, occupied.size))
-    leaf_of_micro = np.full(tree.m, -1, dtype=np.int64)
+    m = int(counts.shape[0])
+    leaf_of_micro = np.full(m, -1, dtype=np.int64)
     leaf_of_micro[occupied] = np.arange(occupied.size)
-    segment_of_micro = np.full(tree.m, -1, dtype=np.int64)
+    segment_of_micro = np.full(m, -1, dtype=np.int64)
     segment_of_micro[occupied] = groups
-    micro_labels = backend.asarray(leaf_of_micro)[tree.raw]
-    labels = backend.asarray(segment_of_micro)[tree.raw]
-    n_groups = int(groups.max()) + 1
-    _, rank = size_rank(xp.bincount(labels, minlength=n_groups), xp=xp)
-    labels = rank[labels].astype(xp.int32)
-    sizes = backend.to_host(xp.bincount(labels, minlength=n_groups))
-    host_step = (f"Ward linkage over {occupied.size:,} size-weighted micro-cluster centroids ran "
-                 "on the host with numpy, because cuML's agglomerative clustering implements "
+    return WardTree(occupied=occupied, weights=weights, sums=sums, centres=centres,
+                    linkage=linkage, leaf_of_micro=leaf_of_micro,
+                    segment_of_micro=segment_of_micro)
+
+
+def hierarchy_block(backend: Backend, X: Any, centres: Any, leaf_of_micro: np.ndarray,
+                    segment_of_micro: np.ndarray) -> Any:
+    """A block's leaf (micro-cluster) and Ward segment: (n, 2) int64."""
+    xp = backend.xp
+    raw = _nearest_micro(backend, X, centres)
+    return xp.stack([xp.asarray(leaf_of_micro)[raw], xp.asarray(segment_of_micro)[raw]], axis=1)
+
+
+def hierarchical_fit(leaf_segment: np.ndarray, kmeans_labels: np.ndarray, tree: WardTree,
+                     backend: Backend, *, n_fit: int) -> HierarchicalFit:
+    """The hierarchical segmentation of every user from each user's leaf and Ward segment
+    (host), segments numbered by size; ``n_fit`` users shaped the micro-clusters."""
+    leaf, segment = leaf_segment[:, 0], leaf_segment[:, 1]
+    n_groups = int(segment.max()) + 1
+    _, rank = size_rank(np.bincount(segment, minlength=n_groups), xp=np)
+    labels = rank[segment].astype(np.int32)
+    sizes = np.bincount(labels, minlength=n_groups)
+    host_step = (f"Ward linkage over {tree.occupied.size:,} size-weighted micro-cluster centroids "
+                 "ran on the host with numpy, because cuML's agglomerative clustering implements "
                  "single linkage only; the micro-clustering and the mapping back to users stayed "
                  "on the compute device.")
-    return HierarchicalFit(labels=labels, linkage=linkage,
-                           micro_sizes=tuple(int(c) for c in weights), micro_labels=micro_labels,
-                           micro_centres=tree.centres,
-                           ari_vs_kmeans=backend.adjusted_rand_score(kmeans_labels, labels),
-                           host_step=host_step, sizes=tuple(int(s) for s in sizes))
+    if n_fit < int(labels.shape[0]):
+        host_step += (f" The micro-clusters were fitted on a seeded sample of {n_fit:,} users; "
+                      "every user then joined the nearest micro-cluster centre.")
+    ari = backend.adjusted_rand_score(backend.asarray(kmeans_labels), backend.asarray(labels))
+    return HierarchicalFit(labels=labels, linkage=tree.linkage,
+                           micro_sizes=tuple(int(c) for c in tree.weights),
+                           micro_labels=leaf, micro_centres=tree.centres,
+                           ari_vs_kmeans=ari, host_step=host_step,
+                           sizes=tuple(int(s) for s in sizes))
+
+
+def _micro_tree(X: Any, backend: Backend, *, n_micro: int, seed: int) -> WardTree:
+    """The sweep's Ward tree: micro-clusters fitted on a seeded sub-sample of the sweep's users,
+    every one of them then summed into its nearest micro-cluster."""
+    m = min(n_micro, int(X.shape[0]))
+    fit_rows = seeded_sample(int(X.shape[0]), MICRO_FIT_USERS_PER_CLUSTER * m, seed=seed,
+                             backend=backend)
+    centres = fit_micro_centres(X if fit_rows is None else X[fit_rows], backend, m=m, seed=seed)
+    return ward_tree(micro_sums_block(backend, X, centres), 1)
 
 
 def ward_starts(X: Any, backend: Backend, *, ks: tuple[int, ...], n_micro: int,

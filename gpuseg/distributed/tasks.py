@@ -1,8 +1,9 @@
 """What a Dask worker runs on one partition or one block: the single-process code, mapped.
 
 Each function here is a plain function of one partition (or one block of a
-dask array) and small host arguments; :mod:`gpuseg.distributed.run` hands them
-to ``client.map``, ``map_blocks`` or ``dask.delayed``. The feature stage is
+dask array) and small host arguments; :mod:`gpuseg.distributed.rows` hands them
+to ``client.map`` or ``dask.delayed``. The stages' own block functions run
+through :func:`run_block`. The feature stage is
 :func:`gpuseg.features.compute_features` itself, so a partition's table is the
 single-process table of its users. Functions take the backend's *name* and
 build the backend once per worker process, since a backend holds modules that
@@ -21,13 +22,9 @@ from dask.sizeof import sizeof
 
 from ..activity import history_heatmap, history_orders
 from ..backend import Backend
-from ..cluster.density import nearest_point_labels, reachability_labels
 from ..data.partitions.source import PartitionedSource, read_partition
 from ..data.tables import InstacartData
 from ..features import compute_features, feature_columns
-from ..numerics import arrays
-from ..numerics.arrays import segment_sums
-from ..numerics.mixture import MixtureParams, e_step, membership_columns
 from ..registry import get_backend
 
 #: Columns of the orders kept per partition for the hour-by-weekday activity.
@@ -138,99 +135,27 @@ def user_ids_of(part: PartitionFeatures, backend_name: str) -> np.ndarray:
     return backend.to_numpy(backend.asarray(part.table.index), np.int64)
 
 
-# -- blocks of the feature matrix and its projections -----------------------------------------
-def standardise_block(block: Any, mean: np.ndarray, scale: np.ndarray, constant: np.ndarray,
-                      backend_name: str) -> Any:
-    """``(x - mean) / scale`` with the constant features set to 0, as one process scales."""
-    xp = worker_backend(backend_name).xp
-    scaled = (block - xp.asarray(mean)) / xp.asarray(scale)
-    scaled[:, xp.asarray(np.flatnonzero(constant))] = 0.0
-    return scaled
+# -- any block function of the stages, on a worker -------------------------------------------
+def run_block(*blocks_and_params: Any, fn: Any, backend_name: str, flat: tuple[bool, ...],
+              offsets: bool = False, block_info: Any = None) -> Any:
+    """``fn(backend, *blocks, **params)`` on a worker, for ``DaskRows.map``: the blocks arrive
+    two-dimensional (``flat`` marks the one-value-per-user columns, given back their shape),
+    the parameters last; ``first_row`` joins them when ``offsets`` asks."""
+    *blocks, params = blocks_and_params
+    columns = [b.reshape(-1) if one else b for b, one in zip(blocks, flat)]
+    extra = {"first_row": int(block_info[0]["array-location"][0][0])} if offsets else {}
+    result = fn(worker_backend(backend_name), *columns, **params, **extra)
+    return result.reshape(-1, 1) if result.ndim == 1 else result
 
 
-def project_block(block: Any, mean: np.ndarray, components: np.ndarray,
-                  backend_name: str) -> Any:
-    """Principal-component scores of a block: ``(x - mean) @ components.T``."""
-    xp = worker_backend(backend_name).xp
-    return (block - xp.asarray(mean)) @ xp.asarray(components).T
+def sum_block(fn: Any, backend_name: str, params: Mapping[str, Any], *blocks: Any) -> Any:
+    """``fn(backend, *blocks, **params)`` on a worker: one block's host partial sums."""
+    return fn(worker_backend(backend_name), *blocks, **params)
 
 
-def nearest_centre(block: Any, centres: np.ndarray, backend_name: str) -> Any:
-    """KMeans prediction of a block: the index of the nearest centre (int32), computed as
-    ``gpuseg assign`` computes it (:func:`gpuseg.numerics.arrays.nearest_centre`)."""
-    xp = worker_backend(backend_name).xp
-    return arrays.nearest_centre(block, xp.asarray(centres), xp=xp)[0].astype(xp.int32)
-
-
-def label_counts(block: Any, k: int, backend_name: str) -> np.ndarray:
-    """Users per label 0..k-1 in a block, on the host."""
-    backend = worker_backend(backend_name)
-    counts = backend.xp.bincount(block, minlength=k)
-    return backend.to_numpy(counts, np.int64)
-
-
-def relabel_block(block: Any, mapping: np.ndarray, backend_name: str) -> Any:
-    """Labels renumbered through ``mapping`` (old label -> new label), as int32."""
-    xp = worker_backend(backend_name).xp
-    return xp.asarray(mapping)[block].astype(xp.int32)
-
-
-def assigned_squared_distance(block: Any, labels: Any, centres: np.ndarray,
-                              backend_name: str) -> Any:
-    """Each row's squared distance to the centre it was assigned (its share of the inertia);
-    ``labels`` is the block's column of :func:`nearest_centre`."""
-    xp = worker_backend(backend_name).xp
-    return ((block - xp.asarray(centres)[labels.reshape(-1)]) ** 2).sum(axis=1)
-
-
-def nearest_point_label(block: Any, points: np.ndarray, point_labels: np.ndarray, eps: float,
-                        backend_name: str) -> Any:
-    """:func:`gpuseg.cluster.density.nearest_point_labels` for a block of users."""
-    backend = worker_backend(backend_name)
-    xp = backend.xp
-    return nearest_point_labels(block, xp.asarray(points), xp.asarray(point_labels), eps, backend)
-
-
-def block_memberships(block: Any, labels: Any, mixture: MixtureParams,
-                      backend_name: str) -> Any:
-    """The E-step of a fitted mixture for a block of users: (n, 4) own membership, the next
-    segment, its membership and each user's log-likelihood (the one-process computation)."""
-    backend = worker_backend(backend_name)
-    xp = backend.xp
-    if block.shape[0] == 0:
-        return xp.empty((0, 4), dtype=xp.float64)
-    log_likelihood, log_resp = e_step(block, mixture, backend)
-    own, second, second_p = membership_columns(log_resp, xp.asarray(labels).reshape(-1), xp=xp)
-    return xp.stack([own, second.astype(xp.float64), second_p, log_likelihood], axis=1)
-
-
-def hdbscan_join(block: Any, fitted: np.ndarray, core: np.ndarray, fit_labels: np.ndarray,
-                 scale: np.ndarray, min_samples: int, backend_name: str) -> Any:
-    """HDBSCAN's sample-then-assign rule (:func:`gpuseg.cluster.density.reachability_labels`)
-    for a block of users."""
-    backend = worker_backend(backend_name)
-    xp = backend.xp
-    if block.shape[0] == 0:
-        return xp.empty(0, dtype=xp.int64)
-    neighbours = backend.NearestNeighbors(n_neighbors=min_samples).fit(xp.asarray(fitted))
-    return reachability_labels(block, neighbours, xp.asarray(core), xp.asarray(fit_labels),
-                               xp.asarray(scale), min_samples, backend)
-
-
-def umap_place(block: Any, reducer: Any) -> Any:
-    """A fitted UMAP's coordinates for a block of new users (umap-learn, on the CPU)."""
-    if block.shape[0] == 0:
-        return np.empty((0, 2))
-    return np.asarray(reducer.transform(block), dtype=np.float64)
-
-
-# -- per-segment sums --------------------------------------------------------------------------
-def segment_moments(block: Any, labels: Any, k: int, backend_name: str) -> np.ndarray:
-    """Per-segment feature sums and user counts of a block, shape (k, p + 1) on the host."""
-    backend = worker_backend(backend_name)
-    xp = backend.xp
-    sums, counts = segment_sums(block, labels.astype(xp.int64), k, xp=xp)
-    return backend.to_numpy(xp.concatenate([sums, counts[:, None]], axis=1), np.float64)
+def add_up(pieces: list[Any]) -> Any:
+    """The sum of per-block host arrays (a tree of them is summed by Dask)."""
+    return sum(pieces[1:], pieces[0]) if pieces else 0
 
 
 def partition_activity(part: PartitionFeatures, labels: Any, k: int,

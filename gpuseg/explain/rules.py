@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..numerics.arrays import finite_or_none
-from ..numerics.sampling import seeded_sample
 from .readable import RuleFeature, rule_features
 
 if TYPE_CHECKING:
@@ -125,70 +124,161 @@ class SegmentRules:
 
 
 #: A condition while the rules are searched: (rule-feature index, op, threshold).
-_Test = tuple[int, str, float]
+Test = tuple[int, str, float]
 
 
-def segment_rules(features: Any, labels: Any, backend: Backend, *, personas: Sequence[str],
-                  aisles: Mapping[int, str], departments: Mapping[int, str],
-                  aisle_department: Mapping[int, int], seed: int,
-                  sample: int | None) -> list[SegmentRules]:
-    """Each segment's one or two best rules (see the module docstring for how they are found).
+@dataclass(frozen=True)
+class ChosenRules:
+    """Each segment's chosen rules as tests on the rule features, before they are measured.
+
+    ``tests[j]`` holds segment j's rules (none, one or two), each a list of
+    ``(rule-feature index, op, threshold)``; ``candidates`` are the rule
+    features and ``positions`` each feature column's position in the table.
+    """
+
+    tests: tuple[tuple[tuple[Test, ...], ...], ...]
+    candidates: tuple[RuleFeature, ...]
+    positions: Mapping[str, int]
+    personas: tuple[str, ...]
+    sample_size: int
+
+
+def choose_rules(X: Any, labels: Any, backend: Backend, *, feature_names: Sequence[str],
+                 personas: Sequence[str], aisles: Mapping[int, str],
+                 departments: Mapping[int, str], aisle_department: Mapping[int, int],
+                 seed: int) -> ChosenRules:
+    """Each segment's one or two best rules, learnt from the shoppers ``X`` holds (see the
+    module docstring for how they are found).
 
     Parameters
     ----------
-    features : backend DataFrame
-        The run's per-user feature table (original units).
-    labels : backend int array, shape (n_users,)
-        Segments ``0 .. len(personas) - 1``, in the table's row order.
+    X : backend array, shape (n_sample, n_features)
+        The rules stage's seeded sample of the per-user features (original units),
+        columns in ``feature_names`` order.
+    labels : backend int array, shape (n_sample,)
+        Segments ``0 .. len(personas) - 1``.
     backend : Backend
+    feature_names : sequence of str
     personas : sequence of str
         Name of each segment, by segment number.
     aisles, departments, aisle_department : mapping
         The catalog (names, and each aisle's department).
     seed : int
-        Seeds the sample and the trees.
-    sample : int or None
-        Shoppers the trees are fitted on (``None``: every shopper).
-
-    Returns
-    -------
-    list of SegmentRules
-        One per segment, by segment number.
+        Seeds the trees.
     """
     from sklearn.tree import DecisionTreeClassifier
 
-    xp = backend.xp
-    names = [str(c) for c in features.columns]
+    names = [str(c) for c in feature_names]
     position = {name: j for j, name in enumerate(names)}
-    candidates = rule_features(names, aisles=aisles, departments=departments,
-                               aisle_department=aisle_department)
-    X = backend.asarray(features, dtype="float64")
-    rows = seeded_sample(int(X.shape[0]), sample, seed=seed, backend=backend)
+    candidates = tuple(rule_features(names, aisles=aisles, departments=departments,
+                                     aisle_department=aisle_department))
     # Host step, on both backends: scikit-learn's tree exposes the paths and thresholds the rules
     # are read from, and a depth-3 tree on a sample of this size takes a fraction of a second.
-    X_sample = backend.to_numpy(X if rows is None else X[rows], np.float64)
-    y_sample = backend.to_numpy(labels if rows is None else labels[rows], np.int64)
+    X_sample = backend.to_numpy(X, np.float64)
+    y_sample = backend.to_numpy(labels, np.int64)
     values = np.column_stack([f.values(X_sample, position, np) for f in candidates])
     min_leaf = max(20, int(MIN_LEAF_SHARE * y_sample.size))
-    result = []
-    for segment, persona in enumerate(personas):
+    chosen_by_segment = []
+    for segment in range(len(personas)):
         target = y_sample == segment
-        chosen: list[list[_Test]] = []
+        chosen: list[list[Test]] = []
         if target.any() and not target.all():
             tree = DecisionTreeClassifier(max_depth=MAX_DEPTH, min_samples_leaf=min_leaf,
                                           class_weight="balanced", random_state=seed)
             tree.fit(values, target)
             chosen = _choose(_candidates(tree, candidates, values, target), values, target)
-        result.append(_measure(segment, persona, chosen, candidates, X, position, labels,
-                               backend, xp, int(y_sample.size)))
+        chosen_by_segment.append(tuple(tuple(tests) for tests in chosen))
+    return ChosenRules(tests=tuple(chosen_by_segment), candidates=candidates, positions=position,
+                       personas=tuple(personas), sample_size=int(y_sample.size))
+
+
+#: Counts per segment of :func:`rule_counts`: its shoppers, then (picked, picked in segment)
+#: for each of at most two rules and for their union.
+_COUNTS = 1 + 2 * 2 + 2
+
+
+def rule_counts(backend: Backend, X: Any, labels: Any, chosen: ChosenRules) -> np.ndarray:
+    """A block's counts for measuring the chosen rules: shape (k, 7), host (see ``_COUNTS``)."""
+    xp = backend.xp
+    counts = np.zeros((len(chosen.tests), _COUNTS))
+    for segment, rules in enumerate(chosen.tests):
+        in_segment = labels == segment
+        counts[segment, 0] = int(backend.to_host(xp.count_nonzero(in_segment)))
+        union = xp.zeros(in_segment.shape, dtype=bool)
+        for r, tests in enumerate(rules):
+            mask = _mask(tests, X, chosen, xp)
+            union |= mask
+            counts[segment, 1 + 2 * r] = int(backend.to_host(xp.count_nonzero(mask)))
+            counts[segment, 2 + 2 * r] = int(backend.to_host(xp.count_nonzero(mask & in_segment)))
+        counts[segment, 5] = int(backend.to_host(xp.count_nonzero(union)))
+        counts[segment, 6] = int(backend.to_host(xp.count_nonzero(union & in_segment)))
+    return counts
+
+
+def measured_rules(chosen: ChosenRules, counts: np.ndarray) -> list[SegmentRules]:
+    """Each segment's rules with their precision and coverage on every shopper, from
+    :func:`rule_counts` summed over every user."""
+    result = []
+    for segment, rules in enumerate(chosen.tests):
+        n_users = int(counts[segment, 0])
+        measured = []
+        for r, tests in enumerate(rules):
+            matched, hits = int(counts[segment, 1 + 2 * r]), int(counts[segment, 2 + 2 * r])
+            measured.append(Rule(conditions=tuple(_condition(test, chosen) for test in tests),
+                                 precision=hits / matched if matched else float("nan"),
+                                 coverage=hits / n_users if n_users else float("nan"),
+                                 n_matched=matched, n_matched_in_segment=hits))
+        matched, hits = int(counts[segment, 5]), int(counts[segment, 6])
+        result.append(SegmentRules(segment=segment, persona=chosen.personas[segment],
+                                   rules=tuple(measured),
+                                   precision=hits / matched if matched else float("nan"),
+                                   coverage=hits / n_users if n_users else float("nan"),
+                                   n_users=n_users, sample_size=chosen.sample_size))
     return result
 
 
-def _leaf_paths(tree: Any) -> list[list[_Test]]:
+def _mask(tests: tuple[Test, ...], X: Any, chosen: ChosenRules, xp: Any) -> Any:
+    mask = xp.ones(int(X.shape[0]), dtype=bool)
+    for feature, op, threshold in tests:
+        column = chosen.candidates[feature].values(X, chosen.positions, xp)
+        mask &= column > threshold if op == ">" else column <= threshold
+    return mask
+
+
+def _condition(test: Test, chosen: ChosenRules) -> Condition:
+    feature, op, threshold = test
+    candidate = chosen.candidates[feature]
+    return Condition(candidate.key, candidate.label, op, threshold,
+                     candidate.condition(op, threshold))
+
+
+def segment_rules(features: Any, labels: Any, backend: Backend, *, personas: Sequence[str],
+                  aisles: Mapping[int, str], departments: Mapping[int, str],
+                  aisle_department: Mapping[int, int], seed: int) -> list[SegmentRules]:
+    """Each segment's rules learnt from and measured on every shopper of a table in memory
+    (the rules stage learns them on its seeded sample and measures them on every user).
+
+    Parameters
+    ----------
+    features : backend DataFrame
+        Per-user feature table (original units).
+    labels : backend int array, shape (n_users,)
+    backend : Backend
+    personas, aisles, departments, aisle_department, seed
+        As :func:`choose_rules`.
+    """
+    X = backend.asarray(features, dtype="float64")
+    chosen = choose_rules(X, labels, backend, feature_names=[str(c) for c in features.columns],
+                          personas=personas, aisles=aisles, departments=departments,
+                          aisle_department=aisle_department, seed=seed)
+    return measured_rules(chosen, rule_counts(backend, X, labels, chosen))
+
+
+def _leaf_paths(tree: Any) -> list[list[Test]]:
     """The conditions on the path to every leaf of a fitted scikit-learn tree."""
     structure = tree.tree_
     paths = []
-    stack: list[tuple[int, list[_Test]]] = [(0, [])]
+    stack: list[tuple[int, list[Test]]] = [(0, [])]
     while stack:
         node, path = stack.pop()
         left, right = structure.children_left[node], structure.children_right[node]
@@ -201,7 +291,7 @@ def _leaf_paths(tree: Any) -> list[list[_Test]]:
     return paths
 
 
-def _readable(path: list[_Test], candidates: Sequence[RuleFeature]) -> list[_Test]:
+def _readable(path: list[Test], candidates: Sequence[RuleFeature]) -> list[Test]:
     """Thresholds rounded as the rule will state them; one (the tightest) test per feature and op."""
     tightest: dict[tuple[int, str], float] = {}
     for feature, op, threshold in path:
@@ -214,7 +304,7 @@ def _readable(path: list[_Test], candidates: Sequence[RuleFeature]) -> list[_Tes
     return [(feature, op, threshold) for (feature, op), threshold in tightest.items()]
 
 
-def _matches(tests: list[_Test], values: np.ndarray) -> np.ndarray:
+def _matches(tests: list[Test], values: np.ndarray) -> np.ndarray:
     mask = np.ones(values.shape[0], dtype=bool)
     for feature, op, threshold in tests:
         column = values[:, feature]
@@ -231,7 +321,7 @@ def _f1(mask: np.ndarray, target: np.ndarray) -> tuple[float, float, float]:
     return 2 * precision * coverage / (precision + coverage), precision, coverage
 
 
-def _prune(tests: list[_Test], values: np.ndarray, target: np.ndarray) -> list[_Test]:
+def _prune(tests: list[Test], values: np.ndarray, target: np.ndarray) -> list[Test]:
     """Drop conditions, one at a time, while dropping one does not lower the F1 score."""
     while len(tests) > 1:
         current = _f1(_matches(tests, values), target)[0]
@@ -245,9 +335,9 @@ def _prune(tests: list[_Test], values: np.ndarray, target: np.ndarray) -> list[_
 
 
 def _candidates(tree: Any, candidates: Sequence[RuleFeature], values: np.ndarray,
-                target: np.ndarray) -> list[list[_Test]]:
+                target: np.ndarray) -> list[list[Test]]:
     """Readable, pruned rules of the leaves where the segment is the majority, best F1 first."""
-    found: dict[tuple[_Test, ...], float] = {}
+    found: dict[tuple[Test, ...], float] = {}
     for path in _leaf_paths(tree):
         tests = _prune(_readable(path, candidates), values, target)
         f1, precision, _ = _f1(_matches(tests, values), target)
@@ -258,8 +348,8 @@ def _candidates(tree: Any, candidates: Sequence[RuleFeature], values: np.ndarray
     return [list(tests) for tests, _ in ranked]
 
 
-def _choose(ranked: list[list[_Test]], values: np.ndarray,
-            target: np.ndarray) -> list[list[_Test]]:
+def _choose(ranked: list[list[Test]], values: np.ndarray,
+            target: np.ndarray) -> list[list[Test]]:
     """The best rule, and a second one when it picks enough of what the first misses.
 
     The shoppers the second rule adds (those the first does not pick) must
@@ -279,35 +369,3 @@ def _choose(ranked: list[list[_Test]], values: np.ndarray,
     if second is not None and best_gain >= SECOND_RULE_GAIN * int(np.count_nonzero(target)):
         return [first, second]
     return [first]
-
-
-def _measure(segment: int, persona: str, chosen: list[list[_Test]],
-             candidates: Sequence[RuleFeature], X: Any, position: Mapping[str, int],
-             labels: Any, backend: Backend, xp: Any, sample_size: int) -> SegmentRules:
-    """Precision and coverage of the chosen rules on every shopper, on the backend."""
-    in_segment = labels == segment
-    n_users = int(backend.to_host(xp.count_nonzero(in_segment)))
-    rules, union = [], xp.zeros(in_segment.shape, dtype=bool)
-    for tests in chosen:
-        mask = xp.ones(in_segment.shape, dtype=bool)
-        conditions = []
-        for feature, op, threshold in tests:
-            candidate = candidates[feature]
-            column = candidate.values(X, position, xp)
-            mask &= column > threshold if op == ">" else column <= threshold
-            conditions.append(Condition(candidate.key, candidate.label, op, threshold,
-                                        candidate.condition(op, threshold)))
-        union |= mask
-        # Four counts per rule come to the host.
-        matched = int(backend.to_host(xp.count_nonzero(mask)))
-        hits = int(backend.to_host(xp.count_nonzero(mask & in_segment)))
-        rules.append(Rule(conditions=tuple(conditions),
-                          precision=hits / matched if matched else float("nan"),
-                          coverage=hits / n_users if n_users else float("nan"),
-                          n_matched=matched, n_matched_in_segment=hits))
-    matched = int(backend.to_host(xp.count_nonzero(union)))
-    hits = int(backend.to_host(xp.count_nonzero(union & in_segment)))
-    return SegmentRules(segment=segment, persona=persona, rules=tuple(rules),
-                        precision=hits / matched if matched else float("nan"),
-                        coverage=hits / n_users if n_users else float("nan"),
-                        n_users=n_users, sample_size=sample_size)

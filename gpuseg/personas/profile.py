@@ -10,6 +10,7 @@ import pandas as pd
 
 from ..errors import GpusegError
 from ..features import AISLE_COLUMN_PREFIX, aisle_id
+from ..numerics.arrays import segment_sums
 
 if TYPE_CHECKING:
     from ..backend import Backend
@@ -91,6 +92,14 @@ def profile_segments(features: Any, labels: Any, backend: Backend, *,
         backend.to_host(grouped.mean()), backend.to_host(grouped.size()),
         backend.to_host(features.mean()), backend.to_host(features.std(ddof=0)),
         aisles=aisles, departments=departments, aisle_department=aisle_department)
+
+
+def segment_moments(backend: Backend, X: Any, labels: Any, k: int) -> np.ndarray:
+    """A block's per-segment feature sums and user counts: (k, n_features + 1) on the host."""
+    xp = backend.xp
+    sums, counts = segment_sums(X, labels.astype(xp.int64), k, xp=xp)
+    return backend.to_numpy(xp.concatenate([sums, counts[:, None].astype(X.dtype)], axis=1),
+                            np.float64)
 
 
 def profiles_from_moments(means: pd.DataFrame, sizes: pd.Series, population_mean: pd.Series,

@@ -10,7 +10,6 @@ import importlib.util
 import math
 import platform
 from importlib import metadata
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ..backend import Backend, capped
@@ -59,11 +58,7 @@ class RapidsBackend(Backend):
     name = "gpu"
     # Full data everywhere: silhouette is tiled by cuML, DBSCAN batches its neighbourhoods,
     # HDBSCAN builds a k-nearest-neighbour graph and the mixture's EM is a few GEMMs a step.
-    sample_defaults = MappingProxyType(
-        {"sweep_sample": None, "sweep_score_sample": None, "silhouette_sample": None,
-         "stability_sample": None, "dbscan_sample": None, "umap_fit_sample": None,
-         "hdbscan_sample": None, "gmm_sample": None})
-    demo_umap_fit_sample = None
+    fits_every_user = True
 
     def __init__(self) -> None:
         import cudf

@@ -1,8 +1,9 @@
 """What the report shows, taken out of a :class:`~gpuseg.result.SegmentationResult`.
 
-Each function turns one part of the result into the plain table or series a
-figure or an HTML section needs, so that the page and the figures never reach
-into ``metrics`` themselves and a change of its layout is mended here.
+Each function turns one part of the result (its typed
+:class:`~gpuseg.metrics.Metrics`, profiles and segments) into the plain table,
+series or record a figure or an HTML section needs, so that the page and the
+figures never reach into the metrics themselves.
 """
 from __future__ import annotations
 
@@ -13,8 +14,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..cluster import BETWEEN_PERSONAS, HdbscanFit
+from ..cluster.kchoice import RULE as KCHOICE_RULE
+from ..explain.importance import CLEAR_DROP
 from ..explain.readable import BEHAVIOUR_LABELS
+from ..explain.rules import SegmentRules
 from ..features import AISLE_COLUMN_PREFIX, aisle_id
+from ..numerics.arrays import finite_or_none
+from ..personas import Persona
+from ..result import SegmentationResult
 
 #: Behavioural features on the radar, in drawing order, with their axis labels.
 RADAR_FEATURES = {
@@ -34,43 +42,42 @@ RADAR_FEATURES = {
 RADAR_Z_LIMIT = 2.0
 
 
-def persona_names(result: Any) -> list[str]:
+def persona_names(result: SegmentationResult) -> list[str]:
     """Persona name of each segment, by segment number."""
     return list(result.model.persona_names)
 
 
-def segment_sizes(result: Any) -> np.ndarray:
+def segment_sizes(result: SegmentationResult) -> np.ndarray:
     """Users per segment, by segment number."""
     return result.profiles.sort_values("segment")["size"].to_numpy()
 
 
-def density_method(result: Any) -> str:
+def density_method(result: SegmentationResult) -> str:
     """The density clustering that ran: ``"dbscan"`` or ``"hdbscan"`` (its metrics key and column)."""
-    return "hdbscan" if "hdbscan" in result.metrics else "dbscan"
+    return result.metrics.density.method
 
 
 #: Outlier share from which the report says that most shoppers form no dense group.
 MOSTLY_OUTLIERS = 0.5
 
 
-def density_label(result: Any) -> str:
+def density_label(result: SegmentationResult) -> str:
     return density_method(result).upper()
 
 
-def density_note(result: Any) -> str:
+def density_note(result: SegmentationResult) -> str:
     """How the density clustering ran, in one sentence part (clusters, parameters, sampling)."""
     method = density_method(result)
-    fit = result.metrics[method]
-    if method == "hdbscan":
-        note = (f"{fit['n_clusters']} cluster(s) of varying density (min_cluster_size "
-                f"{fit['min_cluster_size']}, min_samples {fit['min_samples']})")
-        assignment = fit["assignment"]
+    fit = result.metrics.density
+    if isinstance(fit, HdbscanFit):
+        note = (f"{fit.n_clusters} cluster(s) of varying density (min_cluster_size "
+                f"{fit.min_cluster_size}, min_samples {fit.min_samples})")
+        assignment = fit.assignment
     else:
-        note = (f"{fit['n_clusters']} dense cluster(s), eps {fit['eps']:.3g} "
-                f"({fit['eps_source']})")
-        assignment = fit["core_assignment"]
+        note = f"{fit.n_clusters} dense cluster(s), eps {fit.eps:.3g} ({fit.eps_source})"
+        assignment = fit.core_assignment
     note += f"; {assignment}" if assignment else ""
-    if fit["n_clusters"] == 0 or fit["outlier_share"] >= MOSTLY_OUTLIERS:
+    if fit.n_clusters == 0 or fit.outlier_share >= MOSTLY_OUTLIERS:
         note += (". Most shoppers sit in no dense group: they spread as one continuum in the PCA "
                  "space rather than as separate crowds, so the KMeans segments divide that "
                  "continuum (smaller " + ("min_cluster_size or min_samples" if method == "hdbscan"
@@ -79,54 +86,63 @@ def density_note(result: Any) -> str:
     return note
 
 
-def headline(result: Any) -> dict[str, Any]:
+def headline(result: SegmentationResult) -> dict[str, Any]:
     """The numbers at the top of the report (None where the run could not compute one)."""
     m = result.metrics
+    silhouette, stability, kmeans = m.silhouette, m.stability, m.kmeans
     return {
-        "users": m["users"]["segmented"],
-        "excluded": m["users"]["excluded_min_orders"],
+        "users": m.users.segmented,
+        "excluded": m.users.excluded_min_orders,
         "k": result.k,
-        "k_reason": m["k_choice"]["reason"],
-        "silhouette": m["silhouette"]["overall"],
-        "silhouette_scope": m["silhouette"]["scope"],
-        "seed_ari": m["stability"]["seed_ari_mean"],
-        "bootstrap_ari": m["stability"]["bootstrap_ari_mean"],
+        "k_reason": m.sweep.choice.reason,
+        "silhouette": finite_or_none(silhouette.overall),
+        "silhouette_scope": silhouette.to_dict()["scope"],
+        "seed_ari": finite_or_none(stability.seed_ari_mean),
+        "bootstrap_ari": finite_or_none(stability.bootstrap_ari_mean),
         # From the final fit over every user (the sweep ran on a sample and may not have fitted a --k).
-        "wcss_reduction": m["kmeans"]["wcss_reduction"],
-        "between_share": (m["soft"]["between_share"] if m.get("soft") else None),
-        "between_threshold": (m["soft"]["between_threshold"] if m.get("soft") else None),
-        "k_clear": m["k_choice"].get("clear"),
+        "wcss_reduction": kmeans.to_dict()["wcss_reduction"],
+        "between_share": m.soft.between_share,
+        "between_threshold": BETWEEN_PERSONAS,
+        "k_clear": m.sweep.choice.clear,
         "density_label": density_label(result),
-        "density_outlier_share": m[density_method(result)]["outlier_share"],
+        "density_outlier_share": m.density.outlier_share,
         "backend": result.backend,
         "device": result.device,
         "seconds_total": float(sum(result.timings.values())),
-        "verdict": m["verdict"]["strength"],
-        "verdict_text": m["verdict"]["text"],
+        "verdict": m.verdict.strength,
+        "verdict_text": m.verdict.text,
+        "source": m.input.source,
+        "fingerprint": m.input.fingerprint,
+        "gpuseg_version": m.gpuseg_version,
     }
 
 
-def k_sweep_table(result: Any) -> pd.DataFrame:
+def k_sweep_table(result: SegmentationResult) -> pd.DataFrame:
     """One row per swept K: ``k, wcss, silhouette, calinski_harabasz, davies_bouldin`` and,
     where the sweep measured it, ``elbow_sharpness``."""
-    sweep = result.metrics["k_sweep"]
+    sweep = result.metrics.sweep.sweep.to_dict()
     table = pd.DataFrame({"k": sweep["ks"], "wcss": sweep["inertia"], "silhouette": sweep["silhouette"],
                           "calinski_harabasz": sweep["calinski_harabasz"],
-                          "davies_bouldin": sweep["davies_bouldin"]})
-    if "elbow_sharpness" in sweep:
-        table["elbow_sharpness"] = sweep["elbow_sharpness"]
-    # JSON nulls (an index undefined at some K) arrive as None; NaN leaves a gap in the line.
+                          "davies_bouldin": sweep["davies_bouldin"],
+                          "elbow_sharpness": sweep["elbow_sharpness"]})
+    # Indices undefined at some K are None; as NaN they leave a gap in the line.
     return table.astype(float).astype({"k": int})
 
 
-def elbow_k(result: Any) -> int | None:
-    return result.metrics["k_sweep"].get("elbow_k")
+def sweep_sizes(result: SegmentationResult) -> tuple[int, int]:
+    """Shoppers the sweep's KMeans fits ran on, and those its three indices were scored on."""
+    sweep = result.metrics.sweep.sweep
+    return sweep.fit_size, sweep.sample_size
 
 
-def k_rule(result: Any) -> tuple[str | None, float | None]:
+def elbow_k(result: SegmentationResult) -> int | None:
+    return result.metrics.sweep.sweep.elbow_k
+
+
+def k_rule(result: SegmentationResult) -> tuple[str | None, float | None]:
     """The K rule's text and its elbow-sharpness threshold (``None`` for a run without them)."""
-    choice = result.metrics["k_choice"]
-    return choice.get("rule"), choice.get("evidence", {}).get("sharpness_threshold")
+    choice = result.metrics.sweep.choice
+    return KCHOICE_RULE, choice.evidence.get("sharpness_threshold")
 
 
 #: Membership bands of the report, with their labels: below the between-personas threshold,
@@ -134,26 +150,22 @@ def k_rule(result: Any) -> tuple[str | None, float | None]:
 MEMBERSHIP_SURE = 0.9
 
 
-def membership_table(result: Any) -> pd.DataFrame | None:
+def membership_table(result: SegmentationResult) -> pd.DataFrame:
     """Per segment: mean membership, the shares in each band, and the segment it leans to.
 
-    The mean is the run's own (``metrics["soft"]["mean_membership"]``, over
-    every user). ``leans_to`` is the most common second segment among the
-    segment's users between personas (among all its users where none is).
-    ``None`` for a run without memberships.
+    The mean is the run's own (``metrics.soft.mean_membership``, over every
+    user). ``leans_to`` is the most common second segment among the segment's
+    users between personas (among all its users where none is).
     """
     segments = result.segments
-    soft = result.metrics.get("soft")
-    if not soft or "membership" not in segments:
-        return None
-    between = float(soft["between_threshold"])
+    soft = result.metrics.soft
+    between = BETWEEN_PERSONAS
     by_segment = segments.groupby("segment")
     rows = []
     for j, name in enumerate(persona_names(result)):
         # Every segment has users: the pipeline refuses a KMeans fit that leaves one empty.
         users = by_segment.get_group(j)
-        # The metrics hold a mean that is not a finite number as null.
-        mean = soft["mean_membership"][str(j)]
+        mean = soft.mean_membership.get(j)
         membership = users["membership"].to_numpy(dtype=np.float64)
         unsure = users[users["membership"] < between]
         second = (unsure if len(unsure) else users)["second_segment"]
@@ -167,32 +179,34 @@ def membership_table(result: Any) -> pd.DataFrame | None:
     return pd.DataFrame(rows)
 
 
-def umap_scope(result: Any) -> str | None:
+def umap_scope(result: SegmentationResult) -> str | None:
     """Which users the UMAP map shows, or ``None`` when the embedding did not run."""
-    umap = result.metrics.get("umap")
-    if not umap or "umap_x" not in result.segments:
+    umap = result.metrics.umap
+    if umap is None or "umap_x" not in result.segments:
         return None
     n = len(result.segments)
-    return (f"all {n:,} users" if umap["sample_size"] is None
-            else f"a seeded sample of {umap['sample_size']:,} of {n:,} users")
+    return (f"all {n:,} users" if umap.sample_size is None
+            else f"a seeded sample of {umap.sample_size:,} of {n:,} users")
 
 
-def umap_note(result: Any) -> str | None:
+def umap_note(result: SegmentationResult) -> str | None:
     """How the UMAP map was made, or ``None`` when the embedding did not run."""
     scope = umap_scope(result)
     if scope is None:
         return None
-    umap = result.metrics["umap"]
-    fitted = umap.get("fit_sample_size")
+    umap = result.metrics.umap
+    if umap is None:
+        return None
+    fitted = umap.fit_sample_size
     layout = ("" if fitted is None else
               f"; layout fitted on a seeded {fitted:,} of them, the others placed with the "
               "fitted model's transform")
-    return (f"UMAP of {scope} (n_neighbors={umap['n_neighbors']}, min_dist={umap['min_dist']})"
-            f"{layout}; trustworthiness {umap['trustworthiness']:.3f} "
-            f"(on {umap['trustworthiness_sample']:,} of them)")
+    return (f"UMAP of {scope} (n_neighbors={umap.n_neighbors}, min_dist={umap.min_dist})"
+            f"{layout}; trustworthiness {umap.trustworthiness:.3f} "
+            f"(on {umap.trustworthiness_sample:,} of them)")
 
 
-def radar_profile(result: Any) -> pd.DataFrame:
+def radar_profile(result: SegmentationResult) -> pd.DataFrame:
     """Segments x behavioural features, each the standardised difference from the average shopper.
 
     Values are the profile's ``z_<feature>`` (segment mean minus population
@@ -215,53 +229,59 @@ def feature_label(name: str, aisle_names: Mapping[int, str]) -> str:
     return BEHAVIOUR_LABELS.get(name, (name.replace("_", " "), ""))[0]
 
 
-def eta_squared_table(result: Any, aisle_names: Mapping[int, str]) -> pd.Series:
+def eta_squared_table(result: SegmentationResult) -> pd.Series:
     """Per feature (index: readable label), the share of its variance between segments."""
-    eta = pd.Series(result.metrics["importance"]["eta_squared"], dtype=float)
-    eta.index = [feature_label(name, aisle_names) for name in eta.index]
+    eta = pd.Series(result.metrics.importance.importance.eta_squared, dtype=float)
+    eta.index = [feature_label(name, result.metrics.catalog.aisles) for name in eta.index]
     return eta
 
 
-def family_importance(result: Any) -> pd.DataFrame:
+def family_importance(result: SegmentationResult) -> pd.DataFrame:
     """One row per feature family (index: family name), largest accuracy drop first.
 
     Columns: ``drop`` (share of shoppers the saved model moves when the family
     is shuffled), ``drop_std``, ``alone_accuracy`` (share it places in their
     segment on its own) and ``clear`` (drop at least the run's ``clear_drop``).
     """
-    groups = result.metrics["importance"]["groups"]
+    groups = result.metrics.importance.grouped.groups
     return pd.DataFrame({
-        "drop": [g["drop"] for g in groups], "drop_std": [g["drop_std"] for g in groups],
-        "alone_accuracy": [g["alone_accuracy"] for g in groups],
-        "clear": [bool(g["clear"]) for g in groups],
-    }, index=[g["name"] for g in groups]).astype({"drop": float, "drop_std": float,
-                                                   "alone_accuracy": float})
+        "drop": [g.drop for g in groups], "drop_std": [g.drop_std for g in groups],
+        "alone_accuracy": [g.alone_accuracy for g in groups],
+        "clear": [bool(g.clear) for g in groups],
+    }, index=[g.name for g in groups]).astype({"drop": float, "drop_std": float,
+                                               "alone_accuracy": float})
 
 
-def importance_scope(result: Any) -> dict[str, Any]:
+def importance_scope(result: SegmentationResult) -> dict[str, Any]:
     """What the family importance was measured on: users, repeats, the clear-drop line, the
     largest segment's share (the yardstick of a family alone)."""
-    importance = result.metrics["importance"]
-    return {key: importance[key] for key in ("n_users", "n_repeats", "clear_drop",
-                                             "majority_share", "base_accuracy")}
+    grouped = result.metrics.importance.grouped
+    return {"n_users": grouped.n_users, "n_repeats": grouped.n_repeats, "clear_drop": CLEAR_DROP,
+            "majority_share": grouped.majority_share, "base_accuracy": grouped.base_accuracy}
 
 
-def segment_rules(result: Any) -> list[dict[str, Any]]:
-    """Per segment (by number): its rules (text, precision, coverage) and their joint numbers."""
-    return sorted(result.metrics.get("rules", []), key=lambda entry: entry["segment"])
+def segment_rules(result: SegmentationResult) -> list[SegmentRules]:
+    """Per segment (by number): its rules (conditions, precision, coverage) and their joint
+    numbers."""
+    return sorted(result.metrics.rules, key=lambda entry: entry.segment)
 
 
-def top_aisle_lifts(result: Any) -> list[pd.Series]:
+def personas(result: SegmentationResult) -> list[Persona]:
+    """Each segment's persona (name, actions, evidence, basket), by segment number."""
+    return sorted(result.metrics.personas.personas, key=lambda persona: persona.segment)
+
+
+def top_aisle_lifts(result: SegmentationResult) -> list[pd.Series]:
     """Per segment, its top aisles by lift (index: aisle name, values: lift)."""
     profiles = result.profiles.sort_values("segment")
     return [pd.Series(list(lifts), index=list(names), dtype=float)
             for names, lifts in zip(profiles["top_aisles"], profiles["top_aisle_lifts"])]
 
 
-def segment_table(result: Any) -> pd.DataFrame:
+def segment_table(result: SegmentationResult) -> pd.DataFrame:
     """One row per segment: the facts shown beside each persona."""
     profiles = result.profiles.sort_values("segment").reset_index(drop=True)
-    silhouette = result.metrics["silhouette"]["per_cluster"]
+    silhouette = result.metrics.silhouette.per_cluster
     outliers = (result.segments.groupby("segment")[density_method(result)]
                 .agg(lambda s: float((s == -1).mean())))
     return pd.DataFrame({
@@ -269,7 +289,8 @@ def segment_table(result: Any) -> pd.DataFrame:
         "persona": persona_names(result),
         "users": profiles["size"],
         "share": profiles["share"],
-        "silhouette": [silhouette.get(str(j)) for j in profiles["segment"]],
+        "silhouette": [finite_or_none(silhouette.get(int(j), math.nan))
+                       for j in profiles["segment"]],
         "basket_size": profiles["basket_size_mean"],
         "days_between": profiles["days_between_mean"],
         "reorder_ratio": profiles["reorder_ratio"],
@@ -279,6 +300,6 @@ def segment_table(result: Any) -> pd.DataFrame:
     })
 
 
-def timings_table(result: Any) -> pd.Series:
+def timings_table(result: SegmentationResult) -> pd.Series:
     """Wall seconds per stage, in the order the stages ran."""
     return pd.Series(dict(result.timings), dtype=float)

@@ -20,7 +20,12 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from ..cluster import BETWEEN_PERSONAS
+from ..explain.rules import MAX_DEPTH as RULE_TREE_DEPTH
+from ..explain.rules import SegmentRules
 from ..personas import MATERIAL_SHARE
+from ..personas.basket import DepartmentShare
+from ..result import SegmentationResult
 from . import content, figures
 
 REPORT_FILE = "report.html"
@@ -71,7 +76,7 @@ pre { background: var(--panel); padding: 10px; overflow-x: auto; font-size: 12px
 """
 
 
-def write_report(result: Any, folder: str | os.PathLike) -> Path:
+def write_report(result: SegmentationResult, folder: str | os.PathLike) -> Path:
     """Draw the figures of ``result`` and write ``figures/*.png`` and ``report.html`` into ``folder``.
 
     Parameters
@@ -108,7 +113,7 @@ class _FigureWriter:
                 f"<figcaption>{escape(caption)}</figcaption></figure>")
 
 
-def _render(result: Any, figure: _FigureWriter) -> str:
+def _render(result: SegmentationResult, figure: _FigureWriter) -> str:
     names = content.persona_names(result)
     head = content.headline(result)
     sections = [
@@ -148,8 +153,8 @@ def _render(result: Any, figure: _FigureWriter) -> str:
 # -- sections --------------------------------------------------------------------------------
 
 
-def _header(result: Any, head: dict[str, Any]) -> str:
-    source = result.metrics["input"]["source"]
+def _header(result: SegmentationResult, head: dict[str, Any]) -> str:
+    source = head["source"]
     cards = [
         (f"{head['users']:,}", f"shoppers segmented ({head['excluded']:,} excluded: "
                                f"fewer than {result.config.min_orders} orders)"),
@@ -170,14 +175,14 @@ def _header(result: Any, head: dict[str, Any]) -> str:
     strength = escape(str(head["verdict"]))
     return (f"<header><h1>Shopper segmentation report</h1>"
             f'<p class="lead">{head["users"]:,} shoppers from {escape(str(source))}, '
-            f"gpuseg {escape(str(result.metrics['gpuseg_version']))}</p>"
+            f"gpuseg {escape(str(head['gpuseg_version']))}</p>"
             f'<div class="verdict {strength}"><strong>Verdict: {strength}.</strong> '
             f"{escape(str(head['verdict_text']))}</div>"
             f'<div class="cards">{card_html}</div>'
             f'<p class="muted">K: {escape(str(head["k_reason"]))}</p></header>')
 
 
-def _segments(result: Any, names: list[str], figure: _FigureWriter) -> str:
+def _segments(result: SegmentationResult, names: list[str], figure: _FigureWriter) -> str:
     sizes = content.segment_sizes(result)
     table = content.segment_table(result)
     colors = figures.segment_colors(len(names))
@@ -197,30 +202,30 @@ def _segments(result: Any, names: list[str], figure: _FigureWriter) -> str:
             + _table(header, rows, escaped=True))
 
 
-def _personas(result: Any, names: list[str]) -> str:
+def _personas(result: SegmentationResult, names: list[str]) -> str:
     profiles = result.profiles.set_index("segment")
     colors = figures.segment_colors(len(names))
-    rules = {entry["segment"]: entry for entry in content.segment_rules(result)}
+    rules = {entry.segment: entry for entry in content.segment_rules(result)}
     cards = []
-    for persona in sorted(result.metrics["personas"], key=lambda p: p["segment"]):
-        j = persona["segment"]
+    for persona in content.personas(result):
+        j = persona.segment
         row = profiles.loc[j]
         departments = _over_index(row["top_departments"], row["top_department_lifts"])
         aisles = _over_index(row["top_aisles"], row["top_aisle_lifts"])
         cards.append(
             f'<div class="persona" style="--segment: {colors[j]}">'
-            f"<h3>{j}: {escape(persona['name'])}</h3>"
+            f"<h3>{j}: {escape(persona.name)}</h3>"
             f'<p class="muted">{int(row["size"]):,} shoppers ({row["share"]:.0%}); orders around '
             f'{int(row["preferred_hour"]):02d}:00, {row["weekend_share"]:.0%} at the weekend</p>'
             f"<p><b>Over-buys</b> {departments}<br><b>Top aisles</b> {aisles}</p>"
-            f"<b>Actions</b>{_list(persona['actions'])}"
+            f"<b>Actions</b>{_list(persona.actions)}"
             f"<b>Who is in it</b>{_rules(rules.get(j))}"
-            f"<details><summary>Why this name</summary><p>{escape(persona['rule'])}</p>"
-            f"{_list(persona['evidence'])}{_basket(persona.get('basket', []))}</details></div>")
-    fitted = next((entry["tree"] for entry in rules.values()), None)
+            f"<details><summary>Why this name</summary><p>{escape(persona.rule)}</p>"
+            f"{_list(persona.evidence)}{_basket(persona.basket)}</details></div>")
+    fitted = next((entry.sample_size for entry in rules.values()), None)
     trees = ("" if fitted is None else
-             f" Rules come from a decision tree of depth at most {fitted['max_depth']} per "
-             f"segment, fitted on a seeded sample of {fitted['sample_size']:,} shoppers; their "
+             f" Rules come from a decision tree of depth at most {RULE_TREE_DEPTH} per "
+             f"segment, fitted on a seeded sample of {fitted:,} shoppers; their "
              "precision (share of the shoppers a rule picks who are in the segment) and coverage "
              "(share of the segment it picks) are measured on every shopper.")
     return ('<p class="muted">Names come from explicit rules over each segment\'s profile '
@@ -230,59 +235,57 @@ def _personas(result: Any, names: list[str]) -> str:
             f'<div class="personas">{"".join(cards)}</div>')
 
 
-def _rules(entry: dict[str, Any] | None) -> str:
+def _rules(entry: SegmentRules | None) -> str:
     """A segment's rules as escaped HTML, each with its precision and coverage."""
     if entry is None:
         return '<p class="muted">No rules were computed for this run.</p>'
-    if not entry["rules"]:
+    if not entry.rules:
         return ('<p class="muted">No rule of a few conditions picks this segment out: every '
                 "candidate was wrong about most of the shoppers it picked.</p>")
-    items = [" and ".join(c["text"] for c in rule["conditions"])
-             + f" (precision {rule['precision']:.2f}, covers {rule['coverage']:.0%})"
-             for rule in entry["rules"]]
-    joint = ("" if len(entry["rules"]) < 2 else
-             f'<p class="muted">Either rule: precision {entry["precision"]:.2f}, covers '
-             f"{entry['coverage']:.0%}.</p>")
+    items = [" and ".join(c.text for c in rule.conditions)
+             + f" (precision {rule.precision:.2f}, covers {rule.coverage:.0%})"
+             for rule in entry.rules]
+    joint = ("" if len(entry.rules) < 2 else
+             f'<p class="muted">Either rule: precision {entry.precision:.2f}, covers '
+             f"{entry.coverage:.0%}.</p>")
     return _list(items) + joint
 
 
-def _basket(basket: Sequence[dict[str, Any]]) -> str:
+def _basket(basket: Sequence[DepartmentShare]) -> str:
     """The departments behind a name and the segment's other material differences, as a table."""
     if not basket:
         return '<p class="muted">No department differs materially from the average shopper.</p>'
-    rows = [[entry["department"], f"{entry['share']:.1%}", f"{entry['population_share']:.1%}",
-             "n/a" if entry["lift"] is None else f"{entry['lift']:.2f}x",
-             "yes" if entry["named"] else ""] for entry in basket]
+    rows = [[entry.department, f"{entry.share:.1%}", f"{entry.population_share:.1%}",
+             "n/a" if not math.isfinite(entry.lift) else f"{entry.lift:.2f}x",
+             "yes" if entry.named else ""] for entry in basket]
     return _table(["department", "share of segment's items", "average shopper", "lift",
                    "the name rests on it"], rows, text_columns=(0, 4))
 
 
-def _memberships(result: Any, figure: _FigureWriter) -> str:
+def _memberships(result: SegmentationResult, figure: _FigureWriter) -> str:
     table = content.membership_table(result)
-    if table is None:
-        return '<p class="muted">This run computed no memberships.</p>'
-    soft = result.metrics["soft"]
-    between, sure = float(soft["between_threshold"]), content.MEMBERSHIP_SURE
+    soft = result.metrics.soft
+    between, sure = BETWEEN_PERSONAS, content.MEMBERSHIP_SURE
     names = content.persona_names(result)
     rows = [[f"{row.segment}: {row.persona}", f"{row.users:,}", f"{row.mean:.2f}",
              f"{row.between:.1%}", f"{row.sure:.1%}", f"{row.leans_to}: {names[row.leans_to]}"]
             for row in table.itertuples(index=False)]
-    space = ("the directions the segment centres differ along" if soft["space"] == "centroids"
+    space = ("the directions the segment centres differ along" if soft.space == "centroids"
              else "every principal component")
-    fitted = ("every shopper" if soft["fit_sample"] is None
-              else f"a seeded sample of {soft['fit_sample']:,} shoppers")
+    fitted = ("every shopper" if soft.n_fit == soft.n_users
+              else f"a seeded sample of {soft.n_fit:,} shoppers")
     return "".join([
         f"<p>Each shopper's <b>membership</b> is the probability, under a Gaussian mixture with "
         f"one component per segment, that they belong to their own segment; below "
         f"{between:g} they sit <b>between personas</b>, and one persona's actions fit them "
-        f"only in part. {_percent(soft['between_share'])} of shoppers do; for "
-        f"{_percent(soft['disagree_share'])} another segment is more likely than their own.</p>",
+        f"only in part. {_percent(soft.between_share)} of shoppers do; for "
+        f"{_percent(soft.disagree_share)} another segment is more likely than their own.</p>",
         figure("membership", lambda: figures.memberships(table, between, sure),
                "Stacked bars of each segment's shoppers by membership band",
-               f"Mixture with {soft['covariance_type']} covariances fitted on {fitted} in "
-               f"{space} ({soft['dimensions']} dimensions), started from the KMeans segments; "
-               f"{soft['n_iter']} EM iterations, log-likelihood {soft['log_likelihood']:.3g} per "
-               f"shopper, BIC {soft['bic']:.4g}."),
+               f"Mixture with {soft.mixture.covariance_type} covariances fitted on {fitted} in "
+               f"{space} ({soft.mixture.basis.shape[0]} dimensions), started from the KMeans "
+               f"segments; {soft.n_iter} EM iterations, log-likelihood {soft.log_likelihood:.3g} "
+               f"per shopper, BIC {soft.bic:.4g}."),
         _table(["segment", "users", "mean membership", "between personas",
                 f"sure (>= {sure:g})", "leans towards"], rows, text_columns=(0, 5)),
     ])
@@ -294,7 +297,7 @@ def _over_index(names: Sequence[str], lifts: Sequence[float]) -> str:
     return ", ".join(above) or "nothing above the average shopper"
 
 
-def _map(result: Any, names: list[str], figure: _FigureWriter) -> str:
+def _map(result: SegmentationResult, names: list[str], figure: _FigureWriter) -> str:
     note, scope = content.umap_note(result), content.umap_scope(result)
     if note is None or scope is None:
         return '<p class="muted">The UMAP embedding did not run for this segmentation.</p>'
@@ -308,10 +311,9 @@ def _map(result: Any, names: list[str], figure: _FigureWriter) -> str:
                   "KMeans segments, which were found in the PCA space, not on this map.")
 
 
-def _profiles(result: Any, names: list[str], figure: _FigureWriter) -> str:
+def _profiles(result: SegmentationResult, names: list[str], figure: _FigureWriter) -> str:
     radar = content.radar_profile(result)
-    aisles = result.metrics.get("catalog", {}).get("aisles", {})
-    eta = content.eta_squared_table(result, aisle_names={int(k): v for k, v in aisles.items()})
+    eta = content.eta_squared_table(result)
     families = content.family_importance(result)
     scope = content.importance_scope(result)
     lifts = content.top_aisle_lifts(result)
@@ -346,24 +348,25 @@ def _profiles(result: Any, names: list[str], figure: _FigureWriter) -> str:
     ])
 
 
-def _validation(result: Any, names: list[str], head: dict[str, Any], figure: _FigureWriter) -> str:
-    m = result.metrics
+def _validation(result: SegmentationResult, names: list[str], head: dict[str, Any],
+                figure: _FigureWriter) -> str:
     segments = result.segments
     sweep = content.k_sweep_table(result)
+    fit_size, scored = content.sweep_sizes(result)
     rule, threshold = content.k_rule(result)
-    stability = m["stability"]
-    hierarchical = m["hierarchical"]
+    stability = result.metrics.stability
+    hierarchical = result.metrics.hierarchical
     rows = [
         ["silhouette", _number(head["silhouette"]), head["silhouette_scope"]],
-        ["ARI across seeds", _number(stability["seed_ari_mean"]),
-         f"mean of {len(stability['seed_aris'])} pairs of {stability['n_seeds']} KMeans refits "
-         f"(min {_number(stability['seed_ari_min'])})"],
-        ["ARI across bootstrap resamples", _number(stability["bootstrap_ari_mean"]),
-         f"{stability['n_bootstrap']} refits on resampled shoppers "
-         f"(min {_number(stability['bootstrap_ari_min'])})"],
-        ["Ward vs KMeans (ARI)", _number(hierarchical["ari_vs_kmeans"]),
-         f"hierarchical clustering over {hierarchical['n_micro_clusters']:,} micro-clusters, "
-         f"cut at {hierarchical['k']}"],
+        ["ARI across seeds", _number(stability.seed_ari_mean),
+         f"mean of {len(stability.seed_aris)} pairs of {stability.n_seeds} KMeans refits "
+         f"(min {_number(stability.seed_ari_min)})"],
+        ["ARI across bootstrap resamples", _number(stability.bootstrap_ari_mean),
+         f"{stability.n_bootstrap} refits on resampled shoppers "
+         f"(min {_number(stability.bootstrap_ari_min)})"],
+        ["Ward vs KMeans (ARI)", _number(hierarchical.ari_vs_kmeans),
+         f"hierarchical clustering over {len(hierarchical.micro_sizes):,} micro-clusters, "
+         f"cut at {len(hierarchical.sizes)}"],
         [f"{head['density_label']} outliers", _percent(head["density_outlier_share"]),
          content.density_note(result)],
     ]
@@ -381,27 +384,25 @@ def _validation(result: Any, names: list[str], head: dict[str, Any], figure: _Fi
                                        sharpness_threshold=threshold, verdict=head["k_reason"]),
                "Line charts of WCSS, elbow sharpness, silhouette, Calinski-Harabasz and "
                "Davies-Bouldin against K",
-               f"KMeans for each K: WCSS and elbow sharpness on "
-               f"{m['k_sweep'].get('fit_size', m['k_sweep']['sample_size']):,} shoppers, the "
-               f"three indices on {m['k_sweep']['sample_size']:,} of them. "
+               f"KMeans for each K: WCSS and elbow sharpness on {fit_size:,} shoppers, the "
+               f"three indices on {scored:,} of them. "
                + (f"The rule: {rule} " if rule else "") + head["k_reason"]),
         figure("dendrogram", lambda: figures.dendrogram(result.linkage, result.k),
                "Dendrogram of the Ward hierarchical clustering",
-               f"{hierarchical['host_step']} The dashed line cuts the tree into {result.k} clusters; "
+               f"{hierarchical.host_step} The dashed line cuts the tree into {result.k} clusters; "
                "their colours are the tree's own, numbered independently of the KMeans segments."),
     ])
 
 
-def _details(result: Any) -> str:
+def _details(result: SegmentationResult) -> str:
     timings = content.timings_table(result)
     rows = [[escape(stage), f"{seconds:.2f}"] for stage, seconds in timings.items()]
     rows.append(["<b>total</b>", f"<b>{timings.sum():.2f}</b>"])
     versions = [[escape(name), escape(str(version))]
-                for name, version in result.metrics["versions"].items()]
+                for name, version in result.metrics.versions.items()]
     config = "\n".join(f"{key} = {value!r}" for key, value in result.config.to_dict().items())
-    m = result.metrics
     return (f"<p>Backend <b>{escape(result.backend)}</b> on {escape(result.device)}; input fingerprint "
-            f"<code>{escape(str(m['input']['fingerprint']))}</code>.</p>"
+            f"<code>{escape(result.metrics.input.fingerprint)}</code>.</p>"
             '<div class="cards" style="align-items: start">'
             f"<div><h3>Seconds per stage</h3>{_table(['stage', 'seconds'], rows, escaped=True)}</div>"
             f"<div><h3>Libraries</h3>{_table(['library', 'version'], versions, escaped=True)}</div>"
