@@ -133,6 +133,36 @@ def test_kmeans_inertia_is_every_users_squared_distance_to_its_saved_centroid(
     assert distributed_run.metrics.to_dict()["kmeans"]["inertia"] == pytest.approx(expected, rel=1e-9)
 
 
+def test_every_sampled_stage_gives_the_single_process_answer_on_realistic_shoppers(
+        cluster, dask_backend, tmp_path_factory):
+    """One orchestrator: the same stages on the same seeded samples, whichever source holds
+    the rows. Every stage's sample is smaller than the users here, so each one's fit on a
+    sample and its map over every user are exercised on both sources."""
+    folder = write_partitioned(5_000, tmp_path_factory.mktemp("realistic") / "data",
+                               partitions=4, seed=8, separation="realistic")
+    sampled = dict(sweep_sample=1_500, sweep_score_sample=600, kmeans_sample=1_500,
+                   gmm_sample=1_200, silhouette_sample=1_000, stability_sample=800,
+                   dbscan_sample=1_000, importance_sample=2_000, rules_sample=1_000,
+                   umap_fit_sample=700)
+    single = segment(folder, PipelineConfig(backend=dask_backend.name, **LIGHT, **sampled),
+                     backend=dask_backend)
+    spread = segment(folder, _config(dask_backend, cluster, **sampled), backend=dask_backend)
+    a, b = single.segments, spread.segments
+    np.testing.assert_array_equal(a["user_id"], b["user_id"])
+    for column in ("segment", "second_segment", "hierarchical", "dbscan"):
+        assert (a[column] == b[column]).mean() >= 0.999, column
+    np.testing.assert_allclose(b["membership"], a["membership"], atol=1e-6)
+    np.testing.assert_allclose(b["silhouette"], a["silhouette"], atol=1e-6)
+    assert spread.model.persona_names == single.model.persona_names
+    m_a, m_b = single.metrics.to_dict(), spread.metrics.to_dict()
+    assert m_b["kmeans"]["init_sample_size"] == 1_500 and m_b["kmeans"]["lloyd_iterations"] >= 1
+    assert m_b["kmeans"]["inertia"] == pytest.approx(m_a["kmeans"]["inertia"], rel=1e-9)
+    assert m_b["rules"] == m_a["rules"] and m_b["importance"]["sample_size"] == 2_000
+    # The map is fitted on the same users; placements differ only by the blocks they ran in.
+    assert m_b["umap"]["fit_sample_size"] == m_a["umap"]["fit_sample_size"] == 700
+    assert abs(m_b["umap"]["trustworthiness"] - m_a["umap"]["trustworthiness"]) < 0.05
+
+
 def test_sampled_memberships_and_hdbscan_match_the_single_process_run(strong, cluster,
                                                                        dask_backend):
     """The mixture and HDBSCAN fitted on gathered samples, every other user in a map."""
