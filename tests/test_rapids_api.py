@@ -32,7 +32,7 @@ from cpu_fallback.backend import CpuBackend  # noqa: E402
 from gpuseg.config import PipelineConfig  # noqa: E402
 from gpuseg.data.synth import generate_instacart, write_instacart  # noqa: E402
 from gpuseg.pipeline import segment  # noqa: E402
-from gpuseg.rapids.backend.backend import RapidsBackend  # noqa: E402
+from gpuseg.rapids.backend import RapidsBackend  # noqa: E402
 
 #: The estimator factories of the backend interface that the pipeline builds from cuML.
 FACTORIES = ("StandardScaler", "PCA", "KMeans", "DBSCAN", "HDBSCAN", "UMAP", "NearestNeighbors")
