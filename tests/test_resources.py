@@ -237,7 +237,7 @@ def test_gpu_free_memory_counts_what_the_async_pool_keeps_for_reuse():
     """The driver counts the pool's cached blocks as used; the statistics give them back."""
     from types import SimpleNamespace
 
-    from gpuseg.rapids import backend as rapids
+    from gpuseg.rapids import memory as rapids
 
     assert rapids.pool_cached_bytes(None) == 0
     stats = SimpleNamespace(peak_bytes=10 * 2**30, current_bytes=3 * 2**30)

@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ..backend import Backend, capped
+from .memory import pool_cached_bytes, use_rmm_async_pool
 
 if TYPE_CHECKING:
     import cupy
@@ -75,7 +76,7 @@ class RapidsBackend(Backend):
         self._cuml = cuml
         # cuML mirrors its input type by default; pin CuPy so nothing silently lands on the host.
         cuml.set_global_output_type("cupy")
-        self._rmm_statistics = _use_rmm_async_pool(cupy)
+        self._rmm_statistics = use_rmm_async_pool(cupy)
         props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
         name = props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])
         self.device = f"GPU: {name} ({props['totalGlobalMem'] / 2**30:.0f} GiB)"
@@ -248,44 +249,6 @@ class RapidsBackend(Backend):
         found["cuda_runtime"] = str(self.xp.cuda.runtime.runtimeGetVersion())
         found["python"] = platform.python_version()
         return found
-
-
-def _use_rmm_async_pool(cupy_module: Any) -> bool:
-    """Allocate cuDF, cuML and CuPy memory from one CUDA async pool through RMM, and count it.
-
-    RMM's default resource calls cudaMalloc/cudaFree for every allocation, and
-    cudaFree synchronises the device: every CuPy temporary would stall the
-    GPU, and stage timings would show the allocator, not the computation.
-    ``CudaAsyncMemoryResource`` (stream-ordered allocations from a pool that
-    keeps freed memory for reuse) removes that cost; the statistics adaptor
-    on top counts every allocation for :meth:`RapidsBackend.peak_device_memory`.
-    A second backend in the same process keeps the first one's resources.
-    Returns whether the statistics are on (False where RMM is missing).
-    """
-    try:
-        import rmm
-        import rmm.statistics
-        from rmm.allocators.cupy import rmm_cupy_allocator
-    except ImportError:
-        return False
-    if not isinstance(rmm.mr.get_current_device_resource(), rmm.mr.StatisticsResourceAdaptor):
-        rmm.mr.set_current_device_resource(rmm.mr.CudaAsyncMemoryResource())
-    rmm.statistics.enable_statistics()
-    cupy_module.cuda.set_allocator(rmm_cupy_allocator)
-    return True
-
-
-def pool_cached_bytes(stats: Any) -> int:
-    """Bytes the async pool holds for reuse, which the driver's free figure counts as used.
-
-    The pool keeps what it once needed (its release threshold is unlimited):
-    it holds at least the peak of what was allocated at once, so peak minus
-    current bytes is a lower bound of what it could hand out again without
-    asking the driver. ``stats`` is RMM's ``Statistics`` or ``None``.
-    """
-    if stats is None:
-        return 0
-    return max(0, int(stats.peak_bytes) - int(stats.current_bytes))
 
 
 def _has_nulls(data: Any) -> bool:
