@@ -270,6 +270,11 @@ def test_the_dask_gpu_cluster_and_estimator_calls_bind():
     inspect.signature(cuml.dask.manifold.UMAP).bind(model=object(), client=None)
     inspect.signature(cuml.dask.manifold.UMAP.transform).bind(None, "X")
 
+    # The GPU count --workers is checked against, as LocalCUDACluster counts the devices.
+    import dask_cuda.utils
+
+    inspect.signature(dask_cuda.utils.get_n_gpus).bind()
+
 
 def test_the_cudf_calls_of_the_partition_tasks_bind():
     """What gpuseg.distributed.tasks asks of cuDF beyond the single-process pipeline."""
