@@ -9,11 +9,20 @@ for; the ``gpu`` cases check the same on the real libraries.
 """
 from __future__ import annotations
 
+import itertools
+from types import SimpleNamespace
+
 import pytest
 
 from gpuseg.config import options_as_flags
 from gpuseg.errors import ConfigError
+from gpuseg.rapids import memory
 from gpuseg.rapids.dask_engine import GpuDaskEngine
+
+GiB = 2**30
+#: Each test that installs a pool takes a device number of its own: the record of the pool a
+#: process installed is per device, as RMM's current resource is.
+_devices = itertools.count(1_000)
 
 
 # -- --workers above the GPU count -----------------------------------------------------------
@@ -39,3 +48,120 @@ def test_the_gpu_engine_refuses_one_worker_more_than_the_visible_gpus(gpu_backen
     # Refused before dask-cuda starts anything (its own error comes after the first workers).
     with pytest.raises(ConfigError, match=f"but {gpus} GPUs? (is|are) visible"):
         GpuDaskEngine().local_cluster(gpus + 1, None)
+
+
+# -- the memory resource ---------------------------------------------------------------------
+class _Resource:
+    """Stand-ins for rmm.mr's classes: a resource, and adaptors that wrap an upstream one."""
+
+
+class _CudaMemoryResource(_Resource):
+    """RMM's default: cudaMalloc and cudaFree for each allocation."""
+
+
+class _UpstreamResourceAdaptor(_Resource):
+    def __init__(self, upstream: _Resource) -> None:
+        self.upstream = upstream
+
+    def get_upstream(self) -> _Resource:
+        return self.upstream
+
+
+class _PoolMemoryResource(_UpstreamResourceAdaptor):
+    """What dask-cuda's --rmm-pool-size sets (through rmm.reinitialize)."""
+
+
+class _LimitingResourceAdaptor(_UpstreamResourceAdaptor):
+    """What dask-cuda puts over its async resource for --rmm-maximum-pool-size."""
+
+
+class _StatisticsResourceAdaptor(_UpstreamResourceAdaptor):
+    """What rmm.statistics.enable_statistics puts over the current resource."""
+
+
+class _CudaAsyncMemoryResource(_Resource):
+    def __init__(self, initial_pool_size=None, release_threshold=None, enable_ipc=False,
+                 enable_fabric=False) -> None:
+        self.release_threshold = release_threshold
+
+
+def _rmm_mr(current: _Resource) -> SimpleNamespace:
+    """A stand-in of ``rmm.mr`` whose current resource is ``current``; it records replacements."""
+    mr = SimpleNamespace(CudaMemoryResource=_CudaMemoryResource,
+                         CudaAsyncMemoryResource=_CudaAsyncMemoryResource,
+                         UpstreamResourceAdaptor=_UpstreamResourceAdaptor, current=current,
+                         replaced=[])
+    mr.get_current_device_resource = lambda: mr.current
+
+    def set_current_device_resource(resource: _Resource) -> None:
+        mr.replaced.append(resource)
+        mr.current = resource
+
+    mr.set_current_device_resource = set_current_device_resource
+    return mr
+
+
+def test_a_fresh_process_gets_gpusegs_async_pool_with_a_release_threshold():
+    """The client of a distributed run (or a one-process run) gives memory back past a quarter."""
+    mr = _rmm_mr(_CudaMemoryResource())
+    device = next(_devices)
+    threshold = memory.install_pool(mr, device, 140 * GiB)
+    assert threshold == 35 * GiB == int(140 * GiB * memory.POOL_RELEASE_SHARE)
+    [pool] = mr.replaced
+    assert isinstance(pool, _CudaAsyncMemoryResource) and pool.release_threshold == threshold
+    # A later backend of the same process finds the pool under RMM's statistics and keeps it.
+    mr.current = _StatisticsResourceAdaptor(pool)
+    assert memory.install_pool(mr, device, 140 * GiB) == threshold
+    assert mr.replaced == [pool]
+
+
+@pytest.mark.parametrize("worker_resource", [
+    _PoolMemoryResource(_CudaMemoryResource()),                      # --rmm-pool-size
+    _LimitingResourceAdaptor(_CudaAsyncMemoryResource(release_threshold=GiB)),  # --rmm-async
+    _StatisticsResourceAdaptor(_PoolMemoryResource(_CudaMemoryResource())),
+], ids=["pool", "async-limited", "already-counted"])
+def test_a_dask_cuda_workers_memory_resource_is_kept(worker_resource):
+    mr = _rmm_mr(worker_resource)
+    assert memory.install_pool(mr, next(_devices), 140 * GiB) is None
+    assert mr.replaced == [] and mr.current is worker_resource
+
+
+def test_a_resource_set_over_gpusegs_pool_later_is_kept_too():
+    mr = _rmm_mr(_CudaMemoryResource())
+    device = next(_devices)
+    memory.install_pool(mr, device, 16 * GiB)
+    chosen = _PoolMemoryResource(_CudaMemoryResource())
+    mr.current = chosen
+    assert memory.install_pool(mr, device, 16 * GiB) is None
+    assert mr.current is chosen
+
+
+@pytest.mark.gpu
+def test_the_client_pool_has_its_threshold_and_a_dask_cuda_workers_pool_survives(gpu_backend):
+    """dask-cuda's --rmm-pool-size stays the worker's resource once its backend is built."""
+    pytest.importorskip("dask_cuda")
+    import cupy
+    import rmm
+    from dask_cuda import LocalCUDACluster
+    from distributed import Client
+
+    from gpuseg.distributed.tasks import worker_backend
+
+    device = cupy.cuda.Device().id
+    total = int(cupy.cuda.runtime.getDeviceProperties(device)["totalGlobalMem"])
+    # This process's backend installed gpuseg's pool; asking again finds it with its threshold.
+    assert memory.install_pool(rmm.mr, device, total) == int(total * memory.POOL_RELEASE_SHARE)
+
+    def resource_chain() -> list[str]:
+        worker_backend("gpu")
+        chain, resource = [], rmm.mr.get_current_device_resource()
+        while True:
+            chain.append(type(resource).__name__)
+            if not isinstance(resource, rmm.mr.UpstreamResourceAdaptor):
+                return chain
+            resource = resource.get_upstream()
+
+    with LocalCUDACluster(n_workers=1, rmm_pool_size="1GB", dashboard_address=":0") as cluster, \
+            Client(cluster) as client:
+        [chain] = client.run(resource_chain).values()
+    assert chain == ["StatisticsResourceAdaptor", "PoolMemoryResource", "CudaMemoryResource"]

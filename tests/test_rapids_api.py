@@ -13,6 +13,7 @@ whatever library versions this environment has (on the device-like one, the GPU 
 """
 from __future__ import annotations
 
+import ast
 import dataclasses
 import functools
 import importlib.util
@@ -33,6 +34,7 @@ from gpuseg.config import PipelineConfig  # noqa: E402
 from gpuseg.data.synth import generate_instacart, write_instacart  # noqa: E402
 from gpuseg.pipeline import segment  # noqa: E402
 from gpuseg.rapids.backend import RapidsBackend  # noqa: E402
+from gpuseg.rapids.memory import DeviceMemory  # noqa: E402
 
 #: The estimator factories of the backend interface that the pipeline builds from cuML.
 FACTORIES = ("StandardScaler", "PCA", "KMeans", "DBSCAN", "HDBSCAN", "UMAP", "NearestNeighbors")
@@ -60,7 +62,7 @@ def _stand_in(calls: list) -> RapidsBackend:
     backend._cuml = _Checked(cuml, calls)
     backend.xp = np
     backend.df = cudf
-    backend._rmm_statistics = False
+    backend._memory = DeviceMemory(statistics=False, release_threshold=None)
     backend.available_memory = lambda: 16 * 2**30
     return backend
 
@@ -232,12 +234,71 @@ def test_the_rmm_pieces_the_backend_sets_up_exist():
     import rmm.statistics
     from rmm.allocators.cupy import rmm_cupy_allocator  # noqa: F401
 
-    for name in ("CudaAsyncMemoryResource", "StatisticsResourceAdaptor",
-                 "get_current_device_resource", "set_current_device_resource"):
+    for name in ("CudaAsyncMemoryResource", "CudaMemoryResource", "StatisticsResourceAdaptor",
+                 "UpstreamResourceAdaptor", "get_current_device_resource",
+                 "set_current_device_resource"):
         assert hasattr(rmm.mr, name), name
     fields = {f.name for f in dataclasses.fields(rmm.statistics.Statistics)}
     assert {"peak_bytes", "current_bytes"} <= fields
     assert callable(rmm.statistics.enable_statistics) and callable(rmm.statistics.get_statistics)
+
+
+def _stub_signature(cls: type, method: str = "__init__") -> inspect.Signature:
+    """A Cython class's method signature from the ``.pyi`` stub shipped beside it."""
+    origin = importlib.util.find_spec(cls.__module__).origin
+    stub = ast.parse(Path(origin.split(".abi3")[0].split(".cpython")[0]).with_suffix(".pyi")
+                     .read_text(encoding="utf-8"))
+    [definition] = [node for node in ast.walk(stub)
+                    if isinstance(node, ast.ClassDef) and node.name == cls.__name__]
+    [function] = [node for node in definition.body
+                  if isinstance(node, ast.FunctionDef) and node.name == method]
+    for argument in (*function.args.args, *function.args.kwonlyargs):
+        argument.annotation = None
+    function.returns, function.body, function.decorator_list = None, [ast.Pass()], []
+    namespace: dict = {}
+    exec(compile(ast.fix_missing_locations(ast.Module([function], [])), "<stub>", "exec"),
+         namespace)
+    return inspect.signature(namespace[method])
+
+
+def test_the_memory_resource_choice_makes_calls_rmm_has():
+    """gpuseg's pool where RMM's default is current; a dask-cuda worker's resource kept."""
+    import rmm.mr
+
+    from gpuseg.rapids.memory import install_pool
+
+    made = []
+
+    class Recording:
+        CudaMemoryResource = rmm.mr.CudaMemoryResource
+        UpstreamResourceAdaptor = rmm.mr.UpstreamResourceAdaptor
+        current = rmm.mr.CudaMemoryResource()  # builds no CUDA state
+
+        @staticmethod
+        def CudaAsyncMemoryResource(**kwargs):
+            _stub_signature(rmm.mr.CudaAsyncMemoryResource).bind(None, **kwargs)
+            made.append(kwargs)
+            return object()
+
+        @classmethod
+        def get_current_device_resource(cls):
+            return cls.current
+
+        @classmethod
+        def set_current_device_resource(cls, resource):
+            cls.current = resource
+
+    assert install_pool(Recording, device=77, total_bytes=16 * 2**30) == 4 * 2**30
+    assert made == [{"release_threshold": 4 * 2**30}]
+    # What dask-cuda's plugin and RMM's statistics put over a resource all expose the upstream
+    # one, so gpuseg's pool is found under them and another's resource is recognised as such.
+    for name in ("StatisticsResourceAdaptor", "PoolMemoryResource", "LimitingResourceAdaptor",
+                 "TrackingResourceAdaptor", "LoggingResourceAdaptor"):
+        assert issubclass(getattr(rmm.mr, name), rmm.mr.UpstreamResourceAdaptor), name
+    assert "get_upstream" in vars(rmm.mr.UpstreamResourceAdaptor)
+    for kept in ("ManagedMemoryResource", "CudaAsyncMemoryResource", "PoolMemoryResource"):
+        assert not issubclass(getattr(rmm.mr, kept), rmm.mr.CudaMemoryResource), kept
+
 
 
 # -- runs across Dask workers (gpuseg.distributed) ------------------------------------------
@@ -274,6 +335,9 @@ def test_the_dask_gpu_cluster_and_estimator_calls_bind():
     import dask_cuda.utils
 
     inspect.signature(dask_cuda.utils.get_n_gpus).bind()
+    # The worker of tests/test_gpu_guards.py that keeps its dask-cuda pool.
+    inspect.signature(dask_cuda.LocalCUDACluster).bind(n_workers=1, rmm_pool_size="1GB",
+                                                       dashboard_address=":0")
 
 
 def test_the_cudf_calls_of_the_partition_tasks_bind():

@@ -14,7 +14,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ..backend import Backend, capped
-from .memory import pool_cached_bytes, use_rmm_async_pool
+from .memory import set_up_device_memory
 
 if TYPE_CHECKING:
     import cupy
@@ -76,8 +76,9 @@ class RapidsBackend(Backend):
         self._cuml = cuml
         # cuML mirrors its input type by default; pin CuPy so nothing silently lands on the host.
         cuml.set_global_output_type("cupy")
-        self._rmm_statistics = use_rmm_async_pool(cupy)
-        props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
+        device = cupy.cuda.Device().id
+        props = cupy.cuda.runtime.getDeviceProperties(device)
+        self._memory = set_up_device_memory(cupy, device, int(props["totalGlobalMem"]))
         name = props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])
         self.device = f"GPU: {name} ({props['totalGlobalMem'] / 2**30:.0f} GiB)"
 
@@ -118,14 +119,14 @@ class RapidsBackend(Backend):
     def available_memory(self) -> int:
         free, _total = self.xp.cuda.runtime.memGetInfo()
         stats = None
-        if self._rmm_statistics:
+        if self._memory.statistics:
             import rmm.statistics
 
             stats = rmm.statistics.get_statistics()
-        return capped(free + pool_cached_bytes(stats))
+        return capped(free + self._memory.cached_bytes(stats))
 
     def peak_device_memory(self) -> int | None:
-        if not self._rmm_statistics:
+        if not self._memory.statistics:
             return None
         import rmm.statistics
 
