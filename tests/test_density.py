@@ -50,6 +50,15 @@ def test_cuml_and_scikit_learn_hdbscan_agree_on_the_blobs(gpu_backend, cpu_backe
     assert adjusted_rand_score(on_cpu, on_gpu) >= 0.9
 
 
+@pytest.mark.gpu
+def test_gpu_hdbscan_takes_the_largest_min_samples_the_config_allows(gpu_backend):
+    """1,024 counted here is 1,023 for cuML, the most its HDBSCAN takes."""
+    X, _ = make_blobs(n_samples=1_100, centers=8.0 * np.eye(2, 4), random_state=2)
+    fit = cluster.hdbscan(gpu_backend.from_host(X), gpu_backend, min_cluster_size=100,
+                          min_samples=1_024, seed=0)
+    assert fit.n_fit == 1_100 and fit.min_samples == 1_024
+
+
 def test_a_sampled_fit_assigns_each_other_user_by_mutual_reachability(cpu_backend, blobs):
     """Naive reference: distances by scipy, core distances by sorting, the rule by hand."""
     X, _ = blobs
@@ -87,7 +96,10 @@ def test_hdbscan_parameters_and_too_few_users_are_clear_errors(cpu_backend):
     X = np.zeros((5, 2))
     with pytest.raises(GpusegError, match="hdbscan_min_cluster_size must be at least 2"):
         cluster.hdbscan(X, cpu_backend, min_cluster_size=1, seed=0)
-    with pytest.raises(GpusegError, match="hdbscan_min_samples must be at least 2"):
+    with pytest.raises(GpusegError, match=r"hdbscan_min_samples must be in \[2, 1024\] \(got 1\)"):
         cluster.hdbscan(X, cpu_backend, min_samples=1, seed=0)
+    # cuML's HDBSCAN takes at most 1023 neighbours besides the user: the same bound on the CPU.
+    with pytest.raises(GpusegError, match=r"hdbscan_min_samples must be in \[2, 1024\] \(got 1025\)"):
+        cluster.hdbscan(X, cpu_backend, min_samples=1025, seed=0)
     with pytest.raises(GpusegError, match="more than 5 users.*hdbscan_sample"):
         cluster.hdbscan(X, cpu_backend, min_samples=5, seed=0)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..config import HDBSCAN_MAX_MIN_SAMPLES
 from ..errors import GpusegError
 from ..numerics.arrays import numbered_by_size
 from ..numerics.knee import find_knee
@@ -253,8 +254,9 @@ def hdbscan(X: Any, backend: Backend, *, min_cluster_size: int = 50, min_samples
     n = check_matrix(X, "HDBSCAN")
     if min_cluster_size < 2:
         raise GpusegError(f"hdbscan_min_cluster_size must be at least 2 (got {min_cluster_size})")
-    if min_samples < 2:
-        raise GpusegError(f"hdbscan_min_samples must be at least 2 (got {min_samples})")
+    if not 2 <= min_samples <= HDBSCAN_MAX_MIN_SAMPLES:
+        raise GpusegError(f"hdbscan_min_samples must be in [2, {HDBSCAN_MAX_MIN_SAMPLES}] "
+                          f"(got {min_samples})")
     fit_rows = seeded_sample(n, sample, seed=seed, backend=backend)
     X_fit = X if fit_rows is None else X[fit_rows]
     n_fit = int(X_fit.shape[0])

@@ -158,8 +158,12 @@ class RapidsBackend(Backend):
         return self._cuml.cluster.DBSCAN(eps=eps, min_samples=min_samples, **params)
 
     def HDBSCAN(self, min_cluster_size: int, min_samples: int, **params: Any) -> Any:
-        # cuML's min_samples leaves the point itself out, scikit-learn's counts it: k there is
-        # k - 1 here (cuML's docstring says so).
+        # min_samples counts the point itself here (scikit-learn's convention). cuML's C++
+        # runner asks the k-NN graph for min_samples + 1 neighbours, the point itself the first
+        # of them (its self-loop: cpp/src/hdbscan/runner.h, 26.10), so cuML's core distance is
+        # to the min_samples-th *other* point and scikit-learn's k is cuML's k - 1. Not from
+        # cuML's docstring: the August 26.10 sources say "This includes the point itself", the
+        # 26.10.0 wheel says "excluding"; the runner is the same in both.
         return self._cuml.cluster.HDBSCAN(min_cluster_size=min_cluster_size,
                                           min_samples=min_samples - 1, **params)
 
