@@ -51,6 +51,23 @@ def test_cuml_and_scikit_learn_hdbscan_agree_on_the_blobs(gpu_backend, cpu_backe
 
 
 @pytest.mark.gpu
+def test_gpu_hdbscan_on_fortran_ordered_pca_columns_finds_the_same_clusters(gpu_backend, blobs):
+    """cuML's PCA returns Fortran-ordered arrays, and a slice of their columns stays so."""
+    import cupy
+
+    X, y = blobs
+    padded = np.hstack([X, np.zeros((len(X), 3))])
+    columns = cupy.asfortranarray(cupy.asarray(padded))[:, :5]
+    assert columns.flags.f_contiguous and not columns.flags.c_contiguous
+    fit = cluster.hdbscan(columns, gpu_backend, min_cluster_size=30, min_samples=5, seed=0)
+    labels = gpu_backend.to_numpy(fit.labels)
+    np.testing.assert_array_equal(labels, _fit(gpu_backend, X, min_cluster_size=30,
+                                               min_samples=5)[1])
+    inliers = y >= 0
+    assert adjusted_rand_score(y[inliers], labels[inliers]) > 0.95
+
+
+@pytest.mark.gpu
 def test_gpu_hdbscan_takes_the_largest_min_samples_the_config_allows(gpu_backend):
     """1,024 counted here is 1,023 for cuML, the most its HDBSCAN takes."""
     X, _ = make_blobs(n_samples=1_100, centers=8.0 * np.eye(2, 4), random_state=2)

@@ -12,11 +12,13 @@ from __future__ import annotations
 import itertools
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from gpuseg.config import options_as_flags
 from gpuseg.errors import ConfigError
 from gpuseg.rapids import memory
+from gpuseg.rapids.backend import RapidsBackend
 from gpuseg.rapids.dask_engine import GpuDaskEngine
 
 GiB = 2**30
@@ -165,3 +167,32 @@ def test_the_client_pool_has_its_threshold_and_a_dask_cuda_workers_pool_survives
             Client(cluster) as client:
         [chain] = client.run(resource_chain).values()
     assert chain == ["StatisticsResourceAdaptor", "PoolMemoryResource", "CudaMemoryResource"]
+
+
+# -- HDBSCAN gets C-ordered rows -------------------------------------------------------------
+class _RecordingHDBSCAN:
+    """Stands in for cuml.cluster.HDBSCAN: records what fit was given."""
+
+    def __init__(self, **params) -> None:
+        self.params = params
+
+    def fit(self, X, y=None):
+        self.fitted_on = X
+        self.labels_ = np.zeros(len(X), dtype=np.int32)
+        return self
+
+
+def test_hdbscan_is_fitted_on_c_ordered_float32_rows_whatever_it_is_given():
+    """cuML's PCA output is Fortran-ordered; its HDBSCAN's C++ side reads rows."""
+    backend = RapidsBackend.__new__(RapidsBackend)
+    backend.xp = np
+    backend._cuml = SimpleNamespace(cluster=SimpleNamespace(HDBSCAN=_RecordingHDBSCAN))
+    pca_output = np.asfortranarray(np.random.default_rng(0).normal(size=(40, 6)))
+    X = pca_output[:, :4]
+    assert not X.flags.c_contiguous
+    model = backend.HDBSCAN(min_cluster_size=5, min_samples=5).fit(X)
+    assert model.fitted_on.flags.c_contiguous and model.fitted_on.dtype == np.float32
+    np.testing.assert_array_equal(model.fitted_on, X.astype(np.float32))
+    # cuML's min_samples does not count the point: scikit-learn's 5 is cuML's 4.
+    assert model.params == {"min_cluster_size": 5, "min_samples": 4}
+    assert model.labels_.shape == (40,)

@@ -164,8 +164,9 @@ class RapidsBackend(Backend):
         # to the min_samples-th *other* point and scikit-learn's k is cuML's k - 1. Not from
         # cuML's docstring: the August 26.10 sources say "This includes the point itself", the
         # 26.10.0 wheel says "excluding"; the runner is the same in both.
-        return self._cuml.cluster.HDBSCAN(min_cluster_size=min_cluster_size,
-                                          min_samples=min_samples - 1, **params)
+        model = self._cuml.cluster.HDBSCAN(min_cluster_size=min_cluster_size,
+                                           min_samples=min_samples - 1, **params)
+        return _RowMajorHDBSCAN(model, self.xp)
 
     def GaussianMixture(self, n_components: int, *, covariance_type: str, random_state: int,
                         **params: Any) -> Any:
@@ -254,6 +255,30 @@ class RapidsBackend(Backend):
         found["cuda_runtime"] = str(self.xp.cuda.runtime.runtimeGetVersion())
         found["python"] = platform.python_version()
         return found
+
+
+class _RowMajorHDBSCAN:
+    """cuML's HDBSCAN, fitted on C-ordered float32 rows; everything else is the model's.
+
+    cuML's PCA returns Fortran-ordered arrays and a slice of their columns stays
+    Fortran-ordered. HDBSCAN's ``fit`` in the August 26.10 sources converted its
+    input without ``order="C"`` while the C++ side reads rows: scrambled points,
+    wrong labels and no error (the 26.10.0 wheel asks for C order).
+    The copy is made here whatever the installed version does, in the float32
+    that cuML computes HDBSCAN in, so cuML copies nothing more.
+    """
+
+    def __init__(self, model: Any, xp: Any) -> None:
+        self.model = model
+        self.xp = xp
+
+    def fit(self, X: Any, y: Any = None) -> _RowMajorHDBSCAN:
+        self.model.fit(self.xp.ascontiguousarray(X, dtype=self.xp.float32))
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for names not set in __init__: the fitted model's (labels_, ...).
+        return getattr(self.__dict__["model"], name)
 
 
 def _has_nulls(data: Any) -> bool:
