@@ -300,6 +300,19 @@ def test_the_memory_resource_choice_makes_calls_rmm_has():
         assert not issubclass(getattr(rmm.mr, kept), rmm.mr.CudaMemoryResource), kept
 
 
+def test_the_gpu_mixture_factors_under_cupys_raising_error_state():
+    """CuPy's cholesky raises on a matrix that is not positive definite only when asked."""
+    import cupyx
+
+    model = _stand_in([]).GaussianMixture(2, covariance_type="full", random_state=0,
+                                          weights_init=np.ones(2) / 2,
+                                          means_init=np.zeros((2, 3)),
+                                          precisions_init=np.stack([np.eye(3)] * 2))
+    assert cupyx.geterr()["linalg"] == "ignore"  # CuPy's default
+    with model.linalg_errors():
+        assert cupyx.geterr()["linalg"] == "raise"
+    assert cupyx.geterr()["linalg"] == "ignore"
+
 
 # -- runs across Dask workers (gpuseg.distributed) ------------------------------------------
 def test_the_dask_gpu_cluster_and_estimator_calls_bind():

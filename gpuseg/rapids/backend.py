@@ -6,6 +6,7 @@ the GPU backend is asked for.
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import math
 import platform
@@ -171,11 +172,17 @@ class RapidsBackend(Backend):
     def GaussianMixture(self, n_components: int, *, covariance_type: str, random_state: int,
                         **params: Any) -> Any:
         # cuML has no Gaussian mixture: gpuseg's EM over CuPy. It starts from the given
-        # parameters and draws nothing, so random_state has nothing to seed.
+        # parameters and draws nothing, so random_state has nothing to seed. CuPy's cholesky
+        # checks cuSOLVER's status (and raises on a matrix that is not positive definite) only
+        # under errstate(linalg="raise") (cupy/linalg/_util.py): one sync per factorisation.
+        import cupyx
+
         from ..numerics.mixture import GaussianMixtureEM
 
         return GaussianMixtureEM(n_components, covariance_type=covariance_type,  # type: ignore[arg-type]
-                                 xp=self.xp, **params)
+                                 xp=self.xp,
+                                 linalg_errors=functools.partial(cupyx.errstate, linalg="raise"),
+                                 **params)
 
     def UMAP(self, *, n_neighbors: int, min_dist: float, random_state: int, **params: Any) -> Any:
         params.setdefault("n_components", 2)
