@@ -10,6 +10,7 @@ from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
 from gpuseg import cluster
+from gpuseg.cluster.density import cluster_scale
 from gpuseg.errors import GpusegError
 from gpuseg.numerics.sampling import seeded_sample
 
@@ -74,6 +75,29 @@ def test_gpu_hdbscan_takes_the_largest_min_samples_the_config_allows(gpu_backend
     fit = cluster.hdbscan(gpu_backend.from_host(X), gpu_backend, min_cluster_size=100,
                           min_samples=1_024, seed=0)
     assert fit.n_fit == 1_100 and fit.min_samples == 1_024
+
+
+def test_each_clusters_scale_is_the_largest_core_distance_among_its_users():
+    rng = np.random.default_rng(3)
+    labels = rng.integers(-1, 6, 500)
+    labels[labels == 4] = 2  # a label no user has
+    core = rng.random(500).astype(np.float32)
+    scale = cluster_scale(labels, core, xp=np)
+    expected = [core[labels == c].max() if (labels == c).any() else 0.0 for c in range(6)]
+    np.testing.assert_array_equal(scale, np.asarray(expected, dtype=np.float32))
+    assert scale.dtype == np.float32
+    # No cluster at all: one slot, so that looking up a user's cluster (or 0) stays in range.
+    np.testing.assert_array_equal(cluster_scale(-np.ones(5, dtype=np.int64), core[:5], xp=np),
+                                  [0.0])
+
+
+@pytest.mark.gpu
+def test_the_gpu_cluster_scale_is_the_cpu_one(gpu_backend):
+    rng = np.random.default_rng(4)
+    labels, core = rng.integers(-1, 40, 20_000), rng.random(20_000)
+    on_gpu = cluster_scale(gpu_backend.from_host(labels), gpu_backend.from_host(core),
+                           xp=gpu_backend.xp)
+    np.testing.assert_array_equal(gpu_backend.to_numpy(on_gpu), cluster_scale(labels, core, xp=np))
 
 
 def test_a_sampled_fit_assigns_each_other_user_by_mutual_reachability(cpu_backend, blobs):

@@ -1,4 +1,4 @@
-"""Every cuML, cuDF and RMM call of the RAPIDS backend, checked against the installed libraries.
+"""Every cuML, cuDF, RMM, dask-cuda and CuPy call of the GPU path, checked against the libraries.
 
 Runs wherever cuML and cuDF import, with or without a GPU (``../shared/gpu/device-like-env.sh``
 builds such an environment; the GPU host is one too), and skips elsewhere. Nothing here touches
@@ -9,7 +9,10 @@ device time is spent. The factory calls are the ones the pipeline really makes: 
 run goes through a CPU backend that hands each estimator request to the RAPIDS backend's
 factory first, then checks each method the pipeline calls on the estimator (and each fitted
 attribute it reads) against the cuML class. The run itself computes with the CPU backend, under
-whatever library versions this environment has (on the device-like one, the GPU host's).
+whatever library versions this environment has (on the device-like one, the GPU host's). The
+array code that only the GPU runs on CuPy (the mixture's EM, HDBSCAN's scales) runs on numpy
+through a stand-in that checks each function it reaches against CuPy's, and RMM's Cython
+classes are checked against the ``.pyi`` stubs shipped beside them.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import functools
 import importlib.util
 import inspect
 from pathlib import Path
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -298,6 +302,74 @@ def test_the_memory_resource_choice_makes_calls_rmm_has():
     assert "get_upstream" in vars(rmm.mr.UpstreamResourceAdaptor)
     for kept in ("ManagedMemoryResource", "CudaAsyncMemoryResource", "PoolMemoryResource"):
         assert not issubclass(getattr(rmm.mr, kept), rmm.mr.CudaMemoryResource), kept
+
+
+class _OnCupyToo:
+    """numpy computes; every function or module the code reaches must exist on CuPy too, and
+    each call must bind to CuPy's signature where CuPy exposes one (not its ufuncs)."""
+
+    def __init__(self, on_numpy: Any, on_cupy: Any, path: str, problems: list) -> None:
+        self._numpy, self._cupy, self._path, self._problems = on_numpy, on_cupy, path, problems
+
+    def __getattr__(self, name: str) -> Any:
+        on_numpy = getattr(self._numpy, name)
+        path = f"{self._path}.{name}"
+        if not hasattr(self._cupy, name):
+            self._problems.append(f"{path}: CuPy has no such attribute")
+            return on_numpy
+        if isinstance(on_numpy, type) or not (callable(on_numpy)
+                                              or isinstance(on_numpy, ModuleType)):
+            return on_numpy  # dtypes, constants, exception classes
+        return _OnCupyToo(on_numpy, getattr(self._cupy, name), path, self._problems)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            signature = inspect.signature(self._cupy)
+        except (TypeError, ValueError):
+            signature = None  # a ufunc or a Cython builtin: the attribute check is what there is
+        if signature is not None:
+            try:
+                signature.bind(*args, **kwargs)
+            except TypeError as exc:
+                self._problems.append(f"{self._path}: {exc}")
+        return self._numpy(*args, **kwargs)
+
+
+@pytest.fixture()
+def xp_checked():
+    import cupy
+
+    problems: list = []
+    yield _OnCupyToo(np, cupy, "cupy", problems)
+    assert problems == []
+
+
+def test_the_em_cluster_scale_and_hdbscan_input_use_only_what_cupy_has(xp_checked):
+    """The xp code that only the GPU runs on CuPy: the mixture's EM, the clusters' scales."""
+    from gpuseg.cluster.density import cluster_scale
+    from gpuseg.numerics.mixture import GaussianMixtureEM, gaussian_parameters
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4)) + 4.0 * (np.arange(300) % 2)[:, None]
+    resp = np.eye(2)[np.arange(300) % 2]
+    for covariance_type in ("full", "diag"):
+        nk, means, covariances = gaussian_parameters(X, resp, 1e-6, covariance_type,
+                                                     xp=xp_checked)
+        precisions = (np.linalg.inv(covariances) if covariance_type == "full"
+                      else 1.0 / covariances)
+        model = GaussianMixtureEM(2, covariance_type=covariance_type, weights_init=nk / 300,
+                                  means_init=means, precisions_init=precisions,
+                                  xp=xp_checked).fit(X)
+        assert model.predict_proba(X).shape == (300, 2)
+    labels = np.arange(300) % 3 - 1
+    assert cluster_scale(labels, rng.random(300), xp=xp_checked).shape == (2,)
+    backend = _stand_in([])
+    backend.xp = xp_checked
+    fitted = []
+    backend._cuml = SimpleNamespace(cluster=SimpleNamespace(
+        HDBSCAN=lambda **params: SimpleNamespace(fit=fitted.append)))
+    backend.HDBSCAN(min_cluster_size=5, min_samples=5).fit(np.asfortranarray(X))
+    assert fitted[0].flags.c_contiguous
 
 
 def test_the_gpu_mixture_factors_under_cupys_raising_error_state():

@@ -351,11 +351,13 @@ def reachability_labels(X: Any, neighbours: Any, core: Any, fit_labels: Any, sca
 
 
 def cluster_scale(labels: Any, core: Any, *, xp: Any) -> Any:
-    """Per cluster, the largest core distance of its fitted users (0 where a label is unused)."""
+    """Per cluster, the largest core distance of its fitted users (0 where a label is unused).
+
+    One segmented maximum over every fitted user (``maximum.at``, a scatter of
+    atomic maxima on CuPy); the cluster count is the one value that leaves the
+    device. Outliers (-1) go to a slot of their own, dropped at the end.
+    """
     n_clusters = int(labels.max()) + 1
-    scale = xp.zeros(max(n_clusters, 1), dtype=core.dtype)
-    for cluster in range(n_clusters):
-        members = labels == cluster
-        if bool(members.any()):
-            scale[cluster] = core[members].max()
-    return scale
+    scale = xp.zeros(max(n_clusters, 1) + 1, dtype=core.dtype)
+    xp.maximum.at(scale, labels + 1, core)
+    return scale[1:]
