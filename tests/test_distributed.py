@@ -45,11 +45,17 @@ LIGHT = dict(seed=7, n_init=3, sweep_n_init=1, stability_seeds=2, bootstrap_roun
 
 
 @pytest.fixture(scope="module")
-def dask_backend(backend):
-    """Each backend in turn (conftest's ``backend``), skipped where its Dask engine is missing."""
+def dask_backend(backend, request):
+    """Each backend in turn (conftest's ``backend``), skipped where its Dask engine is missing.
+
+    Under ``--require-gpu`` (the device check) a GPU without its Dask engine fails instead:
+    a skip there would hide a staging without the Dask stack.
+    """
     try:
         dask_engine(backend)
     except BackendUnavailableError as exc:
+        if backend.name == "gpu" and request.config.getoption("--require-gpu"):
+            pytest.fail(f"GPU Dask engine unavailable under --require-gpu: {exc}", pytrace=False)
         pytest.skip(str(exc))
     return backend
 
