@@ -49,7 +49,7 @@ def test_the_gpu_engine_refuses_one_worker_more_than_the_visible_gpus(gpu_backen
     pytest.importorskip("dask_cuda")
     gpus = GpuDaskEngine.visible_gpus()
     assert gpus >= 1
-    # Refused before dask-cuda starts anything (its own error comes after the first workers).
+    # Refused before dask-cuda starts anything (its own error comes once its scheduler is up).
     with pytest.raises(ConfigError, match=f"but {gpus} GPUs? (is|are) visible"):
         GpuDaskEngine().local_cluster(gpus + 1, None)
 

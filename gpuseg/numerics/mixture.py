@@ -73,7 +73,7 @@ def precision_cholesky(covariances: Any, covariance_type: str, *, xp: ModuleType
         lower = xp.linalg.cholesky(covariances)
     except np.linalg.LinAlgError:
         raise ValueError(ILL_DEFINED) from None
-    # A NaN covariance (a NaN row) passes the factorisation's pivot test and comes back NaN.
+    # A NaN covariance (from a NaN row) may pass a factorisation's pivot test and come back NaN.
     if not bool(xp.isfinite(lower).all()):
         raise ValueError(ILL_DEFINED)
     eye = xp.broadcast_to(xp.eye(int(covariances.shape[1]), dtype=covariances.dtype),

@@ -26,7 +26,7 @@ class GpuDaskEngine(DaskEngine):
         ConfigError
             When ``n_workers`` is above the GPUs visible here (dask-cuda would
             raise a bare ``ValueError("Can not scale beyond visible devices")``
-            after starting the first workers).
+            once its scheduler is up, naming no option).
         """
         check_worker_count(n_workers, self.visible_gpus())
         from dask_cuda import LocalCUDACluster
