@@ -53,6 +53,9 @@ SAMPLED = MappingProxyType({
     "importance_sample": 100_000})
 #: Smallest sample a sampled stage accepts.
 MIN_SAMPLE = 100
+#: Largest hdbscan_min_samples (the user counted): cuML's HDBSCAN refuses min_samples above
+#: 1023 (the user not counted; cuml/cluster/hdbscan/hdbscan.pyx, 26.10).
+HDBSCAN_MAX_MIN_SAMPLES = 1024
 #: Bounds of the Dask scale-out fields.
 MAX_WORKERS = 1024
 MIN_WORKER_MEMORY = 256 << 20
@@ -238,7 +241,7 @@ class PipelineConfig:
         50, "int", "HDBSCAN's smallest cluster, in fitted users", low=2)
     hdbscan_min_samples: int = _option(
         5, "int", "HDBSCAN core-point threshold: the neighbour (the user counted) whose distance "
-        "is the user's core distance", low=2)
+        "is the user's core distance", low=2, high=HDBSCAN_MAX_MIN_SAMPLES)
     hdbscan_sample: SampleSize = _option(
         "auto", "sample", "users HDBSCAN is fitted on, the others joining the cluster of their "
         "nearest fitted user when within its core distance")

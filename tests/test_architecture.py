@@ -131,7 +131,7 @@ def test_the_data_layer_builds_no_backend():
 
 def test_backends_import_the_pipeline_downward_only():
     """The backends may use the interface and generic numerics, never a pipeline stage."""
-    allowed = ("gpuseg.backend", "gpuseg.errors", "gpuseg.numerics", "gpuseg.host",
+    allowed = ("gpuseg.backend", "gpuseg.config", "gpuseg.errors", "gpuseg.numerics", "gpuseg.host",
                "gpuseg.resources", "gpuseg.distributed.engine", "gpuseg.rapids", "cpu_fallback",
                # Where gpuseg keeps its caches (the numba kernels sit beside the parquet cache).
                "gpuseg.data.cache")

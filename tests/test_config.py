@@ -47,7 +47,9 @@ def test_is_frozen_and_keyword_only():
     ("gmm_covariance", "tied", "gmm_covariance must be one of full, diag"),
     ("gmm_space", "umap", "gmm_space must be one of centroids, pca"),
     ("density", "optics", "density must be one of dbscan, hdbscan"),
-    ("hdbscan_min_samples", 1, "hdbscan_min_samples must be an integer >= 2"),
+    ("hdbscan_min_samples", 1, "hdbscan_min_samples must be an integer in [2, 1024]"),
+    # cuML's HDBSCAN refuses more than 1023 neighbours besides the user itself.
+    ("hdbscan_min_samples", 1025, "hdbscan_min_samples must be an integer in [2, 1024]"),
 ])
 def test_bad_values_name_the_field_and_range(field, value, fragment):
     with pytest.raises(ConfigError) as excinfo:

@@ -11,6 +11,7 @@ from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
 from gpuseg import cluster
+from gpuseg.cluster.density import cluster_scale
 from gpuseg.config import PipelineConfig
 from gpuseg.errors import GpusegError
 from gpuseg.numerics.sampling import seeded_sample
@@ -61,6 +62,55 @@ def test_cuml_and_scikit_learn_hdbscan_agree_on_the_blobs(gpu_backend, cpu_backe
     assert adjusted_rand_score(on_cpu, on_gpu) >= 0.9
 
 
+@pytest.mark.gpu
+def test_gpu_hdbscan_on_fortran_ordered_pca_columns_finds_the_same_clusters(gpu_backend, blobs):
+    """cuML's PCA returns Fortran-ordered arrays, and a slice of their columns stays so."""
+    import cupy
+
+    X, y = blobs
+    padded = np.hstack([X, np.zeros((len(X), 3))])
+    columns = cupy.asfortranarray(cupy.asarray(padded))[:, :5]
+    assert columns.flags.f_contiguous and not columns.flags.c_contiguous
+    fit = cluster.hdbscan(columns, gpu_backend, min_cluster_size=30, min_samples=5)
+    labels = gpu_backend.to_numpy(fit.labels)
+    np.testing.assert_array_equal(labels, _fit(gpu_backend, X, min_cluster_size=30,
+                                               min_samples=5)[1])
+    inliers = y >= 0
+    assert adjusted_rand_score(y[inliers], labels[inliers]) > 0.95
+
+
+@pytest.mark.gpu
+def test_gpu_hdbscan_takes_the_largest_min_samples_the_config_allows(gpu_backend):
+    """1,024 counted here is 1,023 for cuML, the most its HDBSCAN takes."""
+    X, _ = make_blobs(n_samples=1_100, centers=8.0 * np.eye(2, 4), random_state=2)
+    fit = cluster.hdbscan(gpu_backend.from_host(X), gpu_backend, min_cluster_size=100,
+                          min_samples=1_024)
+    assert fit.n_fit == 1_100 and fit.min_samples == 1_024
+
+
+def test_each_clusters_scale_is_the_largest_core_distance_among_its_users():
+    rng = np.random.default_rng(3)
+    labels = rng.integers(-1, 6, 500)
+    labels[labels == 4] = 2  # a label no user has
+    core = rng.random(500).astype(np.float32)
+    scale = cluster_scale(labels, core, xp=np)
+    expected = [core[labels == c].max() if (labels == c).any() else 0.0 for c in range(6)]
+    np.testing.assert_array_equal(scale, np.asarray(expected, dtype=np.float32))
+    assert scale.dtype == np.float32
+    # No cluster at all: one slot, so that looking up a user's cluster (or 0) stays in range.
+    np.testing.assert_array_equal(cluster_scale(-np.ones(5, dtype=np.int64), core[:5], xp=np),
+                                  [0.0])
+
+
+@pytest.mark.gpu
+def test_the_gpu_cluster_scale_is_the_cpu_one(gpu_backend):
+    rng = np.random.default_rng(4)
+    labels, core = rng.integers(-1, 40, 20_000), rng.random(20_000)
+    on_gpu = cluster_scale(gpu_backend.from_host(labels), gpu_backend.from_host(core),
+                           xp=gpu_backend.xp)
+    np.testing.assert_array_equal(gpu_backend.to_numpy(on_gpu), cluster_scale(labels, core, xp=np))
+
+
 def test_a_sampled_fit_assigns_each_other_user_by_mutual_reachability(cpu_backend, blobs):
     """Naive reference: distances by scipy, core distances by sorting, the rule by hand."""
     X, _ = blobs
@@ -98,7 +148,10 @@ def test_hdbscan_parameters_and_too_few_users_are_clear_errors(cpu_backend):
     X = np.zeros((5, 2))
     with pytest.raises(GpusegError, match="hdbscan_min_cluster_size must be at least 2"):
         cluster.hdbscan(X, cpu_backend, min_cluster_size=1)
-    with pytest.raises(GpusegError, match="hdbscan_min_samples must be at least 2"):
+    with pytest.raises(GpusegError, match=r"hdbscan_min_samples must be in \[2, 1024\] \(got 1\)"):
         cluster.hdbscan(X, cpu_backend, min_samples=1)
+    # cuML's HDBSCAN takes at most 1023 neighbours besides the user: the same bound on the CPU.
+    with pytest.raises(GpusegError, match=r"hdbscan_min_samples must be in \[2, 1024\] \(got 1025\)"):
+        cluster.hdbscan(X, cpu_backend, min_samples=1025)
     with pytest.raises(GpusegError, match="more than 5 users.*hdbscan_sample"):
         cluster.hdbscan(X, cpu_backend, min_samples=5)

@@ -47,3 +47,17 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert demo.endswith("gpuseg demo")
     ci = (ROOT / ".ci" / "run").read_text()
     assert tests in ci.splitlines()
+
+
+def test_the_gpu_extra_brings_every_module_the_gpu_dask_engine_needs():
+    """Otherwise pip install 'gpuseg[gpu]' leaves --workers refused, advising gpuseg[gpu]."""
+    from gpuseg.rapids.dask_engine import GpuDaskEngine
+
+    # The distribution of the extra that brings each module (distributed comes with dask-cuda).
+    brought_by = {"distributed": "dask-cuda", "dask_cuda": "dask-cuda", "bokeh": "bokeh"}
+    assert set(GpuDaskEngine.modules) == set(brought_by)
+    assert GpuDaskEngine.extra == "gpu"
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]["gpu"]
+    names = {re.split(r"[<>=\[ ]", requirement)[0] for requirement in extra}
+    assert set(brought_by.values()) <= names, set(brought_by.values()) - names

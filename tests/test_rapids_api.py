@@ -1,4 +1,4 @@
-"""Every cuML, cuDF and RMM call of the RAPIDS backend, checked against the installed libraries.
+"""Every cuML, cuDF, RMM, dask-cuda and CuPy call of the GPU path, checked against the libraries.
 
 Runs wherever cuML and cuDF import, with or without a GPU (``../shared/gpu/device-like-env.sh``
 builds such an environment; the GPU host is one too), and skips elsewhere. Nothing here touches
@@ -9,15 +9,20 @@ device time is spent. The factory calls are the ones the pipeline really makes: 
 run goes through a CPU backend that hands each estimator request to the RAPIDS backend's
 factory first, then checks each method the pipeline calls on the estimator (and each fitted
 attribute it reads) against the cuML class. The run itself computes with the CPU backend, under
-whatever library versions this environment has (on the device-like one, the GPU host's).
+whatever library versions this environment has (on the device-like one, the GPU host's). The
+array code that only the GPU runs on CuPy (the mixture's EM, HDBSCAN's scales) runs on numpy
+through a stand-in that checks each function it reaches against CuPy's, and RMM's Cython
+classes are checked against the ``.pyi`` stubs shipped beside them.
 """
 from __future__ import annotations
 
+import ast
 import dataclasses
 import functools
 import importlib.util
 import inspect
 from pathlib import Path
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -32,7 +37,8 @@ from cpu_fallback.backend import CpuBackend  # noqa: E402
 from gpuseg.config import PipelineConfig  # noqa: E402
 from gpuseg.data.synth import generate_instacart, write_instacart  # noqa: E402
 from gpuseg.pipeline import segment  # noqa: E402
-from gpuseg.rapids.backend.backend import RapidsBackend  # noqa: E402
+from gpuseg.rapids.backend import RapidsBackend  # noqa: E402
+from gpuseg.rapids.memory import DeviceMemory  # noqa: E402
 
 #: The estimator factories of the backend interface that the pipeline builds from cuML.
 FACTORIES = ("StandardScaler", "PCA", "KMeans", "DBSCAN", "HDBSCAN", "UMAP", "NearestNeighbors")
@@ -60,7 +66,7 @@ def _stand_in(calls: list) -> RapidsBackend:
     backend._cuml = _Checked(cuml, calls)
     backend.xp = np
     backend.df = cudf
-    backend._rmm_statistics = False
+    backend._memory = DeviceMemory(statistics=False, release_threshold=None)
     backend.available_memory = lambda: 16 * 2**30
     return backend
 
@@ -232,21 +238,159 @@ def test_the_rmm_pieces_the_backend_sets_up_exist():
     import rmm.statistics
     from rmm.allocators.cupy import rmm_cupy_allocator  # noqa: F401
 
-    for name in ("CudaAsyncMemoryResource", "StatisticsResourceAdaptor",
-                 "get_current_device_resource", "set_current_device_resource"):
+    for name in ("CudaAsyncMemoryResource", "CudaMemoryResource", "StatisticsResourceAdaptor",
+                 "UpstreamResourceAdaptor", "get_current_device_resource",
+                 "set_current_device_resource"):
         assert hasattr(rmm.mr, name), name
     fields = {f.name for f in dataclasses.fields(rmm.statistics.Statistics)}
     assert {"peak_bytes", "current_bytes"} <= fields
     assert callable(rmm.statistics.enable_statistics) and callable(rmm.statistics.get_statistics)
 
 
+def _stub_signature(cls: type, method: str = "__init__") -> inspect.Signature:
+    """A Cython class's method signature from the ``.pyi`` stub shipped beside it."""
+    origin = importlib.util.find_spec(cls.__module__).origin
+    stub = ast.parse(Path(origin.split(".abi3")[0].split(".cpython")[0]).with_suffix(".pyi")
+                     .read_text(encoding="utf-8"))
+    [definition] = [node for node in ast.walk(stub)
+                    if isinstance(node, ast.ClassDef) and node.name == cls.__name__]
+    [function] = [node for node in definition.body
+                  if isinstance(node, ast.FunctionDef) and node.name == method]
+    for argument in (*function.args.args, *function.args.kwonlyargs):
+        argument.annotation = None
+    function.returns, function.body, function.decorator_list = None, [ast.Pass()], []
+    namespace: dict = {}
+    exec(compile(ast.fix_missing_locations(ast.Module([function], [])), "<stub>", "exec"),
+         namespace)
+    return inspect.signature(namespace[method])
+
+
+def test_the_memory_resource_choice_makes_calls_rmm_has():
+    """gpuseg's pool where RMM's default is current; a dask-cuda worker's resource kept."""
+    import rmm.mr
+
+    from gpuseg.rapids.memory import install_pool
+
+    made = []
+
+    class Recording:
+        CudaMemoryResource = rmm.mr.CudaMemoryResource
+        UpstreamResourceAdaptor = rmm.mr.UpstreamResourceAdaptor
+        current = rmm.mr.CudaMemoryResource()  # builds no CUDA state
+
+        @staticmethod
+        def CudaAsyncMemoryResource(**kwargs):
+            _stub_signature(rmm.mr.CudaAsyncMemoryResource).bind(None, **kwargs)
+            made.append(kwargs)
+            return object()
+
+        @classmethod
+        def get_current_device_resource(cls):
+            return cls.current
+
+        @classmethod
+        def set_current_device_resource(cls, resource):
+            cls.current = resource
+
+    assert install_pool(Recording, device=77, total_bytes=16 * 2**30) == 4 * 2**30
+    assert made == [{"release_threshold": 4 * 2**30}]
+    # What dask-cuda's plugin and RMM's statistics put over a resource all expose the upstream
+    # one, so gpuseg's pool is found under them and another's resource is recognised as such.
+    for name in ("StatisticsResourceAdaptor", "PoolMemoryResource", "LimitingResourceAdaptor",
+                 "TrackingResourceAdaptor", "LoggingResourceAdaptor"):
+        assert issubclass(getattr(rmm.mr, name), rmm.mr.UpstreamResourceAdaptor), name
+    assert "get_upstream" in vars(rmm.mr.UpstreamResourceAdaptor)
+    for kept in ("ManagedMemoryResource", "CudaAsyncMemoryResource", "PoolMemoryResource"):
+        assert not issubclass(getattr(rmm.mr, kept), rmm.mr.CudaMemoryResource), kept
+
+
+class _OnCupyToo:
+    """numpy computes; every function or module the code reaches must exist on CuPy too, and
+    each call must bind to CuPy's signature where CuPy exposes one (not its ufuncs)."""
+
+    def __init__(self, on_numpy: Any, on_cupy: Any, path: str, problems: list) -> None:
+        self._numpy, self._cupy, self._path, self._problems = on_numpy, on_cupy, path, problems
+
+    def __getattr__(self, name: str) -> Any:
+        on_numpy = getattr(self._numpy, name)
+        path = f"{self._path}.{name}"
+        if not hasattr(self._cupy, name):
+            self._problems.append(f"{path}: CuPy has no such attribute")
+            return on_numpy
+        if isinstance(on_numpy, type) or not (callable(on_numpy)
+                                              or isinstance(on_numpy, ModuleType)):
+            return on_numpy  # dtypes, constants, exception classes
+        return _OnCupyToo(on_numpy, getattr(self._cupy, name), path, self._problems)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            signature = inspect.signature(self._cupy)
+        except (TypeError, ValueError):
+            signature = None  # a ufunc or a Cython builtin: the attribute check is what there is
+        if signature is not None:
+            try:
+                signature.bind(*args, **kwargs)
+            except TypeError as exc:
+                self._problems.append(f"{self._path}: {exc}")
+        return self._numpy(*args, **kwargs)
+
+
+@pytest.fixture()
+def xp_checked():
+    import cupy
+
+    problems: list = []
+    yield _OnCupyToo(np, cupy, "cupy", problems)
+    assert problems == []
+
+
+def test_the_em_cluster_scale_and_hdbscan_input_use_only_what_cupy_has(xp_checked):
+    """The xp code that only the GPU runs on CuPy: the mixture's EM, the clusters' scales."""
+    from gpuseg.cluster.density import cluster_scale
+    from gpuseg.numerics.mixture import GaussianMixtureEM, gaussian_parameters
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4)) + 4.0 * (np.arange(300) % 2)[:, None]
+    resp = np.eye(2)[np.arange(300) % 2]
+    for covariance_type in ("full", "diag"):
+        nk, means, covariances = gaussian_parameters(X, resp, 1e-6, covariance_type,
+                                                     xp=xp_checked)
+        precisions = (np.linalg.inv(covariances) if covariance_type == "full"
+                      else 1.0 / covariances)
+        model = GaussianMixtureEM(2, covariance_type=covariance_type, weights_init=nk / 300,
+                                  means_init=means, precisions_init=precisions,
+                                  xp=xp_checked).fit(X)
+        assert model.predict_proba(X).shape == (300, 2)
+    labels = np.arange(300) % 3 - 1
+    assert cluster_scale(labels, rng.random(300), xp=xp_checked).shape == (2,)
+    backend = _stand_in([])
+    backend.xp = xp_checked
+    fitted = []
+    backend._cuml = SimpleNamespace(cluster=SimpleNamespace(
+        HDBSCAN=lambda **params: SimpleNamespace(fit=fitted.append)))
+    backend.HDBSCAN(min_cluster_size=5, min_samples=5).fit(np.asfortranarray(X))
+    assert fitted[0].flags.c_contiguous
+
+
+def test_the_gpu_mixture_factors_under_cupys_raising_error_state():
+    """CuPy's cholesky raises on a matrix that is not positive definite only when asked."""
+    import cupyx
+
+    model = _stand_in([]).GaussianMixture(2, covariance_type="full", random_state=0,
+                                          weights_init=np.ones(2) / 2,
+                                          means_init=np.zeros((2, 3)),
+                                          precisions_init=np.stack([np.eye(3)] * 2))
+    assert cupyx.geterr()["linalg"] == "ignore"  # CuPy's default
+    with model.linalg_errors():
+        assert cupyx.geterr()["linalg"] == "raise"
+    assert cupyx.geterr()["linalg"] == "ignore"
+
+
 # -- runs across Dask workers (gpuseg.distributed) ------------------------------------------
-def test_the_dask_gpu_cluster_and_estimator_calls_bind():
-    """The GPU engine's LocalCUDACluster, cuml.dask KMeans and UMAP calls, as it makes them."""
+def test_the_dask_gpu_cluster_call_binds():
+    """The GPU engine's LocalCUDACluster call, as it makes it (the stages run on the workers
+    through the GPU backend itself, so no cuml.dask estimator is called)."""
     dask_cuda = pytest.importorskip("dask_cuda")
-    pytest.importorskip("dask_cudf")
-    import cuml.dask.cluster
-    import cuml.dask.manifold
     import distributed
 
     from gpuseg.rapids.dask_engine import GpuDaskEngine
@@ -258,17 +402,13 @@ def test_the_dask_gpu_cluster_and_estimator_calls_bind():
     inspect.signature(distributed.LocalCluster).bind(
         **{key: value for key, value in cluster.items() if key not in named})
 
-    params = GpuDaskEngine.kmeans_params(np.zeros((5, 3)), 7)
-    inspect.signature(cuml.dask.cluster.KMeans).bind(client=None, **params)
-    # cuml.dask builds cuML's multi-GPU KMeans (a cuml.KMeans) with those keywords.
-    from cuml.cluster.kmeans_mg import KMeansMG
+    # The GPU count --workers is checked against, as LocalCUDACluster counts the devices.
+    import dask_cuda.utils
 
-    inspect.signature(KMeansMG).bind(handle=None, output_type="cupy", **params)
-    inspect.signature(cuml.dask.cluster.KMeans.fit).bind(None, "X")
-    assert _sets_attribute(cuml.KMeans, "cluster_centers_")
-
-    inspect.signature(cuml.dask.manifold.UMAP).bind(model=object(), client=None)
-    inspect.signature(cuml.dask.manifold.UMAP.transform).bind(None, "X")
+    inspect.signature(dask_cuda.utils.get_n_gpus).bind()
+    # The worker of tests/test_gpu_guards.py that keeps its dask-cuda pool.
+    inspect.signature(dask_cuda.LocalCUDACluster).bind(n_workers=1, rmm_pool_size="1GB",
+                                                       dashboard_address=":0")
 
 
 def test_the_cudf_calls_of_the_partition_tasks_bind():

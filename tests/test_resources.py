@@ -238,9 +238,18 @@ def test_gpu_free_memory_counts_what_the_async_pool_keeps_for_reuse():
     """The driver counts the pool's cached blocks as used; the statistics give them back."""
     from types import SimpleNamespace
 
-    from gpuseg.rapids import backend as rapids
+    from gpuseg.rapids.memory import DeviceMemory
 
-    assert rapids.pool_cached_bytes(None) == 0
-    stats = SimpleNamespace(peak_bytes=10 * 2**30, current_bytes=3 * 2**30)
-    assert rapids.pool_cached_bytes(stats) == 7 * 2**30
-    assert rapids.pool_cached_bytes(SimpleNamespace(peak_bytes=5, current_bytes=5)) == 0
+    GiB = 2**30
+    own_pool = DeviceMemory(statistics=True, release_threshold=8 * GiB)
+    assert own_pool.cached_bytes(None) == 0
+    # Below the release threshold the pool keeps its peak; above it, only the threshold.
+    assert own_pool.cached_bytes(SimpleNamespace(peak_bytes=6 * GiB, current_bytes=2 * GiB)) \
+        == 4 * GiB
+    assert own_pool.cached_bytes(SimpleNamespace(peak_bytes=10 * GiB, current_bytes=3 * GiB)) \
+        == 5 * GiB
+    assert own_pool.cached_bytes(SimpleNamespace(peak_bytes=10 * GiB, current_bytes=9 * GiB)) \
+        == 0
+    # A resource a dask-cuda worker was started with: what it keeps is not gpuseg's to see.
+    kept = DeviceMemory(statistics=True, release_threshold=None)
+    assert kept.cached_bytes(SimpleNamespace(peak_bytes=10 * GiB, current_bytes=3 * GiB)) == 0

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..config import HDBSCAN_MAX_MIN_SAMPLES
 from ..errors import GpusegError
 from ..numerics.arrays import numbered_by_size
 from ..numerics.knee import find_knee
@@ -273,8 +274,9 @@ def fit_hdbscan(X: Any, backend: Backend, *, min_cluster_size: int = 50,
     n_fit = check_matrix(X, "HDBSCAN")
     if min_cluster_size < 2:
         raise GpusegError(f"hdbscan_min_cluster_size must be at least 2 (got {min_cluster_size})")
-    if min_samples < 2:
-        raise GpusegError(f"hdbscan_min_samples must be at least 2 (got {min_samples})")
+    if not 2 <= min_samples <= HDBSCAN_MAX_MIN_SAMPLES:
+        raise GpusegError(f"hdbscan_min_samples must be in [2, {HDBSCAN_MAX_MIN_SAMPLES}] "
+                          f"(got {min_samples})")
     if n_fit <= min_samples:
         raise GpusegError(
             f"HDBSCAN with min_samples={min_samples} needs more than {min_samples} users to fit "
@@ -364,11 +366,13 @@ def reachability_labels(X: Any, neighbours: Any, core: Any, fit_labels: Any, sca
 
 
 def cluster_scale(labels: Any, core: Any, *, xp: Any) -> Any:
-    """Per cluster, the largest core distance of its fitted users (0 where a label is unused)."""
+    """Per cluster, the largest core distance of its fitted users (0 where a label is unused).
+
+    One segmented maximum over every fitted user (``maximum.at``, a scatter of
+    atomic maxima on CuPy); the cluster count is the one value that leaves the
+    device. Outliers (-1) go to a slot of their own, dropped at the end.
+    """
     n_clusters = int(labels.max()) + 1
-    scale = xp.zeros(max(n_clusters, 1), dtype=core.dtype)
-    for cluster in range(n_clusters):
-        members = labels == cluster
-        if bool(members.any()):
-            scale[cluster] = core[members].max()
-    return scale
+    scale = xp.zeros(max(n_clusters, 1) + 1, dtype=core.dtype)
+    xp.maximum.at(scale, labels + 1, core)
+    return scale[1:]

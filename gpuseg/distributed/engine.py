@@ -2,8 +2,8 @@
 
 A backend's engine starts its local cluster (the stages themselves run the same
 block functions on every row source): the CPU's engine is
-:class:`cpu_fallback.dask_engine.CpuDaskEngine` (dask.distributed, dask-ml), the
-GPU's :class:`gpuseg.rapids.dask_engine.GpuDaskEngine` (dask-cuda, cuml.dask);
+:class:`cpu_fallback.dask_engine.CpuDaskEngine` (dask.distributed), the
+GPU's :class:`gpuseg.rapids.dask_engine.GpuDaskEngine` (dask-cuda);
 :func:`gpuseg.registry.dask_engine` builds the one of a backend, and the run never
 asks which it has. Every import happens inside the method that needs it, so
 neither dask nor RAPIDS loads with ``import gpuseg``.

@@ -14,6 +14,8 @@ that both the pipeline and ``gpuseg assign`` use on fitted parameters.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal
@@ -53,6 +55,10 @@ def precision_cholesky(covariances: Any, covariance_type: str, *, xp: ModuleType
     covariance, an upper-triangular matrix as in scikit-learn; ``diag``:
     ``1 / sqrt(variance)``.
 
+    Every covariance is factored in one batched call. On CuPy a matrix that
+    is not positive definite raises only under ``cupyx.errstate(linalg="raise")``
+    (:class:`GaussianMixtureEM` calls this within its ``linalg_errors``).
+
     Raises
     ------
     ValueError
@@ -63,19 +69,16 @@ def precision_cholesky(covariances: Any, covariance_type: str, *, xp: ModuleType
         if bool((covariances <= 0.0).any()):
             raise ValueError(ILL_DEFINED)
         return 1.0 / xp.sqrt(covariances)
-    n_features = int(covariances.shape[1])
-    eye = xp.eye(n_features, dtype=covariances.dtype)
-    factors = []
-    for covariance in covariances:
-        try:
-            lower = xp.linalg.cholesky(covariance)
-        except np.linalg.LinAlgError:
-            raise ValueError(ILL_DEFINED) from None
-        # CuPy returns NaN for a matrix that is not positive definite instead of raising.
-        if not bool(xp.isfinite(lower).all()):
-            raise ValueError(ILL_DEFINED)
-        factors.append(xp.linalg.solve(lower, eye).T)
-    return xp.stack(factors)
+    try:
+        lower = xp.linalg.cholesky(covariances)
+    except np.linalg.LinAlgError:
+        raise ValueError(ILL_DEFINED) from None
+    # A NaN covariance (from a NaN row) may pass a factorisation's pivot test and come back NaN.
+    if not bool(xp.isfinite(lower).all()):
+        raise ValueError(ILL_DEFINED)
+    eye = xp.broadcast_to(xp.eye(int(covariances.shape[1]), dtype=covariances.dtype),
+                          covariances.shape).copy()
+    return xp.linalg.solve(lower, eye).transpose(0, 2, 1)
 
 
 def precision_cholesky_from_precisions(precisions: Any, covariance_type: str, *,
@@ -88,7 +91,7 @@ def precision_cholesky_from_precisions(precisions: Any, covariance_type: str, *,
     _check_covariance_type(covariance_type)
     if covariance_type == "diag":
         return xp.sqrt(precisions)
-    return xp.stack([xp.linalg.cholesky(p[::-1, ::-1])[::-1, ::-1] for p in precisions])
+    return xp.linalg.cholesky(precisions[:, ::-1, ::-1])[:, ::-1, ::-1]
 
 
 def log_gaussian_prob(X: Any, means: Any, precisions_cholesky: Any, covariance_type: str, *,
@@ -177,6 +180,12 @@ class GaussianMixtureEM:
         (K, d, d) for ``full`` and (K, d) for ``diag``.
     xp : module
         numpy or cupy; the arrays handed to :meth:`fit` live there.
+    linalg_errors : callable returning a context manager
+        The factorisations run within ``linalg_errors()``: where a failed
+        factorisation does not raise by default (CuPy, whose ``cholesky``
+        returns what cuSOLVER left), the caller passes the context that makes
+        it raise, so EM stops with scikit-learn's message instead of carrying
+        on with a bad factor. numpy raises anyway.
 
     Attributes
     ----------
@@ -192,7 +201,8 @@ class GaussianMixtureEM:
     def __init__(self, n_components: int, *, covariance_type: CovarianceType = "full",
                  tol: float = 1e-3, reg_covar: float = 1e-6, max_iter: int = 100,
                  weights_init: Any, means_init: Any, precisions_init: Any,
-                 xp: ModuleType = np) -> None:
+                 xp: ModuleType = np,
+                 linalg_errors: Callable[[], AbstractContextManager[Any]] = nullcontext) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.tol = tol
@@ -202,6 +212,7 @@ class GaussianMixtureEM:
         self.means_init = means_init
         self.precisions_init = precisions_init
         self.xp = xp
+        self.linalg_errors = linalg_errors
 
     def _validate_parameters(self) -> None:
         _check_covariance_type(self.covariance_type)
@@ -222,8 +233,9 @@ class GaussianMixtureEM:
         dtype = X.dtype
         self.weights_ = xp.asarray(self.weights_init, dtype=dtype)
         self.means_ = xp.asarray(self.means_init, dtype=dtype)
-        self.precisions_cholesky_ = precision_cholesky_from_precisions(
-            xp.asarray(self.precisions_init, dtype=dtype), self.covariance_type, xp=xp)
+        with self.linalg_errors():
+            self.precisions_cholesky_ = precision_cholesky_from_precisions(
+                xp.asarray(self.precisions_init, dtype=dtype), self.covariance_type, xp=xp)
         lower_bound = -math.inf
         self.converged_ = False
         self.n_iter_ = 0
@@ -236,8 +248,9 @@ class GaussianMixtureEM:
             nk, self.means_, self.covariances_ = gaussian_parameters(
                 X, xp.exp(log_resp), self.reg_covar, self.covariance_type, xp=xp)
             self.weights_ = nk / nk.sum()
-            self.precisions_cholesky_ = precision_cholesky(self.covariances_,
-                                                           self.covariance_type, xp=xp)
+            with self.linalg_errors():
+                self.precisions_cholesky_ = precision_cholesky(self.covariances_,
+                                                               self.covariance_type, xp=xp)
             # One scalar per iteration leaves the device: the convergence test needs it.
             lower_bound = float(log_likelihood.mean())
             if abs(lower_bound - previous) < self.tol:

@@ -6,6 +6,7 @@ the GPU backend is asked for.
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import math
 import platform
@@ -13,6 +14,7 @@ from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 from ..backend import Backend, capped
+from .memory import set_up_device_memory
 
 if TYPE_CHECKING:
     import cupy
@@ -70,8 +72,9 @@ class RapidsBackend(Backend):
         self._cuml = cuml
         # cuML mirrors its input type by default; pin CuPy so nothing silently lands on the host.
         cuml.set_global_output_type("cupy")
-        self._rmm_statistics = _use_rmm_async_pool(cupy)
-        props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
+        device = cupy.cuda.Device().id
+        props = cupy.cuda.runtime.getDeviceProperties(device)
+        self._memory = set_up_device_memory(cupy, device, int(props["totalGlobalMem"]))
         name = props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])
         self.device = f"GPU: {name} ({props['totalGlobalMem'] / 2**30:.0f} GiB)"
 
@@ -112,14 +115,14 @@ class RapidsBackend(Backend):
     def available_memory(self) -> int:
         free, _total = self.xp.cuda.runtime.memGetInfo()
         stats = None
-        if self._rmm_statistics:
+        if self._memory.statistics:
             import rmm.statistics
 
             stats = rmm.statistics.get_statistics()
-        return capped(free + pool_cached_bytes(stats))
+        return capped(free + self._memory.cached_bytes(stats))
 
     def peak_device_memory(self) -> int | None:
-        if not self._rmm_statistics:
+        if not self._memory.statistics:
             return None
         import rmm.statistics
 
@@ -151,19 +154,30 @@ class RapidsBackend(Backend):
         return self._cuml.cluster.DBSCAN(eps=eps, min_samples=min_samples, **params)
 
     def HDBSCAN(self, min_cluster_size: int, min_samples: int, **params: Any) -> Any:
-        # cuML's min_samples leaves the point itself out, scikit-learn's counts it: k there is
-        # k - 1 here (cuML's docstring says so).
-        return self._cuml.cluster.HDBSCAN(min_cluster_size=min_cluster_size,
-                                          min_samples=min_samples - 1, **params)
+        # min_samples counts the point itself here (scikit-learn's convention). cuML's C++
+        # runner asks the k-NN graph for min_samples + 1 neighbours, the point itself the first
+        # of them (its self-loop: cpp/src/hdbscan/runner.h, 26.10), so cuML's core distance is
+        # to the min_samples-th *other* point and scikit-learn's k is cuML's k - 1. Not from
+        # cuML's docstring: the August 26.10 sources say "This includes the point itself", the
+        # 26.10.0 wheel says "excluding"; the runner is the same in both.
+        model = self._cuml.cluster.HDBSCAN(min_cluster_size=min_cluster_size,
+                                           min_samples=min_samples - 1, **params)
+        return _RowMajorHDBSCAN(model, self.xp)
 
     def GaussianMixture(self, n_components: int, *, covariance_type: str, random_state: int,
                         **params: Any) -> Any:
         # cuML has no Gaussian mixture: gpuseg's EM over CuPy. It starts from the given
-        # parameters and draws nothing, so random_state has nothing to seed.
+        # parameters and draws nothing, so random_state has nothing to seed. CuPy's cholesky
+        # checks cuSOLVER's status (and raises on a matrix that is not positive definite) only
+        # under errstate(linalg="raise") (cupy/linalg/_util.py): one sync per factorisation.
+        import cupyx
+
         from ..numerics.mixture import GaussianMixtureEM
 
         return GaussianMixtureEM(n_components, covariance_type=covariance_type,  # type: ignore[arg-type]
-                                 xp=self.xp, **params)
+                                 xp=self.xp,
+                                 linalg_errors=functools.partial(cupyx.errstate, linalg="raise"),
+                                 **params)
 
     def UMAP(self, *, n_neighbors: int, min_dist: float, random_state: int, **params: Any) -> Any:
         params.setdefault("n_components", 2)
@@ -245,42 +259,28 @@ class RapidsBackend(Backend):
         return found
 
 
-def _use_rmm_async_pool(cupy_module: Any) -> bool:
-    """Allocate cuDF, cuML and CuPy memory from one CUDA async pool through RMM, and count it.
+class _RowMajorHDBSCAN:
+    """cuML's HDBSCAN, fitted on C-ordered float32 rows; everything else is the model's.
 
-    RMM's default resource calls cudaMalloc/cudaFree for every allocation, and
-    cudaFree synchronises the device: every CuPy temporary would stall the
-    GPU, and stage timings would show the allocator, not the computation.
-    ``CudaAsyncMemoryResource`` (stream-ordered allocations from a pool that
-    keeps freed memory for reuse) removes that cost; the statistics adaptor
-    on top counts every allocation for :meth:`RapidsBackend.peak_device_memory`.
-    A second backend in the same process keeps the first one's resources.
-    Returns whether the statistics are on (False where RMM is missing).
+    cuML's PCA returns Fortran-ordered arrays and a slice of their columns stays
+    Fortran-ordered. HDBSCAN's ``fit`` in the August 26.10 sources converted its
+    input without ``order="C"`` while the C++ side reads rows: scrambled points,
+    wrong labels and no error (the 26.10.0 wheel asks for C order).
+    The copy is made here whatever the installed version does, in the float32
+    that cuML computes HDBSCAN in, so cuML copies nothing more.
     """
-    try:
-        import rmm
-        import rmm.statistics
-        from rmm.allocators.cupy import rmm_cupy_allocator
-    except ImportError:
-        return False
-    if not isinstance(rmm.mr.get_current_device_resource(), rmm.mr.StatisticsResourceAdaptor):
-        rmm.mr.set_current_device_resource(rmm.mr.CudaAsyncMemoryResource())
-    rmm.statistics.enable_statistics()
-    cupy_module.cuda.set_allocator(rmm_cupy_allocator)
-    return True
 
+    def __init__(self, model: Any, xp: Any) -> None:
+        self.model = model
+        self.xp = xp
 
-def pool_cached_bytes(stats: Any) -> int:
-    """Bytes the async pool holds for reuse, which the driver's free figure counts as used.
+    def fit(self, X: Any, y: Any = None) -> _RowMajorHDBSCAN:
+        self.model.fit(self.xp.ascontiguousarray(X, dtype=self.xp.float32))
+        return self
 
-    The pool keeps what it once needed (its release threshold is unlimited):
-    it holds at least the peak of what was allocated at once, so peak minus
-    current bytes is a lower bound of what it could hand out again without
-    asking the driver. ``stats`` is RMM's ``Statistics`` or ``None``.
-    """
-    if stats is None:
-        return 0
-    return max(0, int(stats.peak_bytes) - int(stats.current_bytes))
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for names not set in __init__: the fitted model's (labels_, ...).
+        return getattr(self.__dict__["model"], name)
 
 
 def _has_nulls(data: Any) -> bool:
