@@ -28,7 +28,7 @@ import gpuseg.report
 from gpuseg.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, main
 from gpuseg.data import CacheWarning, load_instacart
 from gpuseg.data.synth import generate_instacart, write_instacart
-from gpuseg.rundir import atomic_directory, recover_interrupted
+from gpuseg.staging import atomic_directory, recover_interrupted
 
 TESTS = Path(__file__).parent
 #: A light run: small samples everywhere, three segments.

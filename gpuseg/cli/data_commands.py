@@ -7,9 +7,9 @@ from pathlib import Path
 
 from ..config import PipelineConfig
 from ..errors import GpusegError
+from ..staging import write_replacing
 from .exit_codes import EXIT_OK
 from .options import CommandFactory, add_backend, add_config_option, add_partition_cluster_options
-from .output import write_replacing
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:

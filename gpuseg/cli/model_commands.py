@@ -4,9 +4,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..staging import write_replacing
 from .exit_codes import EXIT_OK
 from .options import CommandFactory, add_backend
-from .output import Progress, write_replacing
+from .output import Progress
 
 
 def _cmd_assign(args: argparse.Namespace) -> int:

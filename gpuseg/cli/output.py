@@ -13,17 +13,6 @@ from typing import Any
 log = logging.getLogger("gpuseg")
 
 
-def write_replacing(out: Path, write: Callable[[Path], object]) -> None:
-    """Write a file beside ``out`` and rename it into place: an interrupt leaves no partial file."""
-    partial = out.with_name(f".{out.name}.partial")
-    try:
-        write(partial)
-        partial.replace(out)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-
-
 def write_run(result: Any, out: str | Path, *, force: bool, progress: Callable[[str], None] | None) -> Path:
     from ..rundir import write_run
 

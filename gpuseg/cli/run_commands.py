@@ -20,7 +20,7 @@ DEMO_MIN_USERS = 500
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from ..pipeline import segment
-    from ..rundir import refuse_existing
+    from ..staging import refuse_existing
 
     refuse_existing(args.out, force=args.force)
     config = config_from(args)
@@ -51,7 +51,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from ..data.synth import generate_instacart, write_instacart
     from ..pipeline import segment
     from ..registry import get_backend
-    from ..rundir import refuse_existing
+    from ..staging import refuse_existing
 
     if args.users < DEMO_MIN_USERS:
         raise GpusegError(f"--users must be at least {DEMO_MIN_USERS:,} for the demo "

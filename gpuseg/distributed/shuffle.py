@@ -34,7 +34,7 @@ from ..data.partitions.source import (
 from ..data.read import find_source_files
 from ..data.schema import FILE_STEMS, ORDERS_OPTIONAL, TABLE_DTYPES
 from ..errors import ConfigError, DataValidationError
-from ..rundir import atomic_directory, refuse_existing
+from ..staging import atomic_directory, refuse_existing
 from .client import dask_client
 
 #: Bytes of input text per Dask block when reading CSV.
