@@ -41,8 +41,9 @@ MIN_SAMPLE = 100
 MAX_WORKERS = 1024
 MIN_WORKER_MEMORY = 256 << 20
 
-#: Flags that are not the field name with dashes (kept as users already type them).
-_FLAG_NAMES = {"k_business_range": "--k-range"}
+#: Flags that are not the field name with dashes (kept as users already type them), and the
+#: flags of Python arguments spelled differently (write_instacart's out_dir and overwrite).
+_FLAG_NAMES = {"k_business_range": "--k-range", "out_dir": "--out", "overwrite": "--force"}
 _OPTIONS_AS_FLAGS: ContextVar[bool] = ContextVar("gpuseg_options_as_flags", default=False)
 
 

@@ -24,3 +24,7 @@ class BackendUnavailableError(GpusegError, RuntimeError):
 
 class ResourceLimitError(GpusegError, MemoryError):
     """A stage would exceed the memory available; the message names the option that reduces it."""
+
+
+class OutputError(GpusegError, ValueError):
+    """An output path would lose data (an input, another run's file, a foreign folder) or is unwritable."""

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .outputs import output_folder
 from .run_layout import MODEL_DIR, SEGMENT_COLUMNS, SEGMENTS_FILE
-from .staging import atomic_directory
 
 
 def write_json(path: Path, payload: Any) -> None:
@@ -70,13 +70,17 @@ def write_run(result: Any, out: str | os.PathLike, *, force: bool = False) -> Pa
 
     Raises
     ------
-    GpusegError
-        When ``out`` exists and ``force`` is false.
+    OutputError
+        When ``out`` exists and ``force`` is false, or breaks another rule of
+        :func:`gpuseg.outputs.check_output` (the result's input folder counts
+        as an input).
     """
     from . import report
     from .model import save_model
 
-    with atomic_directory(out, force=force) as staging:
+    source = result.metrics.get("input", {}).get("source")
+    inputs = {"the run's input": source} if source and Path(source).is_absolute() else {}
+    with output_folder(out, kind="run", force=force, inputs=inputs) as staging:
         columns = [c for c in SEGMENT_COLUMNS if c in result.segments.columns]
         segments = result.segments[columns].copy()
         segments["persona"] = segments["persona"].astype(str)

@@ -2,83 +2,95 @@
 
 :func:`atomic_directory` stages a folder (a run directory, a data set) and
 :func:`write_replacing` a single file; an error or an interrupt leaves the
-target as it was. What a hard kill leaves behind is cleaned up by the next
-write of the same target (:func:`recover_interrupted`).
+target as it was. Both name what they stage ``.<name>.tmp-<pid>-<random>``
+and what they move aside while replacing ``.<name>.old-<pid>-<random>``; what
+a hard kill (SIGKILL, power loss) leaves under those names is cleaned up by
+the next write of the same target (:func:`recover_interrupted`).
+
+Whether a target may be written at all (not an input, not another run's file,
+replaced only when gpuseg wrote it) is :mod:`gpuseg.outputs`' decision, taken
+before these run.
+
+Permissions follow the umask, as any file a program creates: the staging
+folder is made with :func:`os.mkdir` (``0o777`` less the umask), not
+:func:`tempfile.mkdtemp`, whose ``0o700`` would keep colleagues and Dask
+workers running as another user out of every run and data set.
 """
 from __future__ import annotations
 
 import logging
 import os
 import shutil
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .config import setting
-from .errors import GpusegError
-
 log = logging.getLogger(__name__)
 
 
 @contextmanager
-def atomic_directory(target: str | os.PathLike, *, force: bool = False) -> Iterator[Path]:
-    """Yield a temporary folder beside ``target`` that becomes ``target`` only on success.
+def atomic_directory(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a new folder beside ``target`` that becomes ``target`` only on success.
 
-    An existing ``target`` is refused unless ``force``; then it is replaced only
-    once the new one is complete. On any error or interrupt the temporary
-    folder is removed and ``target`` is untouched. A hard kill (SIGKILL, power
-    loss) can leave the temporary folder, ``.<name>.tmp-<pid>-*``, or the
-    previous run moved aside, ``.<name>.old-<pid>-*``; the next call for the
-    same target cleans both up (:func:`recover_interrupted`).
+    An existing ``target`` is replaced only once the new one is complete. On
+    any error or interrupt the staging folder is removed and ``target`` is
+    untouched. A hard kill can leave the staging folder or the previous target
+    moved aside; the next call for the same target cleans both up
+    (:func:`recover_interrupted`).
     """
     target = Path(target)
-    refuse_existing(target, force=force)
+    recover_interrupted(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f"{_staging_prefix(target)}{os.getpid()}-",
-                                    dir=target.parent))
+    staging = _sibling(target, _staging_prefix(target))
+    os.mkdir(staging)
     retired = None
     try:
         yield staging
-        if target.exists():
-            retired = target.with_name(f"{_retired_prefix(target)}{os.getpid()}-"
-                                       f"{uuid.uuid4().hex[:8]}")
+        if os.path.lexists(target):
+            retired = _sibling(target, _retired_prefix(target))
             os.replace(target, retired)
         os.replace(staging, target)
     except BaseException:
-        # An interrupt between the two renames must not lose the previous run.
-        if retired is not None and retired.exists():
-            if target.exists():
-                shutil.rmtree(retired, ignore_errors=True)
+        # An interrupt between the two renames must not lose the previous target.
+        if retired is not None and os.path.lexists(retired):
+            if os.path.lexists(target):
+                _remove(retired)
             else:
                 os.replace(retired, target)
-        shutil.rmtree(staging, ignore_errors=True)
+        _remove(staging)
         raise
     if retired is not None:
-        shutil.rmtree(retired, ignore_errors=True)
+        _remove(retired)
 
 
-def refuse_existing(target: str | os.PathLike, *, force: bool) -> None:
-    """Raise :class:`GpusegError` if ``target`` exists and ``force`` is false.
+def write_replacing(out: str | os.PathLike, write: Callable[[Path], object]) -> None:
+    """Write a file beside ``out`` and rename it into place: an interrupt leaves no partial file.
 
-    Commands call this before their long work, so that a run is not computed
-    only to be refused. What a killed earlier write left is recovered first, so
-    a previous run it had moved aside counts as existing.
+    ``write`` is called with the staging path. What a killed earlier write of
+    ``out`` left is removed first.
     """
-    recover_interrupted(target)
-    if Path(target).exists() and not force:
-        raise GpusegError(f"{target} already exists; pass {setting('force', True)} to replace it")
+    out = Path(out)
+    recover_interrupted(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = _sibling(out, _staging_prefix(out))
+    try:
+        write(partial)
+        os.replace(partial, out)
+    except BaseException:
+        _remove(partial)
+        raise
 
 
 def recover_interrupted(target: str | os.PathLike) -> None:
-    """Clean up what a killed :func:`atomic_directory` left beside ``target``.
+    """Clean up what a killed :func:`atomic_directory` or :func:`write_replacing` left.
 
-    Siblings are touched only when the process named in them is dead: a
-    staging folder is removed; a previous run moved aside is put back when
-    ``target`` is missing (the kill came between the two renames) and removed
-    otherwise. Process ids are those of this host: a folder shared by several
-    hosts writing the same target at once is not supported.
+    Siblings of ``target`` are touched only when the process named in them is
+    dead: a staging folder or file is removed; a previous target moved aside
+    is put back when ``target`` is missing (the kill came between the two
+    renames) and removed otherwise. Process ids are those of this host: a
+    folder shared by several hosts writing the same target at once is not
+    supported.
     """
     target = Path(target)
     try:
@@ -90,12 +102,16 @@ def recover_interrupted(target: str | os.PathLike) -> None:
         prefix = next((p for p in (staging, retired) if sibling.name.startswith(p)), None)
         if prefix is None or _process_alive(sibling.name[len(prefix):].split("-", 1)[0]):
             continue
-        if prefix == retired and not target.exists():
+        if prefix == retired and not os.path.lexists(target):
             os.replace(sibling, target)
             log.warning("restored %s: an earlier write was killed after moving it aside", target)
         else:
-            shutil.rmtree(sibling, ignore_errors=True)
+            _remove(sibling)
             log.info("removed %s, left by a killed earlier write", sibling)
+
+
+def _sibling(target: Path, prefix: str) -> Path:
+    return target.with_name(f"{prefix}{os.getpid()}-{uuid.uuid4().hex[:8]}")
 
 
 def _staging_prefix(target: Path) -> str:
@@ -104,6 +120,14 @@ def _staging_prefix(target: Path) -> str:
 
 def _retired_prefix(target: Path) -> str:
     return f".{target.name}.old-"
+
+
+def _remove(path: Path) -> None:
+    """Remove a file, a link or a folder tree; one already gone is fine."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _process_alive(pid_text: str) -> bool:
@@ -117,15 +141,3 @@ def _process_alive(pid_text: str) -> bool:
     except (OSError, OverflowError):
         return True  # another user's live process (EPERM), or a number no pid can be
     return True
-
-
-
-def write_replacing(out: Path, write: Callable[[Path], object]) -> None:
-    """Write a file beside ``out`` and rename it into place: an interrupt leaves no partial file."""
-    partial = out.with_name(f".{out.name}.partial")
-    try:
-        write(partial)
-        partial.replace(out)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise

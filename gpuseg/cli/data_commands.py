@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import argparse
 import os
-from pathlib import Path
 
 from ..config import PipelineConfig
 from ..errors import GpusegError
-from ..staging import write_replacing
+from ..outputs import check_output, write_parquet
 from .exit_codes import EXIT_OK
 from .options import CommandFactory, add_backend, add_config_option, add_partition_cluster_options
 
@@ -15,6 +14,7 @@ from .options import CommandFactory, add_backend, add_config_option, add_partiti
 def _cmd_synth(args: argparse.Namespace) -> int:
     from ..data.synth import generate_instacart, write_instacart, write_partitioned
 
+    check_output(args.out, kind="dataset", force=args.force)
     if args.partitions is not None:
         if args.format == "csv":
             raise GpusegError("--partitions writes parquet partitions; drop --format csv")
@@ -32,8 +32,10 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 def _cmd_partition(args: argparse.Namespace) -> int:
     from ..distributed.shuffle import repartition
 
+    check_output(args.out, kind="dataset", force=args.force, inputs={"--data": args.data})
     # Without --workers or --scheduler, a local cluster of one worker per core.
-    workers = args.workers if args.workers or args.scheduler else (os.cpu_count() or 1)
+    unset = args.workers is None and args.scheduler is None
+    workers = (os.cpu_count() or 1) if unset else args.workers
     config = PipelineConfig(backend="cpu", workers=workers, scheduler=args.scheduler,
                             worker_memory=args.worker_memory)
     out = repartition(args.data, args.out, partitions=args.partitions, config=config,
@@ -57,6 +59,8 @@ def _cmd_features(args: argparse.Namespace) -> int:
     from ..resources import check_features
     from ..timing import StageTimer
 
+    inputs = {"--data": args.data}
+    check_output(args.out, kind="features", force=args.force, inputs=inputs)
     backend = get_backend(args.backend)
     timer = StageTimer(backend)
     with timer.stage("load"):
@@ -64,9 +68,7 @@ def _cmd_features(args: argparse.Namespace) -> int:
     with timer.stage("features"):
         check_features(data, backend)
         table = backend.to_host(compute_features(data, backend, min_orders=args.min_orders).table)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_replacing(out, table.to_parquet)
+    out = write_parquet(table, args.out, kind="features", force=args.force, inputs=inputs)
     print(f"wrote features of {len(table):,} users x {table.shape[1]} columns to {out}")
     return EXIT_OK
 
@@ -84,7 +86,8 @@ def register(command: CommandFactory) -> None:
     p.add_argument("--separation", choices=("strong", "realistic"), default="strong",
                    help="strong: personas recoverable; realistic: overlapping like real shoppers "
                         "(default: strong)")
-    p.add_argument("--force", action="store_true", help="replace an existing folder")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing data set folder gpuseg wrote")
     p.add_argument("--partitions", type=int, default=None, metavar="P",
                    help="write the partitioned layout (P parquet partitions of whole users) "
                         "block by block, out of core; the same rows as without it")
@@ -98,7 +101,8 @@ def register(command: CommandFactory) -> None:
     p.add_argument("--out", required=True, help="folder to write (the partitioned layout)")
     p.add_argument("--partitions", type=int, required=True, metavar="P",
                    help="number of partitions (users are bucketed by user_id)")
-    p.add_argument("--force", action="store_true", help="replace an existing folder")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing data set folder gpuseg wrote")
     add_partition_cluster_options(p)
 
     p = command("download", "download the Instacart data set from Kaggle (needs Kaggle credentials)",
@@ -114,5 +118,7 @@ def register(command: CommandFactory) -> None:
                 _cmd_features)
     p.add_argument("--data", required=True, help="Instacart-layout folder, or 'kaggle'")
     p.add_argument("--out", required=True, help="parquet file to write (index user_id)")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing features file gpuseg wrote")
     add_config_option(p, "min_orders")
     add_backend(p)

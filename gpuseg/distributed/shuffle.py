@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from cpu_fallback.dask_engine import CpuDaskEngine
 
-from ..config import PipelineConfig
+from ..config import PipelineConfig, option
 from ..data.checks import BadValueError, compact_column
 from ..data.partitions.source import (
     CATALOG_TABLES,
@@ -34,7 +34,7 @@ from ..data.partitions.source import (
 from ..data.read import find_source_files
 from ..data.schema import FILE_STEMS, ORDERS_OPTIONAL, TABLE_DTYPES
 from ..errors import ConfigError, DataValidationError
-from ..staging import atomic_directory, refuse_existing
+from ..outputs import check_output, output_folder
 from .client import dask_client
 
 #: Bytes of input text per Dask block when reading CSV.
@@ -82,14 +82,18 @@ def repartition(data: str | os.PathLike[str], out: str | os.PathLike[str], *, pa
         A missing file or a bad value (naming the file, column and row).
     ConfigError
         Bad arguments.
-    GpusegError
-        ``out`` exists and ``overwrite`` is false.
+    OutputError
+        ``out`` may not be written (:func:`gpuseg.outputs.check_output`): it
+        exists and ``overwrite`` is false, or it is, holds or lies inside ``data``.
     """
     if not isinstance(partitions, int) or partitions < 1:
         raise ConfigError(f"--partitions must be an integer >= 1 (got {partitions!r})")
     folder = Path(data).expanduser().resolve()
     if not folder.is_dir():
         raise DataValidationError(f"{folder}: the source folder does not exist")
+    # Refused before any reading; the folder is then built beside itself and renamed into place.
+    sources = {option("data"): data}
+    check_output(out, kind="dataset", force=overwrite, inputs=sources, force_name="overwrite")
     partitioned = find_partitioned(folder)
     if partitioned is not None:
         inputs = {table: [part[table] for part in partitioned.parts if table in part]
@@ -101,17 +105,15 @@ def repartition(data: str | os.PathLike[str], out: str | os.PathLike[str], *, pa
                                                       "order_products__train")
                   if table in files}
         catalog_files = {table: files[table] for table in CATALOG_TABLES}
-    target = Path(out)
-    # Refused before any reading; the folder is then built beside itself and renamed into place.
-    refuse_existing(target, force=overwrite)
     catalog = read_catalog(PartitionedSource(folder=folder, catalog=catalog_files, parts=()))
-    with atomic_directory(target, force=overwrite) as staging:
+    with output_folder(out, kind="dataset", force=overwrite, inputs=sources,
+                       force_name="overwrite") as staging:
         for table in CATALOG_TABLES:
             pq.write_table(pa.Table.from_pandas(catalog[table], preserve_index=False),
                            staging / f"{FILE_STEMS[table]}.parquet")
         with dask_client(config, CpuDaskEngine()):
             _shuffle(inputs, staging, partitions)
-    return target
+    return Path(out)
 
 
 def _shuffle(inputs: dict[str, list[Path]], staging: Path, partitions: int) -> None:

@@ -20,7 +20,7 @@ from ..partitions.source import CATALOG_TABLES, PARTITIONED_TABLES
 from ..partitions.write import PartitionWriter, write_table
 from ..schema import FILE_STEMS
 from .generator import SyntheticBlock, generate_block, plan_instacart
-from .writer import TRUTH_FILE, staged_folder
+from .writer import TRUTH_FILE, dataset_folder
 
 
 def write_partitioned(n_users: int, out_dir: str | os.PathLike[str], *, partitions: int,
@@ -44,7 +44,8 @@ def write_partitioned(n_users: int, out_dir: str | os.PathLike[str], *, partitio
     seed, separation
         As :func:`~gpuseg.data.synth.generate_instacart`.
     overwrite : bool
-        Replace an existing ``out_dir``; otherwise an existing one is refused.
+        Replace an existing ``out_dir`` that gpuseg wrote as a data set;
+        otherwise an existing one is refused.
 
     Returns
     -------
@@ -56,14 +57,16 @@ def write_partitioned(n_users: int, out_dir: str | os.PathLike[str], *, partitio
     Raises
     ------
     ConfigError
-        Bad arguments, or ``out_dir`` exists and ``overwrite`` is false.
+        Bad arguments.
+    OutputError
+        ``out_dir`` may not be written (:func:`gpuseg.outputs.check_output`).
     """
     plan = plan_instacart(n_users, seed=seed, separation=separation)
     if not (isinstance(partitions, int) and not isinstance(partitions, bool)
             and 1 <= partitions <= n_users):
         raise ConfigError(f"partitions must be an integer in [1, n_users={n_users:,}] "
                           f"(got {partitions!r})")
-    with staged_folder(out_dir, overwrite=overwrite) as staging:
+    with dataset_folder(out_dir, overwrite=overwrite) as staging:
         for table in PARTITIONED_TABLES:
             (staging / FILE_STEMS[table]).mkdir()
         catalog = {"products": plan.catalog.products, "aisles": taxonomy.aisles_frame(),
