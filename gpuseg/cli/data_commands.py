@@ -30,6 +30,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_partition(args: argparse.Namespace) -> int:
+    from ..data.partitions.manifest import read_manifest
     from ..distributed.shuffle import repartition
 
     check_output(args.out, kind="dataset", force=args.force, inputs={"--data": args.data})
@@ -40,7 +41,11 @@ def _cmd_partition(args: argparse.Namespace) -> int:
                             worker_memory=args.worker_memory)
     out = repartition(args.data, args.out, partitions=args.partitions, config=config,
                       overwrite=args.force)
-    print(f"wrote {args.data} to {out} in {args.partitions:,} partitions")
+    written = read_manifest(out)
+    count = args.partitions if written is None else len(written.parts)
+    skipped = "" if count == args.partitions else (
+        f" ({args.partitions - count:,} of the {args.partitions:,} buckets held no user)")
+    print(f"wrote {args.data} to {out} in {count:,} partitions{skipped}")
     return EXIT_OK
 
 

@@ -11,6 +11,7 @@ the input file, the column and the row in the file.
 """
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from cpu_fallback.dask_engine import CpuDaskEngine
 
 from ..config import PipelineConfig, option
 from ..data.checks import BadValueError, compact_column
+from ..data.partitions.manifest import part_facts, write_manifest
 from ..data.partitions.source import (
     CATALOG_TABLES,
     PartitionedSource,
@@ -31,11 +33,14 @@ from ..data.partitions.source import (
     partition_file_name,
     read_catalog,
 )
+from ..data.partitions.write import partition_tables
 from ..data.read import find_source_files
 from ..data.schema import FILE_STEMS, ORDERS_OPTIONAL, TABLE_DTYPES
 from ..errors import ConfigError, DataValidationError
 from ..outputs import check_output, output_folder
 from .client import dask_client
+
+log = logging.getLogger(__name__)
 
 #: Bytes of input text per Dask block when reading CSV.
 CSV_BLOCK_BYTES = 64 << 20
@@ -111,31 +116,59 @@ def repartition(data: str | os.PathLike[str], out: str | os.PathLike[str], *, pa
         for table in CATALOG_TABLES:
             pq.write_table(pa.Table.from_pandas(catalog[table], preserve_index=False),
                            staging / f"{FILE_STEMS[table]}.parquet")
-        with dask_client(config, CpuDaskEngine()):
-            _shuffle(inputs, staging, partitions)
+        with dask_client(config, CpuDaskEngine()) as (client, _):
+            written = _shuffle(client, inputs, staging, partitions)
+    log.info("wrote %d partitions (%d of the %d buckets of user_id %% %d hold users)",
+             written, written, partitions, partitions)
     return Path(out)
 
 
-def _shuffle(inputs: dict[str, list[Path]], staging: Path, partitions: int) -> None:
-    """Bucket, shuffle and write the orders and product rows (runs on the current client)."""
+def _shuffle(client: Any, inputs: dict[str, list[Path]], staging: Path, partitions: int) -> int:
+    """Bucket, shuffle and write the orders and product rows; the number of partitions written.
+
+    Users are bucketed by ``user_id % partitions``; a bucket no user falls in is
+    not written (an empty partition is no partition), so the buckets that hold
+    users are numbered from 0 without gaps.
+    """
     import dask.dataframe as dd
 
-    orders = _checked(inputs["orders"], "orders")
-    orders = orders.assign(bucket=orders["user_id"] % partitions)
+    try:
+        orders = _checked(inputs["orders"], "orders")
+        # Held on the workers: read and checked once for the bucket count and every join below.
+        orders = orders.assign(bucket=orders["user_id"] % partitions).persist()
+        present = np.sort(np.asarray(orders["bucket"].unique().compute(), dtype=np.int64))
+    except _BlockError as exc:
+        raise _located(exc) from None
+    if len(present) == 0:
+        raise DataValidationError(f"{inputs['orders'][0]}: no orders to partition")
+    dense = np.full(partitions, -1, dtype=np.int64)
+    dense[present] = np.arange(len(present))
+    orders = orders.assign(bucket=orders["bucket"].map_partitions(_renumbered, dense,
+                                                                   meta=("bucket", "int64")))
     owners = orders[["order_id", "bucket"]]
-    divisions = list(range(partitions)) + [partitions]
+    divisions = list(range(len(present) + 1))
     by_bucket = orders.set_index("bucket", divisions=divisions)
     _write(by_bucket, staging / FILE_STEMS["orders"], ["user_id", "order_number"])
     for table in ("order_products__prior", "order_products__train"):
         if table not in inputs:
             continue
         rows = _checked(inputs[table], table)
-        # A row whose order is unknown goes to bucket 0, where loading it drops and counts it
+        # A row whose order is unknown goes to partition 0, where loading it drops and counts it
         # (naming the partition file and row) as it would in the original layout.
         rows = dd.merge(rows, owners, on="order_id", how="left")
         rows = rows.assign(bucket=rows["bucket"].fillna(0).astype(np.int64))
         _write(rows.set_index("bucket", divisions=divisions), staging / FILE_STEMS[table],
                ["order_id", "add_to_cart_order"])
+    tables = partition_tables(staging)
+    names = [partition_file_name(i) for i in range(len(present))]
+    # Each worker reads back the files it can see; the client only writes the list.
+    write_manifest(staging, client.gather(client.map(part_facts, [staging] * len(names), names,
+                                                     tables=tables, pure=False)))
+    return len(present)
+
+
+def _renumbered(bucket: pd.Series, dense: np.ndarray) -> pd.Series:
+    return pd.Series(dense[bucket.to_numpy()], index=bucket.index, name=bucket.name)
 
 
 def _write(frame: Any, folder: Path, order: list[str]) -> None:

@@ -17,7 +17,7 @@ import pandas as pd
 from ...errors import ConfigError
 from .. import taxonomy
 from ..partitions.source import CATALOG_TABLES, PARTITIONED_TABLES
-from ..partitions.write import PartitionWriter, write_table
+from ..partitions.write import PartitionWriter, write_partition_manifest, write_table
 from ..schema import FILE_STEMS
 from .generator import SyntheticBlock, generate_block, plan_instacart
 from .writer import TRUTH_FILE, dataset_folder
@@ -52,7 +52,8 @@ def write_partitioned(n_users: int, out_dir: str | os.PathLike[str], *, partitio
     Path
         The written folder: ``orders/``, ``order_products__prior/`` and
         ``order_products__train/`` of ``part-NNNNN.parquet`` files, the catalog
-        as parquet files, and ``personas_truth.csv``.
+        as parquet files, ``personas_truth.csv`` and the manifest
+        (:mod:`gpuseg.data.partitions.manifest`).
 
     Raises
     ------
@@ -88,6 +89,7 @@ def write_partitioned(n_users: int, out_dir: str | os.PathLike[str], *, partitio
                     writer.write(p, _users(tables, low + 1, high + 1))
                     if high == bounds[p + 1]:
                         writer.close()
+        write_partition_manifest(staging, partitions)
     return Path(out_dir)
 
 
