@@ -9,6 +9,7 @@ from ..errors import GpusegError
 from ..outputs import check_output, write_parquet
 from .exit_codes import EXIT_OK
 from .options import CommandFactory, add_backend, add_config_option, add_partition_cluster_options
+from .output import check_cluster
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
@@ -39,6 +40,7 @@ def _cmd_partition(args: argparse.Namespace) -> int:
     workers = (os.cpu_count() or 1) if unset else args.workers
     config = PipelineConfig(backend="cpu", workers=workers, scheduler=args.scheduler,
                             worker_memory=args.worker_memory)
+    check_cluster(config)
     out = repartition(args.data, args.out, partitions=args.partitions, config=config,
                       overwrite=args.force)
     written = read_manifest(out)

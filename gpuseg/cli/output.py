@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ..config import PipelineConfig
+
 log = logging.getLogger("gpuseg")
 
 
@@ -19,6 +21,14 @@ def write_run(result: Any, out: str | Path, *, force: bool, progress: Callable[[
     tell(progress, "writing run directory and report")
     with timed("write run directory"):
         return write_run(result, out, force=force)
+
+
+def check_cluster(config: PipelineConfig) -> None:
+    """Before the first stage: the ``--scheduler`` address is a scheduler that answers."""
+    if config.scheduler is not None:
+        from ..distributed.client import check_scheduler
+
+        check_scheduler(config.scheduler)
 
 
 def tell(progress: Callable[[str], None] | None, stage: str) -> None:

@@ -10,7 +10,7 @@ from ..errors import GpusegError
 from ..outputs import check_output
 from .exit_codes import EXIT_OK
 from .options import CommandFactory, add_backend, add_pipeline_options, config_from
-from .output import Progress, print_summary, tell, timed, write_run
+from .output import Progress, check_cluster, print_summary, tell, timed, write_run
 
 if TYPE_CHECKING:
     from ..backend import Backend
@@ -24,6 +24,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     check_output(args.out, kind="run", force=args.force, inputs={"--data": args.data})
     config = config_from(args)
+    check_cluster(config)
     with Progress(args) as progress:
         result = segment(args.data, config, progress=progress)
         out = write_run(result, args.out, force=args.force, progress=progress)
