@@ -115,7 +115,7 @@ def save_model(model: SegmentModel, folder: str | os.PathLike, *,
         "fitted_on": dict(fitted_on or {}),
         "k": model.k,
         "n_components": int(model.pca_components.shape[0]),
-        "min_orders": model.min_orders,
+        "min_orders": int(model.min_orders),
         "feature_names": list(model.feature_names),
         "persona_names": list(model.persona_names),
         "mixture": (None if model.mixture is None

@@ -132,3 +132,14 @@ def test_assign_with_a_damaged_model_exits_2_naming_the_array_and_writes_nothing
     assert code == EXIT_USER_ERROR and err.count("\n") == 1
     assert "scaler_scale is 0.0 for feature 'basket_size_mean'" in err
     assert not (tmp_path / "out.parquet").exists()
+
+
+def test_assign_names_a_bad_min_orders_as_model_json_s_not_as_a_flag(model, tmp_path, capsys):
+    folder = save_model(model, tmp_path / "run" / "model")
+    edit_meta(folder, min_orders=0)
+    code = main(["assign", "--model", str(tmp_path / "run"), "--data", str(tmp_path / "data"),
+                 "--out", str(tmp_path / "out.parquet"), "--backend", "cpu"])
+    assert code == EXIT_USER_ERROR
+    assert capsys.readouterr().err == (
+        f"gpuseg: error: {folder / META_FILE}: min_orders must be an integer >= 1 (got 0); the "
+        "model is damaged: rerun gpuseg run\n")

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from cpu_fallback.dask_engine import CpuDaskEngine
 
-from ..config import PipelineConfig, option
+from ..config import PipelineConfig, option, python_number
 from ..data.checks import BadValueError, compact_column
 from ..data.partitions.manifest import part_facts, write_manifest
 from ..data.partitions.source import (
@@ -95,7 +95,8 @@ def repartition(data: str | os.PathLike[str], out: str | os.PathLike[str], *, pa
         ``out`` may not be written (:func:`gpuseg.outputs.check_output`): it
         exists and ``overwrite`` is false, or it is, holds or lies inside ``data``.
     """
-    if not isinstance(partitions, int) or partitions < 1:
+    partitions = python_number(partitions)
+    if not isinstance(partitions, int) or isinstance(partitions, bool) or partitions < 1:
         raise ConfigError(f"--partitions must be an integer >= 1 (got {partitions!r})")
     folder = Path(data).expanduser().resolve()
     if not folder.is_dir():

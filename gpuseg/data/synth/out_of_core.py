@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ...config import python_number
 from ...errors import ConfigError
 from .. import taxonomy
 from ..partitions.source import CATALOG_TABLES, PARTITIONED_TABLES
@@ -63,6 +64,7 @@ def write_partitioned(n_users: int, out_dir: str | os.PathLike[str], *, partitio
         ``out_dir`` may not be written (:func:`gpuseg.outputs.check_output`).
     """
     plan = plan_instacart(n_users, seed=seed, separation=separation)
+    partitions = python_number(partitions)
     if not (isinstance(partitions, int) and not isinstance(partitions, bool)
             and 1 <= partitions <= n_users):
         raise ConfigError(f"partitions must be an integer in [1, n_users={n_users:,}] "
