@@ -116,3 +116,17 @@ def test_folders_and_files_follow_the_umask(umask, tmp_path):
         assert mode(folder) == folder_mode, folder
     for path in (flat / "orders.csv", parts / "orders" / "part-00000.parquet"):
         assert mode(path) == file_mode, path
+
+
+def test_a_cache_entry_staged_by_a_killed_load_is_removed_by_the_next_load(tmp_path, dead_pid):
+    from gpuseg.data import load_instacart
+    from gpuseg.data.cache import cache_entry
+
+    data = write_instacart(generate_instacart(100, seed=1), tmp_path / "data", fmt="parquet")
+    cache = tmp_path / "cache"
+    entry = cache_entry(data.resolve(), cache)
+    entry.parent.mkdir(parents=True)
+    left = entry.with_name(f".{entry.name}.tmp-{dead_pid}-0a1b2c3d")
+    left.mkdir()
+    load_instacart(data, cache_dir=cache)
+    assert entry.is_dir() and not left.exists()
