@@ -42,7 +42,6 @@ MARK_KEY = b"gpuseg"
 #: Each kind of output, as messages describe it.
 KINDS = {"run": "run directory", "dataset": "data set folder", "features": "features file",
          "assignments": "assignments file", "comparison": "comparison CSV"}
-FOLDER_KINDS = frozenset({"run", "dataset"})
 #: The comparison CSV's columns (:meth:`gpuseg.compare.Comparison.to_long`), its mark.
 COMPARISON_COLUMNS = ("from_segment", "from_persona", "to_segment", "to_persona", "users",
                       "share_of_from")

@@ -12,6 +12,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 import pandas as pd
 import pytest
@@ -19,6 +20,7 @@ from _fake_result import fake_result
 from _layout import folder_digest
 
 import gpuseg.pipeline
+import gpuseg.report
 from gpuseg.cli import EXIT_OK, EXIT_USER_ERROR, main
 from gpuseg.data.synth import generate_instacart, write_instacart, write_partitioned
 from gpuseg.errors import OutputError
@@ -52,12 +54,19 @@ class World:
                 for path in (self.data, self.run_a, self.run_b, self.other_run)}
 
 
+def _report_stub(result, folder: Path) -> None:
+    """What the tables need of a report: a file (the figures would cost seconds per run)."""
+    (folder / "report.html").write_text("report")
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> World:
     root = tmp_path_factory.mktemp("world")
     data = write_instacart(generate_instacart(400, seed=3), root / "data", fmt="parquet")
-    runs = {name: write_run(fake_result(seed=seed), root / name)
-            for seed, name in enumerate(("run_a", "run_b", "other_run"))}
+    with mock.patch.object(gpuseg.report, "write_report", _report_stub):
+        run_a = write_run(fake_result(), root / "run_a")
+    # Copies: a run directory is recognised by its mark, wherever it was written.
+    runs = {"run_a": run_a, **{name: _copy(run_a, root / name) for name in ("run_b", "other_run")}}
     exemplars = root / "exemplars"
     exemplars.mkdir()
     frame = pd.DataFrame({"user_id": [1, 2], "segment": [0, 1]})
@@ -172,7 +181,7 @@ CASES = [(command, relation) for command in COMMAND_KINDS for relation in RELATI
 
 @pytest.fixture()
 def fake_segment(monkeypatch):
-    """run and demo segment with a stand-in result; the calls are recorded."""
+    """run and demo segment with a stand-in result (and a stub report); the calls are recorded."""
     calls = []
 
     def segment(*args, **kwargs):
@@ -180,6 +189,7 @@ def fake_segment(monkeypatch):
         return fake_result()
 
     monkeypatch.setattr(gpuseg.pipeline, "segment", segment)
+    monkeypatch.setattr(gpuseg.report, "write_report", _report_stub)
     return calls
 
 

@@ -131,17 +131,17 @@ def test_a_damaged_manifest_is_named(parts):
 
 
 def test_partition_writes_no_empty_partition_and_a_manifest_its_loader_accepts(tmp_path, capsys):
-    # More buckets than users (ids 1..20): 5 of user_id % 25 hold nobody.
-    flat = write_instacart(generate_instacart(20, seed=2), tmp_path / "flat", fmt="parquet")
+    # More buckets than users (ids 1..5): 3 of user_id % 8 hold nobody.
+    flat = write_instacart(generate_instacart(5, seed=2), tmp_path / "flat", fmt="parquet")
     out = tmp_path / "parts"
-    assert main(["-q", "partition", "--data", str(flat), "--out", str(out), "--partitions", "25",
+    assert main(["-q", "partition", "--data", str(flat), "--out", str(out), "--partitions", "8",
                  "--workers", "1"]) == EXIT_OK
     assert capsys.readouterr().out.strip().endswith(
-        "in 20 partitions (5 of the 25 buckets held no user)")
+        "in 5 partitions (3 of the 8 buckets held no user)")
     manifest = manifest_of(out)
-    assert manifest["partitions"] == 20
+    assert manifest["partitions"] == 5
     assert all(part["users"] == 1 for part in manifest["parts"])
     reloaded = load_instacart(out, cache=False)
     original = load_instacart(flat, cache=False)
-    assert reloaded.orders["user_id"].nunique() == original.orders["user_id"].nunique() == 20
+    assert reloaded.orders["user_id"].nunique() == original.orders["user_id"].nunique() == 5
     assert len(reloaded.order_products) == len(original.order_products)
