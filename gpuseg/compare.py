@@ -10,6 +10,7 @@ import pandas as pd
 
 from .errors import GpusegError
 from .model import load_model
+from .outputs import COMPARISON_COLUMNS
 from .run_layout import MODEL_DIR, SEGMENTS_FILE
 
 
@@ -57,7 +58,8 @@ class Comparison:
         b_segment = {label: i for i, label in enumerate(self.counts.columns)}
         table.insert(0, "from_segment", table["from_persona"].map(a_segment))
         table.insert(2, "to_segment", table["to_persona"].map(b_segment))
-        return table
+        # These columns are the CSV's header, by which gpuseg recognises a comparison it wrote.
+        return table[list(COMPARISON_COLUMNS)]
 
     def summary(self) -> str:
         """The matrix (counts, then shares in percent) and the headline numbers, as plain text."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -60,8 +61,9 @@ HDBSCAN_MAX_MIN_SAMPLES = 1024
 MAX_WORKERS = 1024
 MIN_WORKER_MEMORY = 256 << 20
 
-#: Flags that are not the field name with dashes (kept as users already type them).
-_FLAG_NAMES = {"k_business_range": "--k-range"}
+#: Flags that are not the field name with dashes (kept as users already type them), and the
+#: flags of Python arguments spelled differently (write_instacart's out_dir and overwrite).
+_FLAG_NAMES = {"k_business_range": "--k-range", "out_dir": "--out", "overwrite": "--force"}
 _OPTIONS_AS_FLAGS: ContextVar[bool] = ContextVar("gpuseg_options_as_flags", default=False)
 
 
@@ -103,6 +105,25 @@ def _option(default: Any, kind: str, help: str, **limits: Any) -> Any:
     the strings in ``choices``).
     """
     return field(default=default, metadata={"kind": kind, "help": help, **limits})
+
+
+def python_number(value: Any) -> Any:
+    """``value`` with a numpy (or other ``numbers``) integer or real made a Python int or float.
+
+    Arguments computed with numpy arrive as ``np.int64(4)`` or ``np.float32(0.9)``;
+    they are accepted wherever ``4`` and ``0.9`` are. Bools (Python's and
+    numpy's), text and everything else are returned unchanged, so the checks
+    still refuse them; a tuple is converted element by element.
+    """
+    if isinstance(value, tuple):
+        return tuple(python_number(item) for item in value)
+    if isinstance(value, bool) or type(value) in (int, float):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    return value
 
 
 def _fail(name: str, expected: str, value: Any) -> None:
@@ -175,7 +196,8 @@ class PipelineConfig:
 
     Validated on construction: a value of the wrong type or out of range
     raises :class:`~gpuseg.errors.ConfigError` naming the field, its allowed
-    values and the value given.
+    values and the value given. numpy integers and floats are taken as the
+    Python numbers they hold.
     """
 
     backend: BackendName = _option(
@@ -279,7 +301,9 @@ class PipelineConfig:
 
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):
-            _check(spec.name, getattr(self, spec.name), spec.metadata)
+            value = python_number(getattr(self, spec.name))
+            object.__setattr__(self, spec.name, value)  # frozen: the plain value replaces numpy's
+            _check(spec.name, value, spec.metadata)
         if self.workers is not None and self.scheduler is not None:
             raise ConfigError(f"{option('workers')} and {option('scheduler')} exclude each other: "
                               "the one starts a local cluster, the other joins a running one")

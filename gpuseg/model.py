@@ -4,7 +4,8 @@ A model folder holds two files, both readable without gpuseg and without
 pickle: ``arrays.npz`` (float64 scaler, PCA and centroid arrays, and the
 Gaussian mixture's weights, means and precision Cholesky factors) and
 ``model.json`` (feature and persona names, ``min_orders``, the mixture's
-covariance type, the gpuseg version and the backend the model was fitted on).
+covariance type, the gpuseg version, the backend the model was fitted on and a
+SHA-256 of each array). Loading checks both (:mod:`gpuseg.model_checks`).
 Either backend assigns with a model fitted on either backend.
 """
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 from . import __version__
 from .backend import Backend
 from .errors import GpusegError
+from .model_checks import ARRAYS_CHECKSUM, array_sha256, check_model_arrays
 from .numerics.arrays import nearest_centre
 from .numerics.mixture import MixtureParams, e_step, membership_columns
 from .run_layout import MODEL_DIR
@@ -113,11 +115,12 @@ def save_model(model: SegmentModel, folder: str | os.PathLike, *,
         "fitted_on": dict(fitted_on or {}),
         "k": model.k,
         "n_components": int(model.pca_components.shape[0]),
-        "min_orders": model.min_orders,
+        "min_orders": int(model.min_orders),
         "feature_names": list(model.feature_names),
         "persona_names": list(model.persona_names),
         "mixture": (None if model.mixture is None
                     else {"covariance_type": model.mixture.covariance_type}),
+        ARRAYS_CHECKSUM: {name: array_sha256(array) for name, array in arrays.items()},
     }
     (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return folder
@@ -141,13 +144,14 @@ def read_model_meta(folder: str | os.PathLike) -> dict[str, Any]:
 
 
 def load_model(folder: str | os.PathLike) -> SegmentModel:
-    """Read a model written by :func:`save_model`.
+    """Read a model written by :func:`save_model`, and check it (:func:`check_model_arrays`).
 
     Raises
     ------
     GpusegError
         When the folder or one of its files is missing, unreadable or
-        inconsistent (the message names the file).
+        inconsistent, or an array is damaged (the message names the file and
+        the array).
     """
     folder = Path(folder)
     meta = read_model_meta(folder)
@@ -156,18 +160,22 @@ def load_model(folder: str | os.PathLike) -> SegmentModel:
         raise GpusegError(f"{folder} is not a complete gpuseg model: {ARRAYS_FILE} is missing")
     try:
         with np.load(arrays_path, allow_pickle=False) as arrays:
-            loaded = {name: np.asarray(arrays[name], dtype=np.float64) for name in _ARRAY_FIELDS}
-            mixture = None
-            if meta["mixture"] is not None:
-                mixture = MixtureParams(
-                    covariance_type=str(meta["mixture"]["covariance_type"]),
-                    **{field: np.asarray(arrays[stored], dtype=np.float64)
-                       for field, stored in _MIXTURE_ARRAYS.items()})
+            stored = {name: np.asarray(arrays[name]) for name in arrays.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        # np.load raises OSError, ValueError, EOFError or BadZipFile for a damaged file.
+        raise GpusegError(f"{folder} holds a corrupt model: {exc}") from None
+    check_model_arrays(stored, meta, arrays_path=arrays_path, meta_path=folder / META_FILE)
+    try:
+        loaded = {name: stored[name] for name in _ARRAY_FIELDS}
+        mixture = None
+        if meta["mixture"] is not None:
+            mixture = MixtureParams(
+                covariance_type=str(meta["mixture"]["covariance_type"]),
+                **{field: stored[name] for field, name in _MIXTURE_ARRAYS.items()})
         return SegmentModel(feature_names=tuple(meta["feature_names"]),
                             persona_names=tuple(meta["persona_names"]),
-                            min_orders=int(meta["min_orders"]), mixture=mixture, **loaded)
-    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
-        # np.load raises OSError, ValueError, EOFError or BadZipFile for a damaged file and
+                            min_orders=meta["min_orders"], mixture=mixture, **loaded)
+    except (ValueError, KeyError, TypeError) as exc:
         # KeyError for a missing array; SegmentModel raises ValueError for shapes that do not fit.
         raise GpusegError(f"{folder} holds a corrupt model: {exc}") from None
 

@@ -153,7 +153,7 @@ def test_run_passes_the_umap_fit_sample_to_the_config(value, expected):
 
 
 def test_a_bad_option_value_is_named_by_its_flag(capsys, tmp_path):
-    err = _user_error(["run", "--data", str(tmp_path), "--out", str(tmp_path / "run"),
+    err = _user_error(["run", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "run"),
                        "--pca-variance", "2"], capsys)
     assert "--pca-variance must be a number in (0, 1] (got 2.0)" in err
 

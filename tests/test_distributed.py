@@ -26,6 +26,7 @@ distributed = pytest.importorskip("distributed", reason="dask.distributed is not
 from gpuseg.cli import main  # noqa: E402
 from gpuseg.config import PipelineConfig  # noqa: E402
 from gpuseg.data import load_instacart  # noqa: E402
+from gpuseg.data.partitions.manifest import MANIFEST_FILE  # noqa: E402
 from gpuseg.data.partitions.source import find_partitioned, read_catalog  # noqa: E402
 from gpuseg.data.synth import write_partitioned  # noqa: E402
 from gpuseg.distributed import tasks  # noqa: E402
@@ -216,6 +217,8 @@ def test_a_worker_killed_mid_run_is_recomputed_and_the_labels_stay(strong, clust
 
 def test_a_corrupt_partition_file_is_named_with_its_row(strong, cluster, dask_backend, tmp_path):
     folder = shutil.copytree(strong, tmp_path / "bad")
+    # Without its manifest (a hand-made layout): the values themselves are checked on the workers.
+    (folder / MANIFEST_FILE).unlink()
     path = folder / "orders" / "part-00002.parquet"
     orders = pd.read_parquet(path)
     orders.loc[17, "order_dow"] = 9
@@ -227,9 +230,21 @@ def test_a_corrupt_partition_file_is_named_with_its_row(strong, cluster, dask_ba
 
 def test_an_unreadable_partition_file_is_named(strong, cluster, dask_backend, tmp_path):
     folder = shutil.copytree(strong, tmp_path / "truncated")
+    (folder / MANIFEST_FILE).unlink()
     path = folder / "order_products__prior" / "part-00001.parquet"
     path.write_bytes(path.read_bytes()[:200])
     with pytest.raises(DataValidationError, match=f"{path}: not a readable parquet file"):
+        segment(folder, _config(dask_backend, cluster), backend=dask_backend, embed=False)
+
+
+def test_a_partition_file_changed_in_place_is_caught_by_its_checksum_on_the_worker(
+        strong, cluster, dask_backend, tmp_path):
+    folder = shutil.copytree(strong, tmp_path / "flipped")
+    path = folder / "order_products__prior" / "part-00001.parquet"
+    data = bytearray(path.read_bytes())
+    data[100] ^= 0xFF  # same size, same footer: only the bytes' checksum tells
+    path.write_bytes(bytes(data))
+    with pytest.raises(DataValidationError, match=f"{path}: its bytes do not match the SHA-256"):
         segment(folder, _config(dask_backend, cluster), backend=dask_backend, embed=False)
 
 

@@ -28,7 +28,7 @@ import gpuseg.report
 from gpuseg.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, main
 from gpuseg.data import CacheWarning, load_instacart
 from gpuseg.data.synth import generate_instacart, write_instacart
-from gpuseg.rundir import atomic_directory, recover_interrupted
+from gpuseg.staging import atomic_directory, recover_interrupted
 
 TESTS = Path(__file__).parent
 #: A light run: small samples everywhere, three segments.
@@ -198,7 +198,7 @@ def test_a_previous_run_moved_aside_by_a_killed_replace_is_put_back(tmp_path, de
 def test_a_previous_run_left_aside_after_the_new_one_landed_is_removed(tmp_path, dead_pid):
     (tmp_path / "run").mkdir()
     (tmp_path / f".run.old-{dead_pid}-0a1b2c3d").mkdir()
-    with atomic_directory(tmp_path / "run", force=True) as staging:
+    with atomic_directory(tmp_path / "run") as staging:
         (staging / "new.txt").write_text("new")
     assert [p.name for p in (tmp_path / "run").iterdir()] == ["new.txt"]
     assert leftovers(tmp_path) == []
@@ -226,7 +226,7 @@ def test_an_interrupt_between_the_two_renames_puts_the_previous_run_back(tmp_pat
 
     monkeypatch.setattr(os, "replace", interrupted_second_rename)
     with pytest.raises(KeyboardInterrupt):
-        with atomic_directory(target, force=True) as staging:
+        with atomic_directory(target) as staging:
             (staging / "new.txt").write_text("new")
     assert [p.name for p in target.iterdir()] == ["old.txt"]
     assert leftovers(tmp_path) == []

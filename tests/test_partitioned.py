@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from gpuseg.data import load_instacart
+from gpuseg.data.partitions.manifest import MANIFEST_FILE
 from gpuseg.data.partitions.source import PARTITIONED_TABLES, find_partitioned
 from gpuseg.data.synth import generate_instacart, generator, write_instacart, write_partitioned
 from gpuseg.errors import ConfigError, DataValidationError, ResourceLimitError
@@ -91,6 +92,8 @@ def test_the_loader_reads_the_partitioned_layout_as_the_single_folder(partitione
 
 def test_a_bad_value_names_the_partition_file_and_its_row(partitioned, cpu_backend, tmp_path):
     folder = shutil.copytree(partitioned[0], tmp_path / "bad")
+    # Without its manifest (a hand-made layout): the values themselves are checked.
+    (folder / MANIFEST_FILE).unlink()
     path = folder / "orders" / "part-00001.parquet"
     orders = pd.read_parquet(path)
     orders.loc[41, "order_hour_of_day"] = 31
@@ -103,6 +106,7 @@ def test_a_bad_value_names_the_partition_file_and_its_row(partitioned, cpu_backe
 def test_a_user_in_two_partitions_is_refused_naming_both_files(partitioned, cpu_backend,
                                                                tmp_path):
     folder = shutil.copytree(partitioned[0], tmp_path / "split")
+    (folder / MANIFEST_FILE).unlink()
     first, second = (folder / "orders" / f"part-0000{i}.parquet" for i in (0, 1))
     orders = pd.read_parquet(second)
     orders.loc[orders.index[:1], "user_id"] = np.int32(1)

@@ -12,6 +12,7 @@ import gpuseg.report
 from gpuseg.config import PipelineConfig
 from gpuseg.errors import GpusegError
 from gpuseg.model import load_model
+from gpuseg.outputs import MARK_FILE
 from gpuseg.pipeline import stage_names
 from gpuseg.run_layout import SEGMENT_COLUMNS
 from gpuseg.rundir import write_run
@@ -32,8 +33,9 @@ def fake():
 
 def test_a_run_directory_holds_exactly_its_documented_files(run):
     assert run.exit_code == 0
-    assert sorted(p.name for p in run.run_dir.iterdir()) == [
-        "figures", "metrics.json", "model", "profiles.csv", "report.html", "segments.parquet"]
+    assert sorted(p.name for p in run.run_dir.iterdir()) == sorted([
+        "figures", "metrics.json", "model", "profiles.csv", "report.html", "segments.parquet",
+        MARK_FILE])
     assert {p.name for p in (run.run_dir / "figures").iterdir()} == FIGURES
     assert sorted(p.name for p in (run.run_dir / "model").iterdir()) == ["arrays.npz", "model.json"]
 
@@ -130,29 +132,28 @@ def test_a_run_that_fails_while_writing_leaves_nothing_behind(fake, tmp_path, mo
 
 
 def test_an_existing_run_directory_is_refused_and_left_alone(fake, tmp_path, monkeypatch):
-    target = tmp_path / "run"
-    target.mkdir()
-    (target / "keep.txt").write_text("earlier run")
+    target = write_run(fake, tmp_path / "run")
+    (target / "profiles.csv").write_text("earlier run")
     with pytest.raises(GpusegError, match="already exists; pass force=True"):
         write_run(fake, target)
-    assert [p.name for p in target.iterdir()] == ["keep.txt"]
+    assert (target / "profiles.csv").read_text() == "earlier run"
     assert _leftovers(tmp_path) == []
 
 
 def test_force_replaces_an_existing_run_only_once_the_new_one_is_complete(fake, tmp_path, monkeypatch):
-    target = tmp_path / "run"
-    target.mkdir()
-    (target / "keep.txt").write_text("earlier run")
+    target = write_run(fake, tmp_path / "run")
+    (target / "profiles.csv").write_text("earlier run")
+
     def late_failure(result, folder):
         raise RuntimeError("late failure")
 
     monkeypatch.setattr(gpuseg.report, "write_report", late_failure)
     with pytest.raises(RuntimeError):
         write_run(fake, target, force=True)
-    assert [p.name for p in target.iterdir()] == ["keep.txt"]
+    assert (target / "profiles.csv").read_text() == "earlier run"
     monkeypatch.undo()
 
     write_run(fake, target, force=True)
-    assert not (target / "keep.txt").exists()
+    assert (target / "profiles.csv").read_text() != "earlier run"
     assert (target / "report.html").is_file() and (target / "segments.parquet").is_file()
     assert _leftovers(tmp_path) == []

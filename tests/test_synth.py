@@ -22,7 +22,8 @@ from threadpoolctl import threadpool_limits
 from gpuseg.data import synth, taxonomy
 from gpuseg.data.schema import FILE_STEMS, TABLE_DTYPES
 from gpuseg.data.synth import generate_instacart, write_instacart
-from gpuseg.errors import ConfigError
+from gpuseg.errors import ConfigError, OutputError
+from gpuseg.outputs import MARK_FILE
 from gpuseg.vocabulary import (
     BULK_PANTRY_STOCKERS,
     BUSY_CONVENIENCE_SEEKERS,
@@ -413,7 +414,8 @@ def _read_back(folder: Path, fmt: str) -> dict[str, pd.DataFrame]:
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_write_round_trips_the_kaggle_layout_and_a_separate_truth_file(small, tmp_path, fmt):
     folder = write_instacart(small, tmp_path / "synthetic", fmt=fmt)
-    expected = sorted([f"{stem}.{fmt}" for stem in FILE_STEMS.values()] + ["personas_truth.csv"])
+    expected = sorted([f"{stem}.{fmt}" for stem in FILE_STEMS.values()]
+                      + ["personas_truth.csv", MARK_FILE])
     assert sorted(p.name for p in folder.iterdir()) == expected
     for name, frame in _read_back(folder, fmt).items():
         assert "persona" not in frame.columns
@@ -440,16 +442,24 @@ def test_same_seed_writes_the_same_bytes(small, tmp_path):
 
 
 def test_an_existing_folder_is_refused_unless_overwrite(small, tmp_path):
-    target = tmp_path / "synthetic"
+    target = write_instacart(small, tmp_path / "synthetic")
+    (target / "orders.csv").write_text("an earlier data set")
+    with pytest.raises(OutputError, match="already exists; pass overwrite=True to replace it"):
+        write_instacart(small, target)
+    assert (target / "orders.csv").read_text() == "an earlier data set"
+    write_instacart(small, target, overwrite=True)
+    assert (target / "orders.csv").read_text().startswith("order_id,")
+    assert [p.name for p in tmp_path.iterdir()] == ["synthetic"]
+
+
+def test_overwrite_never_replaces_a_folder_gpuseg_did_not_write(small, tmp_path):
+    target = tmp_path / "mine"
     target.mkdir()
     (target / "keep.txt").write_text("mine")
-    with pytest.raises(ConfigError, match="already exists; overwrite=True"):
-        write_instacart(small, target)
+    with pytest.raises(OutputError, match="is a folder gpuseg did not write, not a gpuseg data "
+                                          "set folder; overwrite=True replaces only"):
+        write_instacart(small, target, overwrite=True)
     assert [p.name for p in target.iterdir()] == ["keep.txt"]
-    write_instacart(small, target, overwrite=True)
-    assert not (target / "keep.txt").exists()
-    assert (target / "orders.csv").exists()
-    assert [p.name for p in tmp_path.iterdir()] == ["synthetic"]
 
 
 def test_a_failed_write_leaves_neither_the_target_nor_a_partial_folder(

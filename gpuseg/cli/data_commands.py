@@ -3,18 +3,19 @@ from __future__ import annotations
 
 import argparse
 import os
-from pathlib import Path
 
 from ..config import PipelineConfig
 from ..errors import GpusegError
+from ..outputs import check_output, write_parquet
 from .exit_codes import EXIT_OK
 from .options import CommandFactory, add_backend, add_config_option, add_partition_cluster_options
-from .output import write_replacing
+from .output import check_cluster
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
     from ..data.synth import generate_instacart, write_instacart, write_partitioned
 
+    check_output(args.out, kind="dataset", force=args.force)
     if args.partitions is not None:
         if args.format == "csv":
             raise GpusegError("--partitions writes parquet partitions; drop --format csv")
@@ -30,15 +31,23 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_partition(args: argparse.Namespace) -> int:
+    from ..data.partitions.manifest import read_manifest
     from ..distributed.shuffle import repartition
 
+    check_output(args.out, kind="dataset", force=args.force, inputs={"--data": args.data})
     # Without --workers or --scheduler, a local cluster of one worker per core.
-    workers = args.workers if args.workers or args.scheduler else (os.cpu_count() or 1)
+    unset = args.workers is None and args.scheduler is None
+    workers = (os.cpu_count() or 1) if unset else args.workers
     config = PipelineConfig(backend="cpu", workers=workers, scheduler=args.scheduler,
                             worker_memory=args.worker_memory)
+    check_cluster(config)
     out = repartition(args.data, args.out, partitions=args.partitions, config=config,
                       overwrite=args.force)
-    print(f"wrote {args.data} to {out} in {args.partitions:,} partitions")
+    written = read_manifest(out)
+    count = args.partitions if written is None else len(written.parts)
+    skipped = "" if count == args.partitions else (
+        f" ({args.partitions - count:,} of the {args.partitions:,} buckets held no user)")
+    print(f"wrote {args.data} to {out} in {count:,} partitions{skipped}")
     return EXIT_OK
 
 
@@ -57,6 +66,8 @@ def _cmd_features(args: argparse.Namespace) -> int:
     from ..resources import check_features
     from ..timing import StageTimer
 
+    inputs = {"--data": args.data}
+    check_output(args.out, kind="features", force=args.force, inputs=inputs)
     backend = get_backend(args.backend)
     timer = StageTimer(backend)
     with timer.stage("load"):
@@ -64,9 +75,7 @@ def _cmd_features(args: argparse.Namespace) -> int:
     with timer.stage("features"):
         check_features(data, backend)
         table = backend.to_host(compute_features(data, backend, min_orders=args.min_orders).table)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_replacing(out, table.to_parquet)
+    out = write_parquet(table, args.out, kind="features", force=args.force, inputs=inputs)
     print(f"wrote features of {len(table):,} users x {table.shape[1]} columns to {out}")
     return EXIT_OK
 
@@ -84,7 +93,8 @@ def register(command: CommandFactory) -> None:
     p.add_argument("--separation", choices=("strong", "realistic"), default="strong",
                    help="strong: personas recoverable; realistic: overlapping like real shoppers "
                         "(default: strong)")
-    p.add_argument("--force", action="store_true", help="replace an existing folder")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing data set folder gpuseg wrote")
     p.add_argument("--partitions", type=int, default=None, metavar="P",
                    help="write the partitioned layout (P parquet partitions of whole users) "
                         "block by block, out of core; the same rows as without it")
@@ -98,7 +108,8 @@ def register(command: CommandFactory) -> None:
     p.add_argument("--out", required=True, help="folder to write (the partitioned layout)")
     p.add_argument("--partitions", type=int, required=True, metavar="P",
                    help="number of partitions (users are bucketed by user_id)")
-    p.add_argument("--force", action="store_true", help="replace an existing folder")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing data set folder gpuseg wrote")
     add_partition_cluster_options(p)
 
     p = command("download", "download the Instacart data set from Kaggle (needs Kaggle credentials)",
@@ -114,5 +125,7 @@ def register(command: CommandFactory) -> None:
                 _cmd_features)
     p.add_argument("--data", required=True, help="Instacart-layout folder, or 'kaggle'")
     p.add_argument("--out", required=True, help="parquet file to write (index user_id)")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing features file gpuseg wrote")
     add_config_option(p, "min_orders")
     add_backend(p)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -47,6 +48,52 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
     from ..registry import log as registry_log
 
     registry_log.setLevel(logging.WARNING if quiet else min(level, logging.INFO))
+
+
+#: Loggers of Dask and the libraries under it, and the level each -v count lets through:
+#: none of their lines without -v (a user error is gpuseg's one line), warnings with -v.
+_DASK_LOGGERS = ("distributed", "dask", "tornado", "bokeh")
+_DASK_LEVELS = (logging.CRITICAL + 1, logging.WARNING, logging.INFO)
+#: Read by the Dask worker processes gpuseg starts, when they import distributed.
+_DASK_LOGGING_ENV = "DASK_LOGGING__DISTRIBUTED"
+
+
+class _DaskLines(logging.Filter):
+    """Drops records of Dask's loggers below a level, whatever level Dask set on them."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.name.split(".", 1)[0] not in _DASK_LOGGERS or record.levelno >= self.level
+
+
+@contextmanager
+def _dask_logging(verbose: int) -> Iterator[None]:
+    """Keep Dask's own logging off unless ``-v``, here and in the worker processes started here.
+
+    distributed configures its loggers when imported (INFO, its own handler
+    where none exists), which may happen at any point of a command: this
+    process's handlers filter its records instead, and the environment tells
+    worker processes, which import it afresh.
+    """
+    level = _DASK_LEVELS[min(verbose, 2)]
+    quiet = _DaskLines(level)
+    handlers = list(logging.getLogger().handlers)
+    for handler in handlers:
+        handler.addFilter(quiet)
+    previous = os.environ.get(_DASK_LOGGING_ENV)
+    os.environ[_DASK_LOGGING_ENV] = logging.getLevelName(min(level, logging.CRITICAL)).lower()
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(quiet)
+        if previous is None:
+            os.environ.pop(_DASK_LOGGING_ENV, None)
+        else:
+            os.environ[_DASK_LOGGING_ENV] = previous
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -119,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _configure_logging(args.verbose, args.quiet)
     try:
-        with _sigterm_raises(), options_as_flags():
+        with _sigterm_raises(), options_as_flags(), _dask_logging(args.verbose):
             return args.func(args)
     except GpusegError as exc:
         if args.verbose >= 2:

@@ -2,23 +2,24 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from ..outputs import check_output, write_output_file, write_parquet
 from .exit_codes import EXIT_OK
 from .options import CommandFactory, add_backend
-from .output import Progress, write_replacing
+from .output import Progress
 
 
 def _cmd_assign(args: argparse.Namespace) -> int:
     from ..assign import assign_users
     from ..registry import get_backend
 
+    inputs = {"--model": args.model, "--data": args.data}
+    check_output(args.out, kind="assignments", force=args.force, inputs=inputs)
     backend = get_backend(args.backend)
     with Progress(args) as progress:
         assigned = assign_users(args.model, args.data, backend, progress=progress)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_replacing(out, lambda path: assigned.to_parquet(path, index=False))
+    out = write_parquet(assigned, args.out, kind="assignments", force=args.force, inputs=inputs,
+                        index=False)
     print(f"assigned {len(assigned):,} users to the segments of {args.model}; wrote {out}")
     for (segment, persona), size in assigned.groupby(["segment", "persona"]).size().items():
         print(f"  {segment}: {persona:<37} {size:>9,}")
@@ -28,12 +29,14 @@ def _cmd_assign(args: argparse.Namespace) -> int:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from ..compare import compare_runs
 
+    inputs = {"RUN_A": args.run_a, "RUN_B": args.run_b}
+    if args.out:
+        check_output(args.out, kind="comparison", force=args.force, inputs=inputs)
     comparison = compare_runs(args.run_a, args.run_b)
     print(comparison.summary())
     if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        write_replacing(out, lambda path: comparison.to_long().to_csv(path, index=False))
+        out = write_output_file(args.out, lambda path: comparison.to_long().to_csv(path, index=False),
+                                kind="comparison", force=args.force, inputs=inputs)
         print(f"wrote {out}")
     return EXIT_OK
 
@@ -47,7 +50,9 @@ def register(command: CommandFactory) -> None:
                    help="run directory (or its model/ folder) of the run whose segments to use")
     p.add_argument("--data", required=True, help="Instacart-layout folder, or 'kaggle'")
     p.add_argument("--out", required=True,
-                   help="parquet file to write: user_id, segment, persona (replaced if present)")
+                   help="parquet file to write: user_id, segment, persona")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing assignments file gpuseg wrote")
     add_backend(p)
 
     p = command("compare", "segment migration between two runs: matrix, ARI, users who came and went",
@@ -56,3 +61,5 @@ def register(command: CommandFactory) -> None:
     p.add_argument("run_a", metavar="RUN_A", help="earlier run directory")
     p.add_argument("run_b", metavar="RUN_B", help="later run directory")
     p.add_argument("--out", help="CSV to write, one row per (A segment, B segment): users and share")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing comparison CSV gpuseg wrote")

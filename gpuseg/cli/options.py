@@ -57,7 +57,7 @@ def _byte_size(text: str) -> int:
 
     try:
         return int(parse_bytes(text))
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: a size of inf or 1e999
         raise argparse.ArgumentTypeError(
             f"expected a size such as 8GB or 512MiB (got {text!r})") from None
 

@@ -13,18 +13,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ..result import SegmentationResult
 
+from ..config import PipelineConfig
+
 log = logging.getLogger("gpuseg")
-
-
-def write_replacing(out: Path, write: Callable[[Path], object]) -> None:
-    """Write a file beside ``out`` and rename it into place: an interrupt leaves no partial file."""
-    partial = out.with_name(f".{out.name}.partial")
-    try:
-        write(partial)
-        partial.replace(out)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
 
 
 def write_run(result: SegmentationResult, out: str | Path, *, force: bool,
@@ -34,6 +25,14 @@ def write_run(result: SegmentationResult, out: str | Path, *, force: bool,
     tell(progress, "writing run directory and report")
     with timed("write run directory"):
         return write_run(result, out, force=force)
+
+
+def check_cluster(config: PipelineConfig) -> None:
+    """Before the first stage: the ``--scheduler`` address is a scheduler that answers."""
+    if config.scheduler is not None:
+        from ..distributed.client import check_scheduler
+
+        check_scheduler(config.scheduler)
 
 
 def tell(progress: Callable[[str], None] | None, stage: str) -> None:

@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, cast
 
 from ..config import BackendName, PipelineConfig
 from ..errors import GpusegError
+from ..outputs import check_output
 from .exit_codes import EXIT_OK
 from .options import CommandFactory, add_backend, add_pipeline_options, config_from
-from .output import Progress, print_summary, tell, timed, write_run
+from .output import Progress, check_cluster, print_summary, tell, timed, write_run
 
 if TYPE_CHECKING:
     from ..backend import Backend
@@ -22,10 +23,10 @@ DEMO_UMAP_FIT_SAMPLE = 2_500
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from ..pipeline import segment
-    from ..rundir import refuse_existing
 
-    refuse_existing(args.out, force=args.force)
+    check_output(args.out, kind="run", force=args.force, inputs={"--data": args.data})
     config = config_from(args)
+    check_cluster(config)
     with Progress(args) as progress:
         result = segment(args.data, config, progress=progress)
         out = write_run(result, args.out, force=args.force, progress=progress)
@@ -54,15 +55,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from ..data.synth import generate_instacart, write_instacart
     from ..pipeline import segment
     from ..registry import get_backend
-    from ..rundir import refuse_existing
 
     if args.users < DEMO_MIN_USERS:
         raise GpusegError(f"--users must be at least {DEMO_MIN_USERS:,} for the demo "
                           f"(got {args.users})")
     out = Path(args.out)
     data_dir = out.with_name(f"{out.name}-data")
-    refuse_existing(out, force=args.force)
-    refuse_existing(data_dir, force=args.force)
+    check_output(out, kind="run", force=args.force)
+    check_output(data_dir, kind="dataset", force=args.force, label="--out's data folder")
     with Progress(args) as progress:
         tell(progress, "synthetic data")
         with timed("synthetic data"):
@@ -85,7 +85,8 @@ def register(command: CommandFactory) -> None:
                 _cmd_run)
     p.add_argument("--data", required=True, help="Instacart-layout folder, or 'kaggle'")
     p.add_argument("--out", required=True, help="run directory to create")
-    p.add_argument("--force", action="store_true", help="replace an existing run directory")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing run directory gpuseg wrote")
     add_pipeline_options(p)
 
     p = command("demo", "generate synthetic shoppers, segment them and write the report "
@@ -99,5 +100,5 @@ def register(command: CommandFactory) -> None:
                    help=f"synthetic shoppers, at least {DEMO_MIN_USERS} (default: 50000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the data and the run (default: 0)")
     p.add_argument("--force", action="store_true",
-                   help="replace an existing run directory and data folder")
+                   help="replace an existing run directory and data folder gpuseg wrote")
     add_backend(p)

@@ -13,9 +13,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
-import tempfile
-import uuid
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import ConfigError
+from ..staging import atomic_directory
 from .checks import CLEANING_KEYS
 from .schema import (
     AISLES_DTYPES,
@@ -168,30 +166,21 @@ def write_cache(entry: Path, frames: Mapping[str, Any], stamps: Mapping[str, Map
         "messages": list(messages),
     }
     try:
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{entry.name}.tmp-", dir=entry.parent))
+        # Staged beside the entry and renamed into place (an interrupt removes the staging
+        # folder; what a hard kill leaves, the next write of the entry removes).
+        with atomic_directory(entry) as staging:
+            for name in FRAME_DTYPES:
+                table = pa.Table.from_pandas(frames[name], preserve_index=False)
+                # Dictionary-encoding id columns triples the write time for no gain; text repeats.
+                text = [column for column in table.column_names
+                        if pa.types.is_string(table.schema.field(column).type)
+                        or pa.types.is_large_string(table.schema.field(column).type)
+                        or pa.types.is_dictionary(table.schema.field(column).type)]
+                pq.write_table(table, staging / f"{name}.parquet", use_dictionary=text)
+            (staging / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     except OSError as exc:
         _warn_unwritten(entry, exc)
         return False
-    try:
-        for name in FRAME_DTYPES:
-            table = pa.Table.from_pandas(frames[name], preserve_index=False)
-            # Dictionary-encoding id columns triples the write time for no gain; text repeats.
-            text = [column for column in table.column_names
-                    if pa.types.is_string(table.schema.field(column).type)
-                    or pa.types.is_large_string(table.schema.field(column).type)
-                    or pa.types.is_dictionary(table.schema.field(column).type)]
-            pq.write_table(table, staging / f"{name}.parquet", use_dictionary=text)
-        (staging / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-        _replace(staging, entry)
-    except OSError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        _warn_unwritten(entry, exc)
-        return False
-    except BaseException:
-        # An interrupt (Ctrl-C, SIGTERM) mid-write must not leave a half-built folder behind.
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     log.info("wrote parquet cache %s", entry)
     return True
 
@@ -220,23 +209,6 @@ def _read_frame(path: Path, name: str, n_rows: int, frame_library: ModuleType) -
         # cuDF reads a parquet dictionary column back as plain strings.
         frame["eval_set"] = frame["eval_set"].astype("category")
     return frame
-
-
-def _replace(staging: Path, entry: Path) -> None:
-    """Move ``staging`` to ``entry``, replacing an older entry (rename is atomic, rmtree is not)."""
-    retired = None
-    if entry.exists():
-        retired = entry.with_name(f".{entry.name}.old-{uuid.uuid4().hex[:8]}")
-        os.rename(entry, retired)
-    try:
-        os.rename(staging, entry)
-    except OSError:
-        # Another process installed an entry for the same files meanwhile; theirs is as good.
-        shutil.rmtree(staging, ignore_errors=True)
-        if not entry.exists():
-            raise
-    if retired is not None:
-        shutil.rmtree(retired, ignore_errors=True)
 
 
 def _jsonable(stamps: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:

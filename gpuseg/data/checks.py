@@ -45,6 +45,11 @@ class BadValueError(DataValidationError):
     def __init__(self, file: str, column: str, row: int, problem: str) -> None:
         super().__init__(f"{file}, column {column!r}, row {row}: {problem}")
         self.row = row
+        self._parts = (file, column, row, problem)
+
+    def __reduce__(self) -> tuple[type, tuple[str, str, int, str]]:
+        # Raised on a Dask worker, it is pickled to the client: rebuilt from its parts.
+        return type(self), self._parts
 
 
 def compact_column(values: pa.Array, *, column: str, dtype: str, file: str,

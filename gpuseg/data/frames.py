@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 from ..errors import DataValidationError
@@ -47,20 +48,62 @@ class _FrameSource:
 
 
 def as_arrow(frame: Any, name: str) -> pa.Table:
-    """A pandas, cuDF or polars dataframe (or an Arrow table) as an Arrow table, index dropped."""
+    """A pandas, cuDF or polars dataframe (or an Arrow table) as an Arrow table, index dropped.
+
+    Raises
+    ------
+    DataValidationError
+        ``frame`` is not a table (a Series, a list), has a column name twice,
+        or holds a column Arrow cannot convert; the message names ``name``.
+    """
+    table_like = isinstance(frame, pa.Table) or hasattr(frame, "columns")
+    if type(frame).__name__ == "Series" or not table_like:
+        raise DataValidationError(
+            f"{name}: expected a pandas, cuDF or polars DataFrame or a pyarrow Table "
+            f"(got {type(frame).__module__.split('.')[0]}.{type(frame).__name__})")
+    names = [str(column) for column in
+             (frame.column_names if isinstance(frame, pa.Table) else frame.columns)]
+    repeated = next((column for i, column in enumerate(names) if column in names[:i]), None)
+    if repeated is not None:
+        raise DataValidationError(f"{name}: column {repeated!r} appears twice; each column name "
+                                  "must be unique")
     if isinstance(frame, pa.Table):
         return frame
     module = type(frame).__module__.split(".")[0]
     if module == "pandas":
-        return pa.Table.from_pandas(frame, preserve_index=False)
+        return _pandas_as_arrow(frame, name)
     if module == "cudf":
         # The checks run on the host, as they do for files.
         return frame.to_arrow(preserve_index=False)
-    if hasattr(frame, "to_arrow"):  # polars, and other Arrow-backed frames
-        return pa.table(frame.to_arrow())
-    raise DataValidationError(
-        f"{name}: expected a pandas, cuDF or polars DataFrame or a pyarrow Table "
-        f"(got {type(frame).__name__})")
+    # polars, and other Arrow-backed frames
+    return pa.table(frame.to_arrow())
+
+
+def _pandas_as_arrow(frame: Any, name: str) -> pa.Table:
+    """A pandas frame as Arrow; an object column of mixed types goes over as text.
+
+    Arrow refuses a column holding, say, integers and strings; as text, the
+    loader's checks read each value as a file's (``"7"`` is a number) and name
+    the row of one that is not.
+    """
+    try:
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass
+    mixed = {}
+    for column in frame.columns:
+        values = frame[column]
+        if values.dtype != object:
+            continue
+        try:
+            pa.array(values, from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            mixed[column] = values.map(lambda value: value if pd.isna(value) else str(value))
+    try:
+        return pa.Table.from_pandas(frame.assign(**mixed), preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError, TypeError) as exc:
+        raise DataValidationError(f"{name}: cannot be read as a table "
+                                  f"({' '.join(str(exc).split())[:200]})") from None
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,10 @@ user's features can be computed from one partition alone
 (:mod:`gpuseg.distributed` maps :func:`gpuseg.features.compute_features` over
 them). ``gpuseg synth --partitions`` and ``gpuseg partition`` write this layout.
 
+The layout is checked as a whole when it is found (:func:`find_partitioned`):
+the same partitions in every table folder, numbered without gaps, and those
+that ``partitions.json`` lists (:mod:`gpuseg.data.partitions.manifest`); a
+missing or changed file is an error naming it, never a smaller data set.
 Every file is checked with the loader's own rules (:func:`gpuseg.data.read.read_table`
 and :mod:`gpuseg.data.checks`), so an error names the partition file, the
 column and the row within that file. A product row whose order is not in its
@@ -18,6 +22,7 @@ unknown order.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,11 +36,13 @@ from ...errors import DataValidationError, ResourceLimitError
 from ..checks import CLEANING_KEYS, first_repeat
 from ..read import FileSource, columns_frame, read_catalog_tables, read_order_products, read_orders
 from ..schema import FILE_STEMS, FILE_SUFFIXES, OPTIONAL_FILES
+from .manifest import Manifest, check_file, check_users, read_manifest
 
 #: Tables split into partitions, in the order a partition lists them.
 PARTITIONED_TABLES = ("orders", "order_products__prior", "order_products__train")
 #: Tables every partition shares, as single files beside the partition folders.
 CATALOG_TABLES = ("products", "aisles", "departments")
+_PART_NAME = re.compile(r"part-([0-9]+)\.parquet")
 #: Compact bytes per row once loaded (the dtypes of :mod:`gpuseg.data.schema`).
 _ORDER_BYTES, _ORDER_PRODUCT_BYTES = 16, 11
 
@@ -55,13 +62,17 @@ class PartitionedSource:
     catalog : Mapping[str, Path]
         ``products``, ``aisles``, ``departments`` -> their file.
     parts : tuple of Mapping[str, Path]
-        One per partition, in file-name order: table -> file
-        (``order_products__train`` only where the partition has one).
+        One per partition, in order: table -> file (``order_products__train``
+        only where the layout has that table).
+    manifest : Manifest or None
+        What ``partitions.json`` records, verified as partitions are read;
+        ``None`` for a layout written without one.
     """
 
     folder: Path
     catalog: Mapping[str, Path]
     parts: tuple[Mapping[str, Path], ...]
+    manifest: Manifest | None = None
 
     @property
     def n_partitions(self) -> int:
@@ -84,13 +95,22 @@ class PartitionedSource:
 
 
 def find_partitioned(folder: Path) -> PartitionedSource | None:
-    """The partitioned layout in ``folder``, or ``None`` when it has no ``orders/`` folder.
+    """The partitioned layout in ``folder``, checked as a whole; ``None`` without an ``orders/`` folder.
+
+    Every table folder must hold the same partitions (``order_products__train``
+    may be absent altogether), numbered from ``part-00000`` without a gap. A
+    folder with a manifest (:mod:`gpuseg.data.partitions.manifest`) must also
+    hold exactly the partitions it lists, each file of the size and row count
+    recorded; each file's checksum is verified when its partition is read
+    (:func:`read_partition`). A folder without one, written by an older gpuseg,
+    gets the layout checks only.
 
     Raises
     ------
     DataValidationError
-        A catalog file is missing, ``orders/`` holds no partition file, or a
-        partition lacks its product-row file (naming the file looked for).
+        A catalog file is missing, ``orders/`` holds no partition file, a
+        partition is missing from a table or from every table, or a file
+        differs from the manifest (naming the file).
     """
     if not (folder / "orders").is_dir():
         return None
@@ -104,23 +124,79 @@ def find_partitioned(folder: Path) -> PartitionedSource | None:
                 f"{folder}: no {stem} file beside the partition folders; expected one of "
                 f"{', '.join(path.name for path in candidates)}")
         catalog[table] = existing[0]
-    names = sorted(path.name for path in (folder / "orders").glob("part-*.parquet"))
-    if not names:
+    names, tables = _partition_names(folder)
+    manifest = read_manifest(folder)
+    parts = tuple({table: folder / FILE_STEMS[table] / name for table in tables} for name in names)
+    if manifest is not None:
+        _check_against(manifest, names, parts)
+    return PartitionedSource(folder=folder, catalog=catalog, parts=parts, manifest=manifest)
+
+
+def _partition_names(folder: Path) -> tuple[list[str], tuple[str, ...]]:
+    """The partition file names in order, and the tables that have them; the layout checked whole."""
+    found = {}
+    for table in PARTITIONED_TABLES:
+        table_folder = folder / FILE_STEMS[table]
+        if table_folder.is_dir():
+            found[table] = {path.name: path for path in table_folder.glob("part-*.parquet")}
+    numbers: dict[int, str] = {}
+    for files in found.values():
+        for name, path in files.items():
+            match = _PART_NAME.fullmatch(name)
+            if match is None:
+                raise DataValidationError(f"{path}: not a partition file name (part-NNNNN.parquet)")
+            if numbers.setdefault(int(match.group(1)), name) != name:
+                raise DataValidationError(f"{path}: partition {int(match.group(1))} has two "
+                                          f"file names, {numbers[int(match.group(1))]} and {name}")
+    if not found["orders"]:
         raise DataValidationError(
             f"{folder / 'orders'}: no partition files (part-00000.parquet, ...) in the folder")
-    parts = []
+    # The train rows are optional: a layout without them has no such folder (or an empty one).
+    tables = tuple(table for table in PARTITIONED_TABLES
+                   if table not in OPTIONAL_FILES or found.get(table))
+    names = [numbers[number] for number in sorted(numbers)]
     for name in names:
-        part = {}
-        for table in PARTITIONED_TABLES:
-            path = folder / FILE_STEMS[table] / name
-            if path.is_file():
-                part[table] = path
-            elif table not in OPTIONAL_FILES:
+        for table in tables:
+            if name not in found.get(table, {}):
+                present = next(t for t in tables if name in found.get(t, {}))
                 raise DataValidationError(
-                    f"{path}: missing; every orders/{name} needs its "
-                    f"{FILE_STEMS[table]}/{name} (an empty one when it has no product rows)")
-        parts.append(part)
-    return PartitionedSource(folder=folder, catalog=catalog, parts=tuple(parts))
+                    f"{folder / FILE_STEMS[table] / name}: missing; every partition needs a file "
+                    f"in each table folder, and {FILE_STEMS[present]}/{name} is there (an empty "
+                    "file when a partition has no rows of a table)")
+    gap = next((i for i, number in enumerate(sorted(numbers)) if number != i), None)
+    if gap is not None:
+        raise DataValidationError(
+            f"{folder}: partition {partition_file_name(gap)} is missing from every table folder "
+            f"(the files run from {names[0]} to {names[-1]}); partitions are numbered from "
+            "part-00000 without gaps")
+    return names, tables
+
+
+def _check_against(manifest: Manifest, names: list[str],
+                   parts: tuple[Mapping[str, Path], ...]) -> None:
+    """The partitions found are those the manifest lists, each file of its recorded size and rows."""
+    listed = list(manifest.parts)
+    for name in listed:
+        if name not in names:
+            raise DataValidationError(
+                f"{manifest.path.parent / 'orders' / name}: missing; {manifest.path.name} lists "
+                f"{len(listed):,} partitions (a partition was deleted or not copied)")
+    for name, part in zip(names, parts):
+        if name not in manifest.parts:
+            raise DataValidationError(
+                f"{part['orders']}: not in {manifest.path.name}, which lists {len(listed):,} "
+                "partitions; rewrite the layout with gpuseg partition")
+        recorded = manifest.parts[name]["files"]
+        for table, path in part.items():
+            if table not in recorded:
+                raise DataValidationError(f"{path}: not in {manifest.path.name}; rewrite the "
+                                          "layout with gpuseg partition")
+            check_file(path, recorded[table], manifest, checksum=False)
+        for table in recorded:
+            if table not in part:
+                raise DataValidationError(
+                    f"{manifest.path.parent / FILE_STEMS[table] / name}: missing; "
+                    f"{manifest.path.name} records it")
 
 
 def read_catalog(source: PartitionedSource) -> dict[str, pd.DataFrame]:
@@ -155,13 +231,22 @@ def read_partition(source: PartitionedSource, index: int,
     Raises
     ------
     DataValidationError
-        A bad file, column or value, or an order number repeated for a user.
+        A bad file, column or value, an order number repeated for a user, or
+        a file whose bytes or users differ from the manifest.
     """
     # Messages name a partition file by its path inside the folder
     # (order_products__prior/part-00002.parquet): every table's folder has a file of its name.
-    sources = {table: FileSource(path, _relative(source, path))
-               for table, path in source.parts[index].items()}
+    files = source.parts[index]
+    recorded = None
+    if source.manifest is not None:
+        recorded = source.manifest.parts[files["orders"].name]
+        for table, path in files.items():
+            check_file(path, recorded["files"][table], source.manifest, checksum=True)
+    sources = {table: FileSource(path, _relative(source, path)) for table, path in files.items()}
     orders = read_orders(sources["orders"])
+    if recorded is not None and source.manifest is not None:
+        check_users(files["orders"], len(pd.unique(orders["user_id"])), recorded["users"],
+                    source.manifest)
     rows, cleaning, messages = read_order_products(
         sources, order_ids=orders["order_id"], product_ids=products["product_id"].to_numpy(),
         orders_file=sources["orders"].name, products_file=source.catalog["products"].name)

@@ -1,7 +1,9 @@
 """Writing the partitioned layout: tables and partition files, whoever produces the rows.
 
 ``gpuseg synth --partitions`` (:mod:`gpuseg.data.synth.out_of_core`) writes
-through :class:`PartitionWriter`; the reading side is
+through :class:`PartitionWriter` and :func:`write_partition_manifest`;
+``gpuseg partition`` (:mod:`gpuseg.distributed.shuffle`) writes its files with
+Dask and the same manifest. The reading side is
 :mod:`gpuseg.data.partitions.source`.
 """
 from __future__ import annotations
@@ -14,7 +16,8 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from ..schema import FILE_STEMS
-from .source import partition_file_name
+from .manifest import part_facts, write_manifest
+from .source import PARTITIONED_TABLES, partition_file_name
 
 
 def write_table(frame: pd.DataFrame, path: Path, fmt: str) -> None:
@@ -32,6 +35,19 @@ def write_table(frame: pd.DataFrame, path: Path, fmt: str) -> None:
             sink.write((",".join(frame.columns) + "\n").encode())
             pa_csv.write_csv(table, sink, pa_csv.WriteOptions(include_header=False,
                                                               quoting_style="none"))
+
+
+def partition_tables(folder: Path) -> dict[str, str]:
+    """Table -> its folder's name, for each partitioned table ``folder`` has a folder of."""
+    return {table: FILE_STEMS[table] for table in PARTITIONED_TABLES
+            if (folder / FILE_STEMS[table]).is_dir()}
+
+
+def write_partition_manifest(folder: Path, n_partitions: int) -> None:
+    """Read back the partitions written into ``folder`` and record them in its manifest."""
+    tables = partition_tables(folder)
+    write_manifest(folder, [part_facts(folder, partition_file_name(i), tables)
+                            for i in range(n_partitions)])
 
 
 class PartitionWriter:

@@ -14,13 +14,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ...config import python_number
 from ...errors import ConfigError
 from .. import taxonomy
 from ..partitions.source import CATALOG_TABLES, PARTITIONED_TABLES
-from ..partitions.write import PartitionWriter, write_table
+from ..partitions.write import PartitionWriter, write_partition_manifest, write_table
 from ..schema import FILE_STEMS
 from .generator import SyntheticBlock, generate_block, plan_instacart
-from .writer import TRUTH_FILE, staged_folder
+from .writer import TRUTH_FILE, dataset_folder
 
 
 def write_partitioned(n_users: int, out_dir: str | os.PathLike[str], *, partitions: int,
@@ -44,26 +45,31 @@ def write_partitioned(n_users: int, out_dir: str | os.PathLike[str], *, partitio
     seed, separation
         As :func:`~gpuseg.data.synth.generate_instacart`.
     overwrite : bool
-        Replace an existing ``out_dir``; otherwise an existing one is refused.
+        Replace an existing ``out_dir`` that gpuseg wrote as a data set;
+        otherwise an existing one is refused.
 
     Returns
     -------
     Path
         The written folder: ``orders/``, ``order_products__prior/`` and
         ``order_products__train/`` of ``part-NNNNN.parquet`` files, the catalog
-        as parquet files, and ``personas_truth.csv``.
+        as parquet files, ``personas_truth.csv`` and the manifest
+        (:mod:`gpuseg.data.partitions.manifest`).
 
     Raises
     ------
     ConfigError
-        Bad arguments, or ``out_dir`` exists and ``overwrite`` is false.
+        Bad arguments.
+    OutputError
+        ``out_dir`` may not be written (:func:`gpuseg.outputs.check_output`).
     """
     plan = plan_instacart(n_users, seed=seed, separation=separation)
+    partitions = python_number(partitions)
     if not (isinstance(partitions, int) and not isinstance(partitions, bool)
             and 1 <= partitions <= n_users):
         raise ConfigError(f"partitions must be an integer in [1, n_users={n_users:,}] "
                           f"(got {partitions!r})")
-    with staged_folder(out_dir, overwrite=overwrite) as staging:
+    with dataset_folder(out_dir, overwrite=overwrite) as staging:
         for table in PARTITIONED_TABLES:
             (staging / FILE_STEMS[table]).mkdir()
         catalog = {"products": plan.catalog.products, "aisles": taxonomy.aisles_frame(),
@@ -85,6 +91,7 @@ def write_partitioned(n_users: int, out_dir: str | os.PathLike[str], *, partitio
                     writer.write(p, _users(tables, low + 1, high + 1))
                     if high == bounds[p + 1]:
                         writer.close()
+        write_partition_manifest(staging, partitions)
     return Path(out_dir)
 
 
