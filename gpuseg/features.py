@@ -35,7 +35,7 @@ from .errors import ConfigError, GpusegError, ResourceLimitError
 from .numerics.arrays import bincount, dense_positions
 
 __all__ = ["AISLE_COLUMN_PREFIX", "FEATURE_COLUMNS_FIXED", "WEEKEND_DAYS", "UserFeatures",
-           "aisle_column", "aisle_id", "compute_features", "feature_columns"]
+           "aisle_column", "aisle_id", "compute_features", "feature_columns", "organic_flags"]
 
 AISLE_COLUMN_PREFIX = "aisle_"
 _LEADING_COLUMNS = ("n_orders",)
@@ -270,6 +270,17 @@ class _Catalog:
         return int(self.product_ids.shape[0])
 
 
+def organic_flags(product_names: Any) -> Any:
+    """Whether each product name contains "organic", any case (a boolean pandas or cuDF Series).
+
+    The rule behind ``organic_ratio``; a saved model keeps its result per product
+    (:mod:`gpuseg.model_catalog`) instead of the names.
+    """
+    # Lower-casing, then a literal match, behaves the same in pandas and cuDF (cuDF documents no
+    # case-insensitive contains).
+    return product_names.fillna("").str.lower().str.contains("organic", regex=False)
+
+
 def _catalog(data: InstacartData, backend: Backend) -> _Catalog:
     xp = backend.xp
     products = data.products
@@ -279,9 +290,6 @@ def _catalog(data: InstacartData, backend: Backend) -> _Catalog:
     aisle_slot = dense_positions(aisle_ids, backend.asarray(products["aisle_id"]), xp=xp)
     department_slot = dense_positions(department_ids,
                                       backend.asarray(products["department_id"]), xp=xp)
-    # Lower-casing, then a literal match, behaves the same in pandas and cuDF (cuDF documents no
-    # case-insensitive contains).
-    names = products["product_name"].fillna("").str.lower()
     return _Catalog(
         product_ids=backend.asarray(products["product_id"], dtype=xp.int64),
         aisle_ids=tuple(int(a) for a in backend.to_host(aisle_ids).tolist()),
@@ -289,7 +297,7 @@ def _catalog(data: InstacartData, backend: Backend) -> _Catalog:
         aisle_slot=xp.where(aisle_slot < 0, n_aisles, aisle_slot).astype(xp.int64),
         department_slot=xp.where(department_slot < 0, n_departments,
                                  department_slot).astype(xp.int64),
-        organic=backend.asarray(names.str.contains("organic", regex=False), dtype=xp.float64),
+        organic=backend.asarray(organic_flags(products["product_name"]), dtype=xp.float64),
     )
 
 

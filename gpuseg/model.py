@@ -1,14 +1,19 @@
 """The segment model: what it holds, its arithmetic (projection, nearest centroid, memberships), its files.
 
 A model folder holds two files, both readable without gpuseg and without
-pickle: ``arrays.npz`` (float64 scaler, PCA and centroid arrays, and the
-Gaussian mixture's weights, means and precision Cholesky factors) and
+pickle: ``arrays.npz`` (float64 scaler, PCA and centroid arrays, the
+Gaussian mixture's weights, means and precision Cholesky factors, and the
+integer ``catalog_*`` arrays of :mod:`gpuseg.model_catalog`) and
 ``model.json`` (feature and persona names, ``min_orders``, the mixture's
-covariance type, the gpuseg version and the backend the model was fitted on).
-Either backend assigns with a model fitted on either backend.
+covariance type, the aisle and department names, the gpuseg version, the
+backend the model was fitted on, and its provenance: ``model_id``,
+``created`` and ``source_fingerprint``). Either backend assigns with a model
+fitted on either backend.
 """
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import json
 import logging
 import os
@@ -23,6 +28,7 @@ import numpy as np
 from . import __version__
 from .backend import Backend
 from .errors import GpusegError
+from .model_catalog import ModelCatalog
 from .numerics.arrays import nearest_centre
 from .numerics.mixture import MixtureParams, e_step, membership_columns
 from .run_layout import MODEL_DIR
@@ -33,7 +39,11 @@ ARRAYS_FILE = "arrays.npz"
 META_FILE = "model.json"
 #: Bumped when the files change shape; a reader refuses formats it does not know.
 #: 2: the Gaussian mixture of the soft memberships (``mixture_*`` arrays).
-FORMAT_VERSION = 2
+#: 3: the product catalog (``catalog_*`` arrays, aisle and department names) and provenance
+#: (``model_id``, ``created``, ``source_fingerprint``).
+FORMAT_VERSION = 3
+#: Formats this gpuseg reads: a format-2 model still assigns (``gpuseg assign``), without a catalog.
+READABLE_FORMATS = (2, 3)
 _ARRAY_FIELDS = ("scaler_mean", "scaler_scale", "pca_mean", "pca_components", "centroids")
 #: The mixture's arrays in the npz, by MixtureParams field.
 _MIXTURE_ARRAYS = {"basis": "mixture_basis", "weights": "mixture_weights",
@@ -59,6 +69,8 @@ class SegmentModel:
     persona_names: tuple[str, ...]
     min_orders: int
     mixture: MixtureParams | None = None
+    #: What turns raw orders into the features (``gpuseg serve``); None in a format-2 model.
+    catalog: ModelCatalog | None = None
 
     def __post_init__(self) -> None:
         n_features = len(self.feature_names)
@@ -81,7 +93,8 @@ class SegmentModel:
 
 
 def save_model(model: SegmentModel, folder: str | os.PathLike, *,
-               fitted_on: Mapping[str, Any] | None = None) -> Path:
+               fitted_on: Mapping[str, Any] | None = None,
+               source_fingerprint: str | None = None) -> Path:
     """Write ``model`` into ``folder`` (created if missing) as ``arrays.npz`` + ``model.json``.
 
     Parameters
@@ -93,6 +106,9 @@ def save_model(model: SegmentModel, folder: str | os.PathLike, *,
     fitted_on : mapping, optional
         Provenance stored beside the model, e.g. ``{"backend": "gpu",
         "device": "NVIDIA H100"}``.
+    source_fingerprint : str, optional
+        The fingerprint of the input the model was fitted on (a run's
+        ``metrics.json`` ``input.fingerprint``).
 
     Returns
     -------
@@ -105,6 +121,10 @@ def save_model(model: SegmentModel, folder: str | os.PathLike, *,
     if model.mixture is not None:
         arrays.update({stored: np.asarray(getattr(model.mixture, field), dtype=np.float64)
                        for field, stored in _MIXTURE_ARRAYS.items()})
+    catalog_names = None
+    if model.catalog is not None:
+        catalog_arrays, catalog_names = model.catalog.to_saved()
+        arrays.update(catalog_arrays)
     # numpy's stub types the keyword arrays as its allow_pickle flag.
     np.savez(folder / ARRAYS_FILE, **arrays)  # type: ignore[arg-type]
     meta = {
@@ -118,9 +138,32 @@ def save_model(model: SegmentModel, folder: str | os.PathLike, *,
         "persona_names": list(model.persona_names),
         "mixture": (None if model.mixture is None
                     else {"covariance_type": model.mixture.covariance_type}),
+        "catalog": catalog_names,
     }
+    meta.update(provenance(arrays, meta, source_fingerprint=source_fingerprint))
     (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return folder
+
+
+def provenance(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], *,
+               source_fingerprint: str | None) -> dict[str, Any]:
+    """``model_id``, ``created`` and ``source_fingerprint`` of a model being saved.
+
+    ``model_id`` is a digest of what decides an assignment: every array (name,
+    dtype, shape, bytes) and the names, ``min_orders`` and mixture type of
+    ``meta``; the same fit gives the same id whenever it is saved.
+    """
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}|{array.dtype.str}|{array.shape}|".encode())
+        digest.update(array.tobytes())
+    decisive = {key: meta[key] for key in ("feature_names", "persona_names", "min_orders",
+                                           "mixture", "catalog")}
+    digest.update(json.dumps(decisive, sort_keys=True).encode())
+    return {"model_id": digest.hexdigest()[:16],
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "source_fingerprint": source_fingerprint}
 
 
 def read_model_meta(folder: str | os.PathLike) -> dict[str, Any]:
@@ -133,10 +176,11 @@ def read_model_meta(folder: str | os.PathLike) -> dict[str, Any]:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise GpusegError(f"{path} is corrupt: {exc}") from None
-    if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
+    if not isinstance(meta, dict) or meta.get("format_version") not in READABLE_FORMATS:
         found = meta.get("format_version") if isinstance(meta, dict) else None
+        readable = " and ".join(map(str, READABLE_FORMATS))
         raise GpusegError(f"{path} has model format {found!r}; this gpuseg ({__version__}) "
-                          f"reads format {FORMAT_VERSION}: rerun 'gpuseg run' to refit")
+                          f"reads formats {readable}: rerun 'gpuseg run' to refit")
     return meta
 
 
@@ -163,13 +207,26 @@ def load_model(folder: str | os.PathLike) -> SegmentModel:
                     covariance_type=str(meta["mixture"]["covariance_type"]),
                     **{field: np.asarray(arrays[stored], dtype=np.float64)
                        for field, stored in _MIXTURE_ARRAYS.items()})
+            catalog = saved_catalog(arrays, meta)
         return SegmentModel(feature_names=tuple(meta["feature_names"]),
                             persona_names=tuple(meta["persona_names"]),
-                            min_orders=int(meta["min_orders"]), mixture=mixture, **loaded)
+                            min_orders=int(meta["min_orders"]), mixture=mixture,
+                            catalog=catalog, **loaded)
     except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
         # np.load raises OSError, ValueError, EOFError or BadZipFile for a damaged file and
         # KeyError for a missing array; SegmentModel raises ValueError for shapes that do not fit.
         raise GpusegError(f"{folder} holds a corrupt model: {exc}") from None
+
+
+def saved_catalog(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> ModelCatalog | None:
+    """The catalog of a saved model, or None for a format-2 model (which kept none).
+
+    Raises KeyError, ValueError or TypeError when the files are damaged; the
+    caller names the folder.
+    """
+    if meta.get("catalog") is None:
+        return None
+    return ModelCatalog.from_saved(arrays, meta["catalog"])
 
 
 def project_features(model: SegmentModel, features_table: Any, backend: Backend) -> Any:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -41,6 +41,7 @@ from .errors import ConfigError
 from .explain import GroupedImportance, SegmentRules, feature_groups, grouped_importance, segment_rules
 from .features import compute_features
 from .model import SegmentModel
+from .model_catalog import ModelCatalog
 from .personas import Persona, name_segments, profile_segments
 from .preprocess import Preprocessed, project, standardise
 from .quality import (
@@ -167,7 +168,8 @@ def segment(data: InstacartData | str | os.PathLike, config: PipelineConfig | No
         personas = name_segments(profiles)
         activity = ordering_heatmap(data.orders, data.order_products, prep.user_ids, km.labels,
                                     k, backend)
-    model = _segment_model(backend, config, prep, km, personas, soft)
+    model = replace(_segment_model(backend, config, prep, km, personas, soft),
+                    catalog=ModelCatalog.from_tables(data.products, data.aisles, data.departments))
     with timer.stage("importance"):
         importance = feature_importance(prep.X_scaled, km.labels, backend,
                                         feature_names=list(prep.feature_names))

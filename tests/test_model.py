@@ -38,7 +38,7 @@ def test_saved_model_is_json_plus_npz_without_pickles(fake, tmp_path):
     assert meta["persona_names"] == list(fake.model.persona_names)
     assert meta["min_orders"] == 3 and meta["k"] == 3 and meta["n_components"] == 3
     assert meta["fitted_on"] == {"backend": "cpu", "device": "test"}
-    assert meta["gpuseg_version"] and meta["format_version"] == 2
+    assert meta["gpuseg_version"] and meta["format_version"] == 3
     assert meta["mixture"] == {"covariance_type": "full"}
 
 

@@ -56,6 +56,7 @@ from ..embed import TRUSTWORTHINESS_NEIGHBORS, TRUSTWORTHINESS_SAMPLE, Embedding
 from ..errors import GpusegError
 from ..explain import feature_groups, grouped_importance, segment_rules
 from ..features import feature_columns
+from ..model_catalog import ModelCatalog
 from ..numerics.arrays import numbered_by_size, size_rank
 from ..numerics.sampling import seeded_sample
 from ..personas import name_segments, profiles_from_moments
@@ -243,7 +244,10 @@ class _Run:
                                          if flat))
         km = KMeansFit(labels=labels, centroids=assignment.centroids,
                        inertia=assignment.inertia, sizes=assignment.sizes)
-        model = _segment_model(backend, config, prep, km, personas, soft)
+        model = dataclasses.replace(_segment_model(backend, config, prep, km, personas, soft),
+                                    catalog=ModelCatalog.from_tables(
+                                        catalog_frames["products"], catalog_frames["aisles"],
+                                        catalog_frames["departments"]))
         # Importance and the segment rules read users' original features: both run on one
         # seeded sample gathered to the client (the rules then take their own sample of it).
         rows = seeded_sample(n_users, IMPORTANCE_SAMPLE, seed=seed, backend=backend)
