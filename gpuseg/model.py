@@ -117,53 +117,61 @@ def save_model(model: SegmentModel, folder: str | os.PathLike, *,
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    arrays = {name: np.asarray(getattr(model, name), dtype=np.float64) for name in _ARRAY_FIELDS}
-    if model.mixture is not None:
-        arrays.update({stored: np.asarray(getattr(model.mixture, field), dtype=np.float64)
-                       for field, stored in _MIXTURE_ARRAYS.items()})
-    catalog_names = None
-    if model.catalog is not None:
-        catalog_arrays, catalog_names = model.catalog.to_saved()
-        arrays.update(catalog_arrays)
     # numpy's stub types the keyword arrays as its allow_pickle flag.
-    np.savez(folder / ARRAYS_FILE, **arrays)  # type: ignore[arg-type]
+    np.savez(folder / ARRAYS_FILE, **saved_arrays(model))  # type: ignore[arg-type]
     meta = {
         "format_version": FORMAT_VERSION,
         "gpuseg_version": __version__,
         "fitted_on": dict(fitted_on or {}),
         "k": model.k,
         "n_components": int(model.pca_components.shape[0]),
+        **_decisive_meta(model),
+        "model_id": model_id(model),
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "source_fingerprint": source_fingerprint,
+    }
+    (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    return folder
+
+
+def saved_arrays(model: SegmentModel) -> dict[str, np.ndarray]:
+    """The arrays of ``arrays.npz``: float64 model arrays, plus the catalog's when it has one."""
+    arrays = {name: np.asarray(getattr(model, name), dtype=np.float64) for name in _ARRAY_FIELDS}
+    if model.mixture is not None:
+        arrays.update({stored: np.asarray(getattr(model.mixture, field), dtype=np.float64)
+                       for field, stored in _MIXTURE_ARRAYS.items()})
+    if model.catalog is not None:
+        arrays.update(model.catalog.to_saved()[0])
+    return arrays
+
+
+def _decisive_meta(model: SegmentModel) -> dict[str, Any]:
+    """What ``model.json`` holds besides the arrays that decides an assignment."""
+    return {
         "min_orders": model.min_orders,
         "feature_names": list(model.feature_names),
         "persona_names": list(model.persona_names),
         "mixture": (None if model.mixture is None
                     else {"covariance_type": model.mixture.covariance_type}),
-        "catalog": catalog_names,
+        "catalog": None if model.catalog is None else model.catalog.to_saved()[1],
     }
-    meta.update(provenance(arrays, meta, source_fingerprint=source_fingerprint))
-    (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    return folder
 
 
-def provenance(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any], *,
-               source_fingerprint: str | None) -> dict[str, Any]:
-    """``model_id``, ``created`` and ``source_fingerprint`` of a model being saved.
+def model_id(model: SegmentModel) -> str:
+    """A digest of what decides an assignment: every saved array and the names beside them.
 
-    ``model_id`` is a digest of what decides an assignment: every array (name,
-    dtype, shape, bytes) and the names, ``min_orders`` and mixture type of
-    ``meta``; the same fit gives the same id whenever it is saved.
+    The same fit gives the same id whenever it is saved, and a model read back
+    gives the id it was saved with (``model.json``'s ``model_id``), so a
+    reader can tell that the two files it read belong together.
     """
     digest = hashlib.sha256()
+    arrays = saved_arrays(model)
     for name in sorted(arrays):
         array = np.ascontiguousarray(arrays[name])
         digest.update(f"{name}|{array.dtype.str}|{array.shape}|".encode())
         digest.update(array.tobytes())
-    decisive = {key: meta[key] for key in ("feature_names", "persona_names", "min_orders",
-                                           "mixture", "catalog")}
-    digest.update(json.dumps(decisive, sort_keys=True).encode())
-    return {"model_id": digest.hexdigest()[:16],
-            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "source_fingerprint": source_fingerprint}
+    digest.update(json.dumps(_decisive_meta(model), sort_keys=True).encode())
+    return digest.hexdigest()[:16]
 
 
 def read_model_meta(folder: str | os.PathLike) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from _fake_result import demo_run, fake_result
 from gpuseg.data import load_instacart
 from gpuseg.data.tables import InstacartData
 from gpuseg.features import compute_features
-from gpuseg.model import ARRAYS_FILE, META_FILE, load_model, read_model_meta, save_model
+from gpuseg.model import ARRAYS_FILE, META_FILE, load_model, model_id, read_model_meta, save_model
 from gpuseg.model_catalog import ModelCatalog
 
 
@@ -91,7 +91,10 @@ def test_the_model_id_depends_on_the_fit_not_on_when_it_was_saved(tmp_path, cata
     first = read_model_meta(save_model(model, tmp_path / "a"))["model_id"]
     again = read_model_meta(save_model(model, tmp_path / "b"))["model_id"]
     moved = replace(model, centroids=model.centroids + 1e-9)
-    assert first == again != read_model_meta(save_model(moved, tmp_path / "c"))["model_id"]
+    renamed = replace(model, persona_names=("x", "y", "z"))
+    assert first == again
+    assert len({first, model_id(moved), model_id(renamed)}) == 3
+    assert model_id(load_model(tmp_path / "a")) == first
 
 
 def test_a_format_2_model_still_loads_without_a_catalog(tmp_path):
