@@ -40,11 +40,17 @@ class DataCleaningWarning(UserWarning):
 
 
 class BadValueError(DataValidationError):
-    """A bad value in one row; ``row`` lets the loader report the first across columns."""
+    """A bad value in one row; ``row`` lets the loader report the first across columns.
+
+    ``column``, ``row`` (1-based) and ``problem`` are kept apart as well, so that
+    a caller can name the value its own way (``gpuseg serve`` names the JSON field).
+    """
 
     def __init__(self, file: str, column: str, row: int, problem: str) -> None:
         super().__init__(f"{file}, column {column!r}, row {row}: {problem}")
+        self.column = column
         self.row = row
+        self.problem = problem
 
 
 def compact_column(values: pa.Array, *, column: str, dtype: str, file: str,
