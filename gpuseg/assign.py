@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,7 +90,8 @@ class Assignment:
     n_users_with_history: int
 
 
-def assign_tables(model: SegmentModel, data: InstacartData, backend: Backend) -> Assignment:
+def assign_tables(model: SegmentModel, data: InstacartData, backend: Backend, *,
+                  timer: StageTimer | None = None) -> Assignment:
     """Segment, persona and memberships of every user of loaded tables, from a model (no refit).
 
     The one path from tables to segments: ``gpuseg assign`` (:func:`assign_users`)
@@ -104,6 +106,8 @@ def assign_tables(model: SegmentModel, data: InstacartData, backend: Backend) ->
     data : InstacartData
         Tables on ``backend`` (moved there if they are elsewhere).
     backend : Backend
+    timer : StageTimer, optional
+        Times the ``features`` and ``assign`` stages (``gpuseg assign`` logs them).
 
     Returns
     -------
@@ -117,10 +121,12 @@ def assign_tables(model: SegmentModel, data: InstacartData, backend: Backend) ->
     """
     data = data.on(backend)
     xp = backend.xp
-    # Every user with a history gets features, so that the excluded ones can say how many orders
-    # they have; each user's features depend only on their own rows, so the selected users' values
-    # are exactly those of a run with the model's min_orders.
-    features = compute_features(data, backend, min_orders=1)
+    stage = timer.stage if timer is not None else lambda name: nullcontext()
+    with stage("features"):
+        # Every user with a history gets features, so that the excluded ones can say how many
+        # orders they have; each user's features depend only on their own rows, so the selected
+        # users' values are exactly those of a run with the model's min_orders.
+        features = compute_features(data, backend, min_orders=1)
     missing = [name for name in model.feature_names if name not in features.table.columns]
     if missing:
         shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
@@ -129,7 +135,8 @@ def assign_tables(model: SegmentModel, data: InstacartData, backend: Backend) ->
     n_orders = backend.asarray(features.table["n_orders"], dtype=xp.int64)
     selected = n_orders >= model.min_orders
     table = features.table[selected] if not bool(selected.all()) else features.table
-    users = _assigned(model, table, backend)
+    with stage("assign"):
+        users = _assigned(model, table, backend)
 
     with_history = backend.to_numpy(backend.asarray(features.table.index), np.int64)
     few = ~backend.to_numpy(selected, bool)
@@ -153,17 +160,17 @@ def _assigned(model: SegmentModel, table: Any, backend: Backend) -> pd.DataFrame
     labels = nearest_centroid(model, projected, backend)
     segments = backend.to_numpy(labels, np.int32)
     names = np.asarray(model.persona_names, dtype=object)
-    users = pd.DataFrame({
+    columns = {
         "user_id": backend.to_numpy(backend.asarray(table.index), np.int64),
         "segment": segments,
         "persona": pd.array(names[segments], dtype="str"),
-    })
+    }
     if model.mixture is not None:
         own, second, second_p = memberships(model, projected, labels, backend)
-        users["membership"] = backend.to_numpy(own, np.float64)
-        users["second_segment"] = backend.to_numpy(second, np.int32)
-        users["second_membership"] = backend.to_numpy(second_p, np.float64)
-    return users
+        columns["membership"] = backend.to_numpy(own, np.float64)
+        columns["second_segment"] = backend.to_numpy(second, np.int32)
+        columns["second_membership"] = backend.to_numpy(second_p, np.float64)
+    return pd.DataFrame(columns)
 
 
 def assign_users(model_dir: str | os.PathLike, data_source: Any, backend: Backend, *,
@@ -179,7 +186,7 @@ def assign_users(model_dir: str | os.PathLike, data_source: Any, backend: Backen
         ``"kaggle"``), or tables already loaded on ``backend``.
     backend : Backend
     progress : callable, optional
-        Called with each stage's name (``load``, ``assign``) as it starts.
+        Called with each stage's name (``load``, ``features``, ``assign``) as it starts.
 
     Returns
     -------
@@ -201,8 +208,7 @@ def assign_users(model_dir: str | os.PathLike, data_source: Any, backend: Backen
     if not isinstance(data, InstacartData):
         with timer.stage("load"):
             data = load_instacart(data_source, backend=backend)
-    with timer.stage("assign"):
-        assignment = assign_tables(model, data, backend)
+    assignment = assign_tables(model, data, backend, timer=timer)
     if assignment.users.empty:
         raise no_users_selected(model.min_orders, assignment.n_users_with_history)
     log.info("assigned %d users (%d excluded: fewer than %d orders with products)",
