@@ -144,12 +144,15 @@ def assign_tables(model: SegmentModel, data: InstacartData, backend: Backend, *,
     every_user = backend.to_numpy(xp.unique(backend.asarray(data.orders["user_id"], dtype=xp.int64)),
                                   np.int64)
     without_history = every_user[~np.isin(every_user, with_history, assume_unique=True)]
+    user_ids = np.concatenate([with_history[few], without_history])
+    by_user = np.argsort(user_ids, kind="stable")
+    reasons = np.asarray([too_few_orders_reason(int(n), model.min_orders) for n in few_orders]
+                         + [NO_PRODUCTS_REASON] * len(without_history), dtype=object)
     excluded = pd.DataFrame({
-        "user_id": np.concatenate([with_history[few], without_history]),
-        "orders_with_products": np.concatenate([few_orders, np.zeros_like(without_history)]),
-        "reason": pd.array([too_few_orders_reason(int(n), model.min_orders) for n in few_orders]
-                           + [NO_PRODUCTS_REASON] * len(without_history), dtype="str"),
-    }).sort_values("user_id", ignore_index=True)
+        "user_id": user_ids[by_user],
+        "orders_with_products": np.concatenate([few_orders, np.zeros_like(without_history)])[by_user],
+        "reason": pd.array(reasons[by_user], dtype="str"),
+    })
     return Assignment(users=users, excluded=excluded,
                       n_users_with_history=features.n_users_with_history)
 
