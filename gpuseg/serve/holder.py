@@ -162,7 +162,7 @@ class ModelHolder:
             else:
                 self._served = loaded
                 outcome = ReloadOutcome(True, loaded.model_id, previous.model_id)
-                log.warning("reloaded %s: model %s (was %s)", self.run, loaded.model_id,
+                log.info("reloaded %s: model %s (was %s)", self.run, loaded.model_id,
                             previous.model_id)
             self.last_reload = outcome
             return outcome
