@@ -63,9 +63,10 @@ class ServerThread:
         import uvicorn
 
         from gpuseg.registry import get_backend
-        from gpuseg.serve.app import ServeSettings, create_app
+        from gpuseg.serve.app import create_app
         from gpuseg.serve.holder import ModelHolder
         from gpuseg.serve.server import bind
+        from gpuseg.serve.settings import ServeSettings
 
         self.holder = ModelHolder(run)
         self.app = create_app(self.holder, get_backend("cpu"), ServeSettings(**settings))

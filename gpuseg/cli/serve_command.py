@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 
 from ..errors import GpusegError
+from ..serve.settings import ServeSettings
 from .exit_codes import EXIT_OK
 from .options import CommandFactory, add_backend
 
@@ -39,7 +40,7 @@ def _at_least(kind: type, low: float, *, strictly: bool) -> Callable[[str], obje
 def _cmd_serve(args: argparse.Namespace) -> int:
     require_serve_extra()
     from ..registry import get_backend
-    from ..serve.app import ServeSettings, create_app
+    from ..serve.app import create_app
     from ..serve.holder import ModelHolder, load_served_model
     from ..serve.server import bind, run_server
 
@@ -82,13 +83,19 @@ def register(command: CommandFactory) -> None:
     p.add_argument("--port", type=int, default=8000,
                    help="port to listen on; 0 picks a free one (default: 8000)")
     add_backend(p)
-    p.add_argument("--max-batch", type=_at_least(int, 0, strictly=True), default=256, metavar="N",
+    defaults = ServeSettings()
+    p.add_argument("--max-batch", type=_at_least(int, 0, strictly=True), metavar="N",
+                   default=defaults.max_batch,
                    help="shoppers computed together at most; a larger request runs alone "
-                        "(default: 256)")
-    p.add_argument("--max-wait-ms", type=_at_least(float, 0, strictly=False), default=5.0, metavar="M",
-                   help="how long the oldest queued request waits for others (default: 5)")
-    p.add_argument("--max-body-mb", type=_at_least(float, 0, strictly=True), default=32.0, metavar="MB",
-                   help="larger request bodies are refused with 413 (default: 32)")
+                        f"(default: {defaults.max_batch})")
+    p.add_argument("--max-wait-ms", type=_at_least(float, 0, strictly=False), metavar="M",
+                   default=defaults.max_wait_ms,
+                   help="how long the oldest queued request waits for others "
+                        f"(default: {defaults.max_wait_ms:g})")
+    p.add_argument("--max-body-mb", type=_at_least(float, 0, strictly=True), metavar="MB",
+                   default=defaults.max_body_bytes / (1 << 20),
+                   help="larger request bodies are refused with 413 "
+                        f"(default: {defaults.max_body_bytes >> 20})")
     p.add_argument("--shutdown-timeout", type=_at_least(float, 0, strictly=True), default=8.0, metavar="S",
                    help="on SIGTERM, seconds to let requests in flight finish (default: 8)")
     p.add_argument("--no-access-log", dest="access_log", action="store_false",

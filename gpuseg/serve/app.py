@@ -24,11 +24,9 @@ import json
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
@@ -36,21 +34,13 @@ from ..backend import Backend
 from .batcher import Batcher
 from .holder import ModelHolder
 from .scoring import assign_batch
+from .settings import ServeSettings
 from .shoppers import RequestError, Shoppers, read_shoppers
 
 log = logging.getLogger(__name__)
 
 #: Bodies up to this size are checked on the event loop; larger ones in a worker thread.
 _INLINE_BODY_BYTES = 256 << 10
-
-
-@dataclass(frozen=True)
-class ServeSettings:
-    """How the service batches and what it accepts."""
-
-    max_batch: int = 256
-    max_wait_ms: float = 5.0
-    max_body_bytes: int = 32 << 20
 
 
 def create_app(holder: ModelHolder, backend: Backend, settings: ServeSettings) -> FastAPI:
@@ -86,11 +76,6 @@ def create_app(holder: ModelHolder, backend: Backend, settings: ServeSettings) -
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         return JSONResponse({"error": {"message": str(exc.detail), "field": None, "row": None}},
                             status_code=exc.status_code, headers=exc.headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"error": {"message": str(exc), "field": None, "row": None}},
-                            status_code=422)
 
     @app.exception_handler(Exception)
     async def bug(request: Request, exc: Exception) -> JSONResponse:
