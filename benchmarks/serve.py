@@ -57,7 +57,7 @@ REPEATS = 3
 TRAIN_USERS = 20_000
 #: The issue's targets on a 2-core machine, CPU backend.
 TARGETS = {"single_p99_ms": 100.0, "single_rps": 200.0, "batch_seconds": 1.0}
-SOAK_RATE = 50.0
+SOAK_RATE = 100.0
 SOAK_CLIENTS = 8
 RELOAD_EVERY = 60.0
 
