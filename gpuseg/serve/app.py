@@ -32,7 +32,7 @@ from starlette.exceptions import HTTPException
 
 from ..backend import Backend
 from .batcher import Batcher
-from .holder import ModelHolder
+from .holder import ModelHolder, ReloadOutcome
 from .scoring import assign_batch
 from .settings import ServeSettings
 from .shoppers import RequestError, Shoppers, read_shoppers
@@ -44,11 +44,24 @@ _INLINE_BODY_BYTES = 256 << 10
 
 
 def create_app(holder: ModelHolder, backend: Backend, settings: ServeSettings) -> FastAPI:
-    """The service's ASGI application, over a model holder and a backend.
+    """The service's ASGI application.
 
-    The batcher starts with the first request and drains in the lifespan's
-    shutdown, after the server has stopped accepting and finished reading
-    requests: requests in flight get their answers.
+    Parameters
+    ----------
+    holder : ModelHolder
+        The served model; each batch reads it once, when it starts.
+    backend : Backend
+        Where batches compute their features and assignments.
+    settings : ServeSettings
+        Batching and the body size limit.
+
+    Returns
+    -------
+    FastAPI
+        The application. Its batcher starts with the first request and
+        drains in the lifespan's shutdown, after the server has stopped
+        accepting and finished reading requests: requests in flight get their
+        answers.
     """
     def run_batch(batch: Sequence[Shoppers]) -> list[bytes | RequestError]:
         served = holder.current  # read once: the whole batch runs on this model
@@ -116,8 +129,8 @@ def create_app(holder: ModelHolder, backend: Backend, settings: ServeSettings) -
     return app
 
 
-async def reload_model(holder: ModelHolder) -> Any:
-    """Reload the holder's model in a worker thread (it reads files); the :class:`ReloadOutcome`."""
+async def reload_model(holder: ModelHolder) -> ReloadOutcome:
+    """Reload the holder's model in a worker thread (it reads files), without blocking the loop."""
     return await asyncio.get_running_loop().run_in_executor(None, holder.reload)
 
 
