@@ -397,7 +397,9 @@ def soak_markdown(s: dict[str, Any]) -> str:
             f"{requests['p50_ms']:.1f} ms, p99 {requests['p99_ms']:.1f} ms; server RSS "
             f"{s['rss_mib_start']['VmRSS']:.0f} MiB at the start, "
             f"{s['rss_mib_end']['VmRSS']:.0f} MiB at the end (peak "
-            f"{s['rss_mib_end']['VmHWM']:.0f} MiB); load {s['load_before']} / {s['load_after']}.")
+            f"{s['rss_mib_end']['VmHWM']:.0f} MiB; after each minute's reload: "
+            + ", ".join(f"{m['rss_mib']['VmRSS']:.0f}" for m in s["minutes"])
+            + f" MiB); load {s['load_before']} / {s['load_after']}.")
 
 
 def main(argv: list[str] | None = None) -> int:
