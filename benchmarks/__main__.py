@@ -1,5 +1,11 @@
-"""``python -m benchmarks`` runs benchmarks.suite; ``--distributed`` benchmarks.distributed."""
+"""``python -m benchmarks`` runs benchmarks.suite; ``--distributed`` benchmarks.distributed;
+``--serve`` benchmarks.serve."""
 import sys
+
+if "--serve" in sys.argv[1:]:
+    from benchmarks.serve import main as serve_main
+
+    sys.exit(serve_main([arg for arg in sys.argv[1:] if arg != "--serve"]))
 
 if "--distributed" in sys.argv[1:]:
     from benchmarks.distributed import main as distributed_main

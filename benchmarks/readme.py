@@ -1,4 +1,4 @@
-"""Rewrite README.md's benchmark tables ("Performance", and the Dask one) from the results files.
+"""Rewrite README.md's benchmark tables ("Performance", the Dask one, "Serving") from the results files.
 
     python -m benchmarks.readme
 
@@ -15,6 +15,7 @@ from benchmarks.suite import RESULTS_DIR, ROOT
 
 START, END = "<!-- performance:start -->", "<!-- performance:end -->"
 DISTRIBUTED_START, DISTRIBUTED_END = "<!-- distributed:start -->", "<!-- distributed:end -->"
+SERVING_START, SERVING_END = "<!-- serving:start -->", "<!-- serving:end -->"
 
 
 def latest_reports(folder: Path = RESULTS_DIR) -> list[tuple[Path, dict]]:
@@ -84,6 +85,31 @@ def distributed_section(folder: Path = RESULTS_DIR) -> str:
     return "\n".join(lines)
 
 
+def serving_section(folder: Path = RESULTS_DIR) -> str:
+    """The newest ``python -m benchmarks.serve`` load test and soak (the "Serving" section)."""
+    from benchmarks.serve import markdown
+
+    def newest(pattern: str) -> tuple[dict, Path] | None:
+        found = [(json.loads(path.read_text()), path) for path in folder.glob(pattern)
+                 if "-soak-" not in path.name or "soak" in pattern]
+        return sorted(found, key=lambda item: (item[0]["date"], item[1].name))[-1] if found else None
+
+    load, soak = newest("serve-*.json"), newest("serve-soak-*.json")
+    lines = [SERVING_START, ""]
+    if load is None:
+        lines.append("No serving benchmark results yet.")
+    else:
+        results, path = load
+        shown = f"`{_shown(path)}`" + (f", `{_shown(soak[1])}`" if soak else "")
+        lines += [f"Measured by `python -m benchmarks.serve` ({shown}): the service in its own "
+                  "process on the CPU backend, clients in another over loopback HTTP (httpx, "
+                  "keep-alive), the model fitted on 20,000 synthetic `realistic` shoppers; "
+                  "latencies are the clients', from sending to the whole answer read.", "",
+                  markdown({**results, "soak": soak[0] if soak else None}).rstrip("\n")]
+    lines += ["", SERVING_END]
+    return "\n".join(lines)
+
+
 def _replace(text: str, start: str, end: str, block: str) -> str:
     if start in text:
         head, rest = text.split(start, 1)
@@ -95,6 +121,8 @@ def update_readme(readme: Path = ROOT / "README.md") -> None:
     text = _replace(readme.read_text(), START, END, section(latest_reports()))
     if DISTRIBUTED_START in text:
         text = _replace(text, DISTRIBUTED_START, DISTRIBUTED_END, distributed_section())
+    if SERVING_START in text:
+        text = _replace(text, SERVING_START, SERVING_END, serving_section())
     readme.write_text(text)
 
 

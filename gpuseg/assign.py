@@ -1,20 +1,26 @@
-"""Segment new users with a saved model, without refitting: ``gpuseg assign``.
+"""Segment new users with a saved model, without refitting: ``gpuseg assign`` and ``gpuseg serve``.
 
-The data goes through the same loader and feature code as a run; the users
-are then projected, assigned and given their memberships by the model's own
-arithmetic (:mod:`gpuseg.model`).
+The data goes through the same feature code as a run; the users are then
+projected, assigned and given their memberships by the model's own
+arithmetic (:mod:`gpuseg.model`). :func:`assign_tables` is that path from
+loaded tables to segments, shared by the command (:func:`assign_users`) and
+the service (:mod:`gpuseg.serve`).
 """
 from __future__ import annotations
 
 import logging
 import os
+from contextlib import nullcontext
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .backend import Backend
+from .data.tables import InstacartData
 from .errors import GpusegError
+from .features import compute_features, no_users_selected
 from .model import (
     SegmentModel,
     load_model,
@@ -48,6 +54,128 @@ def assign(model: SegmentModel, features_table: Any, backend: Backend) -> Any:
     return nearest_centroid(model, project_features(model, features_table, backend), backend)
 
 
+#: Columns of :attr:`Assignment.users`, in order (the last three only when the model holds a
+#: mixture), as in a run's segments.parquet.
+ASSIGNED_COLUMNS = ("user_id", "segment", "persona", "membership", "second_segment",
+                    "second_membership")
+#: Why a user of the input has no segment: none of their orders has a product row.
+NO_PRODUCTS_REASON = "no order with products"
+
+
+def too_few_orders_reason(n_orders: int, min_orders: int) -> str:
+    """Why a user with ``n_orders`` orders with products has no segment (fewer than ``min_orders``)."""
+    return (f"{n_orders} order{'s' if n_orders != 1 else ''} with products; "
+            f"the model segments shoppers with at least {min_orders}")
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Every user of a data set: those given a segment, and those left out with the reason.
+
+    Attributes
+    ----------
+    users : pandas.DataFrame
+        :data:`ASSIGNED_COLUMNS`: ``user_id`` (int64), ``segment`` (int32),
+        ``persona`` (str), and when the model holds a mixture ``membership``,
+        ``second_segment`` (int32) and ``second_membership`` (float64); by user_id.
+    excluded : pandas.DataFrame
+        ``user_id`` (int64), ``orders_with_products`` (int64) and ``reason``
+        (str): the users of the orders table without a segment, by user_id.
+    n_users_with_history : int
+        Users with at least one order that has product rows.
+    """
+
+    users: pd.DataFrame
+    excluded: pd.DataFrame
+    n_users_with_history: int
+
+
+def assign_tables(model: SegmentModel, data: InstacartData, backend: Backend, *,
+                  timer: StageTimer | None = None) -> Assignment:
+    """Segment, persona and memberships of every user of loaded tables, from a model (no refit).
+
+    The one path from tables to segments: ``gpuseg assign`` (:func:`assign_users`)
+    and ``gpuseg serve`` both call it. Features come from
+    :func:`gpuseg.features.compute_features`; the users with at least the
+    model's ``min_orders`` orders with products are projected, assigned and
+    given their memberships by the model's arithmetic (:mod:`gpuseg.model`).
+
+    Parameters
+    ----------
+    model : SegmentModel
+    data : InstacartData
+        Tables on ``backend`` (moved there if they are elsewhere).
+    backend : Backend
+    timer : StageTimer, optional
+        Times the ``features`` and ``assign`` stages (``gpuseg assign`` logs them).
+
+    Returns
+    -------
+    Assignment
+
+    Raises
+    ------
+    GpusegError
+        When the data lacks features the model was fitted on (they are named),
+        or no user has an order with products.
+    """
+    data = data.on(backend)
+    xp = backend.xp
+    stage = timer.stage if timer is not None else lambda name: nullcontext()
+    with stage("features"):
+        # Every user with a history gets features, so that the excluded ones can say how many
+        # orders they have; each user's features depend only on their own rows, so the selected
+        # users' values are exactly those of a run with the model's min_orders.
+        features = compute_features(data, backend, min_orders=1)
+    missing = [name for name in model.feature_names if name not in features.table.columns]
+    if missing:
+        shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+        raise GpusegError(f"the data lacks {len(missing)} feature(s) the model was fitted on: "
+                          f"{shown} (was it exported with another catalog?)")
+    n_orders = backend.asarray(features.table["n_orders"], dtype=xp.int64)
+    selected = n_orders >= model.min_orders
+    table = features.table[selected] if not bool(selected.all()) else features.table
+    with stage("assign"):
+        users = _assigned(model, table, backend)
+
+    with_history = backend.to_numpy(backend.asarray(features.table.index), np.int64)
+    few = ~backend.to_numpy(selected, bool)
+    few_orders = backend.to_numpy(n_orders, np.int64)[few]
+    every_user = backend.to_numpy(xp.unique(backend.asarray(data.orders["user_id"], dtype=xp.int64)),
+                                  np.int64)
+    without_history = every_user[~np.isin(every_user, with_history, assume_unique=True)]
+    user_ids = np.concatenate([with_history[few], without_history])
+    by_user = np.argsort(user_ids, kind="stable")
+    reasons = np.asarray([too_few_orders_reason(int(n), model.min_orders) for n in few_orders]
+                         + [NO_PRODUCTS_REASON] * len(without_history), dtype=object)
+    excluded = pd.DataFrame({
+        "user_id": user_ids[by_user],
+        "orders_with_products": np.concatenate([few_orders, np.zeros_like(without_history)])[by_user],
+        "reason": pd.array(reasons[by_user], dtype="str"),
+    })
+    return Assignment(users=users, excluded=excluded,
+                      n_users_with_history=features.n_users_with_history)
+
+
+def _assigned(model: SegmentModel, table: Any, backend: Backend) -> pd.DataFrame:
+    """The :data:`ASSIGNED_COLUMNS` of the users of a feature table (host frame)."""
+    projected = project_features(model, table, backend)
+    labels = nearest_centroid(model, projected, backend)
+    segments = backend.to_numpy(labels, np.int32)
+    names = np.asarray(model.persona_names, dtype=object)
+    columns = {
+        "user_id": backend.to_numpy(backend.asarray(table.index), np.int64),
+        "segment": segments,
+        "persona": pd.array(names[segments], dtype="str"),
+    }
+    if model.mixture is not None:
+        own, second, second_p = memberships(model, projected, labels, backend)
+        columns["membership"] = backend.to_numpy(own, np.float64)
+        columns["second_segment"] = backend.to_numpy(second, np.int32)
+        columns["second_membership"] = backend.to_numpy(second_p, np.float64)
+    return pd.DataFrame(columns)
+
+
 def assign_users(model_dir: str | os.PathLike, data_source: Any, backend: Backend, *,
                  progress: ProgressCallback | None = None) -> pd.DataFrame:
     """Segment and persona of every user of a data set, from a saved model (no refit).
@@ -66,20 +194,16 @@ def assign_users(model_dir: str | os.PathLike, data_source: Any, backend: Backen
     Returns
     -------
     pandas.DataFrame
-        ``user_id`` (int64), ``segment`` (int32), ``persona`` (str), and when
-        the model holds a mixture ``membership``, ``second_segment`` (int32) and
-        ``second_membership`` (float64, as in the run's segments.parquet); one
-        row per user with at least the model's ``min_orders`` orders, by user_id.
+        :attr:`Assignment.users` of :func:`assign_tables`: one row per user
+        with at least the model's ``min_orders`` orders, by user_id.
 
     Raises
     ------
     GpusegError
-        When the model is missing or corrupt, or the data lacks features the
-        model was fitted on (they are named).
+        When the model is missing or corrupt, the data lacks features the
+        model was fitted on (they are named), or no user has enough orders.
     """
     from .data import load_instacart
-    from .data.tables import InstacartData
-    from .features import compute_features
 
     model = load_model(resolve_model_dir(model_dir))
     timer = StageTimer(backend, progress)
@@ -87,32 +211,9 @@ def assign_users(model_dir: str | os.PathLike, data_source: Any, backend: Backen
     if not isinstance(data, InstacartData):
         with timer.stage("load"):
             data = load_instacart(data_source, backend=backend)
-    data = data.on(backend)
-    with timer.stage("features"):
-        features = compute_features(data, backend, min_orders=model.min_orders)
-    missing = [name for name in model.feature_names if name not in features.table.columns]
-    if missing:
-        shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
-        raise GpusegError(f"the data lacks {len(missing)} feature(s) the model was fitted on: "
-                          f"{shown} (was it exported with another catalog?)")
-    log.info("assigning %d users (%d excluded: fewer than %d orders)",
-             features.n_users, features.n_users_excluded, model.min_orders)
-    with timer.stage("assign"):
-        projected = project_features(model, features.table, backend)
-        labels = nearest_centroid(model, projected, backend)
-        soft = (None if model.mixture is None
-                else memberships(model, projected, labels, backend))
-        segments = backend.to_numpy(labels, np.int32)
-        user_ids = backend.to_numpy(backend.asarray(features.table.index), np.int64)
-    names = np.asarray(model.persona_names, dtype=object)
-    table = pd.DataFrame({
-        "user_id": user_ids,
-        "segment": segments,
-        "persona": pd.array(names[segments], dtype="str"),
-    })
-    if soft is not None:
-        own, second, second_p = soft
-        table["membership"] = backend.to_numpy(own, np.float64)
-        table["second_segment"] = backend.to_numpy(second, np.int32)
-        table["second_membership"] = backend.to_numpy(second_p, np.float64)
-    return table
+    assignment = assign_tables(model, data, backend, timer=timer)
+    if assignment.users.empty:
+        raise no_users_selected(model.min_orders, assignment.n_users_with_history)
+    log.info("assigned %d users (%d excluded: fewer than %d orders with products)",
+             len(assignment.users), len(assignment.excluded), model.min_orders)
+    return assignment.users

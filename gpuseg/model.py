@@ -1,15 +1,20 @@
 """The segment model: what it holds, its arithmetic (projection, nearest centroid, memberships), its files.
 
 A model folder holds two files, both readable without gpuseg and without
-pickle: ``arrays.npz`` (float64 scaler, PCA and centroid arrays, and the
-Gaussian mixture's weights, means and precision Cholesky factors) and
+pickle: ``arrays.npz`` (float64 scaler, PCA and centroid arrays, the
+Gaussian mixture's weights, means and precision Cholesky factors, and the
+integer ``catalog_*`` arrays of :mod:`gpuseg.model_catalog`) and
 ``model.json`` (feature and persona names, ``min_orders``, the mixture's
-covariance type, the gpuseg version, the backend the model was fitted on and a
-SHA-256 of each array). Loading checks both (:mod:`gpuseg.model_checks`).
-Either backend assigns with a model fitted on either backend.
+covariance type, the aisle and department names, the gpuseg version, the
+backend the model was fitted on, its provenance: ``model_id``, ``created`` and
+``source_fingerprint``, and a SHA-256 of each array). Loading checks both
+(:mod:`gpuseg.model_checks`). Either backend assigns with a model fitted on
+either backend.
 """
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import json
 import logging
 import os
@@ -24,6 +29,7 @@ import numpy as np
 from . import __version__
 from .backend import Backend
 from .errors import GpusegError
+from .model_catalog import ModelCatalog
 from .model_checks import ARRAYS_CHECKSUM, array_sha256, check_model_arrays
 from .numerics.arrays import nearest_centre
 from .numerics.mixture import MixtureParams, e_step, membership_columns
@@ -35,7 +41,11 @@ ARRAYS_FILE = "arrays.npz"
 META_FILE = "model.json"
 #: Bumped when the files change shape; a reader refuses formats it does not know.
 #: 2: the Gaussian mixture of the soft memberships (``mixture_*`` arrays).
-FORMAT_VERSION = 2
+#: 3: the product catalog (``catalog_*`` arrays, aisle and department names) and provenance
+#: (``model_id``, ``created``, ``source_fingerprint``).
+FORMAT_VERSION = 3
+#: Formats this gpuseg reads: a format-2 model still assigns (``gpuseg assign``), without a catalog.
+READABLE_FORMATS = (2, 3)
 _ARRAY_FIELDS = ("scaler_mean", "scaler_scale", "pca_mean", "pca_components", "centroids")
 #: The mixture's arrays in the npz, by MixtureParams field.
 _MIXTURE_ARRAYS = {"basis": "mixture_basis", "weights": "mixture_weights",
@@ -61,6 +71,8 @@ class SegmentModel:
     persona_names: tuple[str, ...]
     min_orders: int
     mixture: MixtureParams | None = None
+    #: What turns raw orders into the features (``gpuseg serve``); None in a format-2 model.
+    catalog: ModelCatalog | None = None
 
     def __post_init__(self) -> None:
         n_features = len(self.feature_names)
@@ -83,7 +95,8 @@ class SegmentModel:
 
 
 def save_model(model: SegmentModel, folder: str | os.PathLike, *,
-               fitted_on: Mapping[str, Any] | None = None) -> Path:
+               fitted_on: Mapping[str, Any] | None = None,
+               source_fingerprint: str | None = None) -> Path:
     """Write ``model`` into ``folder`` (created if missing) as ``arrays.npz`` + ``model.json``.
 
     Parameters
@@ -95,6 +108,9 @@ def save_model(model: SegmentModel, folder: str | os.PathLike, *,
     fitted_on : mapping, optional
         Provenance stored beside the model, e.g. ``{"backend": "gpu",
         "device": "NVIDIA H100"}``.
+    source_fingerprint : str, optional
+        The fingerprint of the input the model was fitted on (a run's
+        ``metrics.json`` ``input.fingerprint``).
 
     Returns
     -------
@@ -103,10 +119,7 @@ def save_model(model: SegmentModel, folder: str | os.PathLike, *,
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    arrays = {name: np.asarray(getattr(model, name), dtype=np.float64) for name in _ARRAY_FIELDS}
-    if model.mixture is not None:
-        arrays.update({stored: np.asarray(getattr(model.mixture, field), dtype=np.float64)
-                       for field, stored in _MIXTURE_ARRAYS.items()})
+    arrays = saved_arrays(model)
     # numpy's stub types the keyword arrays as its allow_pickle flag.
     np.savez(folder / ARRAYS_FILE, **arrays)  # type: ignore[arg-type]
     meta = {
@@ -115,15 +128,54 @@ def save_model(model: SegmentModel, folder: str | os.PathLike, *,
         "fitted_on": dict(fitted_on or {}),
         "k": model.k,
         "n_components": int(model.pca_components.shape[0]),
-        "min_orders": int(model.min_orders),
-        "feature_names": list(model.feature_names),
-        "persona_names": list(model.persona_names),
-        "mixture": (None if model.mixture is None
-                    else {"covariance_type": model.mixture.covariance_type}),
+        **_decisive_meta(model),
+        "model_id": model_id(model),
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "source_fingerprint": source_fingerprint,
         ARRAYS_CHECKSUM: {name: array_sha256(array) for name, array in arrays.items()},
     }
     (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return folder
+
+
+def saved_arrays(model: SegmentModel) -> dict[str, np.ndarray]:
+    """The arrays of ``arrays.npz``: float64 model arrays, plus the catalog's when it has one."""
+    arrays = {name: np.asarray(getattr(model, name), dtype=np.float64) for name in _ARRAY_FIELDS}
+    if model.mixture is not None:
+        arrays.update({stored: np.asarray(getattr(model.mixture, field), dtype=np.float64)
+                       for field, stored in _MIXTURE_ARRAYS.items()})
+    if model.catalog is not None:
+        arrays.update(model.catalog.to_saved()[0])
+    return arrays
+
+
+def _decisive_meta(model: SegmentModel) -> dict[str, Any]:
+    """What ``model.json`` holds besides the arrays that decides an assignment."""
+    return {
+        "min_orders": model.min_orders,
+        "feature_names": list(model.feature_names),
+        "persona_names": list(model.persona_names),
+        "mixture": (None if model.mixture is None
+                    else {"covariance_type": model.mixture.covariance_type}),
+        "catalog": None if model.catalog is None else model.catalog.to_saved()[1],
+    }
+
+
+def model_id(model: SegmentModel) -> str:
+    """A digest of what decides an assignment: every saved array and the names beside them.
+
+    The same fit gives the same id whenever it is saved, and a model read back
+    gives the id it was saved with (``model.json``'s ``model_id``), so a
+    reader can tell that the two files it read belong together.
+    """
+    digest = hashlib.sha256()
+    arrays = saved_arrays(model)
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}|{array.dtype.str}|{array.shape}|".encode())
+        digest.update(array.tobytes())
+    digest.update(json.dumps(_decisive_meta(model), sort_keys=True).encode())
+    return digest.hexdigest()[:16]
 
 
 def read_model_meta(folder: str | os.PathLike) -> dict[str, Any]:
@@ -136,10 +188,11 @@ def read_model_meta(folder: str | os.PathLike) -> dict[str, Any]:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise GpusegError(f"{path} is corrupt: {exc}") from None
-    if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
+    if not isinstance(meta, dict) or meta.get("format_version") not in READABLE_FORMATS:
         found = meta.get("format_version") if isinstance(meta, dict) else None
+        readable = " and ".join(map(str, READABLE_FORMATS))
         raise GpusegError(f"{path} has model format {found!r}; this gpuseg ({__version__}) "
-                          f"reads format {FORMAT_VERSION}: rerun 'gpuseg run' to refit")
+                          f"reads formats {readable}: rerun 'gpuseg run' to refit")
     return meta
 
 
@@ -166,18 +219,31 @@ def load_model(folder: str | os.PathLike) -> SegmentModel:
         raise GpusegError(f"{folder} holds a corrupt model: {exc}") from None
     check_model_arrays(stored, meta, arrays_path=arrays_path, meta_path=folder / META_FILE)
     try:
-        loaded = {name: stored[name] for name in _ARRAY_FIELDS}
+        loaded = {name: np.asarray(stored[name], dtype=np.float64) for name in _ARRAY_FIELDS}
         mixture = None
         if meta["mixture"] is not None:
             mixture = MixtureParams(
                 covariance_type=str(meta["mixture"]["covariance_type"]),
-                **{field: stored[name] for field, name in _MIXTURE_ARRAYS.items()})
+                **{field: np.asarray(stored[name], dtype=np.float64)
+                   for field, name in _MIXTURE_ARRAYS.items()})
         return SegmentModel(feature_names=tuple(meta["feature_names"]),
                             persona_names=tuple(meta["persona_names"]),
-                            min_orders=meta["min_orders"], mixture=mixture, **loaded)
+                            min_orders=meta["min_orders"], mixture=mixture,
+                            catalog=saved_catalog(stored, meta), **loaded)
     except (ValueError, KeyError, TypeError) as exc:
         # KeyError for a missing array; SegmentModel raises ValueError for shapes that do not fit.
         raise GpusegError(f"{folder} holds a corrupt model: {exc}") from None
+
+
+def saved_catalog(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> ModelCatalog | None:
+    """The catalog of a saved model, or None for a format-2 model (which kept none).
+
+    Raises KeyError, ValueError or TypeError when the files are damaged; the
+    caller names the folder.
+    """
+    if meta.get("catalog") is None:
+        return None
+    return ModelCatalog.from_saved(arrays, meta["catalog"])
 
 
 def project_features(model: SegmentModel, features_table: Any, backend: Backend) -> Any:

@@ -92,7 +92,8 @@ def write_run(result: SegmentationResult, out: str | os.PathLike, *,
         profiles_table(result).to_csv(staging / "profiles.csv", index=False)
         write_json(staging / "metrics.json", {**result.metrics.to_dict(), "timings": result.timings})
         save_model(result.model, staging / MODEL_DIR,
-                   fitted_on={"backend": result.backend, "device": result.device})
+                   fitted_on={"backend": result.backend, "device": result.device},
+                   source_fingerprint=result.metrics.input.fingerprint)
         report.write_report(result, staging)
         for name, text in result.files.items():
             (staging / name).write_text(text, encoding="utf-8")

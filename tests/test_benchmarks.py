@@ -48,3 +48,35 @@ def test_a_spent_time_budget_skips_runs_and_still_writes_what_there_is(tmp_path)
     assert report["sizes"]["300"]["backends"] == {} and written
     path = write_results(report, tmp_path / "results")
     assert "Not measured (out of time): 300 users on gpu" in path.with_suffix(".md").read_text()
+
+
+def test_serve_results_become_the_readme_serving_table(tmp_path):
+    """benchmarks.serve writes these keys (its run is too long for the suite: see the README)."""
+    from benchmarks.serve import markdown
+
+    def single(p99: float, rps: float) -> dict:
+        return {"requests": 2000, "clients": 16, "errors": 0, "seconds": 6.2,
+                "requests_per_second": rps, "p50_ms": 41.0, "p95_ms": 70.5, "p99_ms": p99,
+                "load_before": 1.2, "load_after": 1.9,
+                "server_batches": {"batches": 250, "requests": 2000,
+                                   "mean_requests_per_batch": 8.0}}
+
+    repetitions = [single(140.25, 250.0), single(90.0, 322.6), single(95.0, 300.0)]
+    results = {"date": "2026-12-02", "cpu": "Test CPU", "cpu_count": 2,
+               "rss_mib_start": {"VmRSS": 160.0, "VmHWM": 170.0},
+               "rss_mib_end": {"VmRSS": 230.0, "VmHWM": 240.0}, "exit_code": 0,
+               "single_repetitions": repetitions, "single": repetitions[2],
+               "batch": {"requests": 3, "shoppers_per_request": 1000, "errors": 0,
+                         "seconds": [0.4, 0.35, 0.38], "max_seconds": 0.4},
+               "met": {"no_errors": True, "single_p99_ms": True, "single_rps": True,
+                       "batch_seconds": True}}
+    (tmp_path / "serve-test-cpu-2026-12-02.json").write_text(json.dumps(results))
+    section = readme.serving_section(tmp_path)
+    assert section.startswith(readme.SERVING_START) and section.endswith(readme.SERVING_END)
+    assert ("| 2,000 x 1 shopper (1 of 3) | 16 | 0 | 250 | 41.0 | 70.5 | 140.2 | 1.2 / 1.9 |"
+            in section)
+    assert "| 2,000 x 1 shopper (2 of 3) | 16 | 0 | 323 |" in section
+    assert "0.40 s / 0.35 s / 0.38 s" in section and "single_p99_ms met" in section
+    assert "median p99" in section and "Soak" not in section
+    assert "serve-test-cpu-2026-12-02.json" in section
+    assert markdown(results).rstrip("\n") in section

@@ -127,6 +127,11 @@ def test_labels_agree_with_the_single_process_run_and_carry_the_same_personas(
     assert set(distributed_run.timings) >= {"features", "scale", "pca", "kmeans", "dbscan",
                                             "personas"}
     assert distributed_run.activity.sum() == single.activity.sum()
+    # The catalog a served model needs, read on the client from the partitioned folder.
+    for name in ("product_ids", "product_aisles", "product_departments", "product_organic",
+                 "aisle_ids", "department_ids", "aisle_names", "department_names"):
+        np.testing.assert_array_equal(getattr(distributed_run.model.catalog, name),
+                                      getattr(single.model.catalog, name))
 
 
 def test_kmeans_inertia_is_every_users_squared_distance_to_its_saved_centroid(

@@ -38,7 +38,7 @@ def test_saved_model_is_json_plus_npz_without_pickles(fake, tmp_path):
     assert meta["persona_names"] == list(fake.model.persona_names)
     assert meta["min_orders"] == 3 and meta["k"] == 3 and meta["n_components"] == 3
     assert meta["fitted_on"] == {"backend": "cpu", "device": "test"}
-    assert meta["gpuseg_version"] and meta["format_version"] == 2
+    assert meta["gpuseg_version"] and meta["format_version"] == 3
     assert meta["mixture"] == {"covariance_type": "full"}
 
 
@@ -193,3 +193,29 @@ def test_a_cpu_fitted_model_assigns_the_same_users_on_the_gpu(tmp_path, gpu_back
     merged = trained.merge(on_gpu, on="user_id", suffixes=("_run", "_gpu"), validate="1:1")
     assert len(merged) == len(trained) > 1_000
     assert (merged["segment_gpu"] == merged["segment_run"]).mean() >= 0.999
+
+
+def test_assign_tables_lists_every_user_it_left_out_with_the_reason(tmp_path_factory, cpu_backend):
+    """Naive reference: orders that have product rows, counted per user with pandas."""
+    from gpuseg.assign import NO_PRODUCTS_REASON, assign_tables
+    from gpuseg.data import load_instacart
+
+    run = demo_run(tmp_path_factory)
+    model = load_model(run.run_dir / "model")
+    data = load_instacart(run.data_dir, backend=cpu_backend)
+    silent = data.orders["user_id"].max() + 1  # a user whose one order has no product rows
+    orders = pd.concat([data.orders, data.orders.iloc[:1].assign(user_id=silent, order_id=10**8)],
+                       ignore_index=True)
+    assignment = assign_tables(model, replace(data, orders=orders), cpu_backend)
+
+    with_products = orders[orders["order_id"].isin(data.order_products["order_id"])]
+    counts = with_products.groupby("user_id").size()
+    few = counts[counts < model.min_orders]
+    assert len(few) > 0
+    expected_ids = sorted([*few.index, silent])
+    assert assignment.excluded["user_id"].tolist() == expected_ids
+    by_user = assignment.excluded.set_index("user_id")
+    assert by_user.loc[silent, "reason"] == NO_PRODUCTS_REASON
+    assert (by_user.loc[few.index, "orders_with_products"] == few).all()
+    assert by_user.loc[few.index[0], "reason"].startswith(f"{few.iloc[0]} order")
+    assert assignment.users["user_id"].tolist() == sorted(counts[counts >= model.min_orders].index)

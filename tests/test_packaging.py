@@ -36,6 +36,8 @@ def test_pyproject_declares_both_packages_script_and_extras():
     assert any(d.startswith("cuml-cu") for d in extras["gpu"])
     assert any(d.startswith("cupy-cuda") for d in extras["gpu"])
     assert {re.split(r"[<>=]", d)[0] for d in extras["test"]} >= {"pytest", "hypothesis", "duckdb"}
+    assert {re.split(r"[<>=;]", d)[0] for d in extras["serve"]} >= {"fastapi", "uvicorn"}
+    assert "gpuseg[serve]" in extras["test"]  # CI installs .[test]: the service's tests run there
     assert set(meta["tool"]["setuptools"]["packages"]["find"]["include"]) == {"gpuseg*", "cpu_fallback*"}
 
 

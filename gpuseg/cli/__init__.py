@@ -3,7 +3,8 @@
 :mod:`~gpuseg.cli.main` builds the parser and maps errors to exit codes; each
 command lives with its flags in :mod:`~gpuseg.cli.data_commands` (synth,
 partition, download, features), :mod:`~gpuseg.cli.run_commands` (run, demo) or
-:mod:`~gpuseg.cli.model_commands` (assign, compare); :mod:`~gpuseg.cli.options`
+:mod:`~gpuseg.cli.model_commands` (assign, compare) or
+:mod:`~gpuseg.cli.serve_command` (serve); :mod:`~gpuseg.cli.options`
 turns :class:`~gpuseg.config.PipelineConfig` fields into flags and
 :mod:`~gpuseg.cli.output` prints and writes.
 """

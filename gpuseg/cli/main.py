@@ -18,7 +18,7 @@ from contextlib import contextmanager
 
 from ..config import options_as_flags
 from ..errors import GpusegError
-from . import data_commands, model_commands, run_commands
+from . import data_commands, model_commands, run_commands, serve_command
 from .exit_codes import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USER_ERROR
 from .options import examples_epilog
 
@@ -111,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
             gpuseg features --data data/synth --out features.parquet --backend cpu
             gpuseg assign --model runs/first --data data/next-month --out next-month.parquet
             gpuseg compare runs/first runs/second --out migration.csv
+            gpuseg serve --model runs/first --port 8000     # HTTP API: POST /v1/assign
         """) + "\n\nexit codes: 0 ok, 1 unexpected error (traceback), 2 user error (one line), "
                "130 interrupted, 143 terminated",
     )
@@ -128,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    for module in (data_commands, run_commands, model_commands):
+    for module in (data_commands, run_commands, model_commands, serve_command):
         module.register(command)
     return parser
 

@@ -26,6 +26,7 @@ from ..data.partitions.source import PartitionedSource, find_partitioned, read_c
 from ..errors import GpusegError
 from ..facts import InputFacts, UserCounts, catalog_names
 from ..features import feature_columns
+from ..model_catalog import ModelCatalog
 from ..registry import dask_engine
 from ..stages.base import Features, Session
 from ..timing import StageTimer
@@ -113,7 +114,10 @@ def _open(client: Any, info: ClusterInfo, source: PartitionedSource, config: Pip
         input=InputFacts(source=str(source.folder),
                          fingerprint=fingerprint(file_stamps(source.files())),
                          cleaning={key: sum(int(s.cleaning[key]) for s in summaries)
-                                   for key in CLEANING_KEYS}))
+                                   for key in CLEANING_KEYS}),
+        model_catalog=ModelCatalog.from_tables(catalog_frames["products"],
+                                               catalog_frames["aisles"],
+                                               catalog_frames["departments"]))
     return DaskSession(rows=rows, features=features, timer=timer, source=source, info=info)
 
 

@@ -23,6 +23,7 @@ import numpy as np
 from ..backend import Backend
 from ..config import PipelineConfig
 from ..facts import CatalogNames, InputFacts, UserCounts
+from ..model_catalog import ModelCatalog
 from ..numerics.sampling import seeded_sample
 from ..rows import BlockFunction, Column, RowSource
 from ..timing import StageTimer
@@ -45,6 +46,10 @@ class Features:
     catalog : CatalogNames
     users : UserCounts
     input : InputFacts
+    model_catalog : ModelCatalog or None
+        What the saved model needs to turn new orders into features (the
+        products' aisles, departments and organic flags); ``None`` where no
+        product table was given (a feature table alone).
     """
 
     X: Column
@@ -53,6 +58,7 @@ class Features:
     catalog: CatalogNames
     users: UserCounts
     input: InputFacts
+    model_catalog: ModelCatalog | None = None
 
 
 @dataclass

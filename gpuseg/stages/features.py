@@ -16,6 +16,7 @@ from ..data import load_instacart
 from ..data.tables import InstacartData
 from ..facts import InputFacts, UserCounts, catalog_names
 from ..features import compute_features
+from ..model_catalog import ModelCatalog
 from ..rows import InMemoryRows
 from ..timing import StageTimer
 from .base import Features, Session
@@ -48,6 +49,7 @@ def in_memory(data: InstacartData | str | os.PathLike[str], config: PipelineConf
         users=UserCounts(with_history=user_features.n_users_with_history,
                          excluded_min_orders=user_features.n_users_excluded, segmented=n_users),
         input=InputFacts(source=data.source, fingerprint=data.fingerprint,
-                         cleaning=dict(data.cleaning)))
+                         cleaning=dict(data.cleaning)),
+        model_catalog=ModelCatalog.from_tables(data.products, data.aisles, data.departments))
     yield Session(rows=InMemoryRows(backend, n_users, history=history), features=features,
                   timer=timer)
