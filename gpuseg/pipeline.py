@@ -50,6 +50,11 @@ STAGES: tuple[Stage[Any, Any], ...] = (
     Density(), Personas(), FeatureImportance(), Rules(), Umap())
 
 
+#: The stage after which the run's plan is checked (enough users, memory for every stage):
+#: the first moment the segmented users and the kept components are known.
+PLAN_CHECKED_AFTER: type[Stage[Any, Any]] = Pca
+
+
 def stage_names(config: PipelineConfig | None = None) -> tuple[str, ...]:
     """Every timed step of a run, in order: ``features``, then each stage's name (the density
     stage is named after ``config.density``)."""
@@ -96,7 +101,7 @@ def segment(data: InstacartData | str | os.PathLike[str], config: PipelineConfig
                 continue
             with session.stage(stage.key(config)):
                 run_stage(stage, state)
-            if isinstance(stage, Pca):
+            if type(stage) is PLAN_CHECKED_AFTER:
                 _check_plan(state, session)
         result = _result(state, timer.seconds)
     return dataclasses.replace(result, metrics=dataclasses.replace(
