@@ -164,7 +164,8 @@ def name_pairs(result: Any, data: Any, config: PipelineConfig, *, runs: int,
         rng = np.random.default_rng(NAMES_SEED_BASE + 100 * seed + r)
         keep = np.sort(rng.choice(users, int(round(SUBSAMPLE * len(users))), replace=False))
         other = segment(subset(data, keep), config, embed=False)
-        common = other.segments.set_index("user_id").join(full, how="inner", lsuffix="_sub")
+        common = other.segments[["user_id", "segment"]].merge(
+            full[["segment"]], left_on="user_id", right_index=True, suffixes=("_sub", ""))
         a = common["segment"].to_numpy()
         b = common["segment_sub"].to_numpy()
         table = contingency(a, b, result.k, other.k)

@@ -4,9 +4,9 @@ A model folder holds two files, both readable without gpuseg and without
 pickle: ``arrays.npz`` (float64 scaler, PCA and centroid arrays, the
 Gaussian mixture's weights, means and precision Cholesky factors, and the
 integer ``catalog_*`` arrays of :mod:`gpuseg.model_catalog`) and
-``model.json`` (feature and persona names, ``min_orders``, the mixture's
-covariance type, the aisle and department names, the gpuseg version, the
-backend the model was fitted on, its provenance: ``model_id``, ``created`` and
+``model.json`` (feature and persona names, ``min_orders``, the cap on the
+standardised features, the mixture's covariance type, the aisle and department
+names, the gpuseg version, the backend the model was fitted on, its provenance: ``model_id``, ``created`` and
 ``source_fingerprint``, and a SHA-256 of each array). Loading checks both
 (:mod:`gpuseg.model_checks`). Either backend assigns with a model fitted on
 either backend.
@@ -43,9 +43,11 @@ META_FILE = "model.json"
 #: 2: the Gaussian mixture of the soft memberships (``mixture_*`` arrays).
 #: 3: the product catalog (``catalog_*`` arrays, aisle and department names) and provenance
 #: (``model_id``, ``created``, ``source_fingerprint``).
-FORMAT_VERSION = 3
-#: Formats this gpuseg reads: a format-2 model still assigns (``gpuseg assign``), without a catalog.
-READABLE_FORMATS = (2, 3)
+#: 4: the cap on the standardised features (``feature_cap``).
+FORMAT_VERSION = 4
+#: Formats this gpuseg reads: a format-2 model still assigns (``gpuseg assign``), without a
+#: catalog; formats 2 and 3 project without a cap.
+READABLE_FORMATS = (2, 3, 4)
 _ARRAY_FIELDS = ("scaler_mean", "scaler_scale", "pca_mean", "pca_components", "centroids")
 #: The mixture's arrays in the npz, by MixtureParams field.
 _MIXTURE_ARRAYS = {"basis": "mixture_basis", "weights": "mixture_weights",
@@ -58,8 +60,9 @@ class SegmentModel:
     """What it takes to assign new users without refitting (backend-neutral arrays).
 
     ``segment = argmin_j || z @ pca_components.T - centroids[j] ||`` with
-    ``z = (x - scaler_mean) / scaler_scale - pca_mean``; ``mixture``, when
-    present, gives each user's posterior over the segments in the same space.
+    ``z = clip((x - scaler_mean) / scaler_scale, -feature_cap, feature_cap) - pca_mean``
+    (no clip where ``feature_cap`` is None); ``mixture``, when present, gives each user's
+    posterior over the segments in the same space.
     """
 
     feature_names: tuple[str, ...]
@@ -73,6 +76,9 @@ class SegmentModel:
     mixture: MixtureParams | None = None
     #: What turns raw orders into the features (``gpuseg serve``); None in a format-2 model.
     catalog: ModelCatalog | None = None
+    #: The cap on the standardised features, in standard deviations (None: none, as in every
+    #: model before format 4).
+    feature_cap: float | None = None
 
     def __post_init__(self) -> None:
         n_features = len(self.feature_names)
@@ -153,6 +159,7 @@ def _decisive_meta(model: SegmentModel) -> dict[str, Any]:
     """What ``model.json`` holds besides the arrays that decides an assignment."""
     return {
         "min_orders": model.min_orders,
+        "feature_cap": model.feature_cap,
         "feature_names": list(model.feature_names),
         "persona_names": list(model.persona_names),
         "mixture": (None if model.mixture is None
@@ -229,7 +236,8 @@ def load_model(folder: str | os.PathLike) -> SegmentModel:
         return SegmentModel(feature_names=tuple(meta["feature_names"]),
                             persona_names=tuple(meta["persona_names"]),
                             min_orders=meta["min_orders"], mixture=mixture,
-                            catalog=saved_catalog(stored, meta), **loaded)
+                            catalog=saved_catalog(stored, meta),
+                            feature_cap=meta.get("feature_cap"), **loaded)
     except (ValueError, KeyError, TypeError) as exc:
         # KeyError for a missing array; SegmentModel raises ValueError for shapes that do not fit.
         raise GpusegError(f"{folder} holds a corrupt model: {exc}") from None
@@ -253,10 +261,20 @@ def project_features(model: SegmentModel, features_table: Any, backend: Backend)
     (extra columns are ignored; order does not matter).
     """
     X = backend.asarray(features_table[list(model.feature_names)], dtype="float64")
-    mean, scale, pca_mean, components = (
-        backend.asarray(array, dtype=np.float64)
-        for array in (model.scaler_mean, model.scaler_scale, model.pca_mean, model.pca_components))
-    return ((X - mean) / scale - pca_mean) @ components.T
+    pca_mean, components = (backend.asarray(array, dtype=np.float64)
+                            for array in (model.pca_mean, model.pca_components))
+    return (standardise(model, X, backend) - pca_mean) @ components.T
+
+
+def standardise(model: SegmentModel, X: Any, backend: Backend) -> Any:
+    """``clip((x - scaler_mean) / scaler_scale, -feature_cap, feature_cap)`` of the rows of
+    ``X`` (features in ``model.feature_names`` order): what the model's PCA reads."""
+    mean, scale = (backend.asarray(array, dtype=np.float64)
+                   for array in (model.scaler_mean, model.scaler_scale))
+    z = (X - mean) / scale
+    if model.feature_cap is not None:
+        z = backend.xp.clip(z, -model.feature_cap, model.feature_cap)
+    return z
 
 
 def nearest_centroid(model: SegmentModel, projected: Any, backend: Backend) -> Any:

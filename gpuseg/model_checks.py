@@ -6,7 +6,7 @@ zero scale puts every user in one segment and ``assign`` would exit 0.
 and names the file and the array of the first problem:
 
 * ``model.json``'s fields have their types (``min_orders`` an integer >= 1, the
-  names lists of text, ``k`` one per persona);
+  names lists of text, ``k`` one per persona, ``feature_cap`` null or a positive number);
 * each array matches the SHA-256 that ``model.json`` records for it
   (``arrays_sha256``; a model saved before checksums were recorded is checked
   on the rules below only);
@@ -112,6 +112,10 @@ def _check_fields(meta: Mapping[str, Any], meta_path: Path) -> tuple[int, int, i
     personas = names("persona_names")
     k, n_components = count("k"), count("n_components")
     count("min_orders")
+    cap = meta.get("feature_cap")
+    if cap is not None and (not isinstance(cap, (int, float)) or isinstance(cap, bool)
+                            or not np.isfinite(cap) or cap <= 0):
+        raise _field(meta_path, "feature_cap", "null or a positive number", cap)
     if len(personas) != k:
         raise _field(meta_path, "persona_names", f"one name per segment (k={k})", personas)
     mixture = meta.get("mixture")

@@ -1,4 +1,4 @@
-"""Scaling and dimensionality reduction: standardise every feature, then PCA to a variance target.
+"""Scaling and dimensionality reduction: standardise every feature, cap it, then PCA to a variance target.
 
 Both are fitted from sums over every user's rows, through a row source
 (:mod:`gpuseg.rows`), so one process and a run across Dask workers compute the
@@ -6,7 +6,10 @@ same numbers the same way: column sums and squared deviations for the scaler;
 the Gram matrix of the standardised features for the PCA, whose covariance is
 then eigendecomposed on the host (scikit-learn's ``covariance_eigh`` solver,
 cuML's ``full`` one). Signs follow scikit-learn: each component's largest
-loading is positive. Applying either is a block function (every user's rows,
+loading is positive. Between the two, standardised values are clipped to
+``[-cap, cap]`` (``feature_cap``, :data:`gpuseg.config.FEATURE_CAP` says why):
+the scaler's mean and scale are those of the features as they are, and the
+PCA (and everything after it) sees the capped values. Applying either is a block function (every user's rows,
 wherever they are). :func:`preprocess` runs both on a table in memory.
 """
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .backend import Array, Backend
-from .config import option, setting
+from .config import FEATURE_CAP, option, setting
 from .errors import GpusegError
 from .rows import Column, InMemoryRows, RowSource
 
@@ -71,13 +74,24 @@ def squared_deviations(backend: Backend, X: Array, mean: np.ndarray) -> np.ndarr
 
 
 def standardise_block(backend: Backend, X: Array, mean: np.ndarray, scale: np.ndarray,
-                      constant: np.ndarray) -> Array:
-    """``(x - mean) / scale``, with the constant features set to 0."""
+                      constant: np.ndarray, cap: float | None = None) -> Array:
+    """``(x - mean) / scale`` clipped to ``[-cap, cap]`` (unless ``cap`` is None), with the
+    constant features set to 0."""
     xp = backend.xp
     scaled = (X - xp.asarray(mean)) / xp.asarray(scale)
+    if cap is not None:
+        scaled = xp.clip(scaled, -cap, cap)
     if constant.any():
         scaled[:, xp.asarray(np.flatnonzero(constant))] = 0.0
     return scaled
+
+
+def capped_counts(backend: Backend, X: Array, mean: np.ndarray, scale: np.ndarray,
+                  cap: float) -> np.ndarray:
+    """A block's per-column count of standardised values beyond ``cap`` (host)."""
+    xp = backend.xp
+    beyond = xp.abs((X - xp.asarray(mean)) / xp.asarray(scale)) > cap
+    return backend.to_numpy(beyond.sum(axis=0), np.float64)
 
 
 def gram_block(backend: Backend, X: Array) -> np.ndarray:
@@ -95,7 +109,8 @@ def project_block(backend: Backend, X: Array, mean: np.ndarray, components: np.n
 # -- fits from sums over the rows -----------------------------------------------------------------
 @dataclass(frozen=True)
 class Scaler:
-    """What standardising found: per-feature mean, variance (ddof 0), scale and constant flags.
+    """What standardising found: per-feature mean, variance (ddof 0), scale and constant flags,
+    and the cap on the standardised values (``None``: none).
 
     The scale is the standard deviation, 1 where it is (near) zero and for the
     constant features, whose scaled values are 0: a scaler that divides by a
@@ -108,14 +123,19 @@ class Scaler:
     variance: np.ndarray
     scale: np.ndarray
     constant: np.ndarray
+    cap: float | None = None
+    #: Per feature, the users whose standardised value lies beyond the cap (zeros without one).
+    capped: np.ndarray | None = None
 
-    def params(self) -> dict[str, np.ndarray]:
+    def params(self) -> dict[str, Any]:
         """Keywords of :func:`standardise_block`."""
-        return {"mean": self.mean, "scale": self.scale, "constant": self.constant}
+        return {"mean": self.mean, "scale": self.scale, "constant": self.constant,
+                "cap": self.cap}
 
 
-def fit_scaler(rows: RowSource, X: Column) -> Scaler:
-    """The standardisation of ``X``'s columns over every user of ``rows`` (two passes)."""
+def fit_scaler(rows: RowSource, X: Column, *, cap: float | None = None) -> Scaler:
+    """The standardisation of ``X``'s columns over every user of ``rows`` (two passes), whose
+    values are then capped at ``cap`` standard deviations."""
     n_users = rows.n_users
     check_users(n_users)
     mean = rows.sum(column_sums, X) / n_users
@@ -123,7 +143,12 @@ def fit_scaler(rows: RowSource, X: Column) -> Scaler:
     constant = constant_features(variance, mean, n_users)
     scale = np.sqrt(variance)
     scale[(scale < 10 * np.finfo(np.float64).eps) | constant] = 1.0
-    return Scaler(mean=mean, variance=variance, scale=scale, constant=constant)
+    capped = np.zeros_like(mean)
+    if cap is not None:
+        capped = rows.sum(capped_counts, X, mean=mean, scale=scale, cap=cap)
+        capped[constant] = 0.0
+    return Scaler(mean=mean, variance=variance, scale=scale, constant=constant, cap=cap,
+                  capped=capped)
 
 
 @dataclass(frozen=True)
@@ -207,9 +232,9 @@ class Preprocessed:
         return tuple(name for name, flat in zip(self.feature_names, self.scaler.constant)
                      if flat)
 
-    def scaler_params(self) -> dict[str, np.ndarray]:
-        """Mean and scale of the standardisation (for a saved model)."""
-        return {"mean": self.scaler.mean, "scale": self.scaler.scale}
+    def scaler_params(self) -> dict[str, Any]:
+        """Mean, scale and cap of the standardisation (for a saved model)."""
+        return {"mean": self.scaler.mean, "scale": self.scaler.scale, "cap": self.scaler.cap}
 
     def pca_params(self) -> dict[str, np.ndarray]:
         """Mean and the kept components of the PCA (for a saved model)."""
@@ -217,8 +242,9 @@ class Preprocessed:
 
 
 def preprocess(features: Any, backend: Backend, *, pca_variance: float = 0.95,
-               pca_components: int | None = None) -> Preprocessed:
-    """Standardise a feature table in memory and project it on its principal components.
+               pca_components: int | None = None,
+               feature_cap: float | None = FEATURE_CAP) -> Preprocessed:
+    """Standardise a feature table in memory, cap it and project it on its principal components.
 
     Parameters
     ----------
@@ -229,6 +255,8 @@ def preprocess(features: Any, backend: Backend, *, pca_variance: float = 0.95,
         Variance share the kept components must reach (ignored if ``pca_components``).
     pca_components : int, optional
         Fixed number of components.
+    feature_cap : float or None
+        Cap on the standardised values (``None``: none), as a run's ``feature_cap``.
 
     Returns
     -------
@@ -236,7 +264,7 @@ def preprocess(features: Any, backend: Backend, *, pca_variance: float = 0.95,
     """
     X = backend.asarray(features, dtype="float64")
     rows = InMemoryRows(backend, int(X.shape[0]))
-    scaler = fit_scaler(rows, X)
+    scaler = fit_scaler(rows, X, cap=feature_cap)
     X_scaled = standardise_block(backend, X, **scaler.params())
     pcs = fit_pca(rows, X_scaled, int(X.shape[1]), pca_variance=pca_variance,
                   pca_components=pca_components)

@@ -322,5 +322,5 @@ def kmeans_model(data_dir: Path, backend: CpuBackend, *, k: int, n_init: int, se
                          scaler_scale=scaler["scale"], pca_mean=pca["mean"],
                          pca_components=pca["components"],
                          centroids=backend.to_numpy(km.centroids, np.float64),
-                         persona_names=persona_names, min_orders=5)
+                         persona_names=persona_names, min_orders=5, feature_cap=scaler["cap"])
     return table, backend.to_numpy(km.labels), model

@@ -50,8 +50,12 @@ def check_rules(entries, features: pd.DataFrame, segments: pd.Series):
             assert rule["precision"] > 0.5
             for condition in rule["conditions"]:
                 assert condition["text"] in rule["text"]
-                number = re.search(r"([\d.]+)(%?)$", condition["text"])
-                if number is not None:  # an order time reads "after 20:30" instead
+                clock = re.search(r"(\d+):(\d\d)$", condition["text"])
+                number = re.search(r"(?<![\d:])([\d.]+)(%?)$", condition["text"])
+                if clock is not None:  # an order time reads "after 20:30", to the minute
+                    shown = int(clock.group(1)) + int(clock.group(2)) / 60
+                    assert shown == pytest.approx(condition["threshold"], abs=0.5 / 60)
+                elif number is not None:
                     shown = float(number.group(1)) / (100 if number.group(2) else 1)
                     assert shown == pytest.approx(condition["threshold"], rel=1e-9)
             assert rule["text"].endswith(f"-> {entry['persona']} (precision "

@@ -173,10 +173,14 @@ def test_every_config_field_has_a_flag_with_the_config_default():
         assert flag(spec.name) in by_dest[spec.name].option_strings
         assert by_dest[spec.name].default == spec.default
     args = run.parse_args(["--data", "d", "--out", "o", "--k-range", "2", "6",
-                           "--dbscan-sample", "all", "--k", "auto", "--dbscan-eps", "auto"])
+                           "--dbscan-sample", "all", "--k", "auto", "--dbscan-eps", "auto",
+                           "--feature-cap", "none"])
     config = config_from(args)
-    assert (config.k_business_range, config.dbscan_sample, config.k, config.dbscan_eps) == \
-        ((2, 6), None, "auto", None)
+    assert (config.k_business_range, config.dbscan_sample, config.k, config.dbscan_eps,
+            config.feature_cap) == ((2, 6), None, "auto", None, None)
+    assert config_from(run.parse_args(["--data", "d", "--out", "o", "--feature-cap",
+                                       "2.5"])).feature_cap == 2.5
+    assert by_dest["feature_cap"].help.endswith("(default: 3)")
     args = run.parse_args(["--data", "d", "--out", "o", "--density", "hdbscan",
                            "--gmm-covariance", "diag", "--gmm-space", "pca"])
     config = config_from(args)

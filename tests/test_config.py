@@ -38,6 +38,8 @@ def test_is_frozen_and_keyword_only():
     ("umap_sample", "auto", "umap_sample must be None (every user) or an integer >= 100"),
     ("umap_fit_sample", 50, "umap_fit_sample must be None (every user), 'auto' or an integer >= 100"),
     ("dbscan_eps", -1.0, "dbscan_eps must be None (auto) or a number > 0"),
+    ("feature_cap", 0.0, "feature_cap must be None (no cap) or a number > 0"),
+    ("feature_cap", float("inf"), "feature_cap must be None (no cap) or a number > 0"),
     ("umap_min_dist", 2.0, "umap_min_dist must be a number in [0, 1]"),
     ("seed", -1, "seed must be an integer in [0, 4294967295]"),
     ("seed", True, "seed must be an integer in [0, 4294967295]"),

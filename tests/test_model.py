@@ -38,7 +38,7 @@ def test_saved_model_is_json_plus_npz_without_pickles(fake, tmp_path):
     assert meta["persona_names"] == list(fake.model.persona_names)
     assert meta["min_orders"] == 3 and meta["k"] == 3 and meta["n_components"] == 3
     assert meta["fitted_on"] == {"backend": "cpu", "device": "test"}
-    assert meta["gpuseg_version"] and meta["format_version"] == 3
+    assert meta["gpuseg_version"] and meta["format_version"] == 4
     assert meta["mixture"] == {"covariance_type": "full"}
 
 
@@ -91,6 +91,19 @@ def test_assign_takes_columns_by_name_not_position(fake, cpu_backend):
     shuffled = features[list(features.columns[::-1])].assign(unrelated=1.0)
     np.testing.assert_array_equal(assign(fake.model, shuffled, cpu_backend),
                                   fake.segments["segment"].to_numpy())
+
+
+def test_a_capped_model_clips_standardised_values_before_projecting(fake, cpu_backend, tmp_path):
+    """Naive reference: standardise, clip at the cap, project; the cap survives a round trip."""
+    capped = load_model(save_model(replace(fake.model, feature_cap=0.5), tmp_path))
+    assert capped.feature_cap == 0.5
+    X = fake_features().to_numpy()
+    z = np.clip((X - capped.scaler_mean) / capped.scaler_scale, -0.5, 0.5)
+    projected = (z - capped.pca_mean) @ capped.pca_components.T
+    distances = np.linalg.norm(projected[:, None, :] - capped.centroids[None, :, :], axis=2)
+    assert (np.abs((X - capped.scaler_mean) / capped.scaler_scale) > 0.5).any()
+    np.testing.assert_array_equal(assign(capped, fake_features(), cpu_backend),
+                                  distances.argmin(axis=1))
 
 
 def test_assign_is_nearest_centroid_in_the_models_pca_space(fake, cpu_backend):

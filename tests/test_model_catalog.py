@@ -76,7 +76,7 @@ def test_a_run_saves_its_catalog_and_provenance(tmp_path_factory, catalog):
     run = demo_run(tmp_path_factory)
     meta = read_model_meta(run.run_dir / "model")
     metrics = json.loads((run.run_dir / "metrics.json").read_text())
-    assert meta["format_version"] == 3
+    assert meta["format_version"] == 4
     assert meta["source_fingerprint"] == metrics["input"]["fingerprint"]
     assert len(meta["model_id"]) == 16 and meta["created"].endswith("+00:00")
     loaded = load_model(run.run_dir / "model").catalog

@@ -98,6 +98,8 @@ def test_each_broken_array_is_named(saved, array, damage, words):
     ("feature_names", ["n_orders"] * 7, "feature_names must be names without repeats"),
     ("persona_names", ["only one"], "persona_names must be one name per segment (k=3)"),
     ("k", 4, "persona_names must be one name per segment (k=4)"),
+    ("feature_cap", -1, "feature_cap must be null or a positive number (got -1)"),
+    ("feature_cap", "3", "feature_cap must be null or a positive number (got '3')"),
 ])
 def test_a_bad_model_json_field_is_named_as_a_field_of_model_json(saved, field, value, words):
     edit_meta(saved, **{field: value})

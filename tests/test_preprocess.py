@@ -31,7 +31,7 @@ def test_components_for_variance_takes_the_fewest_that_reach_the_target():
 
 def test_pca_keeps_the_variance_target_and_matches_scikit_learn(backend):
     frame = _features()
-    prep = preprocess(backend.from_host(frame), backend, pca_variance=0.95)
+    prep = preprocess(backend.from_host(frame), backend, pca_variance=0.95, feature_cap=None)
     standardised = (frame - frame.mean()) / frame.std(ddof=0).replace(0, 1)
     reference = PCA(svd_solver="full").fit(standardised.to_numpy())
     expected_k = components_for_variance(reference.explained_variance_ratio_, 0.95)
@@ -65,8 +65,34 @@ def test_model_parameters_reproduce_the_projection(cpu_backend):
     frame = _features()
     prep = preprocess(frame, cpu_backend)
     scaler, pca = prep.scaler_params(), prep.pca_params()
-    projected = ((frame.to_numpy() - scaler["mean"]) / scaler["scale"] - pca["mean"]) @ pca["components"].T
+    z = np.clip((frame.to_numpy() - scaler["mean"]) / scaler["scale"], -scaler["cap"], scaler["cap"])
+    projected = (z - pca["mean"]) @ pca["components"].T
     np.testing.assert_allclose(projected, prep.X_pca, atol=1e-10)
+
+
+def test_the_cap_clips_standardised_values_and_the_pca_is_fitted_on_them(backend):
+    """A few heavy buyers of one rare aisle sit far out along its axis; capped at 3 SD they
+    weigh no more than any other user's 3 SD (the scaler's moments stay those of the data)."""
+    frame = _features(500)
+    rare = np.zeros(500)
+    rare[:5] = [0.4, 0.5, 0.6, 0.3, 0.45]
+    frame["aisle_99"] = rare
+    prep = preprocess(backend.from_host(frame), backend, feature_cap=3.0)
+    values = frame.to_numpy()
+    mean, scale = values.mean(axis=0), values.std(axis=0)
+    scale[scale == 0] = 1.0
+    z = (values - mean) / scale
+    z[:, list(frame.columns).index("constant")] = 0.0
+    assert np.abs(z).max() > 9  # the rare aisle's buyers, uncapped
+    capped = np.clip(z, -3.0, 3.0)
+    np.testing.assert_allclose(backend.to_host(prep.X_scaled), capped, atol=1e-12)
+    np.testing.assert_allclose(prep.scaler_params()["mean"], mean, atol=1e-12)
+    reference = PCA(svd_solver="full").fit(capped)
+    np.testing.assert_allclose(prep.explained_variance_ratio, reference.explained_variance_ratio_,
+                               atol=1e-8)
+    rare_column = list(frame.columns).index("aisle_99")
+    assert prep.scaler.capped[rare_column] == 5
+    assert prep.scaler.capped.sum() == (np.abs(z) > 3.0).sum()
 
 
 @pytest.mark.parametrize("n_users", [0, 1])
@@ -112,5 +138,6 @@ def test_a_rounding_noise_constant_feature_is_zeroed_whatever_the_scaler_does(cp
                                reference.explained_variance_ratio, atol=1e-12)
     # The saved parameters reproduce the projection, so assign agrees with the run.
     scaler, pca = prep.scaler_params(), prep.pca_params()
-    projected = ((frame.to_numpy() - scaler["mean"]) / scaler["scale"] - pca["mean"]) @ pca["components"].T
+    z = np.clip((frame.to_numpy() - scaler["mean"]) / scaler["scale"], -scaler["cap"], scaler["cap"])
+    projected = (z - pca["mean"]) @ pca["components"].T
     np.testing.assert_allclose(projected, prep.X_pca, atol=1e-10)

@@ -41,6 +41,7 @@ _k_value = _number_or(int, {"auto": "auto"}, "'auto' or an integer")
 _sample_value = _number_or(int, {"all": None, "auto": "auto"}, "an integer, 'all' or 'auto'")
 _count_or_all = _number_or(int, {"all": None}, "an integer or 'all'")
 _eps_value = _number_or(float, {"auto": None}, "a number or 'auto'")
+_cap_value = _number_or(float, {"none": None}, "a number or 'none'")
 
 
 def add_partition_cluster_options(p: argparse.ArgumentParser) -> None:
@@ -66,6 +67,8 @@ def _shown(value: object) -> str:
     """A config default as a user would type it on the command line."""
     if value is None:
         return "all"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
     if isinstance(value, tuple):
         return " ".join(map(str, value))
     return str(value)
@@ -80,6 +83,7 @@ _KIND_ARGUMENTS: dict[str, dict[str, object]] = {
     "sample": {"type": _sample_value, "metavar": "N|all|auto"},
     "optional_int": {"type": _count_or_all, "metavar": "N|all"},
     "eps": {"type": _eps_value, "metavar": "EPS|auto"},
+    "cap": {"type": _cap_value, "metavar": "SD|none"},
     "count": {"type": int, "metavar": "N"},
     "address": {"metavar": "ADDRESS"},
     "bytes": {"type": _byte_size, "metavar": "SIZE"},

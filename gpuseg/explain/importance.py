@@ -28,11 +28,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import GpusegError
+from ..model import SegmentModel, standardise
 from .families import FeatureGroup
 
 if TYPE_CHECKING:
     from ..backend import Backend
-    from ..model import SegmentModel
 
 #: A family's importance is *clear* when shuffling it moves at least this share of shoppers.
 #: Every user is scored, so the drop is not a sampling estimate: with n users its spread over
@@ -140,17 +140,17 @@ def grouped_importance(features: Any, labels: Any, backend: Backend, *, model: S
 
     Notes
     -----
-    The model assigns ``argmin_j |p - c_j|^2`` with ``p = ((x - mean) / scale -
-    pca_mean) @ components.T``. Everything up to the centroids is linear, so
-    with ``W = centroids @ (components / scale)`` (segments x features) the
-    same argmin is that of ``|c_j|^2 - 2 (W @ x - b)_j`` (``b`` the constant
-    part). Shuffling family G changes ``W @ x`` by ``W_G @ (x'_G - x_G)``, so
-    each shuffle costs users x |G| x K operations rather than a
-    projection into the ~125 PCA dimensions (and a shuffle of ``W_G @ x_G`` is
-    the same shuffle of its columns), so every user can be scored.
-    A family alone compares the standardised features ``z_G`` with the
-    centroids mapped back through the PCA (``centroids @ components +
-    pca_mean``, restricted to G).
+    The model assigns ``argmin_j |p - c_j|^2`` with ``p = (z - pca_mean) @
+    components.T`` and ``z`` the standardised, capped features
+    (:func:`gpuseg.model.standardise`). Everything after ``z`` is linear, so with
+    ``W = centroids @ components`` (segments x features) the same argmin is that
+    of ``|c_j|^2 - 2 (W @ z - b)_j`` (``b = W @ pca_mean``). The cap acts on each
+    feature alone, so shuffling family G shuffles ``z_G`` and changes ``W @ z``
+    by ``W_G @ (z'_G - z_G)``: each shuffle costs users x |G| x K operations
+    rather than a projection into the ~125 PCA dimensions (and a shuffle of
+    ``W_G @ z_G`` is the same shuffle of its columns), so every user can be
+    scored. A family alone compares ``z_G`` with the centroids mapped back
+    through the PCA (``centroids @ components + pca_mean``, restricted to G).
     """
     xp = backend.xp
     if n_repeats < 1:
@@ -160,27 +160,27 @@ def grouped_importance(features: Any, labels: Any, backend: Backend, *, model: S
     unknown = [f for group in groups for f in group.features if f not in position]
     if unknown:
         raise GpusegError(f"feature groups name columns the model lacks: {', '.join(unknown[:5])}")
-    # Features as rows: each family is then a contiguous block of rows, gathered once.
-    XT = xp.ascontiguousarray(backend.asarray(features[names], dtype="float64").T)
-    n = int(XT.shape[1])
+    # Standardised (and capped) features as rows: each family is then a contiguous block of
+    # rows, gathered once.
+    ZT = xp.ascontiguousarray(standardise(model, backend.asarray(features[names],
+                                                                 dtype="float64"), backend).T)
+    n = int(ZT.shape[1])
 
     def param(array: np.ndarray) -> Any:
         return backend.asarray(array, dtype=np.float64)
 
     centroids, components = param(model.centroids), param(model.pca_components)
-    # (segments x features): how one unit of each original feature moves each centroid's score.
-    weights = centroids @ param(model.pca_components / model.scaler_scale[None, :])
-    offset = centroids @ (components
-                          @ param(model.scaler_mean / model.scaler_scale + model.pca_mean))
+    # (segments x features): how one standard deviation of each feature moves each centroid's score.
+    weights = centroids @ components
+    offset = weights @ param(model.pca_mean)
     norms = (centroids ** 2).sum(axis=1)
-    mean, scale = param(model.scaler_mean), param(model.scaler_scale)
     centres = centroids @ components + param(model.pca_mean)
 
     # Scores are segments x users: a shuffle then gathers K long rows, not n short ones.
     def agreement(scores: Any) -> Any:
         return ((norms[:, None] - 2.0 * scores).argmin(axis=0) == labels).mean()
 
-    scores = weights @ XT - offset[:, None]
+    scores = weights @ ZT - offset[:, None]
     base_accuracy = agreement(scores)
     rng = np.random.default_rng(seed)
     # Host-drawn permutations: identical shuffles on both backends; only indices move.
@@ -189,12 +189,11 @@ def grouped_importance(features: Any, labels: Any, backend: Backend, *, model: S
     alone = xp.empty(len(groups), dtype=xp.float64)
     for g, group in enumerate(groups):
         cols = backend.asarray(np.array([position[f] for f in group.features], dtype=np.int64))
-        rows = XT[cols]
+        z = ZT[cols]
         # The family's share of every score; a shuffle of the family permutes its columns.
-        part = weights[:, cols] @ rows
+        part = weights[:, cols] @ z
         for r, permutation in enumerate(permutations):
             accuracy[r, g] = agreement(scores + xp.take(part, permutation, axis=1) - part)
-        z = (rows - mean[cols][:, None]) / scale[cols][:, None]
         c = centres[:, cols]
         nearest = ((z ** 2).sum(axis=0)[None, :] - 2.0 * c @ z
                    + (c ** 2).sum(axis=1)[:, None]).argmin(axis=0)

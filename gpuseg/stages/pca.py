@@ -21,6 +21,11 @@ class Projection:
     n_users: int
     n_features: int
     zero_variance_features: tuple[str, ...]
+    #: The cap on the standardised values the components were fitted on (None: none), the
+    #: features any user reached it on, and the share of all values it clipped.
+    feature_cap: float | None = None
+    capped_features: int = 0
+    capped_share: float = 0.0
 
     @property
     def n_components(self) -> int:
@@ -34,6 +39,9 @@ class Projection:
             "retained_variance": self.pcs.retained_variance,
             "explained_variance_ratio": [float(v) for v in self.pcs.explained_variance_ratio],
             "zero_variance_features": list(self.zero_variance_features),
+            "feature_cap": self.feature_cap,
+            "capped_features": self.capped_features,
+            "capped_share": self.capped_share,
         }
 
 
@@ -62,9 +70,16 @@ class Pca(Stage[Pcs, Projection]):
 
     def finish(self, state: RunState, fitted: Pcs, assigned: Column | None,
                rows: FitRows) -> Projection:
+        scaling = state.outputs[Scale]
+        capped = scaling.scaler.capped
+        n_features = len(state.features.names)
         return Projection(pcs=fitted, X_pca=state.rows.persist(assigned), n_users=state.n_users,
-                          n_features=len(state.features.names),
-                          zero_variance_features=state.outputs[Scale].zero_variance_features)
+                          n_features=n_features,
+                          zero_variance_features=scaling.zero_variance_features,
+                          feature_cap=scaling.scaler.cap,
+                          capped_features=0 if capped is None else int((capped > 0).sum()),
+                          capped_share=0.0 if capped is None else
+                          float(capped.sum()) / (state.n_users * n_features))
 
     def metrics(self, output: Projection) -> dict[str, Any]:
         return {"preprocess": output.to_dict()}

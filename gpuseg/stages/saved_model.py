@@ -17,4 +17,5 @@ def segment_model(state: RunState) -> SegmentModel:
         feature_names=state.features.names, scaler_mean=scaler.mean, scaler_scale=scaler.scale,
         pca_mean=pcs.mean, pca_components=pcs.kept, centroids=state.outputs[KMeans].centroids,
         persona_names=state.outputs[Personas].names, min_orders=state.config.min_orders,
-        mixture=state.outputs[Soft].mixture, catalog=state.features.model_catalog)
+        mixture=state.outputs[Soft].mixture, catalog=state.features.model_catalog,
+        feature_cap=scaler.cap)

@@ -1,4 +1,4 @@
-"""Standardise every feature: column moments summed over every user, then a map."""
+"""Standardise and cap every feature: column moments summed over every user, then a map."""
 from __future__ import annotations
 
 import dataclasses
@@ -13,7 +13,8 @@ from .base import FitRows, RunState, Stage
 
 @dataclass(frozen=True)
 class Scaling:
-    """The scaler and every user's standardised features (a column, computed when read)."""
+    """The scaler and every user's standardised, capped features (a column, computed when
+    read): what the PCA and eta squared read."""
 
     scaler: Scaler
     X_scaled: Column
@@ -21,14 +22,14 @@ class Scaling:
 
 
 class Scale(Stage[Scaler, Scaling]):
-    """Standardise the features (constant ones to 0)."""
+    """Standardise the features (constant ones to 0) and cap them at ``feature_cap``."""
 
     name = "scale"
     assign = staticmethod(standardise_block)
 
     def fit(self, state: RunState, rows: FitRows) -> Scaler:
         resources.check_preprocess(state.n_users, len(state.features.names), state.backend)
-        return fit_scaler(state.rows, state.features.X)
+        return fit_scaler(state.rows, state.features.X, cap=state.config.feature_cap)
 
     def assign_columns(self, state: RunState) -> tuple[Column, ...]:
         return (state.features.X,)
