@@ -79,13 +79,6 @@ class CpuBackend(Backend):
         params.setdefault("copy", True)
         return HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples, **params)
 
-    def GaussianMixture(self, n_components: int, *, covariance_type: str, random_state: int,
-                        **params: Any) -> Any:
-        from sklearn.mixture import GaussianMixture
-
-        return GaussianMixture(n_components=n_components, covariance_type=covariance_type,
-                               random_state=random_state, **params)
-
     def UMAP(self, *, n_neighbors: int, min_dist: float, random_state: int, **params: Any) -> Any:
         # umap-learn's transform is slower than a fit for many new users; this one is not.
         from .umap_transform import PlacingUMAP

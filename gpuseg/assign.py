@@ -54,8 +54,9 @@ def assign(model: SegmentModel, features_table: Any, backend: Backend) -> Any:
     return nearest_centroid(model, project_features(model, features_table, backend), backend)
 
 
-#: Columns of :attr:`Assignment.users`, in order (the last three only when the model holds a
-#: mixture), as in a run's segments.parquet.
+#: Columns of :attr:`Assignment.users`, in order (the last three only when the model gives
+#: memberships: every model from format 4, and the older ones that hold a mixture), as in a
+#: run's segments.parquet.
 ASSIGNED_COLUMNS = ("user_id", "segment", "persona", "membership", "second_segment",
                     "second_membership")
 #: Why a user of the input has no segment: none of their orders has a product row.
@@ -76,7 +77,7 @@ class Assignment:
     ----------
     users : pandas.DataFrame
         :data:`ASSIGNED_COLUMNS`: ``user_id`` (int64), ``segment`` (int32),
-        ``persona`` (str), and when the model holds a mixture ``membership``,
+        ``persona`` (str), and when the model gives memberships ``membership``,
         ``second_segment`` (int32) and ``second_membership`` (float64); by user_id.
     excluded : pandas.DataFrame
         ``user_id`` (int64), ``orders_with_products`` (int64) and ``reason``
@@ -168,7 +169,7 @@ def _assigned(model: SegmentModel, table: Any, backend: Backend) -> pd.DataFrame
         "segment": segments,
         "persona": pd.array(names[segments], dtype="str"),
     }
-    if model.mixture is not None:
+    if model.gives_memberships:
         own, second, second_p = memberships(model, projected, labels, backend)
         columns["membership"] = backend.to_numpy(own, np.float64)
         columns["second_segment"] = backend.to_numpy(second, np.int32)

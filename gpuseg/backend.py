@@ -46,7 +46,7 @@ class Backend(abc.ABC):
         Human-readable device description (CPU model and cores, or GPU name).
     fits_every_user : bool
         Whether the stages that sample on a CPU (the K sweep, silhouette,
-        stability, density, mixture and UMAP fits) run on every user of one
+        stability, certainty, density and UMAP fits) run on every user of one
         process in reasonable time and memory here. The config resolves its
         ``"auto"`` sample sizes from it
         (:meth:`PipelineConfig.sample_size <gpuseg.config.PipelineConfig.sample_size>`).
@@ -109,12 +109,6 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def HDBSCAN(self, min_cluster_size: int, min_samples: int, **params: Any) -> Any:
         """HDBSCAN; ``min_samples`` counts the point itself (scikit-learn's convention)."""
-
-    @abc.abstractmethod
-    def GaussianMixture(self, n_components: int, *, covariance_type: str, random_state: int,
-                        **params: Any) -> Any:
-        """A Gaussian mixture with scikit-learn's API, started from ``weights_init``,
-        ``means_init`` and ``precisions_init`` (the pipeline always gives all three)."""
 
     @abc.abstractmethod
     def UMAP(self, *, n_neighbors: int, min_dist: float, random_state: int, **params: Any) -> Any: ...

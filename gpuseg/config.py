@@ -28,11 +28,7 @@ if TYPE_CHECKING:
 BACKEND_NAMES = ("auto", "gpu", "cpu")
 BackendName = Literal["auto", "gpu", "cpu"]
 KChoice = Literal["auto"] | int
-#: Covariance structures of the Gaussian mixture, and the density clustering methods.
-GMM_COVARIANCES = ("full", "diag")
-GmmCovariance = Literal["full", "diag"]
-GMM_SPACES = ("centroids", "pca")
-GmmSpace = Literal["centroids", "pca"]
+#: The density clustering methods.
 DENSITY_METHODS = ("dbscan", "hdbscan")
 DensityMethod = Literal["dbscan", "hdbscan"]
 #: A sampled stage's size: ``"auto"`` (see :data:`SAMPLED`), ``None`` (every user) or a count.
@@ -50,7 +46,7 @@ SampleSize = int | None | Literal["auto"]
 SAMPLED = MappingProxyType({
     "sweep_sample": 20_000, "sweep_score_sample": 5_000, "kmeans_sample": 20_000,
     "silhouette_sample": 20_000, "stability_sample": 10_000, "dbscan_sample": 10_000,
-    "hdbscan_sample": 5_000, "gmm_sample": 20_000, "umap_fit_sample": 30_000,
+    "hdbscan_sample": 5_000, "certainty_sample": 20_000, "umap_fit_sample": 30_000,
     "importance_sample": 100_000})
 #: Default cap on standardised feature values (``feature_cap``), in population standard
 #: deviations. Measured on synthetic ``realistic`` shoppers (20,000 users x 5 seeds, 50,000 x 3):
@@ -285,18 +281,14 @@ class PipelineConfig:
     hdbscan_sample: SampleSize = _option(
         "auto", "sample", "users HDBSCAN is fitted on, the others joining the cluster of their "
         "nearest fitted user when within its core distance")
-    gmm_covariance: GmmCovariance = _option(
-        "full", "choice", "covariance of each Gaussian mixture component (soft membership): "
-        "full, or diag (independent components, cheaper)", choices=GMM_COVARIANCES)
-    gmm_space: GmmSpace = _option(
-        "centroids", "choice", "where the mixture is fitted: centroids (the K-1 directions along "
-        "which the segment centroids differ, so components stay the segments) or pca (every "
-        "principal component; the components then also model within-segment shape and can "
-        "drift away from the segments, and full covariances cost minutes on a CPU)",
-        choices=GMM_SPACES)
-    gmm_sample: SampleSize = _option(
-        "auto", "sample", "users the Gaussian mixture is fitted on; every user's membership "
-        "then comes from one E-step")
+    certainty_sample: SampleSize = _option(
+        "auto", "sample", "users (seeded sample) the certainty is calibrated on: KMeans is "
+        "refitted on {certainty_refits} subsamples of four fifths of them, and every user's membership "
+        "is then calibrated to the share of such refits that keep shoppers like them in their "
+        "segment")
+    certainty_refits: int = _option(
+        3, "int", "subsample refits the certainty and each segment's reproducibility are "
+        "measured on", low=2)
     umap_neighbors: int = _option(15, "int", "UMAP n_neighbors", low=2, high=200)
     umap_min_dist: float = _option(0.1, "float", "UMAP min_dist", low=0.0, high=1.0)
     umap_sample: int | None = _option(

@@ -2,7 +2,7 @@
 
 :class:`Metrics` keeps the run's facts (versions, backend, input, users,
 catalog names), every stage's host output by stage class (``metrics.outputs``,
-typed: ``metrics.soft`` is a :class:`~gpuseg.cluster.soft.SoftFit`) and the
+typed: ``metrics.certainty`` is a :class:`~gpuseg.cluster.certainty.Certainty`) and the
 verdict; :meth:`Metrics.to_dict` writes metrics.json from the stages' own
 :meth:`~gpuseg.stages.base.Stage.metrics` entries, in the order they ran.
 """
@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import __version__
-from .cluster import DbscanFit, HdbscanFit, SoftFit
+from .cluster import DbscanFit, HdbscanFit
+from .cluster.certainty import Certainty as CertaintyOutput
 from .cluster.ward import HierarchicalFit
 from .config import PipelineConfig
 from .embed import Embedding
@@ -21,6 +22,7 @@ from .explain.rules import SegmentRules
 from .facts import CatalogNames, InputFacts, UserCounts
 from .quality import SilhouetteReport, Stability, Verdict, verdict
 from .stages.base import Outputs, Stage
+from .stages.certainty import Certainty
 from .stages.density import Density
 from .stages.hierarchical import Hierarchical
 from .stages.importance import Explanations, FeatureImportance
@@ -29,7 +31,6 @@ from .stages.pca import Pca, Projection
 from .stages.personas import Personas, Profiles
 from .stages.rules import Rules
 from .stages.silhouette import Silhouette
-from .stages.soft import Soft
 from .stages.stability import Stability as StabilityStage
 from .stages.sweep import Sweep, SweepChoice
 from .stages.umap import Umap
@@ -85,8 +86,8 @@ class Metrics:
         return self.outputs[KMeans]
 
     @property
-    def soft(self) -> SoftFit:
-        return self.outputs[Soft]
+    def certainty(self) -> CertaintyOutput:
+        return self.outputs[Certainty]
 
     @property
     def silhouette(self) -> SilhouetteReport:

@@ -1,12 +1,13 @@
 """The segment model: what it holds, its arithmetic (projection, nearest centroid, memberships), its files.
 
 A model folder holds two files, both readable without gpuseg and without
-pickle: ``arrays.npz`` (float64 scaler, PCA and centroid arrays, the
-Gaussian mixture's weights, means and precision Cholesky factors, and the
-integer ``catalog_*`` arrays of :mod:`gpuseg.model_catalog`) and
-``model.json`` (feature and persona names, ``min_orders``, the cap on the
-standardised features, the mixture's covariance type, the aisle and department
-names, the gpuseg version, the backend the model was fitted on, its provenance: ``model_id``, ``created`` and
+pickle: ``arrays.npz`` (float64 scaler, PCA and centroid arrays, and the
+integer ``catalog_*`` arrays of :mod:`gpuseg.model_catalog`; a format-2 or -3
+model also the Gaussian mixture's weights, means and precision Cholesky
+factors) and ``model.json`` (feature and persona names, ``min_orders``, the cap
+on the standardised features, the certainty's K + 2 numbers (and those of the
+short histories), the aisle and department names, the gpuseg version, the
+backend the model was fitted on, its provenance: ``model_id``, ``created`` and
 ``source_fingerprint``, and a SHA-256 of each array). Loading checks both
 (:mod:`gpuseg.model_checks`). Either backend assigns with a model fitted on
 either backend.
@@ -32,6 +33,7 @@ from .errors import GpusegError
 from .model_catalog import ModelCatalog
 from .model_checks import ARRAYS_CHECKSUM, array_sha256, check_model_arrays
 from .numerics.arrays import nearest_centre
+from .numerics.certainty import CertaintyParams, certainty_columns
 from .numerics.mixture import MixtureParams, e_step, membership_columns
 from .run_layout import MODEL_DIR
 
@@ -43,7 +45,8 @@ META_FILE = "model.json"
 #: 2: the Gaussian mixture of the soft memberships (``mixture_*`` arrays).
 #: 3: the product catalog (``catalog_*`` arrays, aisle and department names) and provenance
 #: (``model_id``, ``created``, ``source_fingerprint``).
-#: 4: the cap on the standardised features (``feature_cap``).
+#: 4: the cap on the standardised features (``feature_cap``), and the certainty calibrated on
+#: subsample refits (``certainty``) in place of the mixture.
 FORMAT_VERSION = 4
 #: Formats this gpuseg reads: a format-2 model still assigns (``gpuseg assign``), without a
 #: catalog; formats 2 and 3 project without a cap.
@@ -61,8 +64,9 @@ class SegmentModel:
 
     ``segment = argmin_j || z @ pca_components.T - centroids[j] ||`` with
     ``z = clip((x - scaler_mean) / scaler_scale, -feature_cap, feature_cap) - pca_mean``
-    (no clip where ``feature_cap`` is None); ``mixture``, when present, gives each user's
-    posterior over the segments in the same space.
+    (no clip where ``feature_cap`` is None). ``certainty`` gives each user how surely it
+    stays in its segment (:mod:`gpuseg.numerics.certainty`); a model from before format 4
+    holds a Gaussian ``mixture`` instead, whose posterior was the membership then.
     """
 
     feature_names: tuple[str, ...]
@@ -79,6 +83,8 @@ class SegmentModel:
     #: The cap on the standardised features, in standard deviations (None: none, as in every
     #: model before format 4).
     feature_cap: float | None = None
+    #: The calibrated certainty (format 4); None in a model from before it.
+    certainty: CertaintyParams | None = None
 
     def __post_init__(self) -> None:
         n_features = len(self.feature_names)
@@ -94,10 +100,17 @@ class SegmentModel:
                 self.mixture.means.shape[0] != self.centroids.shape[0]
                 or self.mixture.basis.shape[1] != self.centroids.shape[1]):
             raise ValueError("the mixture needs one component per centroid, on the PCA space")
+        if self.certainty is not None and self.certainty.intercepts.shape != (self.k,):
+            raise ValueError("the certainty needs one intercept per centroid")
 
     @property
     def k(self) -> int:
         return int(self.centroids.shape[0])
+
+    @property
+    def gives_memberships(self) -> bool:
+        """Whether the model gives each user a membership (a certainty, or an old mixture)."""
+        return self.certainty is not None or self.mixture is not None
 
 
 def save_model(model: SegmentModel, folder: str | os.PathLike, *,
@@ -164,6 +177,7 @@ def _decisive_meta(model: SegmentModel) -> dict[str, Any]:
         "persona_names": list(model.persona_names),
         "mixture": (None if model.mixture is None
                     else {"covariance_type": model.mixture.covariance_type}),
+        "certainty": None if model.certainty is None else model.certainty.to_dict(),
         "catalog": None if model.catalog is None else model.catalog.to_saved()[1],
     }
 
@@ -237,7 +251,10 @@ def load_model(folder: str | os.PathLike) -> SegmentModel:
                             persona_names=tuple(meta["persona_names"]),
                             min_orders=meta["min_orders"], mixture=mixture,
                             catalog=saved_catalog(stored, meta),
-                            feature_cap=meta.get("feature_cap"), **loaded)
+                            feature_cap=meta.get("feature_cap"),
+                            certainty=(None if meta.get("certainty") is None
+                                       else CertaintyParams.from_dict(meta["certainty"])),
+                            **loaded)
     except (ValueError, KeyError, TypeError) as exc:
         # KeyError for a missing array; SegmentModel raises ValueError for shapes that do not fit.
         raise GpusegError(f"{folder} holds a corrupt model: {exc}") from None
@@ -285,23 +302,30 @@ def nearest_centroid(model: SegmentModel, projected: Any, backend: Backend) -> A
     return labels.astype(xp.int32)
 
 
-def memberships(model: SegmentModel, projected: Any, segments: Any,
-                backend: Backend) -> tuple[Any, Any, Any]:
+def memberships(model: SegmentModel, projected: Any, segments: Any, backend: Backend, *,
+                orders: Any = None) -> tuple[Any, Any, Any]:
     """Each row's membership of ``segments``, its next segment and that one's membership.
 
-    The E-step of the model's Gaussian mixture, the same function the fitted
-    run computed its memberships with.
+    The certainty of the model (:func:`gpuseg.numerics.certainty.certainty_columns`, the
+    function the fitted run computed its memberships with); a row whose ``orders`` (orders
+    with products, optional) has a short-history calibration gets that one. A model from
+    before format 4 gives its Gaussian mixture's posterior instead (its E-step).
 
     Raises
     ------
     GpusegError
-        When the model holds no mixture.
+        When the model holds neither.
     """
-    mixture = model.mixture
-    if mixture is None:
-        raise GpusegError("this model holds no Gaussian mixture, so it gives no memberships")
-    _, log_resp = e_step(projected, mixture, backend)
-    return membership_columns(log_resp, segments, xp=backend.xp)
+    xp = backend.xp
+    if model.certainty is not None:
+        centroids = backend.asarray(model.centroids, dtype=np.float64)
+        return certainty_columns(projected, segments, centroids, model.certainty, xp=xp,
+                                 orders=orders)
+    if model.mixture is None:
+        raise GpusegError("this model holds neither a certainty nor a Gaussian mixture, so it "
+                          "gives no memberships")
+    _, log_resp = e_step(projected, model.mixture, backend)
+    return membership_columns(log_resp, segments, xp=xp)
 
 
 def resolve_model_dir(path: str | os.PathLike) -> Path:

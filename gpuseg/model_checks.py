@@ -6,7 +6,8 @@ zero scale puts every user in one segment and ``assign`` would exit 0.
 and names the file and the array of the first problem:
 
 * ``model.json``'s fields have their types (``min_orders`` an integer >= 1, the
-  names lists of text, ``k`` one per persona, ``feature_cap`` null or a positive number);
+  names lists of text, ``k`` one per persona, ``feature_cap`` null or a positive number,
+  the certainty a positive temperature, a slope >= 0 and one finite intercept per segment);
 * each array matches the SHA-256 that ``model.json`` records for it
   (``arrays_sha256``; a model saved before checksums were recorded is checked
   on the rules below only);
@@ -113,17 +114,46 @@ def _check_fields(meta: Mapping[str, Any], meta_path: Path) -> tuple[int, int, i
     k, n_components = count("k"), count("n_components")
     count("min_orders")
     cap = meta.get("feature_cap")
-    if cap is not None and (not isinstance(cap, (int, float)) or isinstance(cap, bool)
-                            or not np.isfinite(cap) or cap <= 0):
+    if cap is not None and not (_number(cap) and cap > 0):
         raise _field(meta_path, "feature_cap", "null or a positive number", cap)
     if len(personas) != k:
         raise _field(meta_path, "persona_names", f"one name per segment (k={k})", personas)
+    _check_certainty(meta.get("certainty"), k, meta_path)
     mixture = meta.get("mixture")
     covariance = mixture.get("covariance_type") if isinstance(mixture, dict) else None
     if mixture is not None and covariance not in ("full", "diag"):
         raise _field(meta_path, "mixture", 'null or {"covariance_type": "full" or "diag"}',
                      mixture)
     return k, len(features), n_components, covariance
+
+
+def _number(value: Any) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and bool(np.isfinite(value)))
+
+
+def _check_certainty(certainty: Any, k: int, meta_path: Path) -> None:
+    """The certainty's numbers: what :class:`~gpuseg.numerics.certainty.CertaintyParams` reads."""
+    if certainty is None:
+        return
+    expected = ('null or {"temperature": > 0, "slope": >= 0, "intercepts": k numbers, '
+                '"short_history": {orders: {"slope": >= 0, "intercept": number}}}')
+
+    def at_least(value: Any, low: float, *, strictly: bool = False) -> bool:
+        return _number(value) and (value > low if strictly else value >= low)
+
+    if not isinstance(certainty, dict):
+        raise _field(meta_path, "certainty", expected, certainty)
+    intercepts = certainty.get("intercepts")
+    short = certainty.get("short_history", {})
+    valid = (at_least(certainty.get("temperature"), 0.0, strictly=True)
+             and at_least(certainty.get("slope"), 0.0)
+             and isinstance(intercepts, list) and len(intercepts) == k
+             and all(_number(b) for b in intercepts) and isinstance(short, dict)
+             and all(str(n).isdigit() and isinstance(c, dict) and at_least(c.get("slope"), 0.0)
+                     and _number(c.get("intercept")) for n, c in short.items()))
+    if not valid:
+        raise _field(meta_path, "certainty", expected, certainty)
 
 
 def _field(meta_path: Path, field: str, expected: str, value: Any) -> GpusegError:

@@ -27,6 +27,7 @@ from .metrics import run_metrics
 from .registry import get_backend
 from .result import SegmentationResult
 from .stages.base import Outputs, RunState, Session, Stage, run_stage
+from .stages.certainty import Certainty
 from .stages.density import Density
 from .stages.features import in_memory
 from .stages.hierarchical import Hierarchical
@@ -38,7 +39,6 @@ from .stages.rules import Rules
 from .stages.saved_model import segment_model
 from .stages.scale import Scale
 from .stages.silhouette import Silhouette
-from .stages.soft import Soft
 from .stages.stability import Stability
 from .stages.sweep import Sweep
 from .stages.umap import Umap
@@ -46,7 +46,7 @@ from .timing import ProgressCallback, StageTimer
 
 #: The stages of a run, in the order they run (after the rows are opened: load, features).
 STAGES: tuple[Stage[Any, Any], ...] = (
-    Scale(), Pca(), Sweep(), KMeans(), Soft(), Silhouette(), Stability(), Hierarchical(),
+    Scale(), Pca(), Sweep(), KMeans(), Certainty(), Silhouette(), Stability(), Hierarchical(),
     Density(), Personas(), FeatureImportance(), Rules(), Umap())
 
 
@@ -153,7 +153,7 @@ def _result(state: RunState, timings: dict[str, float]) -> SegmentationResult:
     """The single host boundary of a run."""
     backend, outputs = state.backend, state.outputs
     segments_fit = outputs[KMeans]
-    soft, profiles = outputs[Soft], outputs[Personas]
+    certainty, profiles = outputs[Certainty], outputs[Personas]
     density = outputs[Density]
     labels = segments_fit.host_labels
     names = profiles.names
@@ -161,9 +161,9 @@ def _result(state: RunState, timings: dict[str, float]) -> SegmentationResult:
         "user_id": state.features.user_ids.astype(np.int64),
         "segment": labels,
         "persona": pd.Categorical.from_codes(labels, categories=list(names)),
-        "membership": np.asarray(soft.membership, dtype=np.float64),
-        "second_segment": np.asarray(soft.second_segment, dtype=np.int32),
-        "second_membership": np.asarray(soft.second_membership, dtype=np.float64),
+        "membership": np.asarray(certainty.membership, dtype=np.float64),
+        "second_segment": np.asarray(certainty.second_segment, dtype=np.int32),
+        "second_membership": np.asarray(certainty.second_membership, dtype=np.float64),
         "silhouette": np.asarray(outputs[Silhouette].per_user, dtype=np.float64),
         "hierarchical": np.asarray(outputs[Hierarchical].labels, dtype=np.int32),
         density.method: np.asarray(density.labels, dtype=np.int32),

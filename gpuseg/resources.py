@@ -93,7 +93,7 @@ REMEDIES = {
     "silhouette": Remedy("silhouette_sample", _MORE_MEMORY),
     "stability": Remedy("stability_sample", _MORE_MEMORY),
     "hierarchical": Remedy("hierarchical_micro_clusters", _MORE_MEMORY),
-    "soft": Remedy("gmm_sample", "or use {gmm_space} centroids, " + _MORE_MEMORY),
+    "certainty": Remedy("certainty_sample", _MORE_MEMORY),
     "dbscan": Remedy("dbscan_sample", _MORE_MEMORY),
     "hdbscan": Remedy("hdbscan_sample", _MORE_MEMORY),
     "umap": Remedy("umap_sample", _MORE_MEMORY),
@@ -168,6 +168,16 @@ def stability_memory(n_sample: int, n_components: int, k: int) -> StageMemory:
     return StageMemory("stability", total,
                        f"{n_sample:,} users x {n_components} components x 8 B "
                        f"+ KMeans ({refit.basis})")
+
+
+def certainty_memory(n_sample: int, n_components: int, k: int) -> StageMemory:
+    """Certainty refits: the sample and its float32 copy, a subsample's, KMeans on it, and the
+    sample's distances to the centres."""
+    refit = kmeans_memory(n_sample, n_components, k, "certainty")
+    total = refit.bytes + 2 * n_sample * n_components * _FLOAT + 4 * n_sample * k * _FLOAT
+    return StageMemory("certainty", total,
+                       f"2 x {n_sample:,} users x {n_components} components x 8 B "
+                       f"+ KMeans ({refit.basis}) + distances")
 
 
 def dbscan_memory(n_fit: int, n_users: int, n_components: int, min_samples: int) -> StageMemory:
@@ -258,6 +268,8 @@ def check_run(config: PipelineConfig, backend: Backend, *, n_users: int, n_compo
     checks.append((silhouette_memory(n_sil, d, k), lambda s: silhouette_memory(s, d, k), n_sil))
     n_stab = sample("stability_sample")
     checks.append((stability_memory(n_stab, d, k), lambda s: stability_memory(s, d, k), n_stab))
+    n_cert = sample("certainty_sample")
+    checks.append((certainty_memory(n_cert, d, k), lambda s: certainty_memory(s, d, k), n_cert))
     if config.density == "dbscan":
         n_db = sample("dbscan_sample")
         checks.append((dbscan_memory(n_db, n_users, d, config.dbscan_min_samples),

@@ -31,7 +31,8 @@ from sklearn.metrics import silhouette_samples
 from sklearn.preprocessing import StandardScaler
 
 from cpu_fallback.backend import CpuBackend
-from gpuseg.cluster import DbscanFit, HierarchicalFit, soft_membership
+from gpuseg.cluster import DbscanFit, HierarchicalFit, subsample_refits
+from gpuseg.cluster.certainty import Certainty, certainty_summary, fit_certainty
 from gpuseg.cluster.kchoice import KChoice
 from gpuseg.cluster.sweep import KSweep
 from gpuseg.config import PipelineConfig
@@ -42,12 +43,14 @@ from gpuseg.explain.rules import Condition, Rule, SegmentRules
 from gpuseg.facts import CatalogNames, InputFacts, UserCounts
 from gpuseg.metrics import Metrics, run_metrics
 from gpuseg.model import SegmentModel
+from gpuseg.numerics.certainty import certainty_columns, squared_distances
 from gpuseg.personas import Persona
 from gpuseg.personas.basket import DepartmentShare
 from gpuseg.pipeline import STAGES
 from gpuseg.quality import Importance, SilhouetteReport, Stability, Verdict
 from gpuseg.result import SegmentationResult
 from gpuseg.stages.base import Outputs
+from gpuseg.stages.certainty import Certainty as CertaintyStage
 from gpuseg.stages.density import Density
 from gpuseg.stages.hierarchical import Hierarchical
 from gpuseg.stages.importance import Explanations, FeatureImportance
@@ -56,7 +59,6 @@ from gpuseg.stages.kmeans import Segmentation
 from gpuseg.stages.personas import Personas, Profiles
 from gpuseg.stages.rules import Rules
 from gpuseg.stages.silhouette import Silhouette
-from gpuseg.stages.soft import Soft
 from gpuseg.stages.stability import Stability as StabilityStage
 from gpuseg.stages.sweep import Sweep, SweepChoice
 from gpuseg.stages.umap import Umap
@@ -84,7 +86,7 @@ def fake_result(n_users: int = 300, *, seed: int = 0, umap_sample: int | None = 
     labels = kmeans.labels_.astype(np.int32)
     k = 3
 
-    soft = soft_membership(X_pca, labels, kmeans.cluster_centers_, CpuBackend(), seed=seed)
+    certainty = _certainty(X_pca, labels, kmeans.cluster_centers_, seed=seed)
     silhouette = silhouette_samples(X_pca, labels)
     silhouette[_outside(n_users, silhouette_sample, rng)] = np.nan
     umap = X_pca[:, :2] + rng.normal(0, 0.05, (n_users, 2))
@@ -95,9 +97,9 @@ def fake_result(n_users: int = 300, *, seed: int = 0, umap_sample: int | None = 
         "user_id": np.arange(1000, 1000 + n_users, dtype=np.int64),
         "segment": labels,
         "persona": pd.Categorical.from_codes(labels, categories=list(PERSONA_NAMES)),
-        "membership": soft.membership,
-        "second_segment": soft.second_segment,
-        "second_membership": soft.second_membership,
+        "membership": certainty.membership,
+        "second_segment": certainty.second_segment,
+        "second_membership": certainty.second_membership,
         "silhouette": silhouette,
         "hierarchical": labels,
         "dbscan": dbscan.astype(np.int32),
@@ -107,12 +109,12 @@ def fake_result(n_users: int = 300, *, seed: int = 0, umap_sample: int | None = 
     model = SegmentModel(feature_names=FEATURES, scaler_mean=scaler.mean_, scaler_scale=scaler.scale_,
                          pca_mean=pca.mean_, pca_components=pca.components_,
                          centroids=kmeans.cluster_centers_, persona_names=PERSONA_NAMES, min_orders=3,
-                         mixture=soft.mixture)
+                         certainty=certainty.params)
     sizes = np.bincount(labels, minlength=k)
     profiles = _profiles(X, labels, sizes)
     micro_centres = np.array([X_pca[labels == j][:8] for j in range(k)]).reshape(-1, 3)
     linkage = ward_linkage(micro_centres, "ward")
-    metrics = _metrics(n_users, labels, sizes, silhouette, umap, dbscan.astype(np.int32), soft,
+    metrics = _metrics(n_users, labels, sizes, silhouette, umap, dbscan.astype(np.int32), certainty,
                        micro_centres, linkage)
     return SegmentationResult(
         segments=segments, profiles=profiles, metrics=metrics,
@@ -143,6 +145,23 @@ def with_output(result: SegmentationResult, stage: type, output: object | None,
                                **changes)
 
 
+def format3_model(result: SegmentationResult) -> SegmentModel:
+    """``result``'s model as a format-3 run saved it: a Gaussian mixture (fitted here by
+    scikit-learn from the centroids) in place of the certainty."""
+    from sklearn.mixture import GaussianMixture
+
+    from gpuseg.model import project_features
+    from gpuseg.numerics.mixture import MixtureParams
+
+    model = result.model
+    X = project_features(model, fake_features(len(result.segments)), CpuBackend())
+    mixture = GaussianMixture(model.k, covariance_type="full", random_state=0,
+                              means_init=model.centroids).fit(X)
+    return dataclasses.replace(model, certainty=None, mixture=MixtureParams(
+        covariance_type="full", basis=np.eye(X.shape[1]), weights=mixture.weights_,
+        means=mixture.means_, precisions_cholesky=mixture.precisions_cholesky_))
+
+
 def fake_features(n_users: int = 300, *, seed: int = 0) -> pd.DataFrame:
     """The feature table :func:`fake_result` was fitted on (index: user_id 1000, 1001, ...)."""
     rng = np.random.default_rng(seed)
@@ -153,6 +172,18 @@ def fake_features(n_users: int = 300, *, seed: int = 0) -> pd.DataFrame:
     X = centres[truth] * rng.normal(1.0, 0.08, (n_users, len(FEATURES)))
     return pd.DataFrame(X, columns=list(FEATURES),
                         index=pd.Index(np.arange(1000, 1000 + n_users), name="user_id"))
+
+
+def _certainty(X: np.ndarray, labels: np.ndarray, centres: np.ndarray, *, seed: int) -> Certainty:
+    """The certainty stage's output, fitted on every user as the stage fits its sample."""
+    refits = subsample_refits(X, labels.astype(np.int64), CpuBackend(), k=len(centres), n_init=2,
+                              seed=seed, n_refits=3)
+    params = fit_certainty(squared_distances(X, centres, xp=np), labels, refits.kept, refits.seen)
+    own, second, second_p = certainty_columns(X, labels, centres, params, xp=np)
+    return Certainty(membership=own, second_segment=second, second_membership=second_p,
+                     params=params, refits=refits, fit_positions=None, n_fit=len(X),
+                     n_users=len(X), **certainty_summary(own, labels.astype(np.int64), refits,
+                                                         own, len(centres)))
 
 
 def _outside(n: int, sample: int | None, rng: np.random.Generator) -> np.ndarray:
@@ -181,7 +212,7 @@ def _profiles(X: np.ndarray, labels: np.ndarray, sizes: np.ndarray) -> pd.DataFr
 
 
 def _metrics(n_users: int, labels: np.ndarray, sizes: np.ndarray, silhouette: np.ndarray,
-             umap: np.ndarray, dbscan: np.ndarray, soft, micro_centres: np.ndarray,
+             umap: np.ndarray, dbscan: np.ndarray, certainty, micro_centres: np.ndarray,
              linkage: np.ndarray) -> Metrics:
     """Typed metrics of every stage, with hand-written numbers and texts that need escaping."""
     per_cluster = {j: float(np.nanmean(silhouette[labels == j])) for j in range(3)}
@@ -199,7 +230,7 @@ def _metrics(n_users: int, labels: np.ndarray, sizes: np.ndarray, silhouette: np
     outputs.add(KMeansStage, Segmentation(labels=None, host_labels=labels, centroids=np.zeros((3, 3)),
                                           inertia=400.0, sizes=tuple(int(s) for s in sizes),
                                           total_ss=2100.0, fit_size=n_users, lloyd_iterations=0))
-    outputs.add(Soft, soft)
+    outputs.add(CertaintyStage, certainty)
     outputs.add(Silhouette, SilhouetteReport(overall=float(np.nanmean(silhouette)),
                                              per_cluster=per_cluster, sample_size=scored,
                                              per_user=silhouette, n_scored=scored))

@@ -182,7 +182,8 @@ def test_every_config_field_has_a_flag_with_the_config_default():
                                        "2.5"])).feature_cap == 2.5
     assert by_dest["feature_cap"].help.endswith("(default: 3)")
     args = run.parse_args(["--data", "d", "--out", "o", "--density", "hdbscan",
-                           "--gmm-covariance", "diag", "--gmm-space", "pca"])
+                           "--certainty-refits", "4", "--certainty-sample", "5000"])
     config = config_from(args)
-    assert (config.density, config.gmm_covariance, config.gmm_space) == ("hdbscan", "diag", "pca")
+    assert (config.density, config.certainty_refits, config.certainty_sample) == ("hdbscan", 4,
+                                                                                  5000)
     assert by_dest["density"].choices == ("dbscan", "hdbscan")

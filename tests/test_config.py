@@ -46,8 +46,7 @@ def test_is_frozen_and_keyword_only():
     ("n_init", 2.5, "n_init must be an integer >= 1"),
     ("k_sweep_range", [2, 10], "k_sweep_range must be (low, high)"),
     ("stability_sample", "all", "stability_sample must be None (every user), 'auto' or an integer"),
-    ("gmm_covariance", "tied", "gmm_covariance must be one of full, diag"),
-    ("gmm_space", "umap", "gmm_space must be one of centroids, pca"),
+    ("certainty_refits", 1, "certainty_refits must be an integer >= 2"),
     ("density", "optics", "density must be one of dbscan, hdbscan"),
     ("hdbscan_min_samples", 1, "hdbscan_min_samples must be an integer in [2, 1024]"),
     # cuML's HDBSCAN refuses more than 1023 neighbours besides the user itself.

@@ -153,7 +153,7 @@ def test_every_sampled_stage_gives_the_single_process_answer_on_realistic_shoppe
     folder = write_partitioned(5_000, tmp_path_factory.mktemp("realistic") / "data",
                                partitions=4, seed=8, separation="realistic")
     sampled = dict(sweep_sample=1_500, sweep_score_sample=600, kmeans_sample=1_500,
-                   gmm_sample=1_200, silhouette_sample=1_000, stability_sample=800,
+                   certainty_sample=1_200, silhouette_sample=1_000, stability_sample=800,
                    dbscan_sample=1_000, importance_sample=2_000, rules_sample=1_000,
                    umap_fit_sample=700)
     single = segment(folder, PipelineConfig(backend=dask_backend.name, **LIGHT, **sampled),
@@ -177,8 +177,8 @@ def test_every_sampled_stage_gives_the_single_process_answer_on_realistic_shoppe
 
 def test_sampled_memberships_and_hdbscan_match_the_single_process_run(strong, cluster,
                                                                        dask_backend):
-    """The mixture and HDBSCAN fitted on gathered samples, every other user in a map."""
-    sampled = dict(gmm_sample=1_000, density="hdbscan", hdbscan_sample=1_000)
+    """The certainty and HDBSCAN fitted on gathered samples, every other user in a map."""
+    sampled = dict(certainty_sample=1_000, density="hdbscan", hdbscan_sample=1_000)
     single = segment(strong, PipelineConfig(backend=dask_backend.name, **LIGHT, **sampled),
                      backend=dask_backend, embed=False)
     spread = segment(strong, _config(dask_backend, cluster, **sampled), backend=dask_backend,
@@ -188,7 +188,7 @@ def test_sampled_memberships_and_hdbscan_match_the_single_process_run(strong, cl
     same = (a["segment"] == b["segment"]).to_numpy()
     np.testing.assert_allclose(b["membership"].to_numpy()[same],
                                a["membership"].to_numpy()[same], atol=1e-6)
-    assert spread.metrics.to_dict()["soft"]["fit_sample"] == 1_000
+    assert spread.metrics.to_dict()["certainty"]["fit_sample"] == 1_000
     assert b["membership"].mean() >= 0.9  # strong personas: sure assignments
     assert adjusted_rand_score(a["hdbscan"], b["hdbscan"]) >= 0.99
     assert "mutual reachability" in spread.metrics.to_dict()["hdbscan"]["assignment"]

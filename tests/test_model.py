@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
-from _fake_result import demo_run, fake_features, fake_result, kmeans_model
+from _fake_result import demo_run, fake_features, fake_result, format3_model, kmeans_model
 
 from gpuseg.assign import assign, assign_users
 from gpuseg.errors import GpusegError
@@ -28,18 +28,20 @@ def test_saved_model_is_json_plus_npz_without_pickles(fake, tmp_path):
     folder = save_model(fake.model, tmp_path / "model", fitted_on={"backend": "cpu", "device": "test"})
     assert sorted(p.name for p in folder.iterdir()) == [ARRAYS_FILE, META_FILE]
     with np.load(folder / ARRAYS_FILE, allow_pickle=False) as arrays:
-        assert sorted(arrays.files) == sorted(ARRAY_NAMES + MIXTURE_ARRAYS)
+        assert sorted(arrays.files) == sorted(ARRAY_NAMES)
         assert all(arrays[name].dtype == np.float64 for name in arrays.files)
     with zipfile.ZipFile(folder / ARRAYS_FILE) as archive:
-        assert sorted(archive.namelist()) == sorted(f"{name}.npy"
-                                                    for name in ARRAY_NAMES + MIXTURE_ARRAYS)
+        assert sorted(archive.namelist()) == sorted(f"{name}.npy" for name in ARRAY_NAMES)
     meta = json.loads((folder / META_FILE).read_text())
     assert meta["feature_names"] == list(fake.model.feature_names)
     assert meta["persona_names"] == list(fake.model.persona_names)
     assert meta["min_orders"] == 3 and meta["k"] == 3 and meta["n_components"] == 3
     assert meta["fitted_on"] == {"backend": "cpu", "device": "test"}
     assert meta["gpuseg_version"] and meta["format_version"] == 4
-    assert meta["mixture"] == {"covariance_type": "full"}
+    assert meta["mixture"] is None
+    # The certainty is K + 2 numbers (no short-history calibration in this model).
+    assert meta["certainty"] == fake.model.certainty.to_dict()
+    assert len(meta["certainty"]["intercepts"]) == 3 and meta["certainty"]["short_history"] == {}
 
 
 def test_round_trip_gives_back_identical_arrays_and_names(fake, tmp_path):
@@ -49,23 +51,37 @@ def test_round_trip_gives_back_identical_arrays_and_names(fake, tmp_path):
     assert loaded.feature_names == fake.model.feature_names
     assert loaded.persona_names == fake.model.persona_names
     assert loaded.min_orders == fake.model.min_orders
-    for name in ("basis", "weights", "means", "precisions_cholesky"):
-        np.testing.assert_array_equal(getattr(loaded.mixture, name),
-                                      getattr(fake.model.mixture, name))
-    assert loaded.mixture.covariance_type == fake.model.mixture.covariance_type
+    assert loaded.certainty.to_dict() == fake.model.certainty.to_dict()
+    np.testing.assert_array_equal(loaded.certainty.intercepts, fake.model.certainty.intercepts)
+    assert loaded.mixture is None
 
 
-def test_a_model_without_a_mixture_round_trips_and_says_it_gives_no_memberships(fake, tmp_path,
-                                                                                cpu_backend):
+def test_an_older_models_mixture_round_trips_and_still_gives_memberships(fake, tmp_path,
+                                                                         cpu_backend):
     from gpuseg.model import memberships, project_features
 
-    bare = replace(fake.model, mixture=None)
-    loaded = load_model(save_model(bare, tmp_path))
-    assert loaded.mixture is None
-    with np.load(tmp_path / ARRAYS_FILE) as arrays:
-        assert sorted(arrays.files) == sorted(ARRAY_NAMES)
+    legacy = format3_model(fake)
+    folder = save_model(legacy, tmp_path)
+    with np.load(folder / ARRAYS_FILE) as arrays:
+        assert sorted(arrays.files) == sorted(ARRAY_NAMES + MIXTURE_ARRAYS)
+    loaded = load_model(folder)
+    assert loaded.certainty is None and loaded.gives_memberships
+    for name in ("basis", "weights", "means", "precisions_cholesky"):
+        np.testing.assert_array_equal(getattr(loaded.mixture, name), getattr(legacy.mixture, name))
     projected = project_features(loaded, fake_features(), cpu_backend)
-    with pytest.raises(GpusegError, match="no Gaussian mixture"):
+    own, _, _ = memberships(loaded, projected, fake.segments["segment"].to_numpy(), cpu_backend)
+    assert ((own > 0) & (own <= 1)).all()
+
+
+def test_a_model_without_a_certainty_or_mixture_says_it_gives_no_memberships(fake, tmp_path,
+                                                                             cpu_backend):
+    from gpuseg.model import memberships, project_features
+
+    bare = replace(fake.model, certainty=None)
+    loaded = load_model(save_model(bare, tmp_path))
+    assert loaded.certainty is None and not loaded.gives_memberships
+    projected = project_features(loaded, fake_features(), cpu_backend)
+    with pytest.raises(GpusegError, match="neither a certainty nor a Gaussian mixture"):
         memberships(loaded, projected, assign(loaded, fake_features(), cpu_backend), cpu_backend)
 
 
@@ -126,7 +142,8 @@ def test_a_cpu_fitted_model_assigns_the_same_segments_on_the_gpu(fake, gpu_backe
                                     "format 1", "no npz", "truncated npz", "missing array",
                                     "missing mixture array", "pickled array", "wrong shape"])
 def test_a_missing_or_damaged_model_is_a_one_line_user_error(fake, tmp_path, damage):
-    folder = save_model(fake.model, tmp_path / "model")
+    model = format3_model(fake) if damage == "missing mixture array" else fake.model
+    folder = save_model(model, tmp_path / "model")
     meta_path, arrays_path = folder / META_FILE, folder / ARRAYS_FILE
     with np.load(arrays_path) as saved:
         arrays = {name: saved[name] for name in saved.files}

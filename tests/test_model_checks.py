@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _fake_result import fake_result
+from _fake_result import fake_result, format3_model
 
 from gpuseg.cli import EXIT_USER_ERROR, main
 from gpuseg.data.synth import generate_instacart, write_instacart
@@ -24,6 +24,11 @@ def model():
 @pytest.fixture()
 def saved(model, tmp_path) -> Path:
     return save_model(model, tmp_path / "model")
+
+
+@pytest.fixture(scope="module")
+def legacy():
+    return format3_model(fake_result())
 
 
 def arrays_of(folder: Path) -> dict[str, np.ndarray]:
@@ -81,13 +86,22 @@ def test_a_nan_in_the_centroids_is_refused_even_when_saved_that_way(model, tmp_p
      "scaler_scale is 0.0 for feature 'aisle_2'; every scale must be positive"),
     ("pca_components", lambda a: np.where(np.arange(a.size).reshape(a.shape) == 4, np.inf, a),
      "pca_components holds inf at [0, 4]"),
-    ("mixture_weights", lambda a: a * 2, "are not probabilities summing to 1"),
-    ("mixture_precisions_cholesky", lambda a: a * np.where(np.arange(a.shape[1]) == 0, -1, 1),
-     "mixture component 0's covariance is not positive definite"),
     ("centroids", lambda a: a[:, :2], "centroids has shape (3, 2), but model.json's 7 features, "
                                       "3 components and k=3 need (3, 3)"),
 ])
 def test_each_broken_array_is_named(saved, array, damage, words):
+    rewrite(saved, **{array: damage(arrays_of(saved)[array])})
+    assert words in refusal(saved)
+
+
+@pytest.mark.parametrize(("array", "damage", "words"), [
+    ("mixture_weights", lambda a: a * 2, "are not probabilities summing to 1"),
+    ("mixture_precisions_cholesky", lambda a: a * np.where(np.arange(a.shape[1]) == 0, -1, 1),
+     "mixture component 0's covariance is not positive definite"),
+])
+def test_each_broken_mixture_array_of_an_older_model_is_named(legacy, tmp_path, array, damage,
+                                                              words):
+    saved = save_model(legacy, tmp_path / "model")
     rewrite(saved, **{array: damage(arrays_of(saved)[array])})
     assert words in refusal(saved)
 
@@ -100,6 +114,15 @@ def test_each_broken_array_is_named(saved, array, damage, words):
     ("k", 4, "persona_names must be one name per segment (k=4)"),
     ("feature_cap", -1, "feature_cap must be null or a positive number (got -1)"),
     ("feature_cap", "3", "feature_cap must be null or a positive number (got '3')"),
+    ("certainty", {"temperature": 0.0, "slope": 1.0, "intercepts": [0, 0, 0]},
+     "certainty must be null or {\"temperature\": > 0"),
+    ("certainty", {"temperature": 1.0, "slope": -1.0, "intercepts": [0, 0, 0]},
+     "certainty must be null or"),
+    ("certainty", {"temperature": 1.0, "slope": 1.0, "intercepts": [0, 0]},
+     "certainty must be null or"),
+    ("certainty", {"temperature": 1.0, "slope": 1.0, "intercepts": [0, 0, 0],
+                   "short_history": {"two": {"slope": 1.0, "intercept": 0.0}}},
+     "certainty must be null or"),
 ])
 def test_a_bad_model_json_field_is_named_as_a_field_of_model_json(saved, field, value, words):
     edit_meta(saved, **{field: value})

@@ -45,17 +45,19 @@ def test_planted_personas_are_recovered_and_carry_their_names(result, strong):
 
 
 def test_memberships_on_strong_personas_are_sure_and_consistent(result):
-    segments, soft = result.segments, result.metrics.to_dict()["soft"]
+    segments, certainty = result.segments, result.metrics.to_dict()["certainty"]
     assert segments["membership"].mean() >= 0.9
-    assert min(soft["mean_membership"].values()) >= 0.9
     by_segment = segments.groupby("segment")["membership"].mean()
-    for j, mean in by_segment.items():
-        assert soft["mean_membership"][str(j)] == pytest.approx(mean)
-    assert soft["between_share"] == pytest.approx((segments["membership"] < 0.6).mean())
-    assert soft["covariance_type"] == "full" and soft["space"] == "centroids"
-    assert soft["dimensions"] == result.k - 1 and soft["converged"] and soft["n_iter"] >= 1
-    assert soft["bic"] > 0 and soft["log_likelihood"] < 0
-    assert result.model.mixture.means.shape == (result.k, result.k - 1)
+    for entry in certainty["segments"]:
+        assert entry["mean_certainty"] == pytest.approx(by_segment[entry["segment"]])
+        assert entry["mean_certainty"] >= 0.9
+        assert entry["reproducibility"] >= 0.95 and entry["verdict"] == "stable"
+    assert certainty["between_share"] == pytest.approx((segments["membership"] < 0.6).mean())
+    reliability = certainty["reliability"]
+    assert reliability["calibrated"] and abs(reliability["gap"]) <= 0.05
+    assert sum(b["users"] for b in reliability["bins"]) == reliability["n_users"]
+    assert len(certainty["intercepts"]) == result.k and certainty["temperature"] > 0
+    assert result.model.certainty is not None and result.model.mixture is None
 
 
 def test_same_input_and_seed_give_bit_identical_labels(result, strong, cpu_backend):
@@ -86,7 +88,7 @@ def test_metrics_are_complete_json_and_consistent(result):
     assert 0.0 <= m["dbscan"]["outlier_share"] <= 1.0
     assert len(m["personas"]) == result.k
     assert m["catalog"]["aisles"]["24"] == "fresh fruits"
-    assert set(result.timings) >= {"features", "scale", "pca", "k_sweep", "kmeans", "soft",
+    assert set(result.timings) >= {"features", "scale", "pca", "k_sweep", "kmeans", "certainty",
                                    "silhouette", "stability", "hierarchical", "dbscan",
                                    "importance", "personas", "rules"}
     assert result.activity.shape == (result.k, 7, 24)

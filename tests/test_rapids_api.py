@@ -167,20 +167,6 @@ def test_every_estimator_the_pipeline_builds_exists_in_cuml_with_those_arguments
     assert result.metrics.to_dict()["umap"]["fit_sample_size"] == 500
 
 
-def test_the_gpu_mixture_is_gpusegs_em_on_the_backends_arrays():
-    """cuML has no Gaussian mixture: the RAPIDS factory hands out the EM over its xp."""
-    from gpuseg.numerics.mixture import GaussianMixtureEM
-
-    backend = _stand_in([])
-    model = backend.GaussianMixture(2, covariance_type="diag", random_state=0, reg_covar=1e-6,
-                                    weights_init=np.ones(2) / 2, means_init=np.zeros((2, 3)),
-                                    precisions_init=np.ones((2, 3)))
-    assert isinstance(model, GaussianMixtureEM) and model.xp is backend.xp
-    assert model.covariance_type == "diag" and model.reg_covar == 1e-6
-    X = np.random.default_rng(0).normal(size=(40, 3))
-    assert model.fit(X).predict_proba(X).shape == (40, 2)
-
-
 def test_the_pipeline_passes_cuml_the_algorithms_it_was_reviewed_for(checked_run):
     backend, _, _ = checked_run
     by_class = {}
@@ -344,23 +330,17 @@ def xp_checked():
     assert problems == []
 
 
-def test_the_em_cluster_scale_and_hdbscan_input_use_only_what_cupy_has(xp_checked):
-    """The xp code that only the GPU runs on CuPy: the mixture's EM, the clusters' scales."""
+def test_the_certainty_cluster_scale_and_hdbscan_input_use_only_what_cupy_has(xp_checked):
+    """The xp code that only the GPU runs on CuPy: the certainty, the clusters' scales."""
     from gpuseg.cluster.density import cluster_scale
-    from gpuseg.numerics.mixture import GaussianMixtureEM, gaussian_parameters
+    from gpuseg.numerics.certainty import CertaintyParams, certainty_columns
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 4)) + 4.0 * (np.arange(300) % 2)[:, None]
-    resp = np.eye(2)[np.arange(300) % 2]
-    for covariance_type in ("full", "diag"):
-        nk, means, covariances = gaussian_parameters(X, resp, 1e-6, covariance_type,
-                                                     xp=xp_checked)
-        precisions = (np.linalg.inv(covariances) if covariance_type == "full"
-                      else 1.0 / covariances)
-        model = GaussianMixtureEM(2, covariance_type=covariance_type, weights_init=nk / 300,
-                                  means_init=means, precisions_init=precisions,
-                                  xp=xp_checked).fit(X)
-        assert model.predict_proba(X).shape == (300, 2)
+    centres = np.stack([X[::2].mean(axis=0), X[1::2].mean(axis=0)])
+    params = CertaintyParams(temperature=1.0, slope=1.0, intercepts=np.zeros(2))
+    own, _, _ = certainty_columns(X, np.arange(300) % 2, centres, params, xp=xp_checked)
+    assert own.shape == (300,)
     labels = np.arange(300) % 3 - 1
     assert cluster_scale(labels, rng.random(300), xp=xp_checked).shape == (2,)
     backend = _stand_in([])
@@ -370,20 +350,6 @@ def test_the_em_cluster_scale_and_hdbscan_input_use_only_what_cupy_has(xp_checke
         HDBSCAN=lambda **params: SimpleNamespace(fit=fitted.append)))
     backend.HDBSCAN(min_cluster_size=5, min_samples=5).fit(np.asfortranarray(X))
     assert fitted[0].flags.c_contiguous
-
-
-def test_the_gpu_mixture_factors_under_cupys_raising_error_state():
-    """CuPy's cholesky raises on a matrix that is not positive definite only when asked."""
-    import cupyx
-
-    model = _stand_in([]).GaussianMixture(2, covariance_type="full", random_state=0,
-                                          weights_init=np.ones(2) / 2,
-                                          means_init=np.zeros((2, 3)),
-                                          precisions_init=np.stack([np.eye(3)] * 2))
-    assert cupyx.geterr()["linalg"] == "ignore"  # CuPy's default
-    with model.linalg_errors():
-        assert cupyx.geterr()["linalg"] == "raise"
-    assert cupyx.geterr()["linalg"] == "ignore"
 
 
 # -- runs across Dask workers (gpuseg.distributed) ------------------------------------------

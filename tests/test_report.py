@@ -21,7 +21,7 @@ from gpuseg.stages.density import Density
 from gpuseg.stages.umap import Umap
 
 FIGURE_NAMES = ("activity", "dendrogram", "importance", "k_sweep", "membership", "radar",
-                "silhouette", "sizes", "top_aisles", "umap")
+                "reliability", "silhouette", "sizes", "top_aisles", "umap")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -85,7 +85,7 @@ def test_the_headline_shows_the_verdict_and_the_key_numbers(fake, page):
                   "CPU: test double (2 cores)"):
         assert shown in header, shown
     assert f"{fake.metrics.density.outlier_share:.1%}" in header
-    assert f"{fake.metrics.soft.between_share:.1%}" in header
+    assert f"{fake.metrics.certainty.between_share:.1%}" in header
     assert "between personas (membership below 0.6)" in header
 
 
@@ -98,8 +98,12 @@ def test_how_sure_each_assignment_is_shown_per_segment(fake, page):
         assert f"{users['membership'].mean():.2f}" in section
         assert f"{(users['membership'] < 0.6).mean():.1%}" in section
     assert "between personas" in section and "leans towards" in section
-    assert "started from the KMeans segments" in section
-    assert f"{fake.metrics.soft.n_iter} EM iterations" in section
+    assert "refitted on 3 seeded samples of 80%" in section
+    for row in fake.metrics.certainty.reliability.bins:
+        if row.users:
+            assert f"{row.mean_certainty:.2f}" in section and f"{row.mean_agreement:.2f}" in section
+    for comes_back in fake.metrics.certainty.segments:
+        assert f"{comes_back.reproducibility:.2f} ({comes_back.verdict})" in section
 
 def test_samples_are_stated_where_figures_use_them(page):
     assert "UMAP of a seeded sample of 200 of 300 users" in page

@@ -6,7 +6,6 @@ the GPU backend is asked for.
 """
 from __future__ import annotations
 
-import functools
 import importlib.util
 import math
 import platform
@@ -59,7 +58,7 @@ class RapidsBackend(Backend):
 
     name = "gpu"
     # Full data everywhere: silhouette is tiled by cuML, DBSCAN batches its neighbourhoods,
-    # HDBSCAN builds a k-nearest-neighbour graph and the mixture's EM is a few GEMMs a step.
+    # HDBSCAN builds a k-nearest-neighbour graph and the certainty's refits are KMeans fits.
     fits_every_user = True
 
     def __init__(self) -> None:
@@ -163,21 +162,6 @@ class RapidsBackend(Backend):
         model = self._cuml.cluster.HDBSCAN(min_cluster_size=min_cluster_size,
                                            min_samples=min_samples - 1, **params)
         return _RowMajorHDBSCAN(model, self.xp)
-
-    def GaussianMixture(self, n_components: int, *, covariance_type: str, random_state: int,
-                        **params: Any) -> Any:
-        # cuML has no Gaussian mixture: gpuseg's EM over CuPy. It starts from the given
-        # parameters and draws nothing, so random_state has nothing to seed. CuPy's cholesky
-        # checks cuSOLVER's status (and raises on a matrix that is not positive definite) only
-        # under errstate(linalg="raise") (cupy/linalg/_util.py): one sync per factorisation.
-        import cupyx
-
-        from ..numerics.mixture import GaussianMixtureEM
-
-        return GaussianMixtureEM(n_components, covariance_type=covariance_type,  # type: ignore[arg-type]
-                                 xp=self.xp,
-                                 linalg_errors=functools.partial(cupyx.errstate, linalg="raise"),
-                                 **params)
 
     def UMAP(self, *, n_neighbors: int, min_dist: float, random_state: int, **params: Any) -> Any:
         params.setdefault("n_components", 2)

@@ -15,7 +15,9 @@ import numpy as np
 import pandas as pd
 
 from ..cluster import BETWEEN_PERSONAS, HdbscanFit
+from ..cluster.certainty import SegmentReproducibility
 from ..cluster.kchoice import RULE as KCHOICE_RULE
+from ..cluster.refits import DISSOLVES_BELOW, REFIT_SHARE, WEAK_BELOW
 from ..explain.importance import CLEAR_DROP
 from ..explain.readable import BEHAVIOUR_LABELS
 from ..explain.rules import SegmentRules
@@ -101,7 +103,7 @@ def headline(result: SegmentationResult) -> dict[str, Any]:
         "bootstrap_ari": finite_or_none(stability.bootstrap_ari_mean),
         # From the final fit over every user (the sweep ran on a sample and may not have fitted a --k).
         "wcss_reduction": kmeans.to_dict()["wcss_reduction"],
-        "between_share": m.soft.between_share,
+        "between_share": m.certainty.between_share,
         "between_threshold": BETWEEN_PERSONAS,
         "k_clear": m.sweep.choice.clear,
         "density_label": density_label(result),
@@ -151,32 +153,66 @@ MEMBERSHIP_SURE = 0.9
 
 
 def membership_table(result: SegmentationResult) -> pd.DataFrame:
-    """Per segment: mean membership, the shares in each band, and the segment it leans to.
+    """Per segment: mean membership, the shares in each band, the segment it leans to, and how
+    far it comes back on the refits (``reproducibility``, its ``verdict``).
 
-    The mean is the run's own (``metrics.soft.mean_membership``, over every
-    user). ``leans_to`` is the most common second segment among the segment's
-    users between personas (among all its users where none is).
+    The mean is the run's own (``metrics.certainty``, over every user). ``leans_to`` is the
+    most common second segment among the segment's users between personas (among all its
+    users where none is).
     """
     segments = result.segments
-    soft = result.metrics.soft
+    certainty = result.metrics.certainty
     between = BETWEEN_PERSONAS
     by_segment = segments.groupby("segment")
     rows = []
     for j, name in enumerate(persona_names(result)):
         # Every segment has users: the pipeline refuses a KMeans fit that leaves one empty.
         users = by_segment.get_group(j)
-        mean = soft.mean_membership.get(j)
+        comes_back = certainty.segments[j]
         membership = users["membership"].to_numpy(dtype=np.float64)
         unsure = users[users["membership"] < between]
         second = (unsure if len(unsure) else users)["second_segment"]
         rows.append({"segment": j, "persona": name, "users": len(users),
-                     "mean": math.nan if mean is None else float(mean),
+                     "mean": comes_back.mean_certainty,
                      "between": float(np.mean(membership < between)),
                      "leaning": float(np.mean((membership >= between)
                                               & (membership < MEMBERSHIP_SURE))),
                      "sure": float(np.mean(membership >= MEMBERSHIP_SURE)),
-                     "leans_to": int(second.mode().iloc[0])})
+                     "leans_to": int(second.mode().iloc[0]),
+                     "reproducibility": comes_back.reproducibility,
+                     "verdict": comes_back.verdict})
     return pd.DataFrame(rows)
+
+
+def segment_reproducibility(result: SegmentationResult) -> list[SegmentReproducibility]:
+    """Per segment (by number): how far it comes back on the refits, and its verdict."""
+    return list(result.metrics.certainty.segments)
+
+
+def reliability_table(result: SegmentationResult) -> pd.DataFrame:
+    """Per certainty bin: ``label``, ``users``, ``share``, ``mean_certainty`` and
+    ``mean_agreement`` (the share of the refits that kept them in their segment)."""
+    bins = result.metrics.certainty.reliability.bins
+    return pd.DataFrame({
+        "label": [f"{'[' if b.low == 0 else '('}{b.low:g}, {b.high:g}]" for b in bins],
+        "users": [b.users for b in bins], "share": [b.share for b in bins],
+        "mean_certainty": [b.mean_certainty for b in bins],
+        "mean_agreement": [b.mean_agreement for b in bins]})
+
+
+def certainty_facts(result: SegmentationResult) -> dict[str, Any]:
+    """How the certainty was measured and whether it held: the refits, the users they held,
+    the overall means and gap, and the checks."""
+    certainty = result.metrics.certainty
+    reliability = certainty.reliability
+    return {"refits": len(certainty.refits.seeds), "refit_share": REFIT_SHARE,
+            "n_fit": certainty.n_fit, "n_users": certainty.n_users,
+            "n_checked": reliability.n_users,
+            "mean_certainty": reliability.mean_certainty,
+            "mean_agreement": reliability.mean_agreement, "gap": reliability.gap,
+            "max_bin_gap": reliability.max_bin_gap, "rising": reliability.rising,
+            "calibrated": reliability.calibrated, "between_share": certainty.between_share,
+            "dissolves_below": DISSOLVES_BELOW, "weak_below": WEAK_BELOW}
 
 
 def umap_scope(result: SegmentationResult) -> str | None:

@@ -185,10 +185,57 @@ def memberships(table: pd.DataFrame, between: float, sure: float) -> Figure:
     ax.set_yticks(rows, [f"{j}: {name}" for j, name in zip(table["segment"], table["persona"])])
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
-    ax.set_xlabel("share of the segment's shoppers, by membership (posterior of their own segment)")
+    ax.set_xlabel("share of the segment's shoppers, by membership (how sure: the share of such "
+                  "shoppers a refit keeps)")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3, frameon=False, fontsize=9)
     ax.spines[["top", "right"]].set_visible(False)
     ax.set_title("How sure is each assignment")
+    return figure
+
+
+def reliability(bins: pd.DataFrame, segments: pd.DataFrame, *, dissolves_below: float,
+                weak_below: float) -> Figure:
+    """Left: each certainty bin's mean certainty against the share its shoppers kept on the
+    refits (on the diagonal when calibrated; marker area: the bin's share of shoppers). Right:
+    each segment's reproducibility (mean best-match Jaccard) with the dissolve and weak lines.
+
+    ``bins`` is :func:`gpuseg.report.content.reliability_table`'s (``label, share,
+    mean_certainty, mean_agreement``); ``segments`` :func:`~gpuseg.report.content.membership_table`'s
+    (``segment, persona, reproducibility``).
+    """
+    figure = new_figure(10, max(3.6, 0.45 * len(segments) + 1.6))
+    left, right = figure.subplots(1, 2, width_ratios=(1, 1.2))
+    held = bins[bins["share"] > 0]
+    left.plot([0, 1], [0, 1], ls="--", color="#9aa5b1", lw=1, label="calibrated")
+    left.scatter(held["mean_certainty"], held["mean_agreement"],
+                 s=20 + 600 * held["share"].to_numpy(dtype=np.float64), color="#3b6ea8",
+                 alpha=0.8, zorder=3, label="a certainty bin (area: its shoppers)")
+    for row in held.itertuples(index=False):
+        left.annotate(f"{row.share:.0%}", (row.mean_certainty, row.mean_agreement),
+                      textcoords="offset points", xytext=(6, -10), fontsize=8)
+    left.set_xlim(0, 1.02)
+    left.set_ylim(0, 1.02)
+    left.set_xlabel("mean membership (how sure)")
+    left.set_ylabel("share kept in their segment by the refits")
+    left.set_title("Does a membership of 0.9 mean 9 in 10?")
+    left.legend(loc="upper left", fontsize=8, frameon=False)
+    rows = np.arange(len(segments))
+    values = segments["reproducibility"].to_numpy(dtype=np.float64)
+    colors = ["#c92a2a" if v < dissolves_below else "#f08c00" if v < weak_below else "#2f9e44"
+              for v in values]
+    right.barh(rows, values, color=colors)
+    for row, value in zip(rows, values):
+        right.text(min(value, 0.93) + 0.01, row, f"{value:.2f}", va="center", fontsize=8)
+    right.axvline(dissolves_below, ls=":", color="#c92a2a", lw=1)
+    right.axvline(weak_below, ls=":", color="#f08c00", lw=1)
+    right.set_yticks(rows, [f"{j}: {name}" for j, name in zip(segments["segment"],
+                                                                segments["persona"])])
+    right.invert_yaxis()
+    right.set_xlim(0, 1.05)
+    right.set_xlabel("comes back on the refits (mean best-match Jaccard)")
+    right.set_title("Does each segment come back?")
+    for ax in (left, right):
+        ax.spines[["top", "right"]].set_visible(False)
     return figure
 
 

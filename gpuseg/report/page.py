@@ -21,6 +21,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from ..cluster import BETWEEN_PERSONAS
+from ..cluster.certainty import SegmentReproducibility
 from ..explain.rules import MAX_DEPTH as RULE_TREE_DEPTH
 from ..explain.rules import SegmentRules
 from ..personas import MATERIAL_SHARE
@@ -206,6 +207,7 @@ def _personas(result: SegmentationResult, names: list[str]) -> str:
     profiles = result.profiles.set_index("segment")
     colors = figures.segment_colors(len(names))
     rules = {entry.segment: entry for entry in content.segment_rules(result)}
+    comes_back = content.segment_reproducibility(result)
     cards = []
     for persona in content.personas(result):
         j = persona.segment
@@ -217,6 +219,7 @@ def _personas(result: SegmentationResult, names: list[str]) -> str:
             f"<h3>{j}: {escape(persona.name)}</h3>"
             f'<p class="muted">{int(row["size"]):,} shoppers ({row["share"]:.0%}); orders around '
             f'{int(row["preferred_hour"]):02d}:00, {row["weekend_share"]:.0%} at the weekend</p>'
+            f"{_comes_back(comes_back[j])}"
             f"<p><b>Over-buys</b> {departments}<br><b>Top aisles</b> {aisles}</p>"
             f"<b>Actions</b>{_list(persona.actions)}"
             f"<b>Who is in it</b>{_rules(rules.get(j))}"
@@ -233,6 +236,16 @@ def _personas(result: SegmentationResult, names: list[str]) -> str:
             "shoppers'. A department a name rests on is at least "
             f"{MATERIAL_SHARE:.0%} of the segment's items, not only a high lift.{escape(trees)}</p>"
             f'<div class="personas">{"".join(cards)}</div>')
+
+
+def _comes_back(segment: SegmentReproducibility) -> str:
+    """One line on a persona card: how far the segment comes back on the refits."""
+    text = (f"Comes back on refits: Jaccard {segment.reproducibility:.2f} ({segment.verdict}); "
+            f"its shoppers are {segment.mean_certainty:.0%} sure on average.")
+    if segment.comes_back:
+        return f'<p class="muted">{escape(text)}</p>'
+    return (f'<p class="verdict weak"><strong>Does not come back</strong> on refits (Jaccard '
+            f"{segment.reproducibility:.2f}): no persona name; do not act on it as a segment.</p>")
 
 
 def _rules(entry: SegmentRules | None) -> str:
@@ -264,31 +277,86 @@ def _basket(basket: Sequence[DepartmentShare]) -> str:
 
 def _memberships(result: SegmentationResult, figure: _FigureWriter) -> str:
     table = content.membership_table(result)
-    soft = result.metrics.soft
+    facts = content.certainty_facts(result)
+    bins = content.reliability_table(result)
+    head = content.headline(result)
     between, sure = BETWEEN_PERSONAS, content.MEMBERSHIP_SURE
     names = content.persona_names(result)
     rows = [[f"{row.segment}: {row.persona}", f"{row.users:,}", f"{row.mean:.2f}",
-             f"{row.between:.1%}", f"{row.sure:.1%}", f"{row.leans_to}: {names[row.leans_to]}"]
+             f"{row.between:.1%}", f"{row.sure:.1%}", f"{row.reproducibility:.2f} ({row.verdict})",
+             f"{row.leans_to}: {names[row.leans_to]}"]
             for row in table.itertuples(index=False)]
-    space = ("the directions the segment centres differ along" if soft.space == "centroids"
-             else "every principal component")
-    fitted = ("every shopper" if soft.n_fit == soft.n_users
-              else f"a seeded sample of {soft.n_fit:,} shoppers")
+    fitted = ("every shopper" if facts["n_fit"] == facts["n_users"]
+              else f"a seeded sample of {facts['n_fit']:,} shoppers")
+    held = (f"On those refits shoppers were {_percent(facts['mean_certainty'])} sure on average "
+            f"and {_percent(facts['mean_agreement'])} stayed")
+    verdict = (f"{held}: the memberships are calibrated (every bin holding 5% of the shoppers "
+               f"within {facts['max_bin_gap']:.2f} of what its shoppers did)."
+               if facts["calibrated"] else
+               f"{held}: the memberships are <b>not calibrated</b> on this data (gap "
+               f"{facts['gap']:+.2f}, largest gap in a bin holding 5% of the shoppers "
+               f"{facts['max_bin_gap']:.2f}); read them as a ranking, not as probabilities.")
+    bin_rows = [[row.label, f"{row.users:,}", _percent(row.share), _number(row.mean_certainty),
+                 _number(row.mean_agreement)] for row in bins.itertuples(index=False)]
+    dissolved = [f"{row.segment}: {row.persona}" for row in table.itertuples(index=False)
+                 if row.verdict == "dissolves"]
     return "".join([
-        f"<p>Each shopper's <b>membership</b> is the probability, under a Gaussian mixture with "
-        f"one component per segment, that they belong to their own segment; below "
-        f"{between:g} they sit <b>between personas</b>, and one persona's actions fit them "
-        f"only in part. {_percent(soft.between_share)} of shoppers do; for "
-        f"{_percent(soft.disagree_share)} another segment is more likely than their own.</p>",
+        f"<p>Each shopper's <b>membership</b> says how sure their segment is: the share of "
+        f"shoppers like them who stay in their segment when the shoppers are resampled and the "
+        f"segments fitted again. KMeans was refitted on {facts['refits']} seeded samples of "
+        f"{facts['refit_share']:.0%} of {escape(fitted)}, and the membership is calibrated to "
+        f"what those refits kept, so that of the shoppers at 0.9 about 9 in 10 stayed. "
+        f"{verdict} Below {between:g} a shopper sits <b>between personas</b>: one persona's "
+        f"actions fit them only in part; {_percent(facts['between_share'])} of shoppers do.</p>",
+        f"<p>{escape(_reconciled(head, facts))}</p>",
+        _dissolved(dissolved, facts["dissolves_below"]),
+        figure("reliability", lambda: figures.reliability(
+                   bins, table, dissolves_below=facts["dissolves_below"],
+                   weak_below=facts["weak_below"]),
+               "Reliability diagram of the memberships and bars of each segment's "
+               "reproducibility",
+               f"Left: shoppers binned by membership; each bin's mean membership against the "
+               f"share of the refits that kept them in their segment ({facts['n_checked']:,} "
+               f"shoppers the refits held). Right: each segment's best-match Jaccard with the "
+               f"refits' clusters, averaged over the refits: below "
+               f"{facts['dissolves_below']:g} it does not come back, below "
+               f"{facts['weak_below']:g} it is weak."),
+        _table(["membership", "shoppers", "share", "mean membership", "kept by the refits"],
+               bin_rows, text_columns=(0,)),
         figure("membership", lambda: figures.memberships(table, between, sure),
                "Stacked bars of each segment's shoppers by membership band",
-               f"Mixture with {soft.mixture.covariance_type} covariances fitted on {fitted} in "
-               f"{space} ({soft.mixture.basis.shape[0]} dimensions), started from the KMeans "
-               f"segments; {soft.n_iter} EM iterations, log-likelihood {soft.log_likelihood:.3g} "
-               f"per shopper, BIC {soft.bic:.4g}."),
+               "Each segment's shoppers by how sure their segment is."),
         _table(["segment", "users", "mean membership", "between personas",
-                f"sure (>= {sure:g})", "leans towards"], rows, text_columns=(0, 5)),
+                f"sure (>= {sure:g})", "comes back (Jaccard)", "leans towards"], rows,
+               text_columns=(0, 5, 6)),
     ])
+
+
+def _reconciled(head: dict[str, Any], facts: dict[str, Any]) -> str:
+    """The membership beside silhouette and stability, in words: what each one measures."""
+    silhouette = head["silhouette"]
+    separation = ("" if silhouette is None else
+                  f"The silhouette ({silhouette:.2f}) measures how much nearer each shopper is to "
+                  "their own segment than to the next one in the many dimensions of the "
+                  "features: a low value says the segments border on each other, not that "
+                  "shoppers change segment. ")
+    seeds, resamples = head["seed_ari"], head["bootstrap_ari"]
+    stability = ("" if seeds is None or resamples is None else
+                 f"The stability ARIs ({seeds:.2f} across seeds, {resamples:.2f} across bootstrap "
+                 "resamples) ask of the whole segmentation what the membership asks of each "
+                 "shopper. ")
+    return (f"{separation}{stability}The membership measures that directly: on resampling, "
+            f"{facts['mean_agreement']:.0%} of the shoppers the refits held kept their segment.")
+
+
+def _dissolved(segments: Sequence[str], below: float) -> str:
+    if not segments:
+        return ""
+    listed = ", ".join(escape(s) for s in segments)
+    return (f'<p class="verdict weak"><strong>Does not come back.</strong> {listed}: refits on '
+            f"resampled shoppers do not find this segment again (best-match Jaccard below "
+            f"{below:g}); it carries no persona name, and its shoppers' memberships are low for "
+            "that reason. Do not act on it as a segment.</p>")
 
 
 def _over_index(names: Sequence[str], lifts: Sequence[float]) -> str:

@@ -64,7 +64,7 @@ class ServedModel:
                          for j, name in enumerate(self.model.persona_names)],
             "min_orders": self.model.min_orders,
             "n_features": len(self.model.feature_names),
-            "memberships": self.model.mixture is not None,
+            "memberships": self.model.gives_memberships,
             "created": self.meta.get("created"),
             "source_fingerprint": self.meta.get("source_fingerprint"),
             "fitted_on": self.meta.get("fitted_on", {}),
