@@ -305,3 +305,14 @@ def test_signal_scale_is_documented_by_its_constants():
     pets = personas.Signal("lift", ("pets",), "x")
     value, _ = pets.measure({"dept_lift_pets": 5.0}, {"pets": 0.001})
     assert value is None  # pets are below the minimum population share
+
+
+def test_a_persona_name_needs_a_margin_over_the_threshold_and_every_rival():
+    from gpuseg.personas.naming import persona_margin
+
+    scores = np.array([[0.9, 0.7], [0.85, 0.3]])
+    eligible = scores >= 0.5
+    # Segment 0 for persona 0: 0.9 against its own 0.7 and segment 1's 0.85.
+    assert persona_margin(scores, eligible, 0, 0) == pytest.approx(0.05)
+    assert persona_margin(scores, eligible, 1, 0) == pytest.approx(-0.05)
+    assert persona_margin(np.array([[0.55]]), np.array([[True]]), 0, 0) == pytest.approx(0.05)

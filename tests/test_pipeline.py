@@ -60,6 +60,40 @@ def test_memberships_on_strong_personas_are_sure_and_consistent(result):
     assert result.model.certainty is not None and result.model.mixture is None
 
 
+def test_every_named_segment_comes_back_and_its_refits_carry_the_same_persona(result):
+    profiles = result.profiles
+    assert (profiles["reproducibility"] >= 0.95).all()
+    assert (profiles["comes_back"] == "stable").all()
+    assert {p.name for p in result.personas} == set(PERSONA_NAMES)
+    assert all(p.matched for p in result.personas)
+
+
+def test_a_segment_that_dissolves_or_changes_persona_on_a_refit_loses_its_name(result):
+    import dataclasses
+
+    from gpuseg.stages.personas import named_if_they_come_back
+
+    certainty = result.metrics.certainty
+    names = {p.segment: p.name for p in result.personas}
+    # Every refit matches the segments in order here (strong personas come back exactly).
+    refit_names = [[names[int(c)] for c in np.argsort(certainty.refits.matches[r])]
+                   for r in range(len(certainty.refits.seeds))]
+    assert [p.name for p in named_if_they_come_back(result.profiles, certainty,
+                                                    refit_names)] == [names[j] for j in range(5)]
+    renamed = [list(row) for row in refit_names]
+    renamed[1][certainty.refits.matches[1, 0]] = None
+    personas = named_if_they_come_back(result.profiles, certainty, renamed)
+    assert not personas[0].matched and personas[0].name not in PERSONA_NAMES
+    assert "not the persona of the matched segment in 1 of 3 subsample refits" in personas[0].rule
+    assert all(p.matched for p in personas[1:])
+    gone = dataclasses.replace(certainty.segments[2], jaccard=(0.02, 0.01, 0.03),
+                               reproducibility=0.02)
+    dissolved = dataclasses.replace(
+        certainty, segments=certainty.segments[:2] + (gone,) + certainty.segments[3:])
+    personas = named_if_they_come_back(result.profiles, dissolved, refit_names)
+    assert not personas[2].matched and "does not come back" in personas[2].rule
+
+
 def test_same_input_and_seed_give_bit_identical_labels(result, strong, cpu_backend):
     folder, _ = strong
     again = segment(load_instacart(folder, backend=cpu_backend), PipelineConfig(backend="cpu", seed=7),
