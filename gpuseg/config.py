@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 BACKEND_NAMES = ("auto", "gpu", "cpu")
 BackendName = Literal["auto", "gpu", "cpu"]
 KChoice = Literal["auto"] | int
+#: K when --k is not given: a number of segments a CRM team can act on.
+DEFAULT_K = 5
 #: The density clustering methods.
 DENSITY_METHODS = ("dbscan", "hdbscan")
 DensityMethod = Literal["dbscan", "hdbscan"]
@@ -228,7 +230,7 @@ class PipelineConfig:
         "the StandardScaler every value is clipped to [-cap, cap] before the PCA (and so in "
         "gpuseg assign), so that the few heavy buyers of one rare aisle, 30-80 SD out, cannot "
         "claim a segment that vanishes on resampling ('none': no cap)")
-    k: KChoice = _option(5, "k", "number of segments, or 'auto' to choose it from the K sweep")
+    k: KChoice = _option(DEFAULT_K, "k", "number of segments, or 'auto' to choose it from the K sweep")
     k_sweep_range: tuple[int, int] = _option((2, 10), "range",
                                              "inclusive range of K the sweep evaluates")
     k_business_range: tuple[int, int] = _option(

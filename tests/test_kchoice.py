@@ -90,6 +90,19 @@ def test_a_fixed_k_keeps_the_evidence_but_no_verdict():
     choice = cluster.choose_k(_sweep(PLANTED), k=3, business_range=(3, 8))
     assert choice.k == 3 and choice.source == "user" and choice.clear is None
     assert choice.to_dict()["evidence"]["sharpest_k"] == 5
+    assert choice.reason.startswith("K=3 was set with k=3.")
+
+
+def test_the_default_k_says_it_is_the_default_and_what_the_data_would_pick():
+    silhouette = [0.2, 0.25, 0.31, 0.28, 0.2, 0.2, 0.2, 0.2, 0.2]
+    choice = cluster.choose_k(_sweep(PLANTED, silhouette=silhouette), k=5,
+                              business_range=(3, 8), default=True)
+    assert choice.k == 5 and choice.source == "default"
+    assert choice.reason.startswith("K=5 is the default (no k was given; k='auto' lets the data "
+                                    "choose).")
+    assert "the best silhouette is at K=4 (0.310)" in choice.reason
+    assert "the sharpest WCSS elbow at K=5" in choice.reason
+    assert "fixed" not in choice.reason
 
 
 def test_the_sweep_measures_the_stability_of_the_sharpest_k_on_blobs(cpu_backend):

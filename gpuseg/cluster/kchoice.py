@@ -56,8 +56,9 @@ class KChoice:
         ``1 - WCSS(K) / WCSS(1)``: the share of total variance the segments
         explain; ``None`` when the sweep did not fit this K (a ``--k`` outside
         the sweep range; compute it from ``KMeansFit.inertia`` then).
-    source : {"auto", "user"}
-        Whether the sweep chose K or ``--k`` set it.
+    source : {"auto", "user", "default"}
+        Whether the sweep chose K, ``--k`` set it, or it is the default K
+        (no ``--k`` given).
     clear : bool or None
         Whether some K in the business range was clearly better than its
         neighbours (:data:`RULE`); ``None`` when ``--k`` set K.
@@ -69,7 +70,7 @@ class KChoice:
     k: int
     reason: str
     wcss_reduction: float | None
-    source: Literal["auto", "user"]
+    source: Literal["auto", "user", "default"]
     clear: bool | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
 
@@ -87,7 +88,7 @@ def _wcss_reduction(sweep: KSweep, k: int) -> float | None:
 
 
 def choose_k(sweep: KSweep, *, k: int | Literal["auto"] = "auto",
-             business_range: tuple[int, int] = (3, 8)) -> KChoice:
+             business_range: tuple[int, int] = (3, 8), default: bool = False) -> KChoice:
     """Pick the number of segments.
 
     Rule for ``k="auto"`` (:data:`RULE`): the K in ``business_range`` with the
@@ -107,9 +108,13 @@ def choose_k(sweep: KSweep, *, k: int | Literal["auto"] = "auto",
     sweep : KSweep
     k : "auto" or int
         An integer is taken as given (``--k``), provided it is at least 2 and
-        below the number of users.
+        below the number of users; the reason then says what the data would
+        pick (the best silhouette and the sharpest WCSS elbow in ``business_range``).
     business_range : (int, int)
         Inclusive range of K the business can act on.
+    default : bool
+        Whether the integer ``k`` is the configuration's default (no ``--k``
+        given): the reason says it is the default, not the user's choice.
 
     Returns
     -------
@@ -128,9 +133,13 @@ def choose_k(sweep: KSweep, *, k: int | Literal["auto"] = "auto",
             raise GpusegError(
                 f"{setting('k', k)} is not below the number of users ({sweep.n_users}); "
                 f"choose {setting('k', sweep.n_users - 1)} or fewer, or load more users")
-        return KChoice(k=k, reason=f"K={k} was fixed by the configuration ({setting('k', k)}).",
-                       wcss_reduction=_wcss_reduction(sweep, k), source="user",
-                       evidence=_evidence(sweep, business_range))
+        evidence = _evidence(sweep, business_range)
+        given = (f"K={k} is the default (no {option('k')} was given; {setting('k', 'auto')} "
+                 "lets the data choose)." if default
+                 else f"K={k} was set with {setting('k', k)}.")
+        return KChoice(k=k, reason=f"{given} {_data_would_pick(sweep, business_range, evidence)}",
+                       wcss_reduction=_wcss_reduction(sweep, k),
+                       source="default" if default else "user", evidence=evidence)
     lo, hi = business_range
     in_range = [(kk, s) for kk, s in zip(sweep.ks, sweep.silhouette) if lo <= kk <= hi]
     if not in_range:
@@ -179,6 +188,25 @@ def choose_k(sweep: KSweep, *, k: int | Literal["auto"] = "auto",
     return KChoice(k=chosen, reason=f"{_why_not_clear(evidence, lo, hi)} {reason}",
                    wcss_reduction=_wcss_reduction(sweep, chosen), source="auto", clear=False,
                    evidence=evidence)
+
+
+def _data_would_pick(sweep: KSweep, business_range: tuple[int, int],
+                     evidence: dict[str, Any]) -> str:
+    """What the sweep says beside a K the configuration set: the best silhouette and the
+    sharpest WCSS elbow in the business range."""
+    lo, hi = business_range
+    scored = [(kk, s) for kk, s in zip(sweep.ks, sweep.silhouette)
+              if lo <= kk <= hi and not math.isnan(s)]
+    parts = []
+    if scored:
+        best_k, best = max(scored, key=lambda item: (item[1], -item[0]))
+        parts.append(f"the best silhouette is at K={best_k} ({best:.3f})")
+    if evidence.get("sharpest_k") is not None:
+        parts.append(f"the sharpest WCSS elbow at K={evidence['sharpest_k']} (sharpness "
+                     f"{evidence['sharpness']:.1f}; {ELBOW_CLEAR:g} counts as sharp)")
+    if not parts:
+        return ""
+    return f"In {lo}-{hi} on this data {' and '.join(parts)}."
 
 
 def _ordinal(n: int) -> str:

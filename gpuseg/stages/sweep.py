@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..cluster import KChoice, KSweep, choose_k, k_sweep
+from ..config import DEFAULT_K
 from ..rows import Column
 from .base import FitRows, RunState, Stage
 from .pca import Pca
@@ -38,8 +39,9 @@ class Sweep(Stage[SweepChoice, SweepChoice]):
                         # Refits for the rule's stability test only when the rule will run.
                         stability_range=config.k_business_range if config.k == "auto" else None)
         sweep = dataclasses.replace(sweep, n_users=state.n_users)
-        return SweepChoice(sweep=sweep, choice=choose_k(sweep, k=config.k,
-                                                        business_range=config.k_business_range))
+        return SweepChoice(sweep=sweep, choice=choose_k(
+            sweep, k=config.k, business_range=config.k_business_range,
+            default=config.k == DEFAULT_K))
 
     def finish(self, state: RunState, fitted: SweepChoice, assigned: Column | None,
                rows: FitRows) -> SweepChoice:
