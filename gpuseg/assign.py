@@ -59,6 +59,10 @@ def assign(model: SegmentModel, features_table: Any, backend: Backend) -> Any:
 #: run's segments.parquet.
 ASSIGNED_COLUMNS = ("user_id", "segment", "persona", "membership", "second_segment",
                     "second_membership")
+#: Columns of ``gpuseg assign``'s file (:func:`every_user`): every input user, the assigned
+#: ones with ``provisional`` (fewer orders than the model's ``min_orders``, assigned because
+#: ``--min-orders`` let them in) and the others with their ``excluded`` reason.
+OUTPUT_COLUMNS = ASSIGNED_COLUMNS + ("provisional", "excluded")
 #: Why a user of the input has no segment: none of their orders has a product row.
 NO_PRODUCTS_REASON = "no order with products"
 
@@ -78,21 +82,46 @@ class Assignment:
     users : pandas.DataFrame
         :data:`ASSIGNED_COLUMNS`: ``user_id`` (int64), ``segment`` (int32),
         ``persona`` (str), and when the model gives memberships ``membership``,
-        ``second_segment`` (int32) and ``second_membership`` (float64); by user_id.
+        ``second_segment`` (int32) and ``second_membership`` (float64), then
+        ``provisional`` (bool: fewer orders than the model's ``min_orders``); by
+        user_id. A provisional user's membership is NaN unless the model holds a
+        calibration for that many orders: the run's certainty was measured on
+        full histories only.
     excluded : pandas.DataFrame
         ``user_id`` (int64), ``orders_with_products`` (int64) and ``reason``
         (str): the users of the orders table without a segment, by user_id.
     n_users_with_history : int
         Users with at least one order that has product rows.
+    min_orders : int
+        The fewest orders with products a user needed to be assigned.
     """
 
     users: pd.DataFrame
     excluded: pd.DataFrame
     n_users_with_history: int
+    min_orders: int
+
+    def summary(self, model_min_orders: int) -> str:
+        """How many users were assigned (provisionally), and how many were left out and why."""
+        provisional = int(self.users["provisional"].sum())
+        text = f"assigned {len(self.users):,} users"
+        if provisional:
+            text += (f" ({provisional:,} provisionally, with {self.min_orders}-"
+                     f"{model_min_orders - 1} orders: fewer than the model's {model_min_orders})")
+        if self.excluded.empty:
+            return text + "; left out none"
+        no_history = int((self.excluded["reason"] == NO_PRODUCTS_REASON).sum())
+        few = len(self.excluded) - no_history
+        why = []
+        if few:
+            why.append(f"{few:,} with fewer than {self.min_orders} orders with products")
+        if no_history:
+            why.append(f"{no_history:,} with {NO_PRODUCTS_REASON}")
+        return f"{text}; left out {len(self.excluded):,}: {', '.join(why)}"
 
 
 def assign_tables(model: SegmentModel, data: InstacartData, backend: Backend, *,
-                  timer: StageTimer | None = None) -> Assignment:
+                  timer: StageTimer | None = None, min_orders: int | None = None) -> Assignment:
     """Segment, persona and memberships of every user of loaded tables, from a model (no refit).
 
     The one path from tables to segments: ``gpuseg assign`` (:func:`assign_users`)
@@ -109,6 +138,9 @@ def assign_tables(model: SegmentModel, data: InstacartData, backend: Backend, *,
     backend : Backend
     timer : StageTimer, optional
         Times the ``features`` and ``assign`` stages (``gpuseg assign`` logs them).
+    min_orders : int, optional
+        The fewest orders with products a user needs (default: the model's); users
+        below the model's ``min_orders`` are assigned ``provisional``.
 
     Returns
     -------
@@ -133,8 +165,11 @@ def assign_tables(model: SegmentModel, data: InstacartData, backend: Backend, *,
         shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
         raise GpusegError(f"the data lacks {len(missing)} feature(s) the model was fitted on: "
                           f"{shown} (was it exported with another catalog?)")
+    floor = model.min_orders if min_orders is None else min_orders
+    if floor < 1:
+        raise GpusegError(f"min_orders must be at least 1 (got {floor})")
     n_orders = backend.asarray(features.table["n_orders"], dtype=xp.int64)
-    selected = n_orders >= model.min_orders
+    selected = n_orders >= floor
     table = features.table[selected] if not bool(selected.all()) else features.table
     with stage("assign"):
         users = _assigned(model, table, backend)
@@ -147,7 +182,7 @@ def assign_tables(model: SegmentModel, data: InstacartData, backend: Backend, *,
     without_history = every_user[~np.isin(every_user, with_history, assume_unique=True)]
     user_ids = np.concatenate([with_history[few], without_history])
     by_user = np.argsort(user_ids, kind="stable")
-    reasons = np.asarray([too_few_orders_reason(int(n), model.min_orders) for n in few_orders]
+    reasons = np.asarray([too_few_orders_reason(int(n), floor) for n in few_orders]
                          + [NO_PRODUCTS_REASON] * len(without_history), dtype=object)
     excluded = pd.DataFrame({
         "user_id": user_ids[by_user],
@@ -155,7 +190,22 @@ def assign_tables(model: SegmentModel, data: InstacartData, backend: Backend, *,
         "reason": pd.array(reasons[by_user], dtype="str"),
     })
     return Assignment(users=users, excluded=excluded,
-                      n_users_with_history=features.n_users_with_history)
+                      n_users_with_history=features.n_users_with_history, min_orders=floor)
+
+
+def every_user(assignment: Assignment) -> pd.DataFrame:
+    """:data:`OUTPUT_COLUMNS` for every input user, by user_id: the assigned users, then the
+    left-out ones with no segment (nullable columns) and their ``excluded`` reason."""
+    users = assignment.users.assign(excluded=pd.array([None] * len(assignment.users),
+                                                      dtype="str"))
+    left_out = assignment.excluded[["user_id", "reason"]].rename(columns={"reason": "excluded"})
+    table = pd.concat([users, left_out], ignore_index=True)
+    table["segment"] = table["segment"].astype("Int32")
+    if "second_segment" in table:
+        table["second_segment"] = table["second_segment"].astype("Int32")
+    table["provisional"] = table["provisional"].astype("boolean")
+    columns = [c for c in OUTPUT_COLUMNS if c in table.columns]
+    return table[columns].sort_values("user_id", kind="stable").reset_index(drop=True)
 
 
 def _assigned(model: SegmentModel, table: Any, backend: Backend) -> pd.DataFrame:
@@ -164,21 +214,36 @@ def _assigned(model: SegmentModel, table: Any, backend: Backend) -> pd.DataFrame
     labels = nearest_centroid(model, projected, backend)
     segments = backend.to_numpy(labels, np.int32)
     names = np.asarray(model.persona_names, dtype=object)
-    columns = {
+    orders = backend.to_numpy(backend.asarray(table["n_orders"]), np.int64)
+    provisional = orders < model.min_orders
+    columns: dict[str, Any] = {
         "user_id": backend.to_numpy(backend.asarray(table.index), np.int64),
         "segment": segments,
         "persona": pd.array(names[segments], dtype="str"),
     }
     if model.gives_memberships:
-        own, second, second_p = memberships(model, projected, labels, backend)
-        columns["membership"] = backend.to_numpy(own, np.float64)
+        own, second, second_p = memberships(model, projected, labels, backend,
+                                            orders=backend.asarray(orders))
+        own, second_p = backend.to_numpy(own, np.float64), backend.to_numpy(second_p, np.float64)
+        calibrated = set() if model.certainty is None else set(model.certainty.short_history)
+        unknown = provisional & ~np.isin(orders, list(calibrated))
+        own[unknown], second_p[unknown] = np.nan, np.nan
+        columns["membership"] = own
         columns["second_segment"] = backend.to_numpy(second, np.int32)
-        columns["second_membership"] = backend.to_numpy(second_p, np.float64)
+        columns["second_membership"] = second_p
+    columns["provisional"] = provisional
     return pd.DataFrame(columns)
 
 
 def assign_users(model_dir: str | os.PathLike, data_source: Any, backend: Backend, *,
                  progress: ProgressCallback | None = None) -> pd.DataFrame:
+    """:attr:`Assignment.users` of :func:`assign_from_model` (see there)."""
+    return assign_from_model(model_dir, data_source, backend, progress=progress)[1].users
+
+
+def assign_from_model(model_dir: str | os.PathLike, data_source: Any, backend: Backend, *,
+                      progress: ProgressCallback | None = None,
+                      min_orders: int | None = None) -> tuple[SegmentModel, Assignment]:
     """Segment and persona of every user of a data set, from a saved model (no refit).
 
     Parameters
@@ -191,12 +256,14 @@ def assign_users(model_dir: str | os.PathLike, data_source: Any, backend: Backen
     backend : Backend
     progress : callable, optional
         Called with each stage's name (``load``, ``features``, ``assign``) as it starts.
+    min_orders : int, optional
+        As :func:`assign_tables`.
 
     Returns
     -------
-    pandas.DataFrame
-        :attr:`Assignment.users` of :func:`assign_tables`: one row per user
-        with at least the model's ``min_orders`` orders, by user_id.
+    model : SegmentModel
+    assignment : Assignment
+        Of :func:`assign_tables`.
 
     Raises
     ------
@@ -212,9 +279,8 @@ def assign_users(model_dir: str | os.PathLike, data_source: Any, backend: Backen
     if not isinstance(data, InstacartData):
         with timer.stage("load"):
             data = load_instacart(data_source, backend=backend)
-    assignment = assign_tables(model, data, backend, timer=timer)
+    assignment = assign_tables(model, data, backend, timer=timer, min_orders=min_orders)
     if assignment.users.empty:
-        raise no_users_selected(model.min_orders, assignment.n_users_with_history)
-    log.info("assigned %d users (%d excluded: fewer than %d orders with products)",
-             len(assignment.users), len(assignment.excluded), model.min_orders)
-    return assignment.users
+        raise no_users_selected(assignment.min_orders, assignment.n_users_with_history)
+    log.info("%s", assignment.summary(model.min_orders))
+    return model, assignment

@@ -106,11 +106,16 @@ def test_assign_writes_the_run_segments_for_the_training_users(run, tmp_path, ca
     trained = pd.read_parquet(run.run_dir / "segments.parquet")
     columns = ["user_id", "segment", "persona", "membership", "second_segment",
                "second_membership"]
-    assert list(assigned.columns) == columns
-    pd.testing.assert_frame_equal(assigned, trained[columns], check_exact=False, rtol=0,
-                                  atol=1e-6)
+    assert list(assigned.columns) == columns + ["provisional", "excluded"]
+    # Every input user: the run's, and those the run left out, with the reason.
+    segmented = assigned[assigned["excluded"].isna()].reset_index(drop=True)
+    pd.testing.assert_frame_equal(segmented[columns].astype(trained[columns].dtypes),
+                                  trained[columns], check_exact=False, rtol=0, atol=1e-6)
+    left_out = assigned[assigned["excluded"].notna()]
+    assert left_out["excluded"].str.contains("orders with products|order with products").all()
     stdout = capsys.readouterr().out
-    assert f"assigned {len(trained):,} users" in stdout and str(out) in stdout
+    assert f"assigned {len(trained):,} users; left out {len(left_out):,}" in stdout
+    assert str(out) in stdout
     stages = [r.getMessage() for r in caplog.records if r.getMessage().startswith("stage ")]
     assert [s.split(":")[0] for s in stages] == ["stage load", "stage features", "stage assign"]
     assert not list(out.parent.glob(".*partial"))

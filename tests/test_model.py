@@ -185,7 +185,8 @@ def test_assign_users_on_the_training_data_reproduces_the_run_exactly(tmp_path_f
     assigned = assign_users(run.run_dir, run.data_dir, cpu_backend)
     trained = pd.read_parquet(run.run_dir / "segments.parquet")
     assert list(assigned.columns) == ["user_id", "segment", "persona", "membership",
-                                      "second_segment", "second_membership"]
+                                      "second_segment", "second_membership", "provisional"]
+    assert not assigned["provisional"].any()
     assert assigned["user_id"].dtype == np.int64 and assigned["segment"].dtype == np.int32
     assert assigned["second_segment"].dtype == np.int32
     merged = trained.merge(assigned, on="user_id", suffixes=("_run", "_assigned"), validate="1:1")
@@ -249,3 +250,33 @@ def test_assign_tables_lists_every_user_it_left_out_with_the_reason(tmp_path_fac
     assert (by_user.loc[few.index, "orders_with_products"] == few).all()
     assert by_user.loc[few.index[0], "reason"].startswith(f"{few.iloc[0]} order")
     assert assignment.users["user_id"].tolist() == sorted(counts[counts >= model.min_orders].index)
+    left = len(few) + 1
+    assert assignment.summary(model.min_orders) == (
+        f"assigned {len(assignment.users):,} users; left out {left:,}: {len(few):,} with fewer "
+        f"than {model.min_orders} orders with products, 1 with {NO_PRODUCTS_REASON}")
+
+
+def test_assign_with_fewer_min_orders_assigns_newer_shoppers_provisionally(tmp_path_factory,
+                                                                          cpu_backend):
+    from gpuseg.assign import assign_tables, every_user
+    from gpuseg.data import load_instacart
+
+    run = demo_run(tmp_path_factory)
+    model = load_model(run.run_dir / "model")
+    data = load_instacart(run.data_dir, backend=cpu_backend)
+    full = assign_tables(model, data, cpu_backend)
+    wider = assign_tables(model, data, cpu_backend, min_orders=2)
+    provisional = wider.users[wider.users["provisional"]]
+    assert len(provisional) > 0 and provisional["membership"].isna().all()
+    assert set(provisional["user_id"]) <= set(full.excluded["user_id"])
+    # Users with a full history are assigned exactly as without --min-orders.
+    settled = wider.users[~wider.users["provisional"]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(settled, full.users)
+    assert "provisionally, with 2-" in wider.summary(model.min_orders)
+    # The file keeps every input user: the left-out ones with their reason and no segment.
+    table = every_user(wider)
+    assert len(table) == len(wider.users) + len(wider.excluded)
+    assert table["user_id"].is_monotonic_increasing
+    out = table[table["excluded"].notna()]
+    assert out["segment"].isna().all() and len(out) == len(wider.excluded)
+    assert table.loc[table["excluded"].isna(), "segment"].notna().all()

@@ -10,17 +10,19 @@ from .output import Progress
 
 
 def _cmd_assign(args: argparse.Namespace) -> int:
-    from ..assign import assign_users
+    from ..assign import assign_from_model, every_user
     from ..registry import get_backend
 
     inputs = {"--model": args.model, "--data": args.data}
     check_output(args.out, kind="assignments", force=args.force, inputs=inputs)
     backend = get_backend(args.backend)
     with Progress(args) as progress:
-        assigned = assign_users(args.model, args.data, backend, progress=progress)
-    out = write_parquet(assigned, args.out, kind="assignments", force=args.force, inputs=inputs,
-                        index=False)
-    print(f"assigned {len(assigned):,} users to the segments of {args.model}; wrote {out}")
+        model, assignment = assign_from_model(args.model, args.data, backend, progress=progress,
+                                              min_orders=args.min_orders)
+    out = write_parquet(every_user(assignment), args.out, kind="assignments", force=args.force,
+                        inputs=inputs, index=False)
+    print(f"{assignment.summary(model.min_orders)}, to the segments of {args.model}; wrote {out}")
+    assigned = assignment.users
     for (segment, persona), size in assigned.groupby(["segment", "persona"]).size().items():
         print(f"  {segment}: {persona:<37} {size:>9,}")
     return EXIT_OK
@@ -50,7 +52,14 @@ def register(command: CommandFactory) -> None:
                    help="run directory (or its model/ folder) of the run whose segments to use")
     p.add_argument("--data", required=True, help="Instacart-layout folder, or 'kaggle'")
     p.add_argument("--out", required=True,
-                   help="parquet file to write: user_id, segment, persona")
+                   help="parquet file to write, one row per input user: user_id, segment, "
+                        "persona, membership, second_segment, second_membership, provisional, "
+                        "excluded (why a user has no segment; empty where it has one)")
+    p.add_argument("--min-orders", type=int, default=None, metavar="N",
+                   help="assign shoppers with at least N orders with products (default: the "
+                        "model's own min_orders); those below the model's are flagged "
+                        "provisional, their membership empty unless the model measured shoppers "
+                        "with that many orders")
     p.add_argument("--force", action="store_true",
                    help="replace an existing assignments file gpuseg wrote")
     add_backend(p)
