@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .compare_checks import incompatibility
 from .errors import GpusegError
-from .model import load_model
+from .model import SegmentModel, load_model
 from .outputs import COMPARISON_COLUMNS
 from .run_layout import MODEL_DIR, SEGMENTS_FILE
 
@@ -38,6 +39,10 @@ class Comparison:
         User ids segmented in B but not in A, ascending.
     left : numpy.ndarray
         User ids segmented in A but not in B, ascending.
+    n_a, n_b : int
+        Users segmented in each run.
+    warning : str or None
+        Why the runs' inputs look unrelated, when they were compared anyway.
     """
 
     run_a: Path
@@ -48,6 +53,9 @@ class Comparison:
     n_common: int
     appeared: np.ndarray
     left: np.ndarray
+    n_a: int = 0
+    n_b: int = 0
+    warning: str | None = None
 
     def to_long(self) -> pd.DataFrame:
         """One row per (A segment, B segment) cell: personas, users and share of A's segment."""
@@ -66,7 +74,13 @@ class Comparison:
         # Unnamed axes print without pandas' extra header row; the captions say which is which.
         counts = self.counts.rename_axis(index=None, columns=None)
         percent = (self.shares * 100).round(1).rename_axis(index=None, columns=None)
+        def share(n: int) -> str:
+            return f"{self.n_common / n:.1%}" if n else "-"
+
         lines = [
+            f"users in both runs: {self.n_common:,} ({share(self.n_a)} of A's {self.n_a:,}, "
+            f"{share(self.n_b)} of B's {self.n_b:,})",
+            *([f"WARNING: compared with --force although {self.warning}"] if self.warning else []),
             f"A: {self.run_a}",
             f"B: {self.run_b}",
             f"users in both: {self.n_common:,}   appeared in B: {self.appeared.size:,}   "
@@ -81,7 +95,7 @@ class Comparison:
         return "\n".join(lines)
 
 
-def compare_runs(a: str | os.PathLike, b: str | os.PathLike) -> Comparison:
+def compare_runs(a: str | os.PathLike, b: str | os.PathLike, *, force: bool = False) -> Comparison:
     """Compare the segments of two run directories.
 
     Parameters
@@ -89,6 +103,9 @@ def compare_runs(a: str | os.PathLike, b: str | os.PathLike) -> Comparison:
     a, b : path
         Run directories written by ``gpuseg run`` (``segments.parquet`` and
         ``model/``).
+    force : bool
+        Compare them even when their inputs look unrelated
+        (:func:`gpuseg.compare_checks.incompatibility`); the comparison then says so.
 
     Returns
     -------
@@ -97,13 +114,20 @@ def compare_runs(a: str | os.PathLike, b: str | os.PathLike) -> Comparison:
     Raises
     ------
     GpusegError
-        When a run directory or its files are missing.
+        When a run directory or its files are missing, or (without ``force``) when the
+        runs' feature sets, taxonomies or product catalogs differ: both runs are named.
     """
     from sklearn.metrics import adjusted_rand_score
 
     a, b = Path(a), Path(b)
-    seg_a, names_a = _read_run(a)
-    seg_b, names_b = _read_run(b)
+    seg_a, model_a = _read_run(a)
+    seg_b, model_b = _read_run(b)
+    names_a, names_b = model_a.persona_names, model_b.persona_names
+    warning = incompatibility(model_a, model_b)
+    if warning is not None and not force:
+        raise GpusegError(f"{a} and {b} cannot be compared: {warning}; their shared user ids "
+                          "are a coincidence, not the same shoppers (--force compares them "
+                          "anyway)")
     common = seg_a.merge(seg_b, on="user_id", suffixes=("_a", "_b"))
     labels_a = _unique_labels(names_a)
     labels_b = _unique_labels(names_b)
@@ -119,18 +143,20 @@ def compare_runs(a: str | os.PathLike, b: str | os.PathLike) -> Comparison:
     ids_a, ids_b = seg_a["user_id"].to_numpy(), seg_b["user_id"].to_numpy()
     return Comparison(run_a=a, run_b=b, counts=counts, shares=shares, ari=ari,
                       n_common=int(len(common)),
-                      appeared=np.setdiff1d(ids_b, ids_a), left=np.setdiff1d(ids_a, ids_b))
+                      appeared=np.setdiff1d(ids_b, ids_a), left=np.setdiff1d(ids_a, ids_b),
+                      n_a=int(len(seg_a)), n_b=int(len(seg_b)), warning=warning)
 
 
-def _read_run(run: Path) -> tuple[pd.DataFrame, tuple[str, ...]]:
+def _read_run(run: Path) -> tuple[pd.DataFrame, SegmentModel]:
     path = run / SEGMENTS_FILE
     if not path.is_file():
         raise GpusegError(f"{run} is not a gpuseg run directory: {SEGMENTS_FILE} is missing")
     segments = pd.read_parquet(path, columns=["user_id", "segment"])
-    names = load_model(run / MODEL_DIR).persona_names
-    if len(segments) and not segments["segment"].between(0, len(names) - 1).all():
-        raise GpusegError(f"{path} has segment numbers outside the model's 0..{len(names) - 1}")
-    return segments, names
+    model = load_model(run / MODEL_DIR)
+    k = len(model.persona_names)
+    if len(segments) and not segments["segment"].between(0, k - 1).all():
+        raise GpusegError(f"{path} has segment numbers outside the model's 0..{k - 1}")
+    return segments, model
 
 
 def _unique_labels(persona_names: tuple[str, ...]) -> list[str]:

@@ -11,18 +11,20 @@ from _fake_result import demo_run, fake_result
 from gpuseg.compare import compare_runs
 from gpuseg.errors import GpusegError
 from gpuseg.model import save_model
+from gpuseg.model_catalog import ModelCatalog
 
 NAMES = ("Weekly <Regulars>", "Bulk & \"Pantry\" <script>alert(1)</script>", "Night Owls")
 
 
-def _run(folder, user_ids, segments, persona_names=NAMES):
+def _run(folder, user_ids, segments, persona_names=NAMES, **model_changes):
     """A minimal run directory: segments.parquet plus a model whose persona names label the matrix."""
     folder.mkdir()
     table = pd.DataFrame({"user_id": np.asarray(user_ids, dtype=np.int64),
                           "segment": np.asarray(segments, dtype=np.int32)})
     table.to_parquet(folder / "segments.parquet")
     model = fake_result(n_users=60).model
-    save_model(replace(model, persona_names=tuple(persona_names)), folder / "model")
+    save_model(replace(model, persona_names=tuple(persona_names), **model_changes),
+               folder / "model")
     return folder
 
 
@@ -112,3 +114,58 @@ def test_the_demo_run_compared_with_itself(tmp_path_factory):
     np.testing.assert_array_equal(np.diag(comparison.counts.to_numpy()),
                                   np.bincount(segments["segment"]))
     assert comparison.counts.to_numpy().sum() == len(segments)
+
+
+def _catalog(product_aisles, aisle_names=("fresh fruits", "yogurt", "chips")):
+    n = len(product_aisles)
+    return ModelCatalog(product_ids=np.arange(1, n + 1), product_aisles=np.asarray(product_aisles),
+                        product_departments=np.ones(n, dtype=np.int64),
+                        product_organic=np.zeros(n, dtype=bool), aisle_ids=np.arange(1, 4),
+                        department_ids=np.array([1]), aisle_names=tuple(aisle_names),
+                        department_names=("produce",))
+
+
+def test_the_first_line_says_how_many_users_both_runs_hold_and_what_share_of_each(tmp_path,
+                                                                                  labels):
+    a = _run(tmp_path / "a", np.arange(400), labels)
+    b = _run(tmp_path / "b", np.arange(300, 500), labels[:200])
+    first = compare_runs(a, b).summary().splitlines()[0]
+    assert first == "users in both runs: 100 (25.0% of A's 400, 50.0% of B's 200)"
+
+
+@pytest.mark.parametrize(("b_changes", "words"), [
+    ({"feature_names": tuple(f"other_{j}" for j in range(7))}, "their feature sets differ"),
+    ({"catalog": _catalog([1, 2, 3, 1], aisle_names=("fruit", "yogurt", "chips"))},
+     "their aisle and department taxonomies differ"),
+    ({"catalog": _catalog([2, 3, 1, 1])},
+     "of the 4 product ids they share, 25% sit in the same aisle"),
+])
+def test_runs_over_unrelated_inputs_are_refused_naming_both_unless_forced(tmp_path, labels,
+                                                                          b_changes, words):
+    a = _run(tmp_path / "a", np.arange(400), labels, catalog=_catalog([1, 2, 3, 1]))
+    b = _run(tmp_path / "b", np.arange(400), labels, **b_changes)
+    with pytest.raises(GpusegError) as refused:
+        compare_runs(a, b)
+    message = str(refused.value)
+    assert message.startswith(f"{a} and {b} cannot be compared: ") and words in message
+    assert "--force" in message
+    forced = compare_runs(a, b, force=True)
+    assert forced.warning is not None and words in forced.warning
+    assert forced.summary().splitlines()[1].startswith("WARNING: compared with --force")
+
+
+def test_catalogs_that_mostly_agree_are_compared(tmp_path, labels):
+    a = _run(tmp_path / "a", np.arange(400), labels, catalog=_catalog([1, 2, 3, 1]))
+    b = _run(tmp_path / "b", np.arange(400), labels, catalog=_catalog([1, 2, 3, 2, 3]))
+    assert compare_runs(a, b).warning is None
+
+
+def test_compare_of_unrelated_runs_exits_2_naming_both(tmp_path, labels, capsys):
+    from gpuseg.cli import EXIT_USER_ERROR, main
+
+    a = _run(tmp_path / "a", np.arange(400), labels, catalog=_catalog([1, 2, 3, 1]))
+    b = _run(tmp_path / "b", np.arange(400), labels, catalog=_catalog([2, 3, 1, 1]))
+    assert main(["compare", str(a), str(b)]) == EXIT_USER_ERROR
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(a) in err and str(b) in err
+    assert main(["compare", str(a), str(b), "--force"]) == 0

@@ -34,7 +34,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     inputs = {"RUN_A": args.run_a, "RUN_B": args.run_b}
     if args.out:
         check_output(args.out, kind="comparison", force=args.force, inputs=inputs)
-    comparison = compare_runs(args.run_a, args.run_b)
+    comparison = compare_runs(args.run_a, args.run_b, force=args.force)
     print(comparison.summary())
     if args.out:
         out = write_output_file(args.out, lambda path: comparison.to_long().to_csv(path, index=False),
@@ -71,4 +71,6 @@ def register(command: CommandFactory) -> None:
     p.add_argument("run_b", metavar="RUN_B", help="later run directory")
     p.add_argument("--out", help="CSV to write, one row per (A segment, B segment): users and share")
     p.add_argument("--force", action="store_true",
-                   help="replace an existing comparison CSV gpuseg wrote")
+                   help="replace an existing comparison CSV gpuseg wrote, and compare runs "
+                        "whose inputs look unrelated (another feature set, taxonomy or product "
+                        "catalog), which is otherwise refused")
