@@ -28,6 +28,14 @@ class CpuBackend(Backend):
 
     def __init__(self) -> None:
         self.device = f"CPU: {cpu_name()} ({os.cpu_count()} cores)"
+        self._warm_up: Any = None
+
+    def prepare(self, *, embed: bool) -> None:
+        # A cold numba cache compiles umap-learn's kernels in the background meanwhile.
+        if embed and self._warm_up is None:
+            from .numba_cache import start_warm_up
+
+            self._warm_up = start_warm_up()
 
     def asarray(self, data: Any, dtype: Any = None) -> np.ndarray:
         if isinstance(data, (pd.DataFrame, pd.Series, pd.Index)):
@@ -88,6 +96,9 @@ class CpuBackend(Backend):
 
     def UMAP(self, *, n_neighbors: int, min_dist: float, random_state: int, **params: Any) -> Any:
         # umap-learn's transform is slower than a fit for many new users; this one is not.
+        from .numba_cache import wait_for
+
+        wait_for(self._warm_up)
         from .umap_transform import PlacingUMAP
 
         params.setdefault("n_components", 2)

@@ -93,6 +93,7 @@ def segment(data: InstacartData | str | os.PathLike[str], config: PipelineConfig
     config = config or PipelineConfig()
     backend = backend or get_backend(config.backend)
     timer = StageTimer(backend, progress)
+    backend.prepare(embed=embed)
     with _open(data, config, backend, timer) as session:
         state = RunState(config=config, backend=backend, rows=session.rows,
                          features=session.features, embed=embed)
