@@ -54,19 +54,6 @@ class CpuBackend(Backend):
         # Host RAM: the kernel's MemAvailable, lowered to a container's cgroup headroom if smaller.
         return capped(host_available_bytes())
 
-    def StandardScaler(self, **params: Any) -> Any:
-        from sklearn.preprocessing import StandardScaler
-
-        return StandardScaler(**params)
-
-    def PCA(self, n_components: int, **params: Any) -> Any:
-        from sklearn.decomposition import PCA
-
-        # cuML's "full" solver is an eigendecomposition of the covariance; scikit-learn's
-        # "covariance_eigh" is the same algorithm, ~9x faster than an SVD of 175K x 147 users.
-        params.setdefault("svd_solver", "covariance_eigh")
-        return PCA(n_components=n_components, **params)
-
     def KMeans(self, n_clusters: int, *, n_init: int, random_state: int, **params: Any) -> Any:
         from sklearn.cluster import KMeans
 

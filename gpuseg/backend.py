@@ -98,13 +98,6 @@ class Backend(abc.ABC):
 
     # -- estimators with scikit-learn's API ---------------------------------------
     @abc.abstractmethod
-    def StandardScaler(self, **params: Any) -> Any: ...
-
-    @abc.abstractmethod
-    def PCA(self, n_components: int, **params: Any) -> Any:
-        """PCA with an integer component count (cuML accepts no variance fraction)."""
-
-    @abc.abstractmethod
     def KMeans(self, n_clusters: int, *, n_init: int, random_state: int, **params: Any) -> Any: ...
 
     @abc.abstractmethod
