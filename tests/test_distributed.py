@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -355,6 +356,16 @@ def _scaled_rows(backend, X, factors):
     return X * backend.xp.asarray(factors)[: X.shape[1]]
 
 
+def _column_sums(backend, X, model):
+    """Block partial sums, given a (large, unused) fitted object."""
+    return backend.to_numpy(X.sum(axis=0))
+
+
+def _scaled_by_model(backend, X, model):
+    """The same with the factors inside a fitted object, whose ``sizeof`` Dask underestimates."""
+    return _scaled_rows(backend, X, model.factors)
+
+
 def test_large_block_parameters_are_scattered_not_sent_in_the_graph(cluster, dask_backend,
                                                                     recwarn):
     """A fitted map is tens of MB: in the graph it would be sent with every computation (Dask
@@ -374,6 +385,14 @@ def test_large_block_parameters_are_scattered_not_sent_in_the_graph(cluster, das
         small = rows.map(_scaled_rows, X, width=2, factors=np.full(2, 2.0))
         np.testing.assert_array_equal(rows.host(small), np.arange(40.0).reshape(20, 2) * 2)
         assert len(rows._scattered) == 1
+        # A fitted model is an object: Dask's sizeof sees a few dozen bytes, the wire all of it.
+        model = SimpleNamespace(factors=np.full(2 * SCATTER_FROM_BYTES // 8, 4.0))
+        by_model = rows.map(_scaled_by_model, X, width=2, model=model)
+        np.testing.assert_array_equal(rows.host(by_model), np.arange(40.0).reshape(20, 2) * 4)
+        assert len(rows._scattered) == 2
+        total = rows.sum(_column_sums, X, model=model)
+        np.testing.assert_array_equal(total, np.arange(40.0).reshape(20, 2).sum(axis=0))
+        assert len(rows._scattered) == 3
     assert not [w for w in recwarn if "large graph" in str(w.message)]
 
 

@@ -130,13 +130,14 @@ class DaskRows:
         run again (:meth:`gpuseg.distributed.session.DaskSession.run`).
         """
         import dask
-        from dask.sizeof import sizeof
 
         if not params:
             return {}
-        if sizeof(params) < SCATTER_FROM_BYTES:
-            return dask.delayed(params, pure=True)
-        future = self.client.scatter([params], broadcast=True, hash=False)[0]
+        # Measured as pickled: Dask's sizeof takes a fitted object for a few dozen bytes.
+        shared = tasks.SharedParams.of(params)
+        if shared.nbytes < SCATTER_FROM_BYTES:
+            return dask.delayed(shared, pure=True)
+        future = self.client.scatter([shared], broadcast=True, hash=False)[0]
         self._scattered.append(future)
         return future
 
