@@ -12,6 +12,7 @@ do not travel between processes.
 from __future__ import annotations
 
 import functools
+import pickle
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -116,6 +117,41 @@ def _empty_table(columns: list[str], backend: Backend) -> Any:
     return backend.df.DataFrame({c: xp.empty(0, dtype=xp.float64) for c in columns}, index=index)
 
 
+@dataclass(frozen=True)
+class SharedParams:
+    """The block parameters of one map or sum, with their size on the wire.
+
+    Dask's ``sizeof`` counts a fitted object (a UMAP reducer, a density fit) as
+    the few dozen bytes of the object itself, or fails on it; the scatter
+    decision and the workers' memory accounting need the real size.
+    """
+
+    params: Mapping[str, Any]
+    nbytes: int
+
+    @classmethod
+    def of(cls, params: Mapping[str, Any]) -> SharedParams:
+        return cls(params=params, nbytes=payload_bytes(params))
+
+
+@sizeof.register(SharedParams)
+def _sizeof_shared(shared: SharedParams) -> int:
+    return shared.nbytes
+
+
+def payload_bytes(value: Any) -> int:
+    """Bytes ``value`` takes when pickled (protocol 5), its array buffers counted, not copied."""
+    import cloudpickle
+
+    out_of_band = 0
+
+    def count(buffer: pickle.PickleBuffer) -> None:
+        nonlocal out_of_band
+        out_of_band += buffer.raw().nbytes
+
+    return len(cloudpickle.dumps(value, protocol=5, buffer_callback=count)) + out_of_band
+
+
 def summary_of(part: PartitionFeatures) -> PartitionSummary:
     return part.summary
 
@@ -141,15 +177,18 @@ def run_block(*blocks_and_params: Any, fn: Any, backend_name: str, flat: tuple[b
     """``fn(backend, *blocks, **params)`` on a worker, for ``DaskRows.map``: the blocks arrive
     two-dimensional (``flat`` marks the one-value-per-user columns, given back their shape),
     the parameters last; ``first_row`` joins them when ``offsets`` asks."""
-    *blocks, params = blocks_and_params
+    *blocks, shared = blocks_and_params
+    params = shared.params if isinstance(shared, SharedParams) else shared
     columns = [b.reshape(-1) if one else b for b, one in zip(blocks, flat)]
     extra = {"first_row": int(block_info[0]["array-location"][0][0])} if offsets else {}
     result = fn(worker_backend(backend_name), *columns, **params, **extra)
     return result.reshape(-1, 1) if result.ndim == 1 else result
 
 
-def sum_block(fn: Any, backend_name: str, params: Mapping[str, Any], *blocks: Any) -> Any:
+def sum_block(fn: Any, backend_name: str, shared: SharedParams | Mapping[str, Any],
+              *blocks: Any) -> Any:
     """``fn(backend, *blocks, **params)`` on a worker: one block's host partial sums."""
+    params = shared.params if isinstance(shared, SharedParams) else shared
     return fn(worker_backend(backend_name), *blocks, **params)
 
 
