@@ -15,7 +15,7 @@ def test_small_benchmark_measures_every_stage_and_the_peers(tmp_path):
                        data_dir=tmp_path / "data", log=lambda line: None)
     entry = report["sizes"]["2500"]
     run = entry["backends"]["cpu"]
-    for stage in ("load_csv", "load_parquet", "features", "scale", "pca", "k_sweep", "kmeans", "soft",
+    for stage in ("load_csv", "load_parquet", "features", "scale", "pca", "k_sweep", "kmeans", "certainty",
                   "silhouette", "stability", "hierarchical", "dbscan", "umap", "report"):
         assert run["seconds"][stage]["median"] > 0, stage
     stages = sum(run["seconds"][s]["median"] for s in run["seconds"] if s not in ("load_csv", "run_total"))
