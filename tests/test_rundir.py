@@ -18,7 +18,7 @@ from gpuseg.run_layout import SEGMENT_COLUMNS
 from gpuseg.rundir import write_run
 
 FIGURES = {"activity.png", "dendrogram.png", "importance.png", "k_sweep.png", "membership.png",
-           "radar.png", "silhouette.png", "sizes.png", "top_aisles.png", "umap.png"}
+           "radar.png", "reliability.png", "silhouette.png", "sizes.png", "top_aisles.png", "umap.png"}
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +92,7 @@ def test_profiles_csv_has_one_row_per_segment_with_persona_and_actions(run):
 
 def test_metrics_json_records_numbers_timings_and_provenance(run):
     metrics = json.loads((run.run_dir / "metrics.json").read_text())
-    for key in ("k_sweep", "k_choice", "kmeans", "soft", "silhouette", "stability", "hierarchical",
+    for key in ("k_sweep", "k_choice", "kmeans", "certainty", "silhouette", "stability", "hierarchical",
                 "dbscan", "importance", "rules", "verdict", "umap", "personas", "users",
                 "preprocess"):
         assert metrics[key], key
@@ -103,6 +103,12 @@ def test_metrics_json_records_numbers_timings_and_provenance(run):
     assert metrics["config"] == PipelineConfig(backend="cpu", seed=0, **FAST_CONFIG).to_dict()
     assert metrics["input"]["fingerprint"] and str(run.data_dir) in metrics["input"]["source"]
     assert metrics["gpuseg_version"]
+    # The reliability table and each segment's reproducibility (issue 25).
+    reliability = metrics["certainty"]["reliability"]
+    assert {"bins", "gap", "max_bin_gap", "rising", "calibrated"} <= set(reliability)
+    assert [b["high"] for b in reliability["bins"]] == [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0]
+    assert {s["verdict"] for s in metrics["certainty"]["segments"]} <= {"dissolves", "weak",
+                                                                         "stable"}
 
 
 def test_model_records_where_it_was_fitted(run):
