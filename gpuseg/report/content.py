@@ -17,8 +17,8 @@ import pandas as pd
 from ..cluster import BETWEEN_PERSONAS, HdbscanFit
 from ..cluster.kchoice import RULE as KCHOICE_RULE
 from ..explain.importance import CLEAR_DROP
-from ..explain.readable import BEHAVIOUR_LABELS
 from ..explain.rules import SegmentRules
+from ..feature_labels import feature_label as behaviour_label
 from ..features import AISLE_COLUMN_PREFIX, aisle_id
 from ..numerics.arrays import finite_or_none
 from ..personas import Persona
@@ -226,7 +226,7 @@ def feature_label(name: str, aisle_names: Mapping[int, str]) -> str:
     if name.startswith(AISLE_COLUMN_PREFIX):
         aisle = aisle_id(name)
         return f"aisle: {aisle_names.get(aisle, aisle)}"
-    return BEHAVIOUR_LABELS.get(name, (name.replace("_", " "), ""))[0]
+    return behaviour_label(name)
 
 
 def eta_squared_table(result: SegmentationResult) -> pd.Series:
