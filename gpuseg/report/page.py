@@ -13,7 +13,7 @@ import base64
 import hashlib
 import math
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,11 @@ from ..personas import MATERIAL_SHARE
 from ..personas.basket import DepartmentShare
 from ..result import SegmentationResult
 from . import content, figures
+from .html import bullets as _list
+from .html import number as _number
+from .html import percent as _percent
+from .html import section as _section
+from .html import table as _table
 
 REPORT_FILE = "report.html"
 FIGURES_DIR = "figures"
@@ -408,39 +413,3 @@ def _details(result: SegmentationResult) -> str:
             f"<div><h3>Libraries</h3>{_table(['library', 'version'], versions, escaped=True)}</div>"
             "</div>"
             f"<details><summary>Configuration</summary><pre>{escape(config)}</pre></details>")
-
-
-# -- small HTML helpers ----------------------------------------------------------------------
-
-
-def _section(title: str, body: str) -> str:
-    return f"<section><h2>{escape(title)}</h2>{body}</section>"
-
-
-def _table(header: Sequence[str], rows: Iterable[Sequence[str]], *, escaped: bool = False,
-           text_columns: Sequence[int] = (0,)) -> str:
-    """A table with numbers right-aligned and ``text_columns`` left-aligned.
-
-    Cells are escaped here unless the caller built (and escaped) them as HTML.
-    """
-    cell = (lambda text: str(text)) if escaped else (lambda text: escape(str(text)))
-
-    def align(i: int) -> str:
-        return ' class="text"' if i in text_columns else ""
-
-    head = "".join(f"<th{align(i)}>{escape(h)}</th>" for i, h in enumerate(header))
-    body = "".join("<tr>" + "".join(f"<td{align(i)}>{cell(c)}</td>" for i, c in enumerate(row))
-                   + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _list(items: Iterable[str]) -> str:
-    return "<ul>" + "".join(f"<li>{escape(str(item))}</li>" for item in items) + "</ul>"
-
-
-def _number(value: float | None) -> str:
-    return "n/a" if value is None or not math.isfinite(value) else f"{value:.3f}"
-
-
-def _percent(value: float | None) -> str:
-    return "n/a" if value is None or not math.isfinite(value) else f"{value:.1%}"
