@@ -34,8 +34,8 @@ def fake():
 def test_a_run_directory_holds_exactly_its_documented_files(run):
     assert run.exit_code == 0
     assert sorted(p.name for p in run.run_dir.iterdir()) == sorted([
-        "figures", "metrics.json", "model", "profiles.csv", "report.html", "segments.parquet",
-        MARK_FILE])
+        "customers", "figures", "metrics.json", "model", "profiles.csv", "report.html",
+        "segments.parquet", MARK_FILE])
     assert {p.name for p in (run.run_dir / "figures").iterdir()} == FIGURES
     assert sorted(p.name for p in (run.run_dir / "model").iterdir()) == ["arrays.npz", "model.json"]
 
@@ -87,7 +87,12 @@ def test_profiles_csv_has_one_row_per_segment_with_persona_and_actions(run):
     assert (profiles["top_aisles"].str.count("; ") >= 1).all()
     for segment, actions in zip(profiles["segment"], profiles["actions"]):
         persona = next(p for p in metrics["personas"] if p["segment"] == segment)
-        assert actions == "; ".join(persona["actions"])
+        # Each action with the fact that triggers it, as metrics.json states them.
+        assert actions == "; ".join(f"{a['text']} ({a['fact']['text']})"
+                                    for a in persona["actions"])
+    # The volume each segment stands for: its shares of all orders and of all items.
+    for column in ("order_share", "item_share"):
+        assert profiles[column].sum() == pytest.approx(1.0), column
 
 
 def test_metrics_json_records_numbers_timings_and_provenance(run):
@@ -121,7 +126,7 @@ def _leftovers(folder):
 
 @pytest.mark.parametrize("failure", [RuntimeError("figure failed"), KeyboardInterrupt()])
 def test_a_run_that_fails_while_writing_leaves_nothing_behind(fake, tmp_path, monkeypatch, failure):
-    def broken_report(result, folder):
+    def broken_report(result, folder, **_):
         (folder / "report.html").write_text("half")
         raise failure
 
@@ -144,7 +149,7 @@ def test_force_replaces_an_existing_run_only_once_the_new_one_is_complete(fake, 
     target = write_run(fake, tmp_path / "run")
     (target / "profiles.csv").write_text("earlier run")
 
-    def late_failure(result, folder):
+    def late_failure(result, folder, **_):
         raise RuntimeError("late failure")
 
     monkeypatch.setattr(gpuseg.report, "write_report", late_failure)
