@@ -269,3 +269,53 @@ def test_the_browser_check_catches_a_broken_image_and_a_script_error(chromium, p
     rendered = render(chromium, tampered, tmp_path)
     assert 'data-images-ok="false"' in rendered.body
     assert rendered.console, "the injected script was neither blocked nor reported"
+
+
+#: Opens every <details>, then lists each element whose box leaves its parent's (a parent that
+#: scrolls or clips, like a <pre>, holds its overflow by design) and whether the page scrolls
+#: sideways; the result goes on <body> for --dump-dom to carry out.
+_OVERFLOW_CHECK = """<script>
+window.addEventListener("load", () => {
+  document.querySelectorAll("details").forEach((d) => { d.open = true; });
+  const wide = [];
+  for (const e of document.querySelectorAll("body *")) {
+    const parent = e.parentElement;
+    if (!parent || getComputedStyle(parent).overflowX !== "visible") continue;
+    const r = e.getBoundingClientRect(), p = parent.getBoundingClientRect();
+    if (r.width > 0 && (r.right > p.right + 1 || r.left < p.left - 1)) {
+      wide.push(`${e.tagName}.${e.className} ${Math.round(r.width)}px in ` +
+                `${parent.tagName}.${parent.className} ${Math.round(p.width)}px: ` +
+                e.textContent.slice(0, 60));
+    }
+  }
+  if (document.documentElement.scrollWidth > window.innerWidth + 1) wide.push("the page scrolls");
+  document.body.setAttribute("data-overflow", wide.length ? wide.join(" | ") : "none");
+});
+</script>"""
+
+
+def overflowing(chromium: str, page: str, width: int, workdir: Path) -> str:
+    """What leaves its container when ``page`` is laid out ``width`` px wide ("none": nothing)."""
+    # The page's own policy admits only its own script: drop it in this copy to run the check.
+    checked = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", page)
+    copy = workdir / f"overflow-{width}.html"
+    copy.write_text(checked.replace("</body>", _OVERFLOW_CHECK + "</body>"), encoding="utf-8")
+    done = _chromium(chromium, workdir / f"profile-{width}-{len(page)}",
+                     f"--window-size={width},2000", "--dump-dom", copy.as_uri())
+    found = re.search(r'data-overflow="([^"]*)"', done.stdout)
+    assert found, "the overflow check did not run"
+    return found.group(1)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [1400, 800])
+def test_nothing_in_the_report_is_wider_than_its_container(chromium, tmp_path_factory, tmp_path,
+                                                           width):
+    report = demo_run(tmp_path_factory).run_dir / "report.html"
+    page = report.read_text(encoding="utf-8")
+    assert overflowing(chromium, page, width, tmp_path) == "none"
+    # The check itself: a table too wide for its card is caught.
+    wide = page.replace("<details><summary>Why this name</summary>",
+                        '<details><summary>Why this name</summary><table><tr><td>'
+                        + "x" * 400 + "</td></tr></table>", 1)
+    assert "TABLE" in overflowing(chromium, wide, width, tmp_path)
