@@ -340,9 +340,11 @@ def _unmatched_rule(fits: list[list[_Fit]], scores: np.ndarray, eligible: np.nda
         for c in np.flatnonzero(eligible[r]):
             name, w = PERSONA_RULES[c].name, winner_of[int(c)]
             winner = int(rows[w]["segment"])
+            # The assignment maximises the total score, so the winner may score less here.
+            how = ("fits it at least as well" if scores[w][c] >= scores[r][c] else
+                   "was given it so that the segments' scores are highest in total")
             parts.append(f"{name} (score {scores[r][c]:.2f}, at least {MATCH_THRESHOLD:.2f} "
-                         f"needed), but segment {winner} fits it at least as well (score "
-                         f"{scores[w][c]:.2f})")
+                         f"needed), but segment {winner} {how} (score {scores[w][c]:.2f})")
             numbers.update({f"score:{name}": float(scores[r][c]),
                             f"winner_segment:{name}": float(winner),
                             f"winner_score:{name}": float(scores[w][c])})
