@@ -1,6 +1,8 @@
 """Business actions: each triggered by one fact of its segment past a documented threshold."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -113,3 +115,9 @@ def test_the_thresholds_are_declared_once_and_listed_for_the_report():
     assert any("1.3x" in needs for needs in listed.values())
     assert personas.VOLUME_RATIO == 1.3 and personas.SLOT_HOURS == 2.0
     assert personas.DEPARTMENT_LIFT == pytest.approx(1.2)
+
+
+def test_the_readme_shows_the_thresholds_the_code_declares():
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    for fact, needs in actions.thresholds():
+        assert f"| {fact} | {needs} |" in readme
