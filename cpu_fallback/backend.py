@@ -28,6 +28,14 @@ class CpuBackend(Backend):
 
     def __init__(self) -> None:
         self.device = f"CPU: {cpu_name()} ({os.cpu_count()} cores)"
+        self._warm_up: Any = None
+
+    def prepare(self, *, embed: bool) -> None:
+        # A cold numba cache compiles umap-learn's kernels in the background meanwhile.
+        if embed and self._warm_up is None:
+            from .numba_cache import start_warm_up
+
+            self._warm_up = start_warm_up()
 
     def asarray(self, data: Any, dtype: Any = None) -> np.ndarray:
         if isinstance(data, (pd.DataFrame, pd.Series, pd.Index)):
@@ -45,19 +53,6 @@ class CpuBackend(Backend):
     def available_memory(self) -> int:
         # Host RAM: the kernel's MemAvailable, lowered to a container's cgroup headroom if smaller.
         return capped(host_available_bytes())
-
-    def StandardScaler(self, **params: Any) -> Any:
-        from sklearn.preprocessing import StandardScaler
-
-        return StandardScaler(**params)
-
-    def PCA(self, n_components: int, **params: Any) -> Any:
-        from sklearn.decomposition import PCA
-
-        # cuML's "full" solver is an eigendecomposition of the covariance; scikit-learn's
-        # "covariance_eigh" is the same algorithm, ~9x faster than an SVD of 175K x 147 users.
-        params.setdefault("svd_solver", "covariance_eigh")
-        return PCA(n_components=n_components, **params)
 
     def KMeans(self, n_clusters: int, *, n_init: int, random_state: int, **params: Any) -> Any:
         from sklearn.cluster import KMeans
@@ -88,6 +83,9 @@ class CpuBackend(Backend):
 
     def UMAP(self, *, n_neighbors: int, min_dist: float, random_state: int, **params: Any) -> Any:
         # umap-learn's transform is slower than a fit for many new users; this one is not.
+        from .numba_cache import wait_for
+
+        wait_for(self._warm_up)
         from .umap_transform import PlacingUMAP
 
         params.setdefault("n_components", 2)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 import platform
+import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +25,11 @@ from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+#: Written into the cache folder once a warm-up has compiled every kernel a run uses.
+WARM_MARK = ".warm"
+#: Longest a run waits for a warm-up still compiling before it compiles itself.
+WARM_UP_WAIT_S = 180.0
 
 #: Distributions whose versions name the cache folder.
 VERSIONED = ("numba", "umap-learn", "pynndescent")
@@ -80,3 +86,45 @@ def umap_import_cache() -> Iterator[None]:
         yield
     finally:
         numba.njit, numba.jit, config.CACHE_DIR = saved
+
+
+def warm_folder() -> Path:
+    """This installation's cache folder (see :func:`cache_folder`)."""
+    from gpuseg.data.cache import cache_root
+
+    return cache_folder(cache_root())
+
+
+def is_warm() -> bool:
+    """Whether a warm-up finished writing this installation's kernels."""
+    return (warm_folder() / WARM_MARK).is_file()
+
+
+def start_warm_up() -> subprocess.Popen[bytes] | None:
+    """Compile umap-learn's kernels into the cache in a background process, unless they are.
+
+    A first run on a machine would otherwise compile them (about 14 s of one
+    core) when its map stage starts; compiled meanwhile on the other core,
+    while features, scaling and clustering run, they are loaded from the cache
+    when the map needs them. ``None`` when the cache is warm already.
+    """
+    if is_warm():
+        return None
+    try:
+        return subprocess.Popen([sys.executable, "-m", "cpu_fallback.numba_warm"],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+    except OSError as exc:  # no process to spare: the map stage compiles as before
+        log.info("no background compilation of umap-learn's kernels: %s", exc)
+        return None
+
+
+def wait_for(warm_up: subprocess.Popen[bytes] | None) -> None:
+    """Wait for a warm-up this process started (bounded), so the map loads what it compiled."""
+    if warm_up is None:
+        return
+    try:
+        warm_up.wait(timeout=WARM_UP_WAIT_S)
+    except subprocess.TimeoutExpired:
+        log.info("umap-learn's kernels are still compiling after %.0f s; compiling here",
+                 WARM_UP_WAIT_S)

@@ -78,6 +78,10 @@ class Backend(abc.ABC):
     def from_host(self, obj: Any) -> Any:
         """Move a numpy array or pandas DataFrame/Series into this backend."""
 
+    def prepare(self, *, embed: bool) -> None:  # noqa: B027  (most backends have nothing to do)
+        """Start, in the background, what the run's later stages will need (called once, when a
+        run starts; ``embed``: the map stage will run)."""
+
     def synchronize(self) -> None:  # noqa: B027  (host work is synchronous: nothing to wait for)
         """Block until queued device work is done (for honest stage timings)."""
 
@@ -93,13 +97,6 @@ class Backend(abc.ABC):
         """
 
     # -- estimators with scikit-learn's API ---------------------------------------
-    @abc.abstractmethod
-    def StandardScaler(self, **params: Any) -> Any: ...
-
-    @abc.abstractmethod
-    def PCA(self, n_components: int, **params: Any) -> Any:
-        """PCA with an integer component count (cuML accepts no variance fraction)."""
-
     @abc.abstractmethod
     def KMeans(self, n_clusters: int, *, n_init: int, random_state: int, **params: Any) -> Any: ...
 

@@ -26,7 +26,7 @@ from .errors import ConfigError
 from .metrics import run_metrics
 from .registry import get_backend
 from .result import SegmentationResult
-from .stages.base import Outputs, RunState, Session, Stage, run_stage
+from .stages.base import Outputs, RunState, Session, Stage
 from .stages.density import Density
 from .stages.features import in_memory
 from .stages.hierarchical import Hierarchical
@@ -93,6 +93,7 @@ def segment(data: InstacartData | str | os.PathLike[str], config: PipelineConfig
     config = config or PipelineConfig()
     backend = backend or get_backend(config.backend)
     timer = StageTimer(backend, progress)
+    backend.prepare(embed=embed)
     with _open(data, config, backend, timer) as session:
         state = RunState(config=config, backend=backend, rows=session.rows,
                          features=session.features, embed=embed)
@@ -100,7 +101,7 @@ def segment(data: InstacartData | str | os.PathLike[str], config: PipelineConfig
             if not stage.applies(state):
                 continue
             with session.stage(stage.key(config)):
-                run_stage(stage, state)
+                session.run(stage, state)
             if type(stage) is PLAN_CHECKED_AFTER:
                 _check_plan(state, session)
         result = _result(state, timer.seconds)

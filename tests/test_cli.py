@@ -182,3 +182,38 @@ def test_every_config_field_has_a_flag_with_the_config_default():
     config = config_from(args)
     assert (config.density, config.gmm_covariance, config.gmm_space) == ("hdbscan", "diag", "pca")
     assert by_dest["density"].choices == ("dbscan", "hdbscan")
+
+
+def test_library_warnings_reach_the_terminal_only_with_v(monkeypatch, capsys, tmp_path):
+    import importlib
+    import warnings
+
+    from gpuseg.data.checks import DataCleaningWarning
+
+    cli_main = importlib.import_module("gpuseg.cli.main")
+
+    def command(args):
+        warnings.warn("a library's deprecation", FutureWarning, stacklevel=1)
+        warnings.warn("12 rows dropped", DataCleaningWarning, stacklevel=1)
+        return 0
+
+    real = cli_main.build_parser
+    monkeypatch.setattr(cli_main, "build_parser", lambda: _parser_running(real, command))
+    for flags, library_shown in (([], False), (["-v"], True)):
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            assert main(["features", "--data", "d", "--out", str(tmp_path / "f.parquet"),
+                         *flags]) == 0
+        messages = [str(w.message) for w in seen]
+        assert "12 rows dropped" in messages
+        assert ("a library's deprecation" in messages) is library_shown
+
+
+def _parser_running(build, command):
+    """The parser ``build`` makes, with every command replaced by ``command``."""
+    parser = build()
+    parser.set_defaults(func=command)
+    for action in parser._subparsers._group_actions:
+        for sub in action.choices.values():
+            sub.set_defaults(func=command)
+    return parser

@@ -348,3 +348,52 @@ def test_gpuseg_partition_rewrites_kaggle_csvs_as_partitions_of_whole_users(
                                 f"row {bad_row + 1}: 3 is outside 0-1")
     assert not (tmp_path / "bad").exists()
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left
+
+
+def _scaled_rows(backend, X, factors):
+    """A block function with a large parameter: each row times ``factors[row % len]``."""
+    return X * backend.xp.asarray(factors)[: X.shape[1]]
+
+
+def test_large_block_parameters_are_scattered_not_sent_in_the_graph(cluster, dask_backend,
+                                                                    recwarn):
+    """A fitted map is tens of MB: in the graph it would be sent with every computation (Dask
+    warns from 10 MB); scattered once it is not."""
+    import dask.array as da
+
+    from gpuseg.distributed.rows import SCATTER_FROM_BYTES, DaskRows
+
+    with distributed.Client(cluster.scheduler_address, set_as_default=False) as client, \
+            client.as_current():
+        X = client.persist(da.from_array(np.arange(40.0).reshape(20, 2), chunks=(5, 2)))
+        rows = DaskRows(client, dask_backend, (5, 5, 5, 5), parts=[None] * 4)
+        large = np.full(2 * SCATTER_FROM_BYTES // 8, 3.0)
+        mapped = rows.map(_scaled_rows, X, width=2, factors=large)
+        np.testing.assert_array_equal(rows.host(mapped), np.arange(40.0).reshape(20, 2) * 3)
+        assert len(rows._scattered) == 1  # the future, kept for recomputation
+        small = rows.map(_scaled_rows, X, width=2, factors=np.full(2, 2.0))
+        np.testing.assert_array_equal(rows.host(small), np.arange(40.0).reshape(20, 2) * 2)
+        assert len(rows._scattered) == 1
+    assert not [w for w in recwarn if "large graph" in str(w.message)]
+
+
+def test_a_stage_that_lost_scattered_data_with_a_worker_runs_again(monkeypatch):
+    from distributed.client import FutureCancelledError
+
+    from gpuseg.distributed import session as session_module
+    from gpuseg.distributed.session import DaskSession
+
+    class Flaky:
+        name = "flaky"
+        runs = 0
+
+    def run_stage_once_failing(stage, state):
+        stage.runs += 1
+        if stage.runs == 1:
+            raise FutureCancelledError("x", reason="lost with its worker")
+        return "done"
+
+    monkeypatch.setattr(session_module, "run_stage", run_stage_once_failing)
+    session = DaskSession(rows=None, features=None, timer=None, source=None, info=None)
+    stage = Flaky()
+    assert session.run(stage, None) == "done" and stage.runs == 2

@@ -196,3 +196,33 @@ def test_an_upgrade_of_numba_or_umap_learn_starts_a_new_cache_folder(monkeypatch
                             lambda name, dist=dist: "99.0" if name == dist else real(name))
         after = numba_cache.cache_folder(tmp_path)
         assert after != before and f"{dist}-99.0" in after.name
+
+
+def test_a_cold_cache_is_compiled_in_the_background_for_the_run_to_load(tmp_path, monkeypatch):
+    """The CPU backend's warm-up compiles every kernel a map uses while the run goes on."""
+    import os
+    import subprocess
+    import sys
+
+    from cpu_fallback import numba_cache
+
+    monkeypatch.setenv("GPUSEG_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    assert not numba_cache.is_warm()
+    warm_up = numba_cache.start_warm_up()
+    assert warm_up is not None
+    numba_cache.wait_for(warm_up)
+    assert warm_up.returncode == 0 and numba_cache.is_warm()
+    assert numba_cache.start_warm_up() is None  # warm: nothing to start
+    # A run's map stage, afterwards: every umap-learn kernel is loaded, none compiled.
+    script = ("import numpy as np\n"
+              "from cpu_fallback.backend import CpuBackend\n"
+              "X = np.random.default_rng(1).normal(size=(700, 40))\n"
+              "reducer = CpuBackend().UMAP(n_neighbors=15, min_dist=0.1, random_state=0)\n"
+              "reducer.fit(X[:600]).transform(X[600:])\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=True, env={**os.environ, "NUMBA_DEBUG_CACHE": "1"})
+    output = done.stdout + done.stderr
+    umap_lines = [line for line in output.splitlines() if "/umap_" in line]
+    assert any("data loaded" in line for line in umap_lines)
+    assert not any("data saved" in line for line in umap_lines)

@@ -41,7 +41,7 @@ from gpuseg.rapids.backend import RapidsBackend  # noqa: E402
 from gpuseg.rapids.memory import DeviceMemory  # noqa: E402
 
 #: The estimator factories of the backend interface that the pipeline builds from cuML.
-FACTORIES = ("StandardScaler", "PCA", "KMeans", "DBSCAN", "HDBSCAN", "UMAP", "NearestNeighbors")
+FACTORIES = ("KMeans", "DBSCAN", "HDBSCAN", "UMAP", "NearestNeighbors")
 
 
 class _Checked:
@@ -189,7 +189,6 @@ def test_the_pipeline_passes_cuml_the_algorithms_it_was_reviewed_for(checked_run
     assert all(k["algorithm"] == "brute" for k in by_class["NearestNeighbors"])
     assert all(k["algorithm"] == "brute" and k["max_mbytes_per_batch"] >= 256
                for k in by_class["DBSCAN"])
-    assert all(k["svd_solver"] == "full" for k in by_class["PCA"])
     # The K sweep's Ward starts hand cuML KMeans an array of initial centres, with one init.
     started = [k for k in by_class["KMeans"] if not isinstance(k.get("init", ""), str)]
     assert started and all(k["n_init"] == 1 for k in started)

@@ -9,19 +9,22 @@ import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from _fake_result import demo_run
-from _serving import body, put_other_model, serve_copy, serving, users_with_orders
 
-from gpuseg import cli
-from gpuseg.data import load_instacart
-from gpuseg.model import META_FILE, read_model_meta
-from gpuseg.serve.holder import load_served_model
-from gpuseg.serve.scoring import assign_batch
-from gpuseg.serve.shoppers import read_shoppers, request_body
+# The serve extra (and httpx, its tests' client) may be missing, as on the GPU host.
+httpx = pytest.importorskip("httpx", reason="the serve tests need httpx (the [test] extra)")
+pytest.importorskip("fastapi", reason="gpuseg serve needs the [serve] extra")
+from _fake_result import demo_run  # noqa: E402
+from _serving import body, put_other_model, serve_copy, serving, users_with_orders  # noqa: E402
+
+from gpuseg import cli  # noqa: E402
+from gpuseg.data import load_instacart  # noqa: E402
+from gpuseg.model import META_FILE, read_model_meta  # noqa: E402
+from gpuseg.serve.holder import load_served_model  # noqa: E402
+from gpuseg.serve.scoring import assign_batch  # noqa: E402
+from gpuseg.serve.shoppers import read_shoppers, request_body  # noqa: E402
 
 BODY_LIMIT = 4 << 20
 

@@ -15,14 +15,17 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
 import pytest
-from _fake_result import demo_run
-from _serving import body, put_other_model, serve_copy, users_with_orders
 
-from gpuseg import cli
-from gpuseg.data import load_instacart
-from gpuseg.model import META_FILE
+# The serve extra (and httpx, its tests' client) may be missing, as on the GPU host.
+httpx = pytest.importorskip("httpx", reason="the serve tests need httpx (the [test] extra)")
+pytest.importorskip("fastapi", reason="gpuseg serve needs the [serve] extra")
+from _fake_result import demo_run  # noqa: E402
+from _serving import body, put_other_model, serve_copy, users_with_orders  # noqa: E402
+
+from gpuseg import cli  # noqa: E402
+from gpuseg.data import load_instacart  # noqa: E402
+from gpuseg.model import META_FILE  # noqa: E402
 
 #: The issue's bound on a graceful stop.
 STOP_SECONDS = 10

@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
@@ -96,6 +97,32 @@ def _dask_logging(verbose: int) -> Iterator[None]:
             os.environ[_DASK_LOGGING_ENV] = previous
 
 
+@contextmanager
+def _library_warnings(verbose: int) -> Iterator[None]:
+    """Without ``-v``, only gpuseg's own warnings (rows dropped while cleaning, an unusable
+    cache) reach the terminal: the libraries' warnings are shown with ``-v``.
+
+    The worker processes gpuseg starts read the same choice from ``PYTHONWARNINGS``.
+    """
+    from ..data.cache import CacheWarning
+    from ..data.checks import DataCleaningWarning
+
+    previous = os.environ.get("PYTHONWARNINGS")
+    with warnings.catch_warnings():
+        if verbose == 0:
+            warnings.simplefilter("ignore")
+            for category in (DataCleaningWarning, CacheWarning):
+                warnings.simplefilter("default", category)
+            os.environ["PYTHONWARNINGS"] = "ignore"
+        try:
+            yield
+        finally:
+            if previous is None:
+                os.environ.pop("PYTHONWARNINGS", None)
+            else:
+                os.environ["PYTHONWARNINGS"] = previous
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="gpuseg",
@@ -167,7 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _configure_logging(args.verbose, args.quiet)
     try:
-        with _sigterm_raises(), options_as_flags(), _dask_logging(args.verbose):
+        with _sigterm_raises(), options_as_flags(), _dask_logging(args.verbose), \
+                _library_warnings(args.verbose):
             return args.func(args)
     except GpusegError as exc:
         if args.verbose >= 2:

@@ -25,6 +25,11 @@ if TYPE_CHECKING:
     from ..data.partitions.source import PartitionedSource
 
 
+#: Block parameters from this size are scattered rather than sent in the graph (Dask warns
+#: about graphs from 10 MB).
+SCATTER_FROM_BYTES = 4 << 20
+
+
 class DaskRows:
     """Columns held as dask arrays of partition blocks (see the module docstring).
 
@@ -48,6 +53,8 @@ class DaskRows:
         self.parts = list(parts)
         self.n_users = int(sum(chunks))
         self.first_rows = tuple(int(s) for s in np.cumsum((0,) + chunks[:-1]))
+        # Scattered parameters, held as long as the rows (a column may be recomputed later).
+        self._scattered: list[Any] = []
 
     # -- the row-source operations -----------------------------------------------------------
     def map(self, fn: BlockFunction, *columns: Column, width: int | None = None,
@@ -111,17 +118,27 @@ class DaskRows:
         return list(column.to_delayed(optimize_graph=False).ravel())
 
     def _shared(self, params: dict[str, Any]) -> Any:
-        """Block parameters as one task of the graph, read by every block's task.
+        """Block parameters read by every block's task, sent to the cluster once.
 
-        Not scattered: the scheduler's Active Memory Manager keeps a single replica
-        of scattered data, which is lost for good with the worker that holds it,
-        while a task of the graph is recomputed on another worker, and so is every
+        Small ones (means, centres, a mixture) are one task of the graph: a task
+        is recomputed on another worker when its worker dies, and so is every
         block that needs it (a lazy column, such as the standardised features,
-        reads its parameters long after its map).
+        reads its parameters long after its map). Large ones (a fitted map, a
+        density fit), which would make the graph itself large, are scattered to
+        every worker: the scheduler's Active Memory Manager then keeps a single
+        replica, which a dying worker takes with it; the stage that used it is
+        run again (:meth:`gpuseg.distributed.session.DaskSession.run`).
         """
         import dask
+        from dask.sizeof import sizeof
 
-        return dask.delayed(params, pure=True) if params else {}
+        if not params:
+            return {}
+        if sizeof(params) < SCATTER_FROM_BYTES:
+            return dask.delayed(params, pure=True)
+        future = self.client.scatter([params], broadcast=True, hash=False)[0]
+        self._scattered.append(future)
+        return future
 
     def _meta(self, ndim: int, dtype: Any) -> Any:
         return self.backend.xp.empty((0,) * ndim, dtype=dtype)

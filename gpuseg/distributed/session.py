@@ -9,6 +9,7 @@ facts and every process's peak memory.
 """
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import warnings
@@ -28,10 +29,12 @@ from ..facts import InputFacts, UserCounts, catalog_names
 from ..features import feature_columns
 from ..model_catalog import ModelCatalog
 from ..registry import dask_engine
-from ..stages.base import Features, Session
+from ..stages.base import Features, Output, RunState, Session, Stage, run_stage
 from ..timing import StageTimer
 from .client import ClusterInfo, dask_client, peak_rss_bytes, worker_failure
 from .rows import partition_rows
+
+log = logging.getLogger(__name__)
 
 #: The Dask performance report's file name in the run directory.
 PERFORMANCE_REPORT = "dask-performance-report.html"
@@ -46,6 +49,18 @@ class DaskSession(Session):
 
     def stage(self, name: str) -> AbstractContextManager[None]:
         return _staged(self.timer, name, self.source, self.info)
+
+    def run(self, stage: Stage[Any, Output], state: RunState) -> Output:
+        """Run ``stage``; once more if a worker died holding the only copy of its scattered
+        parameters (its fit is seeded, so the second run gives the same output)."""
+        from distributed.client import FutureCancelledError
+
+        try:
+            return run_stage(stage, state)
+        except FutureCancelledError as exc:
+            log.warning("stage %s lost data with a worker (%s); running it again", stage.name,
+                        " ".join(str(exc).split())[:200])
+            return run_stage(stage, state)
 
 
 @contextmanager

@@ -129,15 +129,6 @@ class RapidsBackend(Backend):
         stats = rmm.statistics.get_statistics()
         return None if stats is None else int(stats.peak_bytes)
 
-    def StandardScaler(self, **params: Any) -> Any:
-        return self._cuml.preprocessing.StandardScaler(**params)
-
-    def PCA(self, n_components: int, **params: Any) -> Any:
-        # cuML's "full" solver is an eigendecomposition of the covariance; float64 keeps it
-        # within 1e-4 of scikit-learn's explained variance ratios.
-        params.setdefault("svd_solver", "full")
-        return self._cuml.decomposition.PCA(n_components=n_components, **params)
-
     def KMeans(self, n_clusters: int, *, n_init: int, random_state: int, **params: Any) -> Any:
         # cuML defaults to scalable k-means|| initialisation; n_init keeps the best of several runs.
         return self._cuml.cluster.KMeans(

@@ -76,6 +76,10 @@ class Session:
         """Time stage ``name`` (a source may turn its own failures into user errors here)."""
         return self.timer.stage(name)
 
+    def run(self, stage: Stage[Any, Output], state: RunState) -> Output:
+        """Run ``stage`` over these rows (:func:`run_stage`; a source may retry it here)."""
+        return run_stage(stage, state)
+
 
 class Outputs:
     """Each finished stage's output, by stage class (typed: ``outputs[Pca]`` is a Projection)."""

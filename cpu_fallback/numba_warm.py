@@ -1,0 +1,31 @@
+"""Compile umap-learn's kernels into gpuseg's cache: ``python -m cpu_fallback.numba_warm``.
+
+Run in the background by the CPU backend at the start of a run whose cache is
+cold (:func:`cpu_fallback.numba_cache.start_warm_up`): a small fit and a
+placement take every code path of the map stage, with the argument types a run
+gives them (float64 users), so the run's own calls load machine code instead
+of compiling it. Marks the cache warm when done.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from cpu_fallback.numba_cache import WARM_MARK, warm_folder
+from cpu_fallback.umap_transform import EXACT_KNN_FROM, PlacingUMAP
+
+
+def warm_up() -> None:
+    """One small fit of each size class (umap-learn's exact distances, the exact-neighbour
+    graph) and one placement, then the mark."""
+    rng = np.random.default_rng(0)
+    for n in (300, EXACT_KNN_FROM + 100):
+        X = rng.normal(size=(n, 8))
+        reducer = PlacingUMAP(n_neighbors=15, min_dist=0.1, random_state=0, n_components=2,
+                              n_jobs=1, n_epochs=5)
+        reducer.fit(X)
+        reducer.transform(rng.normal(size=(50, 8)))
+    (warm_folder() / WARM_MARK).write_text("compiled\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    warm_up()
