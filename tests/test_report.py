@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
+import html
 import os
 import re
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +19,7 @@ from _fake_result import PERSONA_NAMES, demo_run, fake_result, with_output
 
 from gpuseg.cluster import HdbscanFit
 from gpuseg.report import figures, write_report
-from gpuseg.report.content import radar_profile
+from gpuseg.report.content import placement, radar_profile
 from gpuseg.stages.density import Density
 from gpuseg.stages.umap import Umap
 
@@ -319,3 +322,33 @@ def test_nothing_in_the_report_is_wider_than_its_container(chromium, tmp_path_fa
                         '<details><summary>Why this name</summary><table><tr><td>'
                         + "x" * 400 + "</td></tr></table>", 1)
     assert "TABLE" in overflowing(chromium, wide, width, tmp_path)
+
+
+def _placed_map(fake, *, ring: bool):
+    """``fake`` (300 users) with a map whose layout was fitted on 200 of them, spread over a unit
+    disc; the other 100 placed on a ring well outside it (``ring``) or among the fitted ones."""
+    n = len(fake.segments)
+    angle = np.linspace(0, 2 * np.pi * 37, n, endpoint=False)
+    radius = np.sqrt(np.linspace(0.0, 1.0, n))
+    fitted = np.flatnonzero(np.arange(n) % 3 != 0)
+    if ring:
+        radius[np.arange(n) % 3 == 0] = 3.0
+    x, y = radius * np.cos(angle), radius * np.sin(angle)
+    umap = fake.metrics.umap
+    embedding = dataclasses.replace(umap, coords=np.column_stack([x, y]), sample_size=None,
+                                    fit_sample_size=fitted.size, fitted=fitted)
+    return with_output(fake, Umap, embedding, segments=fake.segments.assign(umap_x=x, umap_y=y))
+
+
+@pytest.mark.parametrize("ring", [True, False])
+def test_the_map_says_what_its_placed_shoppers_are_and_whether_they_make_a_halo(fake, ring):
+    result = _placed_map(fake, ring=ring)
+    found = placement(result)
+    assert (found["fitted"], found["placed"]) == (200, len(fake.segments) - 200)
+    assert found["halo"] == (1.0 if ring else 0.0)
+    page = write_report(result, Path(tempfile.mkdtemp())).read_text()
+    text = html.unescape(re.sub(r"<[^>]+>", "", page))
+    placed = len(fake.segments) - 200
+    assert (f"The {placed} placed shoppers ({placed / len(fake.segments):.0%} of the map) were put "
+            "onto the layout of the 200 fitted ones afterwards") in text
+    assert ("that rim of placed shoppers is an artefact of placing them" in text) is ring
