@@ -352,3 +352,25 @@ def test_the_map_says_what_its_placed_shoppers_are_and_whether_they_make_a_halo(
     assert (f"The {placed} placed shoppers ({placed / len(fake.segments):.0%} of the map) were put "
             "onto the layout of the 200 fitted ones afterwards") in text
     assert ("that rim of placed shoppers is an artefact of placing them" in text) is ring
+
+
+def test_why_this_k_is_said_once(fake, page):
+    reason = fake.metrics.sweep.choice.reason
+    assert page.count(html.escape(reason)) == 1
+
+
+def test_a_cpu_run_has_no_caption_about_cuml_and_a_glossary_of_its_terms(page):
+    assert "cuML" not in page
+    glossary = page[page.index('<dl class="glossary">'):]
+    for term in ("WCSS", "ARI", "eta squared", "BIC", "silhouette", "lift", "membership",
+                 "second segment", "between personas"):
+        assert f"<dt>{term}" in glossary, term
+
+
+def test_the_dendrogram_takes_none_of_the_segments_colours(fake):
+    from matplotlib.colors import to_hex
+
+    figure = figures.dendrogram(fake.linkage, k=3)
+    drawn = {to_hex(color) for collection in figure.axes[0].collections
+             for color in collection.get_colors()}
+    assert drawn and not drawn & {to_hex(c) for c in figures.segment_colors(3)}
