@@ -205,7 +205,7 @@ def check_rule(rule: dict, evidence: list[dict]) -> None:
         if math.isfinite(score):
             says(text, f"scores {score:.2f}")
             assert (score < threshold) == ("under the" in text), text
-            assert score < threshold or "core signal not met" in text, text
+            assert score < threshold or "not met: " in text, text
         for key, value in numbers.items():
             if key.startswith("core:"):
                 assert value <= 0, f"{key} {value} called not above 0"

@@ -214,7 +214,7 @@ def test_one_strong_trait_alone_does_not_make_a_persona():
     organic_only = _profile(z={"organic_ratio": 3.0, "reorder_ratio": 1.0}, days=7.0)
     (persona,) = personas.name_segments(_table([organic_only]))
     assert persona.name != HEALTH_CONSCIOUS_REGULARS
-    assert "core signal not met: produce lift +0.00, not above 0" in persona.rule.text
+    assert "core signal not met: produce lift signal +0.00, not above 0" in persona.rule.text
     assert persona.name == "Organic Routine Shoppers"
 
 

@@ -212,7 +212,7 @@ def _evaluate(rule: PersonaRule, row: Mapping[str, Any], population: Population,
                 failed_core.append(f"{signal.label} not measured")
             continue
         if signal.core and value <= 0:
-            failed_core.append(f"{signal.label} {value:+.2f}, not above 0")
+            failed_core.append(f"{signal.label} signal {value:+.2f}, not above 0")
             failed_numbers[f"core:{signal.label}"] = value
         elif signal.core and signal.kind == "lift":
             # A persona that rests on departments needs them to be a material part of the
@@ -359,7 +359,9 @@ def _unmatched_rule(fits: list[list[_Fit]], scores: np.ndarray, eligible: np.nda
     else:
         scored = f"scores {fit.score:.2f}" + (f", under the {MATCH_THRESHOLD:.2f} needed"
                                               if fit.score < MATCH_THRESHOLD else "")
-    failed = f"; core signal not met: {', '.join(fit.failed_core)}" if fit.failed_core else ""
+    # "; " between the reasons: each may hold commas of its own ("-0.35, not above 0").
+    failed = (f"; core signal{'s' if len(fit.failed_core) > 1 else ''} not met: "
+              f"{'; '.join(fit.failed_core)}" if fit.failed_core else "")
     return Claim("no_rule", rule.name, "no persona rule fits",
                  f"the closest, {rule.name}, {scored}{failed}; named from its own traits and "
                  "material differences",
