@@ -46,7 +46,7 @@ import sys, time
 sys.path.insert(0, {str(TESTS)!r})
 import gpuseg.pipeline, gpuseg.report
 from _fake_result import fake_result
-def stall(result, folder):
+def stall(result, folder, **_):
     (folder / "report.html").write_text("half a report")
     print("writing", flush=True)
     time.sleep(120)
@@ -140,7 +140,7 @@ def test_sigterm_while_the_run_directory_is_written_removes_the_staging_folder(
     _, data, _, _ = world
     written = []
 
-    def terminated_midway(result, folder):
+    def terminated_midway(result, folder, **_):
         (folder / "report.html").write_text("half a report")
         written.append(folder)
         os.kill(os.getpid(), signal.SIGTERM)  # main turns it into an exception right here

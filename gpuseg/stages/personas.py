@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..personas import Persona, name_segments, profiles_from_moments
-from ..personas.profile import segment_moments
+from ..personas.profile import segment_moments, segment_volume, volume_positions
 from ..rows import Column
 from .base import FitRows, RunState, Stage
 from .kmeans import KMeans
@@ -41,11 +41,15 @@ class Personas(Stage[Profiles, Profiles]):
         moments = state.rows.sum(segment_moments, state.features.X, segments.labels,
                                  k=segments.k)
         counts = moments[:, -1]
+        positions = volume_positions(names)
+        volume = (None if positions is None else
+                  state.rows.sum(segment_volume, state.features.X, segments.labels,
+                                 k=segments.k, **positions))
         profiles = profiles_from_moments(
             pd.DataFrame(moments[:, :-1] / counts[:, None], columns=names),
             pd.Series(counts.astype(np.int64)), pd.Series(scaler.mean, index=names),
             pd.Series(np.sqrt(scaler.variance), index=names),
-            **state.features.catalog.as_keywords())
+            **state.features.catalog.as_keywords(), volume=volume)
         return Profiles(profiles=profiles, personas=name_segments(profiles),
                         activity=state.rows.ordering_heatmap(segments.labels, segments.k))
 
