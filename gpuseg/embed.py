@@ -25,7 +25,9 @@ class Embedding:
 
     ``fit_sample_size`` users (``None``: every embedded user) shaped the
     layout; the other embedded users were placed with the fitted model's
-    ``transform``.
+    ``transform``. ``fitted`` holds the sorted positions (among every user) of
+    the users the layout was fitted on (``None``: every embedded user), so that
+    the report can tell fitted from placed users on the map.
     """
 
     coords: Any
@@ -35,6 +37,7 @@ class Embedding:
     trustworthiness_sample: int
     n_neighbors: int
     min_dist: float
+    fitted: np.ndarray | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"sample_size": self.sample_size, "fit_sample_size": self.fit_sample_size,

@@ -356,6 +356,16 @@ class Verdict:
 _ORDER: tuple[Strength, ...] = ("weak", "moderate", "strong")
 
 
+def _stability_numbers(measured: list[tuple[float, str]]) -> str:
+    """The ARI a stability grade rests on (the lower one), with the other in parentheses:
+    ``the lower stability ARI, 0.63 across bootstrap resamples (0.81 across seeds),``."""
+    if len(measured) == 1:
+        value, where = measured[0]
+        return f"the stability ARI, {value:.2f} across {where},"
+    (low, low_where), (high, high_where) = sorted(measured)
+    return f"the lower stability ARI, {low:.2f} across {low_where} ({high:.2f} across {high_where}),"
+
+
 def verdict(silhouette: float, seed_ari: float, bootstrap_ari: float) -> Verdict:
     """Grade the segmentation from its silhouette and its stability.
 
@@ -399,25 +409,25 @@ def verdict(silhouette: float, seed_ari: float, bootstrap_ari: float) -> Verdict
     measured = [(value, where) for value, where in ((seed_ari, "seeds"),
                                                      (bootstrap_ari, "bootstrap resamples"))
                 if math.isfinite(value)]
-    ari_text = "ARI " + ", ".join(f"{value:.2f} across {where}" for value, where in measured)
     worst = min((value for value, _ in measured), default=math.nan)
+    ari_text = _stability_numbers(measured) if measured else ""
     if not measured:
         stable: Strength = "weak"
         stability_text = "Stability was not measured, so reproducibility is unknown."
     elif worst >= ARI_STABLE:
         stable = "strong"
-        stability_text = (f"The segments are reproducible ({ari_text}; >= {ARI_STABLE:.2f}): "
-                          "refits put nearly every customer in the same segment.")
+        stability_text = (f"The segments are reproducible: {ari_text} is {ARI_STABLE:.2f} or "
+                          "more, so refits put nearly every customer in the same segment.")
     elif worst >= ARI_FAIR:
         stable = "moderate"
-        stability_text = (f"The segments are mostly reproducible ({ari_text}; {ARI_FAIR:.2f}-"
-                          f"{ARI_STABLE:.2f}): a minority of customers change segment between "
-                          "refits.")
+        stability_text = (f"The segments are mostly reproducible: {ari_text} is between "
+                          f"{ARI_FAIR:.2f} and {ARI_STABLE:.2f}, so a minority of customers "
+                          "change segment between refits.")
     else:
         stable = "weak"
-        stability_text = (f"The segments are not reproducible ({ari_text}; < {ARI_FAIR:.2f}): "
-                          "refits reshuffle many customers, so do not act on individual "
-                          "assignments.")
+        stability_text = (f"The segments are not reproducible: {ari_text} is below "
+                          f"{ARI_FAIR:.2f}, so refits reshuffle many customers; do not act on "
+                          "individual assignments.")
     strength = min(separation, stable, key=_ORDER.index)
     lead = {"strong": "Strong segmentation.", "moderate": "Moderate segmentation.",
             "weak": "Weak segmentation."}[strength]

@@ -15,3 +15,11 @@ MODEL_DIR = "model"
 SEGMENT_COLUMNS = ("user_id", "segment", "persona", "membership", "second_segment",
                    "second_membership", "silhouette", "umap_x", "umap_y", "hierarchical",
                    "dbscan", "hdbscan")
+
+#: The per-segment customer lists beside the report: ``customers/segment-<j>.csv``.
+CUSTOMERS_DIR = "customers"
+
+
+def customer_list_file(segment: int) -> str:
+    """The customer list of ``segment``, relative to the run directory (a link that survives a move)."""
+    return f"{CUSTOMERS_DIR}/segment-{int(segment)}.csv"

@@ -35,7 +35,7 @@ def profiles_table(result: SegmentationResult) -> pd.DataFrame:
 
     A spreadsheet shows ``fresh fruits; yogurt`` better than a Python list's repr.
     """
-    actions = {p.segment: "; ".join(p.actions) for p in result.personas}
+    actions = {p.segment: "; ".join(str(action) for action in p.actions) for p in result.personas}
     table = result.profiles.assign(actions=result.profiles["segment"].map(actions))
     for column in table.columns:
         if table[column].map(lambda cell: isinstance(cell, (list, tuple))).any():
@@ -67,6 +67,9 @@ def write_run(result: SegmentationResult, out: str | os.PathLike, *,
         Every metric of the run plus per-stage ``timings``.
     ``model/``
         The saved model (:func:`gpuseg.model.save_model`).
+    ``customers/segment-<j>.csv``
+        Each segment's customer list (:func:`gpuseg.customers.customer_list`),
+        linked from its card in the report.
     ``report.html``, ``figures/*.png``
         The self-contained report (:func:`gpuseg.report.write_report`).
     ``dask-performance-report.html``
@@ -80,6 +83,7 @@ def write_run(result: SegmentationResult, out: str | os.PathLike, *,
         as an input).
     """
     from . import report
+    from .customers import write_customer_lists
     from .model import save_model
 
     source = result.metrics.input.source
@@ -94,7 +98,8 @@ def write_run(result: SegmentationResult, out: str | os.PathLike, *,
         save_model(result.model, staging / MODEL_DIR,
                    fitted_on={"backend": result.backend, "device": result.device},
                    source_fingerprint=result.metrics.input.fingerprint)
-        report.write_report(result, staging)
+        lists = write_customer_lists(result.segments, list(result.model.persona_names), staging)
+        report.write_report(result, staging, customer_lists=lists)
         for name, text in result.files.items():
             (staging / name).write_text(text, encoding="utf-8")
     return Path(out)

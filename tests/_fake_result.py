@@ -44,7 +44,7 @@ from gpuseg.facts import CatalogNames, InputFacts, UserCounts
 from gpuseg.metrics import Metrics, run_metrics
 from gpuseg.model import SegmentModel
 from gpuseg.numerics.certainty import certainty_columns, squared_distances
-from gpuseg.personas import Persona
+from gpuseg.personas import Action, Claim, Persona
 from gpuseg.personas.basket import DepartmentShare
 from gpuseg.pipeline import STAGES
 from gpuseg.quality import Importance, SilhouetteReport, Stability, Verdict
@@ -245,9 +245,14 @@ def _metrics(n_users: int, labels: np.ndarray, sizes: np.ndarray, silhouette: np
     outputs.add(Density, DbscanFit(labels=dbscan, eps=0.5, eps_source="given", n_clusters=3,
                                    outlier_share=0.05, n_fit=n_users, core_assignment=None,
                                    core=np.arange(n_users - 30)))
-    personas = [Persona(segment=j, name=PERSONA_NAMES[j], rule=f"rule <{j}>",
-                        actions=(f"action <{j}a>", f"action {j}b & more"),
-                        evidence=(f"evidence {j}",), matched=True, score=1.0, scores={},
+    personas = [Persona(segment=j, name=PERSONA_NAMES[j],
+                        rule=Claim("rule", PERSONA_NAMES[j], PERSONA_NAMES[j], f"rule <{j}>"),
+                        actions=tuple(Action(f"trigger {key}", text, Claim(
+                            "trigger", "basket_size_mean", "items per order", f"fact <{j}{key}>"))
+                                      for key, text in (("a", f"action <{j}a>"),
+                                                        ("b", f"action {j}b & more"))),
+                        evidence=(Claim("feature", "dept_entropy", "department variety",
+                                        f"evidence {j}"),), matched=True, score=1.0, scores={},
                         basket=(DepartmentShare(department=f"<dept {j}>", share=0.066,
                                                 population_share=0.02, lift=3.3, named=True),))
                 for j in range(3)]

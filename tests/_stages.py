@@ -16,7 +16,7 @@ from gpuseg.cluster.kchoice import KChoice
 from gpuseg.cluster.sweep import KSweep
 from gpuseg.config import PipelineConfig
 from gpuseg.facts import CatalogNames, InputFacts, UserCounts
-from gpuseg.personas import Persona
+from gpuseg.personas import Claim, Persona
 from gpuseg.preprocess import Pcs
 from gpuseg.rows import InMemoryRows
 from gpuseg.stages.base import Features, RunState, Stage, run_stage
@@ -71,8 +71,8 @@ def state(X: np.ndarray, backend: Any, *, labels: np.ndarray | None = None,
     if personas is not None:
         run.outputs.add(Personas, Profiles(
             profiles=pd.DataFrame(), activity=np.zeros((len(personas), 7, 24), dtype=np.int64),
-            personas=[Persona(segment=j, name=name, rule="", actions=(), evidence=(),
-                              matched=True, score=1.0, scores={})
+            personas=[Persona(segment=j, name=name, rule=Claim("rule", name, name, ""),
+                              actions=(), evidence=(), matched=True, score=1.0, scores={})
                       for j, name in enumerate(personas)]))
     return run
 

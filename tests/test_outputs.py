@@ -55,7 +55,7 @@ class World:
                 for path in (self.data, self.run_a, self.run_b, self.other_run)}
 
 
-def _report_stub(result, folder: Path) -> None:
+def _report_stub(result, folder: Path, **_: object) -> None:
     """What the tables need of a report: a file (the figures would cost seconds per run)."""
     (folder / "report.html").write_text("report")
 

@@ -9,6 +9,7 @@ import pytest
 
 from gpuseg import personas
 from gpuseg.errors import GpusegError
+from gpuseg.personas.population import Population
 from gpuseg.vocabulary import (
     BULK_PANTRY_STOCKERS,
     BUSY_CONVENIENCE_SEEKERS,
@@ -115,10 +116,19 @@ FEATURES = ("n_orders", "dept_entropy", "organic_ratio", "basket_size_mean", "da
             "reorder_ratio", "product_repeat_rate", "loyalty_hhi")
 
 
+#: Instacart-like per-user means and standard deviations: a row's raw means are mean + z * SD.
+MEANS = {"n_orders": (16.0, 10.0), "dept_entropy": (0.67, 0.1), "organic_ratio": (0.19, 0.12),
+         "basket_size_mean": (10.0, 5.0), "order_interval_cv": (0.56, 0.25),
+         "basket_consistency": (0.2, 0.1), "weekend_ratio": (0.3, 0.15),
+         "reorder_ratio": (0.57, 0.17), "product_repeat_rate": (2.0, 0.8),
+         "loyalty_hhi": (0.04, 0.03)}
+
+
 def _profile(*, z=None, lift=None, hour=14, shift=0.0, days=11.0, drop=()):
     """A profile row like the population except for the given traits."""
     row = {"preferred_hour": hour, "hour_shift": shift, "days_between_mean": days}
     row.update({f"z_{feature}": (z or {}).get(feature, 0.0) for feature in FEATURES})
+    row.update({feature: mean + row[f"z_{feature}"] * sd for feature, (mean, sd) in MEANS.items()})
     for department, share in SHARES.items():
         if department in drop:
             continue
@@ -169,9 +179,9 @@ def test_odd_profiles_get_descriptive_names_and_no_name_repeats():
     assert set(names) - {names[1], names[3]} == set(PERSONA_NAMES)
     for persona in (named[1], named[3]):
         assert not persona.matched and persona.name not in PERSONA_NAMES
-        assert persona.rule.startswith("no persona rule fits")
+        assert persona.rule.text.startswith("no persona rule fits")
         assert persona.actions and persona.evidence
-    assert any("delivery slots" in action for action in named[3].actions)
+    assert any("delivery slots" in action.text for action in named[3].actions)
 
 
 def test_two_segments_competing_for_one_persona_do_not_share_its_name():
@@ -180,7 +190,8 @@ def test_two_segments_competing_for_one_persona_do_not_share_its_name():
     named = personas.name_segments(_table([weaker_health, HEALTH, BULK]))
     assert named[1].name == HEALTH_CONSCIOUS_REGULARS
     assert named[0].name != HEALTH_CONSCIOUS_REGULARS and not named[0].matched
-    assert named[0].rule.startswith(f"fits {HEALTH_CONSCIOUS_REGULARS}, but that name went")
+    assert named[0].rule.text.startswith(f"persona taken: fits {HEALTH_CONSCIOUS_REGULARS} (score")
+    assert "but segment 1 fits it at least as well" in named[0].rule.text
     assert named[0].scores[HEALTH_CONSCIOUS_REGULARS] < named[1].scores[HEALTH_CONSCIOUS_REGULARS]
     assert len({p.name for p in named}) == 3
 
@@ -193,7 +204,8 @@ def test_identical_odd_segments_get_distinct_names():
 
 def test_a_segment_like_everyone_is_not_forced_into_a_persona():
     (bland,) = personas.name_segments(_table([_profile()]))
-    assert bland.name == "Mainstream Shoppers" and not bland.matched and bland.actions
+    assert bland.name == "Mainstream Shoppers" and not bland.matched
+    assert [action.key for action in bland.actions] == ["baseline"]
 
 
 def test_one_strong_trait_alone_does_not_make_a_persona():
@@ -202,7 +214,8 @@ def test_one_strong_trait_alone_does_not_make_a_persona():
     organic_only = _profile(z={"organic_ratio": 3.0, "reorder_ratio": 1.0}, days=7.0)
     (persona,) = personas.name_segments(_table([organic_only]))
     assert persona.name != HEALTH_CONSCIOUS_REGULARS
-    assert "produce lift" in persona.rule and persona.name == "Organic Routine Shoppers"
+    assert "core signal not met: produce lift signal +0.00, not above 0" in persona.rule.text
+    assert persona.name == "Organic Routine Shoppers"
 
 
 def test_a_catalog_without_the_core_department_cannot_claim_the_persona():
@@ -213,14 +226,20 @@ def test_a_catalog_without_the_core_department_cannot_claim_the_persona():
 
 
 def test_matched_personas_explain_themselves():
-    named = personas.name_segments(_table([HEALTH, BULK]))
+    named = personas.name_segments(_table([HEALTH, BULK, _profile()]))
     health = named[0]
     assert health.matched and health.score >= personas.MATCH_THRESHOLD
     assert health.score == health.scores[HEALTH_CONSCIOUS_REGULARS]
-    assert any("organic" in action for action in health.actions)
-    assert any(line.startswith("organic share: organic_ratio +1.50 SD") for line in health.evidence)
-    assert "score" in health.rule and "core trait" in health.rule
-    assert any("bulk" in action for action in named[1].actions)
+    assert any("organic" in action.text for action in health.actions)
+    # Plain words for the feature, its technical name kept as the claim's subject.
+    organic = next(c for c in health.evidence if c.subject == "organic_ratio")
+    assert organic.text.startswith("organic share of items: 37.0% against the average shopper's")
+    assert "; +1.50 SD): higher, as the persona wants; signal +2.00" in organic.text
+    assert "organic_ratio" not in organic.text
+    assert health.rule.text.startswith(f"{HEALTH_CONSCIOUS_REGULARS}: score {health.score:.2f}, "
+                                       "at least 0.50 needed")
+    # Its strongest facts are its pantry, canned and household departments (1.8-3.0x).
+    assert any("pantry subscriptions" in action.text for action in named[1].actions)
     payload = json.loads(json.dumps([p.to_dict() for p in named]))
     assert payload[0]["name"] == HEALTH_CONSCIOUS_REGULARS and payload[0]["matched"] is True
 
@@ -249,12 +268,12 @@ def test_a_high_lift_over_a_small_base_gives_no_category_name():
     named = personas.name_segments(_table([SMALL_BASE_ALCOHOL, HOUSEHOLD_LED, _profile()]))
     alcohol, household = named[0], named[1]
     assert not alcohol.matched and "Wine" not in alcohol.name and "Beer" not in alcohol.name
-    assert not any("wine" in action for action in alcohol.actions)
+    assert not any("wine" in action.text for action in alcohol.actions)
     assert household.name != EXPLORATORY_FOODIES and not household.matched
     assert all(p.name not in PERSONA_NAMES for p in named)
     # Foodies fit on behaviour; its world-food basket (1.4 % of items) is not material.
-    assert "world-food and wine lift not material (1.4% of items < 5%)" in household.rule
-    assert not any("discovery boxes" in action for action in household.actions)
+    assert "world-food and wine lift not material (1.4% of items, 5% needed)" in household.rule.text
+    assert not any("discovery boxes" in action.text for action in household.actions)
 
 
 def test_the_descriptive_name_comes_from_the_largest_material_differences():
@@ -262,12 +281,14 @@ def test_the_descriptive_name_comes_from_the_largest_material_differences():
     # Household (6.6 % of items, 3.3x) is material; personal care (4.5 %) and babies (2.1 %) are
     # high lifts over small bases; the produce shortfall is stated and acted on, not named.
     assert household.name == "Variety-Seeking Household-Essentials Buyers"
-    assert "department focus: household 6.6% of items (3.30x the average shopper's 2.0%)" \
-        in household.evidence
-    assert any(line.startswith("material shortfall: produce 14.5% of items (0.50x")
-               for line in household.evidence)
-    assert "household-essentials subscriptions" in household.actions
-    assert "trial offers that bring produce into these baskets" in household.actions
+    texts = [claim.text for claim in household.evidence]
+    assert ("household: 6.6% of the segment's items, 3.30x the average shopper's 2.0%; named "
+            "'Household-Essentials' (at least 5% of the segment's items and 1.5x)") in texts
+    assert any(text.startswith("produce: 14.5% of the segment's items, 0.50x the average "
+                               "shopper's 29.0%: a material shortfall") for text in texts)
+    actions = [action.text for action in household.actions]
+    assert "household-essentials subscriptions" in actions
+    assert "trial offers that bring produce into these baskets" in actions
     basket = household.to_dict()["basket"]
     assert basket[0] == {"department": "household", "share": 0.066, "population_share": 0.02,
                          "lift": 3.3, "named": True, "material": True, "material_difference": True}
@@ -276,8 +297,9 @@ def test_the_descriptive_name_comes_from_the_largest_material_differences():
 
 def test_matched_personas_show_the_shares_behind_their_name():
     (health,) = personas.name_segments(_table([HEALTH]))
-    assert any("produce 1.50x (43.5% of items vs 29.0%); together 43.5% of the segment's items"
-               in line for line in health.evidence)
+    assert any("produce 1.50x above the average shopper's share" in claim.text
+               and "(produce) together 43.5% of the segment's items (5% needed)" in claim.text
+               for claim in health.evidence)
     assert [(b.department, b.named) for b in health.basket][0] == ("produce", True)
 
 
@@ -296,14 +318,19 @@ def test_naming_needs_the_profile_columns():
         personas.name_segments(_table([_profile()]).drop(columns="hour_shift"))
 
 
+def _average(**departments):
+    return Population(means={}, departments=departments, hour=None)
+
+
 def test_signal_scale_is_documented_by_its_constants():
     signal = personas.Signal("lift", ("produce",), "produce lift")
-    value, text = signal.measure({"dept_lift_produce": personas.LIFT_UNIT}, {"produce": 0.3})
-    assert value == pytest.approx(1.0) and "1.50x" in text
-    value, _ = personas.Signal("z", "organic_ratio", "x").measure({"z_organic_ratio": 10.0}, {})
+    value, claim = signal.measure({"dept_lift_produce": personas.LIFT_UNIT}, _average(produce=0.3))
+    assert value == pytest.approx(1.0) and "1.50x" in claim.text
+    value, _ = personas.Signal("z", "organic_ratio", "x").measure({"z_organic_ratio": 10.0},
+                                                                  _average())
     assert value == personas.SIGNAL_CAP
     pets = personas.Signal("lift", ("pets",), "x")
-    value, _ = pets.measure({"dept_lift_pets": 5.0}, {"pets": 0.001})
+    value, _ = pets.measure({"dept_lift_pets": 5.0}, _average(pets=0.001))
     assert value is None  # pets are below the minimum population share
 
 

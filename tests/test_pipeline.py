@@ -84,14 +84,15 @@ def test_a_segment_that_dissolves_or_changes_persona_on_a_refit_loses_its_name(r
     renamed[1][certainty.refits.matches[1, 0]] = None
     personas = named_if_they_come_back(result.profiles, certainty, renamed)
     assert not personas[0].matched and personas[0].name not in PERSONA_NAMES
-    assert "not the persona of the matched segment in 1 of 3 subsample refits" in personas[0].rule
+    assert personas[0].rule.kind == "rule_withheld"
+    assert "not the persona of the matched segment in 1 of 3 subsample refits" in personas[0].rule.text
     assert all(p.matched for p in personas[1:])
     gone = dataclasses.replace(certainty.segments[2], jaccard=(0.02, 0.01, 0.03),
                                reproducibility=0.02)
     dissolved = dataclasses.replace(
         certainty, segments=certainty.segments[:2] + (gone,) + certainty.segments[3:])
     personas = named_if_they_come_back(result.profiles, dissolved, refit_names)
-    assert not personas[2].matched and "does not come back" in personas[2].rule
+    assert not personas[2].matched and "does not come back" in personas[2].rule.text
 
 
 def test_same_input_and_seed_give_bit_identical_labels(result, strong, cpu_backend):

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
+import html
 import os
 import re
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +19,7 @@ from _fake_result import PERSONA_NAMES, demo_run, fake_result, with_output
 
 from gpuseg.cluster import HdbscanFit
 from gpuseg.report import figures, write_report
-from gpuseg.report.content import radar_profile
+from gpuseg.report.content import placement, radar_profile
 from gpuseg.stages.density import Density
 from gpuseg.stages.umap import Umap
 
@@ -126,6 +129,8 @@ def test_each_persona_card_shows_its_rules_and_the_shares_behind_its_name(page):
     personas = page[page.index('<div class="personas">'):]
     cards = personas.split('<div class="persona"')[1:]
     for j, card in enumerate(cards):
+        # The words as read (a plain label carries its technical name on hover, in a tag).
+        card = re.sub(r"<[^>]+>", "", card)
         assert f"days &lt;between&gt; orders &gt; {19 + j} (precision {0.9 - 0.1 * j:.2f}, " \
                "covers 80%)" in card
         # Why this name: the department it rests on, its share, the average shopper's, the lift.
@@ -271,3 +276,105 @@ def test_the_browser_check_catches_a_broken_image_and_a_script_error(chromium, p
     rendered = render(chromium, tampered, tmp_path)
     assert 'data-images-ok="false"' in rendered.body
     assert rendered.console, "the injected script was neither blocked nor reported"
+
+
+#: Opens every <details>, then lists each element whose box leaves its parent's (a parent that
+#: scrolls or clips, like a <pre>, holds its overflow by design) and whether the page scrolls
+#: sideways; the result goes on <body> for --dump-dom to carry out.
+_OVERFLOW_CHECK = """<script>
+window.addEventListener("load", () => {
+  document.querySelectorAll("details").forEach((d) => { d.open = true; });
+  const wide = [];
+  for (const e of document.querySelectorAll("body *")) {
+    const parent = e.parentElement;
+    if (!parent || getComputedStyle(parent).overflowX !== "visible") continue;
+    const r = e.getBoundingClientRect(), p = parent.getBoundingClientRect();
+    if (r.width > 0 && (r.right > p.right + 1 || r.left < p.left - 1)) {
+      wide.push(`${e.tagName}.${e.className} ${Math.round(r.width)}px in ` +
+                `${parent.tagName}.${parent.className} ${Math.round(p.width)}px: ` +
+                e.textContent.slice(0, 60));
+    }
+  }
+  if (document.documentElement.scrollWidth > window.innerWidth + 1) wide.push("the page scrolls");
+  document.body.setAttribute("data-overflow", wide.length ? wide.join(" | ") : "none");
+});
+</script>"""
+
+
+def overflowing(chromium: str, page: str, width: int, workdir: Path) -> str:
+    """What leaves its container when ``page`` is laid out ``width`` px wide ("none": nothing)."""
+    # The page's own policy admits only its own script: drop it in this copy to run the check.
+    checked = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", page)
+    copy = workdir / f"overflow-{width}.html"
+    copy.write_text(checked.replace("</body>", _OVERFLOW_CHECK + "</body>"), encoding="utf-8")
+    done = _chromium(chromium, workdir / f"profile-{width}-{len(page)}",
+                     f"--window-size={width},2000", "--dump-dom", copy.as_uri())
+    found = re.search(r'data-overflow="([^"]*)"', done.stdout)
+    assert found, "the overflow check did not run"
+    return found.group(1)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [1400, 800])
+def test_nothing_in_the_report_is_wider_than_its_container(chromium, tmp_path_factory, tmp_path,
+                                                           width):
+    report = demo_run(tmp_path_factory).run_dir / "report.html"
+    page = report.read_text(encoding="utf-8")
+    assert overflowing(chromium, page, width, tmp_path) == "none"
+    # The check itself: a table too wide for its card is caught.
+    wide = page.replace("<details><summary>Why this name</summary>",
+                        '<details><summary>Why this name</summary><table><tr><td>'
+                        + "x" * 400 + "</td></tr></table>", 1)
+    assert "TABLE" in overflowing(chromium, wide, width, tmp_path)
+
+
+def _placed_map(fake, *, ring: bool):
+    """``fake`` (300 users) with a map whose layout was fitted on 200 of them, spread over a unit
+    disc; the other 100 placed on a ring well outside it (``ring``) or among the fitted ones."""
+    n = len(fake.segments)
+    angle = np.linspace(0, 2 * np.pi * 37, n, endpoint=False)
+    radius = np.sqrt(np.linspace(0.0, 1.0, n))
+    fitted = np.flatnonzero(np.arange(n) % 3 != 0)
+    if ring:
+        radius[np.arange(n) % 3 == 0] = 3.0
+    x, y = radius * np.cos(angle), radius * np.sin(angle)
+    umap = fake.metrics.umap
+    embedding = dataclasses.replace(umap, coords=np.column_stack([x, y]), sample_size=None,
+                                    fit_sample_size=fitted.size, fitted=fitted)
+    return with_output(fake, Umap, embedding, segments=fake.segments.assign(umap_x=x, umap_y=y))
+
+
+@pytest.mark.parametrize("ring", [True, False])
+def test_the_map_says_what_its_placed_shoppers_are_and_whether_they_make_a_halo(fake, ring):
+    result = _placed_map(fake, ring=ring)
+    found = placement(result)
+    assert (found["fitted"], found["placed"]) == (200, len(fake.segments) - 200)
+    assert found["halo"] == (1.0 if ring else 0.0)
+    page = write_report(result, Path(tempfile.mkdtemp())).read_text()
+    text = html.unescape(re.sub(r"<[^>]+>", "", page))
+    placed = len(fake.segments) - 200
+    assert (f"The {placed} placed shoppers ({placed / len(fake.segments):.0%} of the map) were put "
+            "onto the layout of the 200 fitted ones afterwards") in text
+    assert ("that rim of placed shoppers is an artefact of placing them" in text) is ring
+
+
+def test_why_this_k_is_said_once(fake, page):
+    reason = fake.metrics.sweep.choice.reason
+    assert page.count(html.escape(reason)) == 1
+
+
+def test_a_cpu_run_has_no_caption_about_cuml_and_a_glossary_of_its_terms(page):
+    assert "cuML" not in page
+    glossary = page[page.index('<dl class="glossary">'):]
+    for term in ("WCSS", "ARI", "eta squared", "BIC", "silhouette", "lift", "membership",
+                 "second segment", "between personas"):
+        assert f"<dt>{term}" in glossary, term
+
+
+def test_the_dendrogram_takes_none_of_the_segments_colours(fake):
+    from matplotlib.colors import to_hex
+
+    figure = figures.dendrogram(fake.linkage, k=3)
+    drawn = {to_hex(color) for collection in figure.axes[0].collections
+             for color in collection.get_colors()}
+    assert drawn and not drawn & {to_hex(c) for c in figures.segment_colors(3)}

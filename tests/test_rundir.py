@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
+from _claims_reference import check_run
 from _fake_result import FAST_CONFIG, demo_run, fake_result
 
 import gpuseg.report
+from gpuseg.cluster import BETWEEN_PERSONAS
 from gpuseg.config import PipelineConfig
 from gpuseg.errors import GpusegError
 from gpuseg.model import load_model
@@ -34,8 +38,8 @@ def fake():
 def test_a_run_directory_holds_exactly_its_documented_files(run):
     assert run.exit_code == 0
     assert sorted(p.name for p in run.run_dir.iterdir()) == sorted([
-        "figures", "metrics.json", "model", "profiles.csv", "report.html", "segments.parquet",
-        MARK_FILE])
+        "customers", "figures", "metrics.json", "model", "profiles.csv", "report.html",
+        "segments.parquet", MARK_FILE])
     assert {p.name for p in (run.run_dir / "figures").iterdir()} == FIGURES
     assert sorted(p.name for p in (run.run_dir / "model").iterdir()) == ["arrays.npz", "model.json"]
 
@@ -87,7 +91,40 @@ def test_profiles_csv_has_one_row_per_segment_with_persona_and_actions(run):
     assert (profiles["top_aisles"].str.count("; ") >= 1).all()
     for segment, actions in zip(profiles["segment"], profiles["actions"]):
         persona = next(p for p in metrics["personas"] if p["segment"] == segment)
-        assert actions == "; ".join(persona["actions"])
+        # Each action with the fact that triggers it, as metrics.json states them.
+        assert actions == "; ".join(f"{a['text']} ({a['fact']['text']})"
+                                    for a in persona["actions"])
+    # Every sentence of the evidence and every action's fact holds against profiles.csv.
+    assert check_run(profiles, metrics["personas"]) >= 3 * model.k
+    # The volume each segment stands for: its shares of all orders and of all items.
+    for column in ("order_share", "item_share"):
+        assert profiles[column].sum() == pytest.approx(1.0), column
+
+
+def test_each_segment_has_a_customer_list_linked_from_its_card(run, tmp_path):
+    segments = pd.read_parquet(run.run_dir / "segments.parquet")
+    model = load_model(run.run_dir / "model")
+    # The folder moved elsewhere: the report's links are relative, so they still resolve.
+    moved = tmp_path / "moved"
+    shutil.copytree(run.run_dir, moved)
+    page = (moved / "report.html").read_text(encoding="utf-8")
+    links = re.findall(r'<a href="([^"]+\.csv)"', page)
+    assert links == [f"customers/segment-{j}.csv" for j in range(model.k)]
+    for j, link in enumerate(links):
+        customers = pd.read_csv(moved / link)
+        assert list(customers.columns) == ["user_id", "segment", "persona", "membership",
+                                           "between_personas", "second_segment",
+                                           "second_persona", "second_membership"]
+        members = segments[segments["segment"] == j]
+        assert sorted(customers["user_id"]) == sorted(members["user_id"])
+        assert (customers["persona"] == model.persona_names[j]).all()
+        # Surest first; the second segment is another segment, with its persona.
+        assert customers["membership"].is_monotonic_decreasing
+        assert (customers["second_segment"] != j).all()
+        assert (customers["second_persona"]
+                == [model.persona_names[s] for s in customers["second_segment"]]).all()
+        assert (customers["between_personas"] == (customers["membership"] < BETWEEN_PERSONAS)).all()
+    assert "second segment" in page and "between personas" in page
 
 
 def test_metrics_json_records_numbers_timings_and_provenance(run):
@@ -127,7 +164,7 @@ def _leftovers(folder):
 
 @pytest.mark.parametrize("failure", [RuntimeError("figure failed"), KeyboardInterrupt()])
 def test_a_run_that_fails_while_writing_leaves_nothing_behind(fake, tmp_path, monkeypatch, failure):
-    def broken_report(result, folder):
+    def broken_report(result, folder, **_):
         (folder / "report.html").write_text("half")
         raise failure
 
@@ -150,7 +187,7 @@ def test_force_replaces_an_existing_run_only_once_the_new_one_is_complete(fake, 
     target = write_run(fake, tmp_path / "run")
     (target / "profiles.csv").write_text("earlier run")
 
-    def late_failure(result, folder):
+    def late_failure(result, folder, **_):
         raise RuntimeError("late failure")
 
     monkeypatch.setattr(gpuseg.report, "write_report", late_failure)

@@ -264,9 +264,8 @@ def hierarchical_fit(leaf_segment: np.ndarray, kmeans_labels: np.ndarray, tree: 
     labels = rank[segment].astype(np.int32)
     sizes = np.bincount(labels, minlength=n_groups)
     host_step = (f"Ward linkage over {tree.occupied.size:,} size-weighted micro-cluster centroids "
-                 "ran on the host with numpy, because cuML's agglomerative clustering implements "
-                 "single linkage only; the micro-clustering and the mapping back to users stayed "
-                 "on the compute device.")
+                 "ran on the host (scipy); the micro-clustering and the mapping back to users ran "
+                 "on the backend's device.")
     if n_fit < int(labels.shape[0]):
         host_step += (f" The micro-clusters were fitted on a seeded sample of {n_fit:,} users; "
                       "every user then joined the nearest micro-cluster centre.")

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..feature_labels import FEATURE_LABELS
 from ..features import AISLE_COLUMN_PREFIX, aisle_id
 from ..personas.profile import DEPARTMENT_SHARE_PREFIX
 from .families import aisles_by_department
@@ -31,21 +32,6 @@ from .families import aisles_by_department
 DAY_START = 4.0
 ORDER_HOUR = "order_hour"
 _HOUR_COLUMNS = ("hour_sin", "hour_cos")
-
-#: Readable name and unit of each catalog-independent feature.
-BEHAVIOUR_LABELS: Mapping[str, tuple[str, str]] = {
-    "n_orders": ("orders placed", "orders"),
-    "basket_size_mean": ("items per order", "items"),
-    "days_between_mean": ("days between orders", "days"),
-    "order_interval_cv": ("irregularity of days between orders (CV)", "number"),
-    "basket_consistency": ("overlap of consecutive baskets", "share"),
-    "weekend_ratio": ("weekend share of orders", "share"),
-    "reorder_ratio": ("reordered share of items", "share"),
-    "product_repeat_rate": ("purchases per distinct product", "number"),
-    "loyalty_hhi": ("concentration on favourite products (HHI)", "number"),
-    "organic_ratio": ("organic share of items", "share"),
-    "dept_entropy": ("department variety (0-1)", "number"),
-}
 
 
 def _round_significant(value: float, digits: int = 2) -> float:
@@ -131,7 +117,7 @@ def rule_features(feature_names: Sequence[str], *, aisles: Mapping[int, str],
     for name in names:
         if name in aisle_columns or (hours and name in _HOUR_COLUMNS):
             continue
-        label, unit = BEHAVIOUR_LABELS.get(name, (name.replace("_", " "), "number"))
+        label, unit = FEATURE_LABELS.get(name, (name.replace("_", " "), "number"))
         result.append(RuleFeature(name, label, unit, (name,)))
     if hours:
         result.append(RuleFeature(ORDER_HOUR, "usual order time", "hour", _HOUR_COLUMNS))

@@ -33,8 +33,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
-
 from ..numerics.arrays import finite_or_none
 from .profile import DEPARTMENT_LIFT_PREFIX, DEPARTMENT_SHARE_PREFIX
 from .signals import LIFT_UNIT
@@ -96,17 +94,6 @@ class DepartmentShare:
                 "population_share": self.population_share, "lift": finite_or_none(self.lift),
                 "named": self.named, "material": self.share >= MATERIAL_SHARE,
                 "material_difference": self.material_over or self.material_under}
-
-
-def population_shares(profiles: Any) -> dict[str, float]:
-    """Every department's share of all segmented shoppers' items, from a profile table.
-
-    The size-weighted mean of the segments' shares (each segment's share is the
-    mean over its users, so this is the mean over every user).
-    """
-    weights = profiles["share"].to_numpy(dtype=np.float64)
-    return {column[len(DEPARTMENT_SHARE_PREFIX):]: float(weights @ profiles[column].to_numpy(np.float64))
-            for column in profiles.columns if column.startswith(DEPARTMENT_SHARE_PREFIX)}
 
 
 def department_shares(row: Mapping[str, Any],

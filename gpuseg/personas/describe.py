@@ -1,12 +1,24 @@
 """Descriptive names for segments no market persona fits, from their largest material differences."""
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .basket import DepartmentShare, basket_evidence, material_differences
-from .signals import TRAIT_THRESHOLD, Signal
+from ..feature_labels import feature_label
+from .basket import MATERIAL_SHARE, DepartmentShare, basket_evidence, material_differences
+from .claims import Claim, clock, later_or_earlier, part_of_day
+from .population import Population, row_hour
+from .signals import (
+    HOUR_SUBJECT,
+    HOUR_UNIT,
+    LIFT_UNIT,
+    SIGNAL_CAP,
+    TRAIT_THRESHOLD,
+    Z_UNIT,
+    feature_comparison,
+)
 
 #: At most this many departments in a descriptive name.
 MAX_NAMED_DEPARTMENTS = 2
@@ -15,82 +27,41 @@ MAX_NAMED_DEPARTMENTS = 2
 # -- descriptive names ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Trait:
-    signal: Signal
+    feature: str | None  # None: the ordering hour
+    sign: int
     high: str | None
     low: str | None
-    high_action: str | None
-    low_action: str | None
 
 
 #: Behavioural traits a descriptive name may use, in the order adjectives are written.
 _TRAITS = (
-    _Trait(Signal("z", "n_orders", "order count"), "Loyal", "Light",
-           "loyalty rewards for the most active customers",
-           "onboarding offers that build an ordering habit"),
-    _Trait(Signal("z", "days_between_mean", "days between orders", sign=-1),
-           "Frequent", "Occasional",
-           "a delivery pass that rewards frequent orders",
-           "win-back reminders timed to the usual reorder interval"),
-    _Trait(Signal("hour", None, "ordering hour"), None, None,
-           "delivery slots at the hours this segment orders",
-           "delivery slots at the hours this segment orders"),
-    _Trait(Signal("z", "weekend_ratio", "weekend share"), "Weekend", "Weekday",
-           "weekend delivery slots and weekend offers", "weekday delivery slots"),
-    _Trait(Signal("z", "organic_ratio", "organic share"), "Organic", None,
-           "organic promotions", None),
-    _Trait(Signal("z", "reorder_ratio", "reorder rate"), "Routine", "Variety-Seeking",
-           "one-click reorder of usual items", "personalised new-product recommendations"),
-    _Trait(Signal("z", "basket_size_mean", "basket size"), "Big-Basket", "Small-Basket",
-           "volume discounts on large baskets", "basket-building bundles that lift order value"),
+    _Trait("n_orders", 1, "Loyal", "Light"),
+    _Trait("days_between_mean", -1, "Frequent", "Occasional"),
+    _Trait(None, 1, None, None),
+    _Trait("weekend_ratio", 1, "Weekend", "Weekday"),
+    _Trait("organic_ratio", 1, "Organic", None),
+    _Trait("reorder_ratio", 1, "Routine", "Variety-Seeking"),
+    _Trait("basket_size_mean", 1, "Big-Basket", "Small-Basket"),
 )
 
-#: How a department reads in a name, and an action for a segment that over-buys it.
-_DEPARTMENT_FOCUS = {
-    "snacks": ("Snack", "snack multipacks and checkout add-ons"),
-    "frozen": ("Frozen-Food", "frozen-meal bundles"),
-    "beverages": ("Beverage", "beverage multipack deals"),
-    "alcohol": ("Wine & Beer", "wine and beer pairing suggestions where permitted"),
-    "pets": ("Pet-Supply", "pet-food auto-replenishment"),
-    "babies": ("Baby-Care", "baby-essentials subscriptions"),
-    "produce": ("Fresh-Produce", "seasonal produce boxes"),
-    "dairy eggs": ("Dairy", "dairy and breakfast bundles"),
-    "bakery": ("Bakery", "fresh-bakery add-ons"),
-    "deli": ("Deli", "ready-to-eat meal deals"),
-    "meat seafood": ("Meat & Seafood", "meal kits built around meat and seafood"),
-    "household": ("Household-Essentials", "household-essentials subscriptions"),
-    "personal care": ("Personal-Care", "personal-care replenishment reminders"),
-    "international": ("World-Food", "world-food discovery boxes"),
-    "breakfast": ("Breakfast", "breakfast bundles"),
-    "pantry": ("Pantry", "pantry restock offers"),
-    "canned goods": ("Canned-Goods", "canned-goods multi-buy offers"),
-    "dry goods pasta": ("Pasta & Grains", "pasta-night bundles"),
-    "bulk": ("Bulk-Bin", "bulk-bin promotions"),
+#: How a department reads in a name.
+_DEPARTMENT_NOUNS = {
+    "snacks": "Snack", "frozen": "Frozen-Food", "beverages": "Beverage", "alcohol": "Wine & Beer",
+    "pets": "Pet-Supply", "babies": "Baby-Care", "produce": "Fresh-Produce", "dairy eggs": "Dairy",
+    "bakery": "Bakery", "deli": "Deli", "meat seafood": "Meat & Seafood",
+    "household": "Household-Essentials", "personal care": "Personal-Care",
+    "international": "World-Food", "breakfast": "Breakfast", "pantry": "Pantry",
+    "canned goods": "Canned-Goods", "dry goods pasta": "Pasta & Grains", "bulk": "Bulk-Bin",
 }
 _GENERIC_NAME = "Mainstream Shoppers"
-_GENERIC_ACTIONS = ("broad seasonal promotions",
-                    "personalised recommendations from purchase history")
-
-
-def _hour_word(hour: int) -> str:
-    if hour >= 20 or hour < 4:
-        return "Late-Night"
-    if hour < 9:
-        return "Early-Morning"
-    if hour < 12:
-        return "Morning"
-    if hour < 17:
-        return "Afternoon"
-    return "Evening"
-
 
 
 @dataclass(frozen=True)
 class Description:
-    """A descriptive name, the evidence behind it, its actions and the basket it rests on."""
+    """A descriptive name, the claims behind it and the basket it rests on."""
 
     name: str
-    evidence: tuple[str, ...]
-    actions: tuple[str, ...]
+    evidence: tuple[Claim, ...]
     basket: tuple[DepartmentShare, ...]
 
 
@@ -99,7 +70,57 @@ def _joined(nouns: list[str]) -> str:
     return (" and " if any("&" in noun for noun in nouns) else " & ").join(nouns)
 
 
-def describe_segment(row: Mapping[str, Any], population_share: Mapping[str, float],
+def _trait(trait: _Trait, row: Mapping[str, Any],
+           population: Population) -> tuple[float, str, Claim] | None:
+    """A trait's strength in signal units (capped as a naming signal is), its name word and the
+    claim, when it is strong enough."""
+    if trait.feature is None:
+        shift = float(row["hour_shift"])
+        if abs(shift / HOUR_UNIT) < TRAIT_THRESHOLD:
+            return None
+        hour = row_hour(row)
+        hour = float(row["preferred_hour"]) if hour is None else hour
+        average = (hour - shift) % 24.0
+        word = part_of_day(int(row["preferred_hour"])).title()
+        return min(abs(shift) / HOUR_UNIT, SIGNAL_CAP), word, Claim(
+            "hour", HOUR_SUBJECT, "order time",
+            f"orders around {clock(hour)}, {later_or_earlier(shift)} the average shopper's "
+            f"{clock(average)}; named '{word}' ({HOUR_UNIT * TRAIT_THRESHOLD:g} h or more either "
+            "way)", {"hour": hour, "average": average, "shift": shift,
+                     "word_from": HOUR_UNIT * TRAIT_THRESHOLD})
+    z = row.get(f"z_{trait.feature}")
+    if z is None or not math.isfinite(z) or abs(z) / Z_UNIT < TRAIT_THRESHOLD:
+        return None
+    chosen = trait.high if trait.sign * z > 0 else trait.low
+    if chosen is None:
+        return None
+    word = chosen
+    detail, numbers = feature_comparison(row, population, trait.feature)
+    needed = Z_UNIT * TRAIT_THRESHOLD
+    return min(abs(z) / Z_UNIT, SIGNAL_CAP), word, Claim(
+        "feature", trait.feature, feature_label(trait.feature),
+        f"{detail}; named '{word}' ({needed:.2f} SD or more either way)",
+        {**numbers, "word_from": needed})
+
+
+def department_claim(share: DepartmentShare, *, noun: str | None) -> Claim:
+    """A department a descriptive name uses (``noun``), or the segment's material shortfall."""
+    stated = (f"{share.share:.1%} of the segment's items, {share.lift:.2f}x the average shopper's "
+              f"{share.population_share:.1%}")
+    numbers = {"share": share.share, "average": share.population_share, "lift": share.lift}
+    if noun is not None:
+        return Claim("department", share.department, share.department,
+                     f"{stated}; named '{noun}' (at least {MATERIAL_SHARE:.0%} of the segment's "
+                     f"items and {LIFT_UNIT:g}x)",
+                     {**numbers, "share_needed": MATERIAL_SHARE, "lift_needed": LIFT_UNIT})
+    return Claim("department", share.department, share.department,
+                 f"{stated}: a material shortfall ({1 / LIFT_UNIT:.2f}x or less of a department "
+                 f"that is at least {MATERIAL_SHARE:.0%} of the average shopper's items), not "
+                 "used in the name",
+                 {**numbers, "lift_at_most": 1 / LIFT_UNIT, "average_needed": MATERIAL_SHARE})
+
+
+def describe_segment(row: Mapping[str, Any], population: Population,
                      shares: Mapping[str, DepartmentShare], used: set[str]) -> Description:
     """A descriptive name from the segment's largest material differences.
 
@@ -107,8 +128,8 @@ def describe_segment(row: Mapping[str, Any], population_share: Mapping[str, floa
     ----------
     row : mapping
         One row of the profile table.
-    population_share : mapping of str to float
-        Every department's share of all shoppers' items.
+    population : Population
+        The average shopper of the same table.
     shares : mapping of str to DepartmentShare
         The segment's departments against the population's.
     used : set of str
@@ -121,36 +142,28 @@ def describe_segment(row: Mapping[str, Any], population_share: Mapping[str, floa
     Notes
     -----
     The name is built from behavioural traits of at least one signal unit
-    (``|signal| >= TRAIT_THRESHOLD``, strongest first) and from up to
+    (``TRAIT_THRESHOLD``: 0.75 SD from the average shopper, or 2 hours for
+    the ordering hour; strongest first) and from up to
     :data:`MAX_NAMED_DEPARTMENTS` departments the segment over-buys
     materially (at least 5 % of its items and 1.5x the average shopper's
     rate; :mod:`~gpuseg.personas.basket`), largest difference in share points
     first. A department bought at a high lift over a small base is never
     named. The largest material shortfall (a big department bought at 1/1.5
-    of the average rate or less) is stated in the evidence and gets an action,
-    but not a word in the name. Actions follow the traits and departments
-    the name uses.
+    of the average rate or less) is stated in the evidence, not named. Each
+    claim of the evidence states the numbers and the threshold behind its word.
     """
     traits = []
     for order, trait in enumerate(_TRAITS):
-        value, text = trait.signal.measure(row, population_share)
-        if value is None or abs(value) < TRAIT_THRESHOLD:
-            continue
-        word: str | None
-        if trait.signal.kind == "hour":
-            word = _hour_word(int(row["preferred_hour"]))
-            action = trait.high_action
-        else:
-            word = trait.high if value > 0 else trait.low
-            action = trait.high_action if value > 0 else trait.low_action
-        if word is not None:
-            traits.append((abs(value), order, word, f"{trait.signal.label}: {text}", action))
+        found = _trait(trait, row, population)
+        if found is not None:
+            strength, word, claim = found
+            traits.append((strength, order, word, claim))
     traits.sort(key=lambda t: (-t[0], t[1]))
 
     over, under = material_differences(shares)
-    focus = [s for s in over if s.department in _DEPARTMENT_FOCUS][:MAX_NAMED_DEPARTMENTS]
+    focus = [s for s in over if s.department in _DEPARTMENT_NOUNS][:MAX_NAMED_DEPARTMENTS]
     shortfall = under[0] if under else None
-    noun = _joined([_DEPARTMENT_FOCUS[s.department][0] for s in focus]) if focus else None
+    noun = _joined([_DEPARTMENT_NOUNS[s.department] for s in focus]) if focus else None
 
     if not traits and noun is None:
         options: list[tuple[str, list[Any]]] = [(_GENERIC_NAME, [])]
@@ -167,13 +180,8 @@ def describe_segment(row: Mapping[str, Any], population_share: Mapping[str, floa
     name, chosen = next(((n, c) for n, c in options if n not in used), options[0])
     if name in used:
         name = f"{name} (segment {int(row['segment'])})"
-    evidence = ([t[3] for t in chosen] + [f"department focus: {s.text()}" for s in focus]
-                + ([f"material shortfall: {shortfall.text()}"] if shortfall else []))
-    actions = ([t[4] for t in chosen if t[4]]
-               + [_DEPARTMENT_FOCUS[s.department][1] for s in focus]
-               + ([f"trial offers that bring {shortfall.department} into these baskets"]
-                  if shortfall else []))
-    return Description(
-        name=name, evidence=tuple(evidence),
-        actions=tuple(dict.fromkeys(actions)) or _GENERIC_ACTIONS,
-        basket=basket_evidence(shares, [s.department for s in focus]))
+    evidence = ([t[3] for t in chosen]
+                + [department_claim(s, noun=_DEPARTMENT_NOUNS[s.department]) for s in focus]
+                + ([department_claim(shortfall, noun=None)] if shortfall else []))
+    return Description(name=name, evidence=tuple(evidence),
+                       basket=basket_evidence(shares, [s.department for s in focus]))

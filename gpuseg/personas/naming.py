@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -67,25 +67,27 @@ from ..vocabulary import (
     FAMILY_SHOPPERS,
     HEALTH_CONSCIOUS_REGULARS,
 )
+from .actions import Action, triggered_actions
 from .basket import (
     MATERIAL_SHARE,
     DepartmentShare,
     basket_evidence,
     department_shares,
     group_share,
-    population_shares,
 )
+from .claims import Claim, joined
 from .describe import describe_segment
+from .population import Population, population
 from .signals import MATCH_THRESHOLD, SIGNAL_CAP, Signal
 
 
 @dataclass(frozen=True)
 class PersonaRule:
-    """A market persona: the signals that define it and what to do about it."""
+    """A market persona: the signals that define it (its actions follow the segment's facts,
+    :mod:`~gpuseg.personas.actions`)."""
 
     name: str
     signals: tuple[Signal, ...]
-    actions: tuple[str, ...]
 
 
 #: The five personas of this market, as explicit rules (see the module docstring for the scale).
@@ -98,9 +100,6 @@ PERSONA_RULES: tuple[PersonaRule, ...] = (
             Signal("z", "reorder_ratio", "reorder rate", weight=0.75),
             Signal("cadence", 7.0, "weekly cadence", weight=0.5),
         ),
-        actions=("organic promotions and early access to new organic lines",
-                 "wellness content and healthy recipes",
-                 "a weekly fresh-produce subscription"),
     ),
     PersonaRule(
         name=BULK_PANTRY_STOCKERS,
@@ -110,9 +109,6 @@ PERSONA_RULES: tuple[PersonaRule, ...] = (
                    "pantry, canned and household lift", core=True),
             Signal("z", "days_between_mean", "long intervals"),
         ),
-        actions=("bulk and multi-buy discounts",
-                 "pantry subscriptions with auto-replenishment",
-                 "free delivery above a large-basket threshold"),
     ),
     PersonaRule(
         name=BUSY_CONVENIENCE_SEEKERS,
@@ -123,9 +119,6 @@ PERSONA_RULES: tuple[PersonaRule, ...] = (
             Signal("z", "order_interval_cv", "irregular cadence", weight=0.75),
             Signal("z", "reorder_ratio", "lower reorder rate", weight=0.5, sign=-1),
         ),
-        actions=("quick re-order of the last basket",
-                 "late-night and same-hour delivery slots",
-                 "ready-meal and frozen bundles"),
     ),
     PersonaRule(
         name=FAMILY_SHOPPERS,
@@ -136,9 +129,6 @@ PERSONA_RULES: tuple[PersonaRule, ...] = (
             Signal("z", "dept_entropy", "broad department mix", weight=0.5),
             Signal("cadence", 14.0, "fortnightly cadence", weight=0.5),
         ),
-        actions=("family bundles and multi-packs",
-                 "baby and kids' essentials subscriptions",
-                 "weekly meal-planning offers"),
     ),
     PersonaRule(
         name=EXPLORATORY_FOODIES,
@@ -146,17 +136,13 @@ PERSONA_RULES: tuple[PersonaRule, ...] = (
             Signal("z", "dept_entropy", "broad department mix", core=True),
             Signal("z", "reorder_ratio", "low reorder rate", weight=0.75, sign=-1, core=True),
             Signal("z", "product_repeat_rate", "few repeat purchases", weight=0.75, sign=-1),
-            # The name and its actions are about food: broad, non-repeating baskets alone fit a
+            # The name is about food: broad, non-repeating baskets alone fit a
             # household or personal-care stock-up just as well.
             Signal("lift", ("international", "alcohol"), "world-food and wine lift", core=True),
             Signal("z", "weekend_ratio", "weekend shopping", weight=0.5),
         ),
-        actions=("new-product alerts",
-                 "curated discovery boxes of international and specialty foods",
-                 "weekend recipe inspiration"),
     ),
 )
-
 
 
 # -- naming ---------------------------------------------------------------------------------------
@@ -170,12 +156,13 @@ class Persona:
     name : str
         A market persona (:data:`gpuseg.vocabulary.PERSONA_NAMES`) or a
         descriptive name.
-    rule : str
-        The rule that produced the name, with its score.
-    actions : tuple of str
-        Business actions for the segment.
-    evidence : tuple of str
-        The measured signals behind the name.
+    rule : Claim
+        Why the segment has this name, with the scores it rests on.
+    actions : tuple of Action
+        Business actions, each with the fact of the segment that triggers it
+        (:mod:`~gpuseg.personas.actions`).
+    evidence : tuple of Claim
+        The measured signals behind the name, each stating its numbers.
     matched : bool
         Whether the name is a market persona.
     score : float
@@ -190,17 +177,18 @@ class Persona:
 
     segment: int
     name: str
-    rule: str
-    actions: tuple[str, ...]
-    evidence: tuple[str, ...]
+    rule: Claim
+    actions: tuple[Action, ...]
+    evidence: tuple[Claim, ...]
     matched: bool
     score: float
     scores: dict[str, float]
     basket: tuple[DepartmentShare, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"segment": self.segment, "name": self.name, "rule": self.rule,
-                "actions": list(self.actions), "evidence": list(self.evidence),
+        return {"segment": self.segment, "name": self.name, "rule": self.rule.to_dict(),
+                "actions": [action.to_dict() for action in self.actions],
+                "evidence": [claim.to_dict() for claim in self.evidence],
                 "matched": self.matched, "score": finite_or_none(self.score),
                 "scores": {k: finite_or_none(v) for k, v in self.scores.items()},
                 "basket": [share.to_dict() for share in self.basket]}
@@ -218,40 +206,63 @@ NAME_MARGIN = 0.1
 class _Fit:
     score: float
     eligible: bool
-    evidence: tuple[str, ...]
+    evidence: tuple[Claim, ...]
     failed_core: tuple[str, ...]
+    #: The numbers behind ``failed_core``: a core signal's value, a core group's share of items.
+    failed_numbers: dict[str, float]
+    #: (label, signal, weight) of each measured signal: what the score is the weighted mean of.
+    terms: tuple[tuple[str, float, float], ...]
 
 
-def _evaluate(rule: PersonaRule, row: Mapping[str, Any], population_share: Mapping[str, float],
+def _evaluate(rule: PersonaRule, row: Mapping[str, Any], population: Population,
               shares: Mapping[str, DepartmentShare]) -> _Fit:
     total, weights, evidence, failed_core = 0.0, 0.0, [], []
+    failed_numbers: dict[str, float] = {}
+    terms = []
     for signal in rule.signals:
-        value, text = signal.measure(row, population_share)
+        value, claim = signal.measure(row, population)
         if value is None:
-            evidence.append(f"{signal.label}: {text}")
+            evidence.append(claim)
             if signal.core:
-                failed_core.append(signal.label)
+                failed_core.append(f"{signal.label} not measured")
             continue
         if signal.core and value <= 0:
-            failed_core.append(signal.label)
+            failed_core.append(f"{signal.label} signal {value:+.2f}, not above 0")
+            failed_numbers[f"core:{signal.label}"] = value
         elif signal.core and signal.kind == "lift":
             # A persona that rests on departments needs them to be a material part of the
             # basket, not only a high lift over a small base (see basket.py).
-            material = group_share(shares, signal.target)
-            text += f"; together {material:.1%} of the segment's items"
+            claim, material = _material(claim, signal, shares)
             if material < MATERIAL_SHARE:
-                failed_core.append(f"{signal.label} not material ({material:.1%} of items < "
-                                   f"{MATERIAL_SHARE:.0%})")
-        evidence.append(f"{signal.label}: {text}")
+                failed_core.append(f"{signal.label} not material ({material:.1%} of items, "
+                                   f"{MATERIAL_SHARE:.0%} needed)")
+                failed_numbers["share_above"] = material
+        evidence.append(claim)
+        terms.append((signal.label, value, signal.weight))
         total += signal.weight * value
         weights += signal.weight
     score = total / weights if weights else -math.inf
     return _Fit(score=score, eligible=score >= MATCH_THRESHOLD and not failed_core,
-                evidence=tuple(evidence), failed_core=tuple(failed_core))
+                evidence=tuple(evidence), failed_core=tuple(failed_core),
+                failed_numbers=failed_numbers, terms=tuple(terms))
+
+
+def _material(claim: Claim, signal: Signal, shares: Mapping[str, DepartmentShare]
+              ) -> tuple[Claim, float]:
+    """A core department group's claim with its material share stated, and that share."""
+    above = [d for d in signal.target if d in shares and math.isfinite(shares[d].lift)
+             and shares[d].lift > 1.0]
+    material = group_share(shares, signal.target)
+    stated = (f"the departments bought above the average rate ({joined(above)}) together "
+              f"{material:.1%} of the segment's items" if above
+              else "no department of the group is bought above the average rate")
+    return replace(claim, detail=f"{claim.detail}; {stated} ({MATERIAL_SHARE:.0%} needed)",
+                   numbers={**claim.numbers, "share_above": material,
+                            "needed": MATERIAL_SHARE}), material
 
 
 def name_segments(profiles: pd.DataFrame,
-                  withheld: Mapping[int, str] | None = None) -> list[Persona]:
+                  withheld: Mapping[int, Claim] | None = None) -> list[Persona]:
     """Name every segment of a profile table (see the module docstring for the rules).
 
     Parameters
@@ -263,14 +274,15 @@ def name_segments(profiles: pd.DataFrame,
         ``days_between_mean``). Departments missing from the catalog make
         their signals unmeasurable: dropped from a score, or, for a core
         signal, the persona cannot be claimed.
-    withheld : mapping of int to str, optional
-        Segments (by ``segment`` number) that get no persona name, with why; they
-        are named from their own traits.
+    withheld : mapping of int to Claim, optional
+        Segments (by ``segment`` number) that get no persona name, with the claim
+        saying why (kind ``rule_withheld``); they are named from their own traits.
 
     Returns
     -------
     list of Persona
-        One per row, in row order; no name appears twice.
+        One per row, in row order; no name appears twice. Every segment's
+        actions are those its facts trigger (:func:`~gpuseg.personas.actions.triggered_actions`).
     """
     from scipy.optimize import linear_sum_assignment
 
@@ -278,10 +290,10 @@ def name_segments(profiles: pd.DataFrame,
     missing = [c for c in required if c not in profiles.columns]
     if missing:
         raise GpusegError(f"name_segments needs the profile columns {', '.join(missing)}")
-    population_share = population_shares(profiles)
+    average = population(profiles)
     rows = profiles.to_dict("records")
-    shares = [department_shares(row, population_share) for row in rows]
-    fits = [[_evaluate(rule, row, population_share, row_shares) for rule in PERSONA_RULES]
+    shares = [department_shares(row, average.departments) for row in rows]
+    fits = [[_evaluate(rule, row, average, row_shares) for rule in PERSONA_RULES]
             for row, row_shares in zip(rows, shares)]
     scores = np.array([[fit.score for fit in row_fits] for row_fits in fits])
     eligible = np.array([[fit.eligible for fit in row_fits] for row_fits in fits], dtype=bool)
@@ -294,13 +306,22 @@ def name_segments(profiles: pd.DataFrame,
     penalty = 1.0 + 2.0 * SIGNAL_CAP * len(rows)
     cost = np.where(eligible, -np.nan_to_num(scores, neginf=-SIGNAL_CAP), penalty)
     assigned = {int(r): int(c) for r, c in zip(*linear_sum_assignment(cost)) if eligible[r, c]}
+    # The other segments' "taken by" claims name the matching's winner, named or not.
+    matching = dict(assigned)
     for r, c in list(assigned.items()):
         margin = persona_margin(scores, eligible, r, c)
         if margin < NAME_MARGIN:
             del assigned[r]
-            why_not[r] = (f"{PERSONA_RULES[c].name} wins by only {margin:.2f} (< "
-                          f"{NAME_MARGIN:g}) over the threshold, the segment's next persona or "
-                          "another segment")
+            name = PERSONA_RULES[c].name
+            why_not[r] = Claim(
+                "rule_withheld", name, "persona withheld",
+                f"{name} scores {scores[r, c]:.2f} but wins by only {margin:.2f} over the "
+                f"{MATCH_THRESHOLD:.2f} needed, the segment's next persona and any other segment "
+                f"fitting it ({NAME_MARGIN:g} needed); named from its own traits and material "
+                "differences",
+                {"score": float(scores[r, c]), "threshold": MATCH_THRESHOLD,
+                 "margin": margin, "margin_needed": NAME_MARGIN})
+    largest = int(np.argmax(profiles["share"].to_numpy()))
 
     personas: list[Persona | None] = [None] * len(rows)
     used_names = set()
@@ -308,23 +329,22 @@ def name_segments(profiles: pd.DataFrame,
         rule, fit = PERSONA_RULES[c], fits[r][c]
         used_names.add(rule.name)
         personas[r] = Persona(
-            segment=int(rows[r]["segment"]), name=rule.name,
-            rule=(f"{rule.name}: score {fit.score:.2f} >= {MATCH_THRESHOLD:.2f} with every core "
-                  f"trait ({', '.join(s.label for s in rule.signals if s.core)}) above the "
-                  "population"),
-            actions=rule.actions, evidence=fit.evidence, matched=True, score=float(fit.score),
+            segment=int(rows[r]["segment"]), name=rule.name, rule=_matched_rule(rule, fit),
+            actions=triggered_actions(rows[r], average, shares[r], largest=r == largest),
+            evidence=fit.evidence, matched=True, score=float(fit.score),
             scores=_score_map(scores[r]), basket=_persona_basket(rule, shares[r]))
     for r, row in enumerate(rows):
         if personas[r] is not None:
             continue
-        described = describe_segment(row, population_share, shares[r], used_names)
+        described = describe_segment(row, average, shares[r], used_names)
         used_names.add(described.name)
         best = int(np.argmax(scores[r]))
         personas[r] = Persona(
             segment=int(row["segment"]), name=described.name,
-            rule=(f"{why_not[r]}; named from its own traits and material differences"
-                  if r in why_not else _unmatched_rule(fits[r], scores[r], eligible[r])),
-            actions=described.actions, evidence=described.evidence, matched=False,
+            rule=(why_not[r] if r in why_not
+                  else _unmatched_rule(fits, scores, eligible, matching, r, rows)),
+            actions=triggered_actions(row, average, shares[r], largest=r == largest),
+            evidence=described.evidence, matched=False,
             score=float(scores[r][best]), scores=_score_map(scores[r]), basket=described.basket)
     return [p for p in personas if p is not None]
 
@@ -351,18 +371,47 @@ def persona_margin(scores: np.ndarray, eligible: np.ndarray, r: int, c: int) -> 
     return score - max(rivals)
 
 
-def _unmatched_rule(row_fits: list[_Fit], row_scores: np.ndarray,
-                    row_eligible: np.ndarray) -> str:
-    best = int(np.argmax(row_scores))
-    best_rule, best_fit = PERSONA_RULES[best], row_fits[best]
-    if row_eligible.any():
-        taken = [PERSONA_RULES[c].name for c in np.flatnonzero(row_eligible)]
-        went = "that name went" if len(taken) == 1 else "those names went"
-        return (f"fits {', '.join(taken)}, but {went} to segments that fit better; "
-                "named from its own traits and material differences")
-    why = (f"core trait not met: {', '.join(best_fit.failed_core)}"
-           if best_fit.failed_core else f"score {best_fit.score:.2f} < {MATCH_THRESHOLD:.2f}")
-    return (f"no persona rule fits (closest: {best_rule.name}, {why}); "
-            "named from its own traits and material differences")
+def _matched_rule(rule: PersonaRule, fit: _Fit) -> Claim:
+    terms = ", ".join(f"{label} {value:+.2f}" + ("" if weight == 1 else f" x{weight:g}")
+                      for label, value, weight in fit.terms)
+    core = "; ".join(s.label for s in rule.signals if s.core)
+    return Claim("rule", rule.name, rule.name,
+                 f"score {fit.score:.2f}, at least {MATCH_THRESHOLD:.2f} needed: the weighted "
+                 f"mean of its signals ({terms}); every core signal ({core}) is above 0",
+                 {"score": fit.score, "threshold": MATCH_THRESHOLD})
 
 
+def _unmatched_rule(fits: list[list[_Fit]], scores: np.ndarray, eligible: np.ndarray,
+                    assigned: Mapping[int, int], r: int, rows: list[dict[str, Any]]) -> Claim:
+    if eligible[r].any():
+        winner_of = {c: w for w, c in assigned.items()}
+        parts, numbers = [], {"threshold": MATCH_THRESHOLD}
+        for c in np.flatnonzero(eligible[r]):
+            name, w = PERSONA_RULES[c].name, winner_of[int(c)]
+            winner = int(rows[w]["segment"])
+            # The assignment maximises the total score, so the winner may score less here.
+            how = ("fits it at least as well" if scores[w][c] >= scores[r][c] else
+                   "was given it so that the segments' scores are highest in total")
+            parts.append(f"{name} (score {scores[r][c]:.2f}, at least {MATCH_THRESHOLD:.2f} "
+                         f"needed), but segment {winner} {how} (score {scores[w][c]:.2f})")
+            numbers.update({f"score:{name}": float(scores[r][c]),
+                            f"winner_segment:{name}": float(winner),
+                            f"winner_score:{name}": float(scores[w][c])})
+        taken = [PERSONA_RULES[c].name for c in np.flatnonzero(eligible[r])]
+        return Claim("rule_taken", ", ".join(taken), "persona taken",
+                     f"fits {'; and '.join(parts)}; named from its own traits and material "
+                     "differences", numbers)
+    best = int(np.argmax(scores[r]))
+    rule, fit = PERSONA_RULES[best], fits[r][best]
+    if not math.isfinite(fit.score):
+        scored = "cannot be scored: none of its signals is measured in this run"
+    else:
+        scored = f"scores {fit.score:.2f}" + (f", under the {MATCH_THRESHOLD:.2f} needed"
+                                              if fit.score < MATCH_THRESHOLD else "")
+    # "; " between the reasons: each may hold commas of its own ("-0.35, not above 0").
+    failed = (f"; core signal{'s' if len(fit.failed_core) > 1 else ''} not met: "
+              f"{'; '.join(fit.failed_core)}" if fit.failed_core else "")
+    return Claim("no_rule", rule.name, "no persona rule fits",
+                 f"the closest, {rule.name}, {scored}{failed}; named from its own traits and "
+                 "material differences",
+                 {"score": fit.score, "threshold": MATCH_THRESHOLD, **fit.failed_numbers})

@@ -25,9 +25,14 @@ DEPARTMENT_LIFT_PREFIX = "dept_lift_"
 MIN_POPULATION_SHARE = 0.005
 TOP_AISLES = 5
 TOP_DEPARTMENTS = 3
+#: A segment's volume: its users' orders and items, and their shares of every segmented user's
+#: (items per user are ``n_orders * basket_size_mean``, the user's product rows).
+VOLUME_COLUMNS = ("orders", "items", "order_share", "item_share")
 
 #: Columns the profile (and so the naming rules) cannot do without.
 _REQUIRED_FEATURES = ("hour_sin", "hour_cos", "days_between_mean")
+#: The features a segment's orders and items are summed from.
+_VOLUME_FEATURES = ("n_orders", "basket_size_mean")
 
 
 # -- profiles ----------------------------------------------------------------------------------
@@ -72,7 +77,10 @@ def profile_segments(features: Any, labels: Any, backend: Backend, *,
           departments;
         - ``z_<feature>`` for every behavioural feature: the standardised
           mean difference (segment mean - population mean) / population SD
-          (0 where the SD is 0).
+          (0 where the SD is 0);
+        - ``orders``, ``items``, ``order_share``, ``item_share``: the
+          segment's orders and items and their shares of all segmented
+          users' (when ``n_orders`` and ``basket_size_mean`` are present).
 
     Raises
     ------
@@ -87,11 +95,18 @@ def profile_segments(features: Any, labels: Any, backend: Backend, *,
         raise GpusegError(
             f"labels ({labels.shape[0]}) and feature rows ({features.shape[0]}) differ in length")
     grouped = features.assign(segment=labels).groupby("segment", sort=True)
+    volume = None
+    if all(c in behavioural for c in _VOLUME_FEATURES):
+        items = features["n_orders"] * features["basket_size_mean"]
+        sums = (features[["n_orders"]].assign(items=items, segment=labels)
+                .groupby("segment", sort=True).sum())
+        volume = backend.to_host(sums).to_numpy(dtype=np.float64)
     # The grouped means and population moments are K- and feature-sized: the one host step.
     return profiles_from_moments(
         backend.to_host(grouped.mean()), backend.to_host(grouped.size()),
         backend.to_host(features.mean()), backend.to_host(features.std(ddof=0)),
-        aisles=aisles, departments=departments, aisle_department=aisle_department)
+        aisles=aisles, departments=departments, aisle_department=aisle_department,
+        volume=volume)
 
 
 def segment_moments(backend: Backend, X: Any, labels: Any, k: int) -> np.ndarray:
@@ -102,10 +117,34 @@ def segment_moments(backend: Backend, X: Any, labels: Any, k: int) -> np.ndarray
                             np.float64)
 
 
+def segment_volume(backend: Backend, X: Any, labels: Any, k: int, *, orders: int,
+                   basket: int) -> np.ndarray:
+    """A block's orders and items per segment: (k, 2) on the host.
+
+    ``orders`` and ``basket`` are the positions of ``n_orders`` and
+    ``basket_size_mean`` among the columns of ``X``; a user's items are their
+    product.
+    """
+    xp = backend.xp
+    volume = xp.stack([X[:, orders], X[:, orders] * X[:, basket]], axis=1)
+    sums, _ = segment_sums(volume, labels.astype(xp.int64), k, xp=xp)
+    return backend.to_numpy(sums, np.float64)
+
+
+def volume_positions(feature_names: Sequence[str]) -> dict[str, int] | None:
+    """``{"orders": i, "basket": j}``: where :func:`segment_volume` reads its columns (``None``
+    when the features lack them)."""
+    names = list(feature_names)
+    if not all(c in names for c in _VOLUME_FEATURES):
+        return None
+    return {"orders": names.index("n_orders"), "basket": names.index("basket_size_mean")}
+
+
 def profiles_from_moments(means: pd.DataFrame, sizes: pd.Series, population_mean: pd.Series,
                           population_sd: pd.Series, *, aisles: Mapping[int, str],
                           departments: Mapping[int, str],
-                          aisle_department: Mapping[int, int]) -> pd.DataFrame:
+                          aisle_department: Mapping[int, int],
+                          volume: np.ndarray | None = None) -> pd.DataFrame:
     """The profiles of :func:`profile_segments` from the per-segment and population moments.
 
     Everything a profile says follows from these host tables, so a run that
@@ -121,6 +160,9 @@ def profiles_from_moments(means: pd.DataFrame, sizes: pd.Series, population_mean
         Mean and population standard deviation (ddof 0) of every feature.
     aisles, departments, aisle_department
         As :func:`profile_segments`.
+    volume : numpy.ndarray, optional
+        Orders and items of each segment, (K, 2) by segment
+        (:func:`segment_volume`); gives the :data:`VOLUME_COLUMNS`.
 
     Returns
     -------
@@ -170,6 +212,11 @@ def profiles_from_moments(means: pd.DataFrame, sizes: pd.Series, population_mean
         sd = float(population_sd[column])
         difference = table[column] - float(population_mean[column])
         table[f"z_{column}"] = difference / sd if sd > 0 else np.zeros_like(difference)
+    if volume is not None:
+        volume = np.asarray(volume, dtype=np.float64)
+        table["orders"], table["items"] = volume[:, 0], volume[:, 1]
+        table["order_share"] = volume[:, 0] / volume[:, 0].sum()
+        table["item_share"] = volume[:, 1] / volume[:, 1].sum()
     return pd.DataFrame(table)
 
 

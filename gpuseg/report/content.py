@@ -19,11 +19,12 @@ from ..cluster.certainty import SegmentReproducibility
 from ..cluster.kchoice import RULE as KCHOICE_RULE
 from ..cluster.refits import DISSOLVES_BELOW, REFIT_SHARE, WEAK_BELOW
 from ..explain.importance import CLEAR_DROP
-from ..explain.readable import BEHAVIOUR_LABELS
 from ..explain.rules import SegmentRules
+from ..feature_labels import feature_label as behaviour_label
 from ..features import AISLE_COLUMN_PREFIX, aisle_id
 from ..numerics.arrays import finite_or_none
 from ..personas import Persona
+from ..personas.actions import BASELINE
 from ..result import SegmentationResult
 
 #: Behavioural features on the radar, in drawing order, with their axis labels.
@@ -262,7 +263,7 @@ def feature_label(name: str, aisle_names: Mapping[int, str]) -> str:
     if name.startswith(AISLE_COLUMN_PREFIX):
         aisle = aisle_id(name)
         return f"aisle: {aisle_names.get(aisle, aisle)}"
-    return BEHAVIOUR_LABELS.get(name, (name.replace("_", " "), ""))[0]
+    return behaviour_label(name)
 
 
 def eta_squared_table(result: SegmentationResult) -> pd.Series:
@@ -339,3 +340,75 @@ def segment_table(result: SegmentationResult) -> pd.DataFrame:
 def timings_table(result: SegmentationResult) -> pd.Series:
     """Wall seconds per stage, in the order the stages ran."""
     return pd.Series(dict(result.timings), dtype=float)
+
+
+def between_guidance(result: SegmentationResult) -> pd.DataFrame:
+    """Per segment: its shoppers between personas, where they lean, and the actions they can share.
+
+    Columns: ``segment``, ``persona``, ``between`` (shoppers with membership
+    below :data:`~gpuseg.cluster.BETWEEN_PERSONAS`), ``between_share`` (of the
+    segment), ``second`` / ``second_persona`` (their most common second
+    segment; the segment's most common one where none is between), ``shared``
+    (the actions of both segments; where they share none, broad campaigns).
+    """
+    names = persona_names(result)
+    actions = {p.segment: {a.key: a.text for a in p.actions if a.key != BASELINE}
+               for p in personas(result)}
+    segments = result.segments
+    rows = []
+    for j, name in enumerate(names):
+        users = segments[segments["segment"] == j]
+        between = users[users["membership"] < BETWEEN_PERSONAS]
+        second = int((between if len(between) else users)["second_segment"].mode().iloc[0])
+        own, other = actions.get(j, {}), actions.get(second, {})
+        shared = [text for key, text in own.items() if key in other]
+        rows.append({"segment": j, "persona": name, "between": len(between),
+                     "between_share": len(between) / max(len(users), 1), "second": second,
+                     "second_persona": names[second],
+                     "shared": "; ".join(shared) or "none shared: broad campaigns"})
+    return pd.DataFrame(rows)
+
+
+#: The map's outer ring: shoppers farther from the fitted shoppers' median than this quantile of
+#: the fitted shoppers' own distances.
+OUTER_RING_QUANTILE = 0.9
+#: Placed shoppers at least this many times over-represented in the outer ring make a halo.
+HALO_RATIO = 1.5
+
+
+def placed_users(result: SegmentationResult) -> np.ndarray | None:
+    """Which shoppers the map placed onto a layout fitted on others (a mask over the segments
+    table); ``None`` when every mapped shopper was fitted or the map did not run."""
+    umap = result.metrics.umap
+    if umap is None or umap.fitted is None or "umap_x" not in result.segments:
+        return None
+    coords = result.segments[["umap_x", "umap_y"]].to_numpy(dtype=np.float64)
+    placed = np.isfinite(coords).all(axis=1)
+    placed[np.asarray(umap.fitted, dtype=np.int64)] = False
+    return placed if placed.any() else None
+
+
+def placement(result: SegmentationResult) -> dict[str, float] | None:
+    """Where the map's placed shoppers (outside the layout's fit sample) landed.
+
+    Returns ``None`` when every mapped shopper was fitted; otherwise
+    ``fitted`` and ``placed`` (shoppers), ``placed_share`` (of the mapped) and
+    ``outer_ring_share`` (of the shoppers in the outer ring: farther from the
+    fitted shoppers' median point than :data:`OUTER_RING_QUANTILE` of the
+    fitted shoppers are), and ``halo`` (1.0 when the outer ring holds at least
+    :data:`HALO_RATIO` times the placed share).
+    """
+    placed = placed_users(result)
+    if placed is None:
+        return None
+    coords = result.segments[["umap_x", "umap_y"]].to_numpy(dtype=np.float64)
+    mapped = np.isfinite(coords).all(axis=1)
+    fitted = mapped & ~placed
+    centre = np.median(coords[fitted], axis=0)
+    radius = np.linalg.norm(coords - centre, axis=1)
+    outer = mapped & (radius >= np.quantile(radius[fitted], OUTER_RING_QUANTILE))
+    placed_share = float(placed[mapped].mean())
+    outer_share = float(placed[outer].mean())
+    return {"fitted": float(fitted.sum()), "placed": float(placed.sum()),
+            "placed_share": placed_share, "outer_ring_share": outer_share,
+            "halo": float(outer_share >= HALO_RATIO * placed_share)}

@@ -21,6 +21,12 @@ from matplotlib.ticker import PercentFormatter
 
 #: Pixel density of the saved PNGs: sharp on a laptop screen, small enough to embed.
 DPI = 110
+#: Fitted and placed shoppers on the map's second panel: colours no segment has.
+FITTED_COLOR = "#b8c2cc"
+PLACED_COLOR = "#e8590c"
+#: The dendrogram's clusters below the cut: greys, so that no colour suggests a KMeans segment.
+TREE_COLORS = ("#1f2933", "#7b8794")
+ABOVE_CUT_COLOR = "#cbd2d9"
 WEEKDAYS = ("Sat", "Sun", "Mon", "Tue", "Wed", "Thu", "Fri")  # Instacart's order_dow 0..6
 
 
@@ -65,13 +71,19 @@ def segment_sizes(names: Sequence[str], sizes: Sequence[int] | np.ndarray) -> Fi
 
 
 def umap_map(x: np.ndarray, y: np.ndarray, labels: np.ndarray, names: Sequence[str],
-             subtitle: str) -> Figure:
-    """Scatter of the 2-D UMAP coordinates coloured by segment; NaN rows (not embedded) are skipped."""
+             subtitle: str, placed: np.ndarray | None = None) -> Figure:
+    """Scatter of the 2-D UMAP coordinates coloured by segment; NaN rows (not embedded) are skipped.
+
+    With ``placed`` (a mask of the users placed onto a layout fitted on the
+    others), a second panel draws the fitted users grey and the placed ones
+    orange, so that what placement does to the map can be seen.
+    """
     embedded = np.isfinite(x) & np.isfinite(y)
+    shown = None if placed is None else np.asarray(placed, dtype=bool)[embedded]
     x, y, labels = x[embedded], y[embedded], labels[embedded]
     colors = np.asarray(segment_colors(len(names)))
-    figure = new_figure(8, 6.5)
-    ax = figure.add_subplot()
+    figure = new_figure(8 if shown is None else 14, 6.5)
+    ax = figure.add_subplot(1, 1 if shown is None else 2, 1)
     # Shuffled drawing order so that no segment is painted over another wholesale.
     order = np.random.default_rng(0).permutation(x.size)
     size = float(np.clip(20_000 / max(x.size, 1), 0.3, 8))
@@ -82,6 +94,17 @@ def umap_map(x: np.ndarray, y: np.ndarray, labels: np.ndarray, names: Sequence[s
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(f"UMAP map of the shoppers ({subtitle})", fontsize=11)
+    if shown is not None:
+        where = figure.add_subplot(1, 2, 2, sharex=ax, sharey=ax)
+        where.scatter(x[order], y[order], c=np.where(shown[order], PLACED_COLOR, FITTED_COLOR),
+                      s=size, linewidths=0, alpha=0.7, rasterized=True)
+        where.legend(handles=[Patch(color=FITTED_COLOR, label=f"fitted ({(~shown).sum():,})"),
+                              Patch(color=PLACED_COLOR, label=f"placed ({shown.sum():,})")],
+                     loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=2, frameon=False,
+                     fontsize=9)
+        where.set_xticks([])
+        where.set_yticks([])
+        where.set_title("Shoppers the layout was fitted on, and those placed onto it", fontsize=11)
     return figure
 
 
@@ -358,21 +381,43 @@ def top_aisles(lifts: Sequence[pd.Series], names: Sequence[str]) -> Figure:
 
 
 def dendrogram(linkage: np.ndarray, k: int, leaves: int = 40) -> Figure:
-    """Ward dendrogram, truncated to its last ``leaves`` merges, coloured at the K-cluster cut."""
+    """Ward dendrogram, truncated to its last ``leaves`` merges, cut into ``k`` clusters.
+
+    The clusters below the cut alternate between two greys (:data:`TREE_COLORS`):
+    they are the tree's own, not the KMeans segments, so they take none of the
+    segments' colours.
+    """
     from scipy.cluster.hierarchy import dendrogram as draw_dendrogram
+    from scipy.cluster.hierarchy import fcluster
 
     figure = new_figure(10, 4.5)
     ax = figure.add_subplot()
+    n = linkage.shape[0] + 1
     heights = np.sort(linkage[:, 2])
     # Any height strictly between the (k-1)-th and k-th highest merges cuts the tree into k.
     cut = (heights[-k] + heights[-k + 1]) / 2 if 2 <= k <= heights.size else None
-    # scipy's own link colours: hierarchical clusters are not numbered like the KMeans segments.
-    draw_dendrogram(linkage, ax=ax, truncate_mode="lastp", p=leaves, color_threshold=cut,
-                    above_threshold_color="#555555", no_labels=True)
+    cluster_of_leaf = (fcluster(linkage, k, criterion="maxclust") if cut is not None
+                       else np.ones(n, dtype=np.int64))
+    # Each merge below the cut joins leaves of one cluster: its first leaf says which.
+    first_leaf = np.empty(2 * n - 1, dtype=np.int64)
+    first_leaf[:n] = np.arange(n)
+    for i, (left, _, _, _) in enumerate(linkage):
+        first_leaf[n + i] = first_leaf[int(left)]
+    # Neighbouring clusters, in the order the tree draws them, take alternate greys.
+    drawn = draw_dendrogram(linkage, no_plot=True)["leaves"]
+    order = {c: rank for rank, c in enumerate(dict.fromkeys(cluster_of_leaf[drawn]))}
+
+    def color(link: int) -> str:
+        if cut is not None and link >= n and linkage[link - n, 2] > cut:
+            return ABOVE_CUT_COLOR
+        return TREE_COLORS[order[cluster_of_leaf[first_leaf[link]]] % len(TREE_COLORS)]
+
+    draw_dendrogram(linkage, ax=ax, truncate_mode="lastp", p=leaves, link_color_func=color,
+                    no_labels=True)
     if cut is not None:
         ax.axhline(cut, color="crimson", linestyle="--", linewidth=1, label=f"cut into {k} clusters")
         ax.legend(fontsize=9)
     ax.set_ylabel("Ward merge distance")
-    ax.set_title(f"Hierarchical clustering (Ward) of {linkage.shape[0] + 1:,} micro-clusters, "
-                 f"last {min(leaves, linkage.shape[0] + 1)} merges shown")
+    ax.set_title(f"Hierarchical clustering (Ward) of {n:,} micro-clusters, "
+                 f"last {min(leaves, n)} merges shown")
     return figure

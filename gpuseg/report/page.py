@@ -13,7 +13,7 @@ import base64
 import hashlib
 import math
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -24,10 +24,14 @@ from ..cluster import BETWEEN_PERSONAS
 from ..cluster.certainty import SegmentReproducibility
 from ..explain.rules import MAX_DEPTH as RULE_TREE_DEPTH
 from ..explain.rules import SegmentRules
-from ..personas import MATERIAL_SHARE
+from ..personas import MATERIAL_SHARE, Action, Claim
 from ..personas.basket import DepartmentShare
 from ..result import SegmentationResult
-from . import content, figures
+from . import content, figures, guide
+from .html import number as _number
+from .html import percent as _percent
+from .html import section as _section
+from .html import table as _table
 
 REPORT_FILE = "report.html"
 FIGURES_DIR = "figures"
@@ -63,9 +67,21 @@ p.lead, .muted { color: var(--muted); }
 figure { margin: 16px 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 4px; }
 figcaption { font-size: 13px; color: var(--muted); margin-top: 4px; }
-table { border-collapse: collapse; margin: 8px 0; font-size: 13px; }
-th, td { border-bottom: 1px solid var(--line); padding: 4px 10px; text-align: right; }
+table { border-collapse: collapse; margin: 8px 0; font-size: 13px; max-width: 100%; }
+th, td { border-bottom: 1px solid var(--line); padding: 4px 10px; text-align: right;
+         vertical-align: top; }
+td { white-space: nowrap; }
+th { vertical-align: bottom; overflow-wrap: break-word; }
 th.text, td.text { text-align: left; }
+td.text { white-space: normal; overflow-wrap: break-word; }
+p, li, dd, dt, figcaption, summary, h1, h2, h3 { overflow-wrap: break-word; }
+.persona table { width: 100%; }
+.term { text-decoration: underline dotted; cursor: help; }
+ul.actions li { margin-bottom: 4px; }
+.glossary dt { font-weight: 600; margin-top: 8px; } .glossary dd { margin: 0 0 0 18px; }
+.columns { display: grid; grid-template-columns: repeat(auto-fill, minmax(260px, 1fr)); gap: 10px;
+           align-items: start; }
+@media (max-width: 900px) { main { padding: 16px 16px 48px; } th, td { padding: 4px 6px; } }
 .personas { display: grid; grid-template-columns: repeat(auto-fill, minmax(320px, 1fr)); gap: 14px; }
 .persona { border: 1px solid var(--line); border-top: 6px solid var(--segment); border-radius: 6px;
            padding: 12px 14px; }
@@ -77,7 +93,8 @@ pre { background: var(--panel); padding: 10px; overflow-x: auto; font-size: 12px
 """
 
 
-def write_report(result: SegmentationResult, folder: str | os.PathLike) -> Path:
+def write_report(result: SegmentationResult, folder: str | os.PathLike, *,
+                 customer_lists: Mapping[int, str] | None = None) -> Path:
     """Draw the figures of ``result`` and write ``figures/*.png`` and ``report.html`` into ``folder``.
 
     Parameters
@@ -85,6 +102,11 @@ def write_report(result: SegmentationResult, folder: str | os.PathLike) -> Path:
     result : SegmentationResult
     folder : path
         Created if missing; files already there with the same names are replaced.
+    customer_lists : mapping of int to str, optional
+        Each segment's customer list, relative to ``folder``
+        (:func:`gpuseg.customers.write_customer_lists`): each card links its
+        segment's. The links are the page's only references to other files,
+        and relative, so they hold when the folder is moved.
 
     Returns
     -------
@@ -94,7 +116,7 @@ def write_report(result: SegmentationResult, folder: str | os.PathLike) -> Path:
     folder = Path(folder)
     (folder / FIGURES_DIR).mkdir(parents=True, exist_ok=True)
     images = _FigureWriter(folder / FIGURES_DIR)
-    page = _render(result, images)
+    page = _render(result, images, customer_lists or {})
     path = folder / REPORT_FILE
     path.write_text(page, encoding="utf-8")
     return path
@@ -114,17 +136,21 @@ class _FigureWriter:
                 f"<figcaption>{escape(caption)}</figcaption></figure>")
 
 
-def _render(result: SegmentationResult, figure: _FigureWriter) -> str:
+def _render(result: SegmentationResult, figure: _FigureWriter,
+            customer_lists: Mapping[int, str]) -> str:
     names = content.persona_names(result)
     head = content.headline(result)
     sections = [
         _header(result, head),
         _section("Segments", _segments(result, names, figure)),
-        _section("Personas and what to do about them", _personas(result, names)),
-        _section("How sure is each assignment", _memberships(result, figure)),
+        _section("Personas and what to do about them", _personas(result, names, customer_lists)),
+        _section("How sure is each assignment",
+                 _memberships(result, figure)
+                 + guide.between_personas(content.between_guidance(result), customer_lists)),
         _section("The map", _map(result, names, figure)),
         _section("How the segments differ", _profiles(result, names, figure)),
         _section("How good is the segmentation", _validation(result, names, head, figure)),
+        _section("Glossary", guide.glossary()),
         _section("Run details", _details(result)),
     ]
     digest = base64.b64encode(hashlib.sha256(_IMAGE_CHECK_SCRIPT.encode()).digest()).decode()
@@ -203,7 +229,8 @@ def _segments(result: SegmentationResult, names: list[str], figure: _FigureWrite
             + _table(header, rows, escaped=True))
 
 
-def _personas(result: SegmentationResult, names: list[str]) -> str:
+def _personas(result: SegmentationResult, names: list[str],
+              customer_lists: Mapping[int, str]) -> str:
     profiles = result.profiles.set_index("segment")
     colors = figures.segment_colors(len(names))
     rules = {entry.segment: entry for entry in content.segment_rules(result)}
@@ -217,14 +244,16 @@ def _personas(result: SegmentationResult, names: list[str]) -> str:
         cards.append(
             f'<div class="persona" style="--segment: {colors[j]}">'
             f"<h3>{j}: {escape(persona.name)}</h3>"
-            f'<p class="muted">{int(row["size"]):,} shoppers ({row["share"]:.0%}); orders around '
+            f'<p class="muted">{_volume(row)}; orders around '
             f'{int(row["preferred_hour"]):02d}:00, {row["weekend_share"]:.0%} at the weekend</p>'
             f"{_comes_back(comes_back[j])}"
             f"<p><b>Over-buys</b> {departments}<br><b>Top aisles</b> {aisles}</p>"
-            f"<b>Actions</b>{_list(persona.actions)}"
+            f"<b>Actions</b>{_actions(persona.actions)}"
             f"<b>Who is in it</b>{_rules(rules.get(j))}"
-            f"<details><summary>Why this name</summary><p>{escape(persona.rule)}</p>"
-            f"{_list(persona.evidence)}{_basket(persona.basket)}</details></div>")
+            f"{_customer_list(customer_lists.get(j), int(row['size']))}"
+            f"<details><summary>Why this name</summary><p>{_claim(persona.rule)}</p>"
+            f"<ul>{''.join(f'<li>{_claim(claim)}</li>' for claim in persona.evidence)}</ul>"
+            f"{_basket(persona.basket)}</details></div>")
     fitted = next((entry.sample_size for entry in rules.values()), None)
     trees = ("" if fitted is None else
              f" Rules come from a decision tree of depth at most {RULE_TREE_DEPTH} per "
@@ -232,9 +261,12 @@ def _personas(result: SegmentationResult, names: list[str]) -> str:
              "precision (share of the shoppers a rule picks who are in the segment) and coverage "
              "(share of the segment it picks) are measured on every shopper.")
     return ('<p class="muted">Names come from explicit rules over each segment\'s profile '
-            "(see <i>Why this name</i>); lifts compare a segment's share of items with all "
-            "shoppers'. A department a name rests on is at least "
-            f"{MATERIAL_SHARE:.0%} of the segment's items, not only a high lift.{escape(trees)}</p>"
+            "(see <i>Why this name</i>, where every sentence states the numbers it rests on; "
+            "hover over a term for the column it is computed from); lifts compare a segment's "
+            "share of items with all shoppers'. A department a name rests on is at least "
+            f"{MATERIAL_SHARE:.0%} of the segment's items, not only a high lift. Each action names "
+            f"the fact that triggers it.{escape(trees)}</p>"
+            f"{guide.action_thresholds()}"
             f'<div class="personas">{"".join(cards)}</div>')
 
 
@@ -248,6 +280,36 @@ def _comes_back(segment: SegmentReproducibility) -> str:
             f"{segment.reproducibility:.2f}): no persona name; do not act on it as a segment.</p>")
 
 
+def _volume(row: Any) -> str:
+    """``6,399 shoppers (37.6%), 41.2% of all orders and 55.0% of all items``: the segment's weight."""
+    shoppers = f"{int(row['size']):,} shoppers ({row['share']:.1%})"
+    if "item_share" not in row or not math.isfinite(row["item_share"]):
+        return shoppers
+    return (f"{shoppers}, {row['order_share']:.1%} of all orders and {row['item_share']:.1%} of "
+            "all items")
+
+
+def _claim(claim: Claim) -> str:
+    """A claim as escaped HTML, its label carrying the technical name on hover."""
+    return (f'<span class="term" title="{escape(claim.subject)}">{escape(claim.label)}</span>: '
+            f"{escape(claim.detail)}")
+
+
+def _actions(actions: Sequence[Action]) -> str:
+    """Each action with the fact that triggers it (the baseline statement without an action line)."""
+    items = [f"<li><b>{escape(action.text)}</b><br>"
+             f'<span class="muted">{_claim(action.fact)}</span></li>' for action in actions]
+    return f'<ul class="actions">{"".join(items)}</ul>'
+
+
+def _customer_list(path: str | None, users: int) -> str:
+    if path is None:
+        return ""
+    return (f'<p><a href="{escape(path)}" type="text/csv">Customer list</a> '
+            f'<span class="muted">({users:,} shoppers, CSV: membership, between personas, second '
+            "segment and its persona; surest first)</span></p>")
+
+
 def _rules(entry: SegmentRules | None) -> str:
     """A segment's rules as escaped HTML, each with its precision and coverage."""
     if entry is None:
@@ -255,24 +317,27 @@ def _rules(entry: SegmentRules | None) -> str:
     if not entry.rules:
         return ('<p class="muted">No rule of a few conditions picks this segment out: every '
                 "candidate was wrong about most of the shoppers it picked.</p>")
-    items = [" and ".join(c.text for c in rule.conditions)
+    items = [" and ".join(f'<span class="term" title="{escape(c.feature)}">{escape(c.text)}</span>'
+                          for c in rule.conditions)
              + f" (precision {rule.precision:.2f}, covers {rule.coverage:.0%})"
              for rule in entry.rules]
     joint = ("" if len(entry.rules) < 2 else
              f'<p class="muted">Either rule: precision {entry.precision:.2f}, covers '
              f"{entry.coverage:.0%}.</p>")
-    return _list(items) + joint
+    return "<ul>" + "".join(f"<li>{item}</li>" for item in items) + "</ul>" + joint
 
 
 def _basket(basket: Sequence[DepartmentShare]) -> str:
     """The departments behind a name and the segment's other material differences, as a table."""
     if not basket:
         return '<p class="muted">No department differs materially from the average shopper.</p>'
-    rows = [[entry.department, f"{entry.share:.1%}", f"{entry.population_share:.1%}",
-             "n/a" if not math.isfinite(entry.lift) else f"{entry.lift:.2f}x",
-             "yes" if entry.named else ""] for entry in basket]
-    return _table(["department", "share of segment's items", "average shopper", "lift",
-                   "the name rests on it"], rows, text_columns=(0, 4))
+    rows = [[entry.department + (" *" if entry.named else ""), f"{entry.share:.1%}",
+             f"{entry.population_share:.1%}",
+             "n/a" if not math.isfinite(entry.lift) else f"{entry.lift:.2f}x"] for entry in basket]
+    named = ('<p class="muted">* the name rests on it.</p>' if any(e.named for e in basket)
+             else "")
+    return (_table(["department", "of its items", "average shopper", "lift"], rows)
+            + named)
 
 
 def _memberships(result: SegmentationResult, figure: _FigureWriter) -> str:
@@ -370,13 +435,33 @@ def _map(result: SegmentationResult, names: list[str], figure: _FigureWriter) ->
     if note is None or scope is None:
         return '<p class="muted">The UMAP embedding did not run for this segmentation.</p>'
     segments = result.segments
+    placed = content.placed_users(result)
     return figure("umap", lambda: figures.umap_map(segments["umap_x"].to_numpy(),
                                                    segments["umap_y"].to_numpy(),
                                                    segments["segment"].to_numpy(), names,
-                                                   scope),
+                                                   scope, placed=placed),
                   "UMAP scatter plot of shoppers coloured by segment",
                   f"{note}. Nearby points are shoppers with similar behaviour; colours are the "
-                  "KMeans segments, which were found in the PCA space, not on this map.")
+                  "KMeans segments, which were found in the PCA space, not on this map."
+                  + _placement_note(content.placement(result)))
+
+
+def _placement_note(placement: dict[str, float] | None) -> str:
+    """What the placed shoppers are, and whether they form a halo on the map's rim."""
+    if placement is None:
+        return ""
+    placed, share, outer = placement["placed"], placement["placed_share"], placement["outer_ring_share"]
+    note = (f" The {placed:,.0f} placed shoppers ({share:.0%} of the map) were put onto the "
+            f"layout of the {placement['fitted']:,.0f} fitted ones afterwards, each near its "
+            "nearest fitted shoppers (right: fitted grey, placed orange).")
+    if placement["halo"]:
+        return note + (f" Placed shoppers make up {outer:.0%} of the map's outer ring against "
+                       f"{share:.0%} of the map: that rim of placed shoppers is an artefact of "
+                       "placing them (a shopper whose nearest fitted shoppers lie apart on the "
+                       "map is pushed outward by the layout), not a group of customers; read the "
+                       "map's structure from the fitted shoppers.")
+    return note + (f" They sit among the fitted ones ({outer:.0%} of the outer ring against "
+                   f"{share:.0%} of the map).")
 
 
 def _profiles(result: SegmentationResult, names: list[str], figure: _FigureWriter) -> str:
@@ -449,17 +534,26 @@ def _validation(result: SegmentationResult, names: list[str], head: dict[str, An
                "segment."),
         figure("k_sweep",
                lambda: figures.k_sweep(sweep, elbow_k=content.elbow_k(result), chosen_k=result.k,
-                                       sharpness_threshold=threshold, verdict=head["k_reason"]),
+                                       sharpness_threshold=threshold),
                "Line charts of WCSS, elbow sharpness, silhouette, Calinski-Harabasz and "
                "Davies-Bouldin against K",
                f"KMeans for each K: WCSS and elbow sharpness on {fit_size:,} shoppers, the "
                f"three indices on {scored:,} of them. "
-               + (f"The rule: {rule} " if rule else "") + head["k_reason"]),
+               + (f"The rule: {rule} " if rule else "")
+               + "Why this run has its K is said once, under the verdict at the top."),
         figure("dendrogram", lambda: figures.dendrogram(result.linkage, result.k),
                "Dendrogram of the Ward hierarchical clustering",
-               f"{hierarchical.host_step} The dashed line cuts the tree into {result.k} clusters; "
-               "their colours are the tree's own, numbered independently of the KMeans segments."),
+               f"{hierarchical.host_step}{_ward_on_gpu(result)} The dashed line cuts the tree "
+               f"into {result.k} clusters, "
+               "drawn in alternate greys: they are the tree's own clusters, not the KMeans "
+               "segments, so they take none of the segments' colours."),
     ])
+
+
+def _ward_on_gpu(result: SegmentationResult) -> str:
+    """Why a GPU run left the Ward linkage to the host (said only where a GPU ran)."""
+    return (" cuML's agglomerative clustering implements single linkage only, hence the host."
+            if result.backend == "gpu" else "")
 
 
 def _details(result: SegmentationResult) -> str:
@@ -471,44 +565,8 @@ def _details(result: SegmentationResult) -> str:
     config = "\n".join(f"{key} = {value!r}" for key, value in result.config.to_dict().items())
     return (f"<p>Backend <b>{escape(result.backend)}</b> on {escape(result.device)}; input fingerprint "
             f"<code>{escape(result.metrics.input.fingerprint)}</code>.</p>"
-            '<div class="cards" style="align-items: start">'
+            '<div class="columns">'
             f"<div><h3>Seconds per stage</h3>{_table(['stage', 'seconds'], rows, escaped=True)}</div>"
             f"<div><h3>Libraries</h3>{_table(['library', 'version'], versions, escaped=True)}</div>"
             "</div>"
             f"<details><summary>Configuration</summary><pre>{escape(config)}</pre></details>")
-
-
-# -- small HTML helpers ----------------------------------------------------------------------
-
-
-def _section(title: str, body: str) -> str:
-    return f"<section><h2>{escape(title)}</h2>{body}</section>"
-
-
-def _table(header: Sequence[str], rows: Iterable[Sequence[str]], *, escaped: bool = False,
-           text_columns: Sequence[int] = (0,)) -> str:
-    """A table with numbers right-aligned and ``text_columns`` left-aligned.
-
-    Cells are escaped here unless the caller built (and escaped) them as HTML.
-    """
-    cell = (lambda text: str(text)) if escaped else (lambda text: escape(str(text)))
-
-    def align(i: int) -> str:
-        return ' class="text"' if i in text_columns else ""
-
-    head = "".join(f"<th{align(i)}>{escape(h)}</th>" for i, h in enumerate(header))
-    body = "".join("<tr>" + "".join(f"<td{align(i)}>{cell(c)}</td>" for i, c in enumerate(row))
-                   + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _list(items: Iterable[str]) -> str:
-    return "<ul>" + "".join(f"<li>{escape(str(item))}</li>" for item in items) + "</ul>"
-
-
-def _number(value: float | None) -> str:
-    return "n/a" if value is None or not math.isfinite(value) else f"{value:.3f}"
-
-
-def _percent(value: float | None) -> str:
-    return "n/a" if value is None or not math.isfinite(value) else f"{value:.1%}"

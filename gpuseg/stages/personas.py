@@ -14,8 +14,11 @@ import numpy as np
 import pandas as pd
 
 from ..cluster.certainty import Certainty as CertaintyOutput
+from ..cluster.refits import DISSOLVES_BELOW
 from ..personas import Persona, name_segments, profiles_from_moments
-from ..personas.profile import segment_moments
+from ..personas.claims import Claim
+from ..personas.profile import segment_moments, segment_volume, volume_positions
+from ..personas.signals import MATCH_THRESHOLD
 from ..rows import Column
 from .base import FitRows, RunState, Stage
 from .certainty import Certainty
@@ -51,14 +54,18 @@ class Personas(Stage[Profiles, Profiles]):
         population = (pd.Series(scaler.mean, index=names),
                       pd.Series(np.sqrt(scaler.variance), index=names))
 
-        def profile(moments: np.ndarray) -> pd.DataFrame:
+        def profile(moments: np.ndarray, volume: np.ndarray | None = None) -> pd.DataFrame:
             counts = moments[:, -1]
             return profiles_from_moments(
                 pd.DataFrame(moments[:, :-1] / np.maximum(counts, 1)[:, None], columns=names),
                 pd.Series(counts.astype(np.int64)), *population,
-                **state.features.catalog.as_keywords())
+                **state.features.catalog.as_keywords(), volume=volume)
 
-        profiles = profile(moments)
+        positions = volume_positions(names)
+        volume = (None if positions is None else
+                  state.rows.sum(segment_volume, state.features.X, segments.labels,
+                                 k=segments.k, **positions))
+        profiles = profile(moments, volume)
         certainty = state.outputs[Certainty]
         refit_names = [[p.name if p.matched else None for p in name_segments(profile(m))]
                        for m in refit_moments(state, certainty, segments.k)]
@@ -96,13 +103,19 @@ def named_if_they_come_back(profiles: pd.DataFrame, certainty: CertaintyOutput,
     Withholding a name can free it for another segment, so naming repeats until no further
     segment loses its name (at most K times).
     """
-    withheld = {s.segment: (f"does not come back on {len(refit_names)} subsample refits "
-                            f"(best-match Jaccard {s.reproducibility:.2f})")
-                for s in certainty.segments if not s.comes_back}
+    refits = len(refit_names)
+    withheld = {s.segment: Claim(
+        "rule_withheld", "", "persona withheld",
+        f"the segment does not come back on {refits} subsample refits (best-match Jaccard "
+        f"{s.reproducibility:.2f}, under {DISSOLVES_BELOW:g}); named from its own traits and "
+        "material differences",
+        {"reproducibility": s.reproducibility, "dissolves_below": DISSOLVES_BELOW,
+         "threshold": MATCH_THRESHOLD})
+        for s in certainty.segments if not s.comes_back}
     matches = certainty.refits.matches
     while True:
         personas = name_segments(profiles, withheld)
-        lost = {}
+        lost: dict[int, Claim] = {}
         for persona in personas:
             j = persona.segment
             if not persona.matched:
@@ -111,8 +124,13 @@ def named_if_they_come_back(profiles: pd.DataFrame, certainty: CertaintyOutput,
                       for r, names in enumerate(refit_names)]
             differ = sum(name != persona.name for name in others)
             if differ:
-                lost[j] = (f"{persona.name} is not the persona of the matched segment in "
-                           f"{differ} of {len(others)} subsample refits")
+                lost[j] = Claim(
+                    "rule_withheld", persona.name, "persona withheld",
+                    f"{persona.name} scores {persona.score:.2f}, but is not the persona of the "
+                    f"matched segment in {differ} of {refits} subsample refits; named from its "
+                    "own traits and material differences",
+                    {"score": persona.score, "threshold": MATCH_THRESHOLD,
+                     "refits_differing": float(differ), "refits": float(refits)})
         if not lost:
             return personas
         withheld.update(lost)

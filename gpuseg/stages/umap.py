@@ -95,8 +95,11 @@ class Umap(Stage[Layout, Embedding]):
             spread = np.full((state.n_users, 2), np.nan)
             spread[embedded] = coords
             coords = spread
+        placed_some = rows.n < n_embedded
         return Embedding(coords=coords, sample_size=None if embedded is None else n_embedded,
-                         fit_sample_size=rows.n if rows.n < n_embedded else None,
+                         fit_sample_size=rows.n if placed_some else None,
+                         fitted=(np.asarray(rows.positions, dtype=np.int64)
+                                 if placed_some and rows.positions is not None else None),
                          trustworthiness=score,
                          trustworthiness_sample=n_embedded if check is None else int(check.size),
                          n_neighbors=fitted.n_neighbors, min_dist=config.umap_min_dist)
