@@ -12,6 +12,7 @@ from html import escape
 import pandas as pd
 
 from ..cluster import BETWEEN_PERSONAS
+from ..cluster.refits import DISSOLVES_BELOW
 from ..personas import MATCH_THRESHOLD, MATERIAL_SHARE, MAX_ACTIONS, thresholds
 from .html import table
 
@@ -54,8 +55,10 @@ GLOSSARY: tuple[tuple[str, str], ...] = (
                                           "distance from another (lower is better)."),
     ("eta squared", "The share of one feature's variance that lies between the segments (0-1): "
                     "how much the segments differ on it."),
-    ("BIC", "Bayesian information criterion of the Gaussian mixture: its fit, penalised by its "
-            "number of parameters; lower is better when mixtures are compared."),
+    ("reproducibility", "How far a segment comes back when KMeans is refitted on resampled "
+                        "shoppers: its Jaccard overlap with its best-matching refit segment "
+                        "(shoppers in both over shoppers in either, 0-1), averaged over the "
+                        f"refits; below {DISSOLVES_BELOW:g} it does not come back."),
     ("PCA", "Principal component analysis: the standardised features turned into uncorrelated "
             "directions that keep 95% of their variance; the segments are found there."),
     ("UMAP, trustworthiness", "A two-dimensional map that keeps shoppers who are close in the "
