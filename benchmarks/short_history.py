@@ -18,7 +18,6 @@ certainty.Calibration` stores). Results go to
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
@@ -34,17 +33,6 @@ from gpuseg.host import cpu_name
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
-def cut_history(data: Any, user_ids: np.ndarray, n_orders: int) -> Any:
-    """``data`` holding only ``user_ids``' first ``n_orders`` orders that have products."""
-    orders = data.orders[data.orders["user_id"].isin(user_ids)]
-    orders = orders[orders["order_id"].isin(data.order_products["order_id"])]
-    orders = orders.sort_values(["user_id", "order_number"], kind="stable")
-    kept = orders[orders.groupby("user_id").cumcount() < n_orders]
-    products = data.order_products[data.order_products["order_id"].isin(kept["order_id"])]
-    return dataclasses.replace(data, orders=kept.reset_index(drop=True),
-                               order_products=products.reset_index(drop=True))
-
-
 def measure(folder: Path, seed: int, *, orders: list[int], sample: int) -> dict[str, Any]:
     from cpu_fallback.backend import CpuBackend
     from gpuseg.assign import assign_tables
@@ -53,6 +41,7 @@ def measure(folder: Path, seed: int, *, orders: list[int], sample: int) -> dict[
     from gpuseg.model import project_features
     from gpuseg.numerics.certainty import own_logit, sigmoid, squared_distances
     from gpuseg.pipeline import segment
+    from gpuseg.short_history import first_orders, users_history
 
     backend = CpuBackend()
     data = load_instacart(folder, backend=backend)
@@ -63,7 +52,7 @@ def measure(folder: Path, seed: int, *, orders: list[int], sample: int) -> dict[
     out: dict[str, Any] = {"data": folder.name, "seed": seed, "k": result.k, "sample": len(users),
                            "names": list(model.persona_names), "by_orders": {}}
     for n in orders:
-        cut = cut_history(data, users, n)
+        cut = first_orders(users_history(data, users), n)
         assignment = assign_tables(model, cut, backend, min_orders=1)
         got = assignment.users.set_index("user_id")
         before = full.loc[got.index]

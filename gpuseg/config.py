@@ -49,6 +49,7 @@ SAMPLED = MappingProxyType({
     "sweep_sample": 20_000, "sweep_score_sample": 5_000, "kmeans_sample": 20_000,
     "silhouette_sample": 20_000, "stability_sample": 10_000, "dbscan_sample": 10_000,
     "hdbscan_sample": 5_000, "certainty_sample": 20_000, "umap_fit_sample": 30_000,
+    "short_history_sample": 2_000,
     "importance_sample": 100_000})
 #: Default cap on standardised feature values (``feature_cap``), in population standard
 #: deviations. Measured on synthetic ``realistic`` shoppers (20,000 users x 5 seeds, 50,000 x 3):
@@ -291,6 +292,9 @@ class PipelineConfig:
     certainty_refits: int = _option(
         3, "int", "subsample refits the certainty and each segment's reproducibility are "
         "measured on", low=2)
+    short_history_sample: SampleSize = _option(
+        "auto", "sample", "segmented shoppers (seeded sample) whose histories are cut to their "
+        "first 2, 3 and 4 orders to measure how well a segment holds for a new shopper")
     umap_neighbors: int = _option(15, "int", "UMAP n_neighbors", low=2, high=200)
     umap_min_dist: float = _option(0.1, "float", "UMAP min_dist", low=0.0, high=1.0)
     umap_sample: int | None = _option(

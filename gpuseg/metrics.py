@@ -21,6 +21,7 @@ from .embed import Embedding
 from .explain.rules import SegmentRules
 from .facts import CatalogNames, InputFacts, UserCounts
 from .quality import SilhouetteReport, Stability, Verdict, verdict
+from .short_history import ShortHistory
 from .stages.base import Outputs, Stage
 from .stages.certainty import Certainty
 from .stages.density import Density
@@ -30,6 +31,7 @@ from .stages.kmeans import KMeans, Segmentation
 from .stages.pca import Pca, Projection
 from .stages.personas import Personas, Profiles
 from .stages.rules import Rules
+from .stages.short_history import ShortHistoryStage
 from .stages.silhouette import Silhouette
 from .stages.stability import Stability as StabilityStage
 from .stages.sweep import Sweep, SweepChoice
@@ -88,6 +90,10 @@ class Metrics:
     @property
     def certainty(self) -> CertaintyOutput:
         return self.outputs[Certainty]
+
+    @property
+    def short_history(self) -> ShortHistory | None:
+        return self.outputs.get(ShortHistoryStage)
 
     @property
     def silhouette(self) -> SilhouetteReport:

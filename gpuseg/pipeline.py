@@ -38,6 +38,7 @@ from .stages.personas import Personas
 from .stages.rules import Rules
 from .stages.saved_model import segment_model
 from .stages.scale import Scale
+from .stages.short_history import ShortHistoryStage
 from .stages.silhouette import Silhouette
 from .stages.stability import Stability
 from .stages.sweep import Sweep
@@ -46,8 +47,8 @@ from .timing import ProgressCallback, StageTimer
 
 #: The stages of a run, in the order they run (after the rows are opened: load, features).
 STAGES: tuple[Stage[Any, Any], ...] = (
-    Scale(), Pca(), Sweep(), KMeans(), Certainty(), Silhouette(), Stability(), Hierarchical(),
-    Density(), Personas(), FeatureImportance(), Rules(), Umap())
+    Scale(), Pca(), Sweep(), KMeans(), Certainty(), ShortHistoryStage(), Silhouette(),
+    Stability(), Hierarchical(), Density(), Personas(), FeatureImportance(), Rules(), Umap())
 
 
 #: The stage after which the run's plan is checked (enough users, memory for every stage):

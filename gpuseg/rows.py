@@ -32,6 +32,7 @@ from .errors import GpusegError
 
 if TYPE_CHECKING:
     from .backend import Array, Backend
+    from .data.tables import InstacartData
 
 #: A per-user array of a row source: a backend array in one process, a dask array on Dask.
 Column = Any
@@ -74,6 +75,10 @@ class RowSource(Protocol):
     def ordering_heatmap(self, labels: Column, k: int) -> np.ndarray:
         """Orders per segment x weekday x hour (k, 7, 24) of every user's order history."""
 
+    def histories(self, user_ids: np.ndarray) -> InstacartData | None:
+        """The orders and order products of ``user_ids``, with the catalog, in this process;
+        ``None`` for rows without an order history (a feature table alone)."""
+
 
 class InMemoryRows:
     """Every user's rows in this process, as backend arrays: each block is the whole column.
@@ -86,13 +91,17 @@ class InMemoryRows:
         ``history(labels, k)``: the ordering heatmap of the loaded orders
         (:func:`gpuseg.activity.ordering_heatmap` over the data set's tables);
         ``None`` for rows without an order history (a feature table alone).
+    histories : callable, optional
+        ``histories(user_ids)``: those users' part of the loaded data set.
     """
 
     def __init__(self, backend: Backend, n_users: int,
-                 history: Callable[[Any, int], Any] | None = None) -> None:
+                 history: Callable[[Any, int], Any] | None = None,
+                 histories: Callable[[np.ndarray], InstacartData] | None = None) -> None:
         self.backend = backend
         self.n_users = n_users
         self._history = history
+        self._histories = histories
 
     def map(self, fn: BlockFunction, *columns: Column, width: int | None = None,
             dtype: Any = np.float64, offsets: bool = False, **params: Any) -> Column:
@@ -116,3 +125,6 @@ class InMemoryRows:
         if self._history is None:
             raise GpusegError("these rows carry no order history to count orders from")
         return self.backend.to_numpy(self._history(labels, k), np.int64)
+
+    def histories(self, user_ids: np.ndarray) -> InstacartData | None:
+        return None if self._histories is None else self._histories(user_ids)

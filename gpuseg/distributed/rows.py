@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..data.tables import InstacartData
 from ..features import no_users_selected
 from ..rows import BlockFunction, Column
 from . import tasks
@@ -46,8 +47,11 @@ class DaskRows:
     """
 
     def __init__(self, client: Any, backend: Backend, chunks: tuple[int, ...],
-                 parts: Sequence[Any]) -> None:
+                 parts: Sequence[Any], source: PartitionedSource | None = None,
+                 catalog: Any = None) -> None:
         self.client = client
+        self.source = source
+        self.catalog = catalog
         self.backend = backend
         self.chunks = chunks
         self.parts = list(parts)
@@ -108,6 +112,21 @@ class DaskRows:
                   for i, (part, block) in enumerate(zip(self.parts, label_blocks))]
         total = dask.delayed(tasks.add_up)(pieces, dask_key_name=f"{name}-sum")
         return np.asarray(total.compute(), dtype=np.int64)
+
+    def histories(self, user_ids: np.ndarray) -> InstacartData | None:
+        import pandas as pd
+
+        if self.source is None or self.catalog is None:
+            return None
+        pieces = self.client.gather(self.client.map(
+            tasks.partition_histories, range(self.source.n_partitions), source=self.source,
+            catalog=self.catalog, user_ids=np.asarray(user_ids, dtype=np.int64)))
+        frames = {"orders": pd.concat([p[0] for p in pieces], ignore_index=True),
+                  "order_products": pd.concat([p[1] for p in pieces], ignore_index=True),
+                  **self.client.gather(self.catalog)}
+        return InstacartData(**{name: self.backend.from_host(frame)
+                                for name, frame in frames.items()},
+                             source=str(self.source.folder))
 
     # -- helpers -----------------------------------------------------------------------------
     def _blocks(self, column: Column) -> list[Any]:
@@ -184,5 +203,6 @@ def partition_rows(client: Any, backend: Backend, source: PartitionedSource, cat
     wait(X)
     user_ids = np.concatenate(client.gather(client.map(tasks.user_ids_of, used,
                                                        backend_name=name)))
-    rows = DaskRows(client, backend, tuple(summaries[i].n_users for i in blocks), used)
+    rows = DaskRows(client, backend, tuple(summaries[i].n_users for i in blocks), used,
+                    source=source, catalog=catalog)
     return rows, X, user_ids, summaries

@@ -111,6 +111,17 @@ def partition_features(index: int, source: PartitionedSource, catalog: Mapping[s
     return PartitionFeatures(table=table, history=history, summary=summary)
 
 
+def partition_histories(index: int, source: PartitionedSource,
+                        catalog: Mapping[str, pd.DataFrame],
+                        user_ids: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The orders and order products of ``user_ids`` in partition ``index`` (host frames),
+    read and cleaned as the features stage reads them."""
+    part = read_partition(source, index, catalog["products"])
+    orders = part.orders[part.orders["user_id"].isin(user_ids)]
+    products = part.order_products[part.order_products["order_id"].isin(orders["order_id"])]
+    return orders, products
+
+
 def _empty_table(columns: list[str], backend: Backend) -> Any:
     xp = backend.xp
     index = backend.df.Index(xp.empty(0, dtype=xp.int64), name="user_id")

@@ -216,6 +216,17 @@ def certainty_facts(result: SegmentationResult) -> dict[str, Any]:
             "dissolves_below": DISSOLVES_BELOW, "weak_below": WEAK_BELOW}
 
 
+def short_history_table(result: SegmentationResult) -> pd.DataFrame | None:
+    """How often a history cut to its first few orders lands in the full-history segment:
+    ``orders``, ``users`` measured and ``kept_segment`` per length; ``None`` where the run
+    measured none (a feature table alone)."""
+    short = result.metrics.short_history
+    if short is None or not any(short.users):
+        return None
+    return pd.DataFrame({"orders": short.cuts, "users": short.users,
+                         "kept_segment": short.agreement})
+
+
 def umap_scope(result: SegmentationResult) -> str | None:
     """Which users the UMAP map shows, or ``None`` when the embedding did not run."""
     umap = result.metrics.umap

@@ -103,6 +103,27 @@ def action_thresholds() -> str:
             + table(["fact", "an action needs"], rows, text_columns=(0, 1)) + "</details>")
 
 
+def new_shoppers(measured: pd.DataFrame | None, k: int) -> str:
+    """How far a segment holds for a shopper with only a few orders, from this run's
+    measurement (:func:`gpuseg.report.content.short_history_table`)."""
+    if measured is None:
+        return ""
+    rows = [[f"first {row.orders}", f"{row.users:,}", f"{row.kept_segment:.0%}"]
+            for row in measured.itertuples(index=False)]
+    kept = " / ".join(f"{row.kept_segment:.0%}" for row in measured.itertuples(index=False))
+    cuts = " / ".join(str(row.orders) for row in measured.itertuples(index=False))
+    return ("<h3>Newer shoppers: how far a short history holds</h3>"
+            "<p>This run measured it on its own shoppers: a seeded sample's histories were cut to "
+            f"their first {cuts} orders and assigned with the run's model, as "
+            "<code>gpuseg assign --min-orders</code> assigns a newer shopper. They landed in "
+            f"their full-history segment {kept} of the time (one of {k} segments at random "
+            f"would be about {1 / k:.0%}). Treat such a segment as provisional: use it for "
+            "broad welcome offers, not for a segment's targeted actions, and assign the shopper "
+            "again once they have placed the run's minimum number of orders.</p>"
+            + table(["history", "shoppers measured", "in their full-history segment"], rows,
+                    text_columns=(0,)))
+
+
 def between_personas(guidance: pd.DataFrame, customer_lists: Mapping[int, str] | None) -> str:
     """What to do with shoppers between personas, with the numbers of this run.
 

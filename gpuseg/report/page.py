@@ -146,7 +146,8 @@ def _render(result: SegmentationResult, figure: _FigureWriter,
         _section("Personas and what to do about them", _personas(result, names, customer_lists)),
         _section("How sure is each assignment",
                  _memberships(result, figure)
-                 + guide.between_personas(content.between_guidance(result), customer_lists)),
+                 + guide.between_personas(content.between_guidance(result), customer_lists)
+                 + guide.new_shoppers(content.short_history_table(result), result.k)),
         _section("The map", _map(result, names, figure)),
         _section("How the segments differ", _profiles(result, names, figure)),
         _section("How good is the segmentation", _validation(result, names, head, figure)),

@@ -18,6 +18,7 @@ from ..facts import InputFacts, UserCounts, catalog_names
 from ..features import compute_features
 from ..model_catalog import ModelCatalog
 from ..rows import InMemoryRows
+from ..short_history import users_history
 from ..timing import StageTimer
 from .base import Features, Session
 
@@ -51,5 +52,8 @@ def in_memory(data: InstacartData | str | os.PathLike[str], config: PipelineConf
         input=InputFacts(source=data.source, fingerprint=data.fingerprint,
                          cleaning=dict(data.cleaning)),
         model_catalog=ModelCatalog.from_tables(data.products, data.aisles, data.departments))
-    yield Session(rows=InMemoryRows(backend, n_users, history=history), features=features,
-                  timer=timer)
+    def histories(ids: np.ndarray) -> InstacartData:
+        return users_history(loaded, ids)
+
+    yield Session(rows=InMemoryRows(backend, n_users, history=history, histories=histories),
+                  features=features, timer=timer)
