@@ -3,12 +3,17 @@
 :func:`sample_tables` is a tiny Instacart export written out by hand, shaped
 like Kaggle's files (int64 ids, ``eval_set`` text, NaN for a first order's
 ``days_since_prior_order``); :func:`write_layout` writes it in any of the
-accepted formats, and :func:`folder_digest` proves a folder was not touched.
+accepted formats, and :func:`folder_digest` proves a folder was not touched. :func:`hidden_entries` lists
+what gpuseg's staging leaves beside an output (dot names), and :func:`killed_while_writing`
+leaves it there on purpose.
 """
 from __future__ import annotations
 
 import gzip
 import hashlib
+import signal
+import subprocess
+import sys
 import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -106,3 +111,20 @@ def folder_digest(folder: Path) -> str:
             digest.update(path.read_bytes())
             digest.update(str(path.stat().st_mtime_ns).encode())
     return digest.hexdigest()
+
+
+def hidden_entries(folder: Path) -> list[str]:
+    """The dot names in ``folder``, sorted: staging folders and files moved aside."""
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+def killed_while_writing(script: str, args: Iterable[str], env: Mapping[str, str]) -> int:
+    """Run ``python -c script *args`` until it prints ``writing``, SIGKILL it, and return its
+    process id (which names its staging folder)."""
+    process = subprocess.Popen([sys.executable, "-c", script, *args], stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, text=True, env=dict(env))
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "writing"
+    process.kill()
+    assert process.wait(timeout=60) == -signal.SIGKILL
+    return process.pid

@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from _layout import hidden_entries
 from sklearn.metrics import adjusted_rand_score
 
 distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed")
@@ -348,7 +349,7 @@ def test_gpuseg_partition_rewrites_kaggle_csvs_as_partitions_of_whole_users(
     assert str(error.value) == (f"{flat / 'order_products__prior.csv'}, column 'reordered', "
                                 f"row {bad_row + 1}: 3 is outside 0-1")
     assert not (tmp_path / "bad").exists()
-    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left
+    assert hidden_entries(tmp_path) == []  # no staging left
 
 
 def _scaled_rows(backend, X, factors):

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 from _fake_result import fake_result
-from _layout import folder_digest
+from _layout import folder_digest, killed_while_writing
+from _layout import hidden_entries as leftovers
 
 import gpuseg.pipeline
 import gpuseg.report
@@ -83,17 +84,13 @@ def run_until(args: list[str], stage: str, sig: int, env: dict) -> tuple[int, st
     return process.wait(timeout=120), "".join(lines)
 
 
-def leftovers(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
-
-
 def assert_cache_intact(cache: Path, data: Path) -> None:
     """One cache entry, nothing beside it, and it is trusted (no rebuild, no warning).
 
     The folder of umap-learn's compiled kernels may sit beside it: a cold cache is compiled
     into by a background process that the run started (cpu_fallback.numba_cache).
     """
-    assert [p.name for p in cache.iterdir() if p.name.startswith(".")] == []
+    assert leftovers(cache) == []
     kernels = cache_folder(cache).relative_to(cache).parts[0]
     assert len([p for p in cache.iterdir() if p.name != kernels]) == 1
     with warnings.catch_warnings():
@@ -162,15 +159,10 @@ def test_after_sigkill_in_the_final_write_a_rerun_cleans_up_and_succeeds(world, 
     _, data, _, env = world
     out = tmp_path / "run"
     args = ["--data", str(data), "--out", str(out), *RUN_OPTIONS]
-    process = subprocess.Popen([sys.executable, "-c", STALLED_WRITE, "run", *args],
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                               env=env)
-    assert process.stdout.readline().strip() == "writing"
-    process.kill()
-    assert process.wait(timeout=60) == -signal.SIGKILL
+    pid = killed_while_writing(STALLED_WRITE, ["run", *args], env)
     # What a hard kill leaves: the half-written staging folder, named after the dead process.
     (staging,) = leftovers(tmp_path)
-    assert staging.startswith(f".run.tmp-{process.pid}-")
+    assert staging.startswith(f".run.tmp-{pid}-")
     assert not out.exists()
 
     assert main(["run", *args]) == EXIT_OK

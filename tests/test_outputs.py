@@ -18,7 +18,7 @@ from unittest import mock
 import pandas as pd
 import pytest
 from _fake_result import fake_result
-from _layout import folder_digest
+from _layout import folder_digest, hidden_entries
 
 import gpuseg.pipeline
 import gpuseg.report
@@ -218,7 +218,7 @@ def test_every_command_against_every_output_relation(world, command, relation, t
     assert world.digests() == inputs_before
     # Nothing staged or moved aside is left (run --out FILE --force once left .FILE.old-*).
     for folder in (world.root, tmp_path):
-        assert [p.name for p in folder.iterdir() if p.name.startswith(".")] == []
+        assert hidden_entries(folder) == []
 
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0,

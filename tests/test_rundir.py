@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from _claims_reference import check_run
 from _fake_result import FAST_CONFIG, demo_run, fake_result
+from _layout import hidden_entries
 
 import gpuseg.report
 from gpuseg.cluster import BETWEEN_PERSONAS
@@ -158,10 +159,6 @@ def test_model_records_where_it_was_fitted(run):
 # -- atomicity ------------------------------------------------------------------------------------
 
 
-def _leftovers(folder):
-    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
-
-
 @pytest.mark.parametrize("failure", [RuntimeError("figure failed"), KeyboardInterrupt()])
 def test_a_run_that_fails_while_writing_leaves_nothing_behind(fake, tmp_path, monkeypatch, failure):
     def broken_report(result, folder, **_):
@@ -180,7 +177,7 @@ def test_an_existing_run_directory_is_refused_and_left_alone(fake, tmp_path, mon
     with pytest.raises(GpusegError, match="already exists; pass force=True"):
         write_run(fake, target)
     assert (target / "profiles.csv").read_text() == "earlier run"
-    assert _leftovers(tmp_path) == []
+    assert hidden_entries(tmp_path) == []
 
 
 def test_force_replaces_an_existing_run_only_once_the_new_one_is_complete(fake, tmp_path, monkeypatch):
@@ -199,4 +196,4 @@ def test_force_replaces_an_existing_run_only_once_the_new_one_is_complete(fake, 
     write_run(fake, target, force=True)
     assert (target / "profiles.csv").read_text() != "earlier run"
     assert (target / "report.html").is_file() and (target / "segments.parquet").is_file()
-    assert _leftovers(tmp_path) == []
+    assert hidden_entries(tmp_path) == []

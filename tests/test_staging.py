@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import stat
 import subprocess
 import sys
@@ -10,6 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from _layout import hidden_entries as hidden
+from _layout import killed_while_writing
 
 from gpuseg.cli import EXIT_OK, main
 from gpuseg.data.synth import generate_instacart, write_instacart, write_partitioned
@@ -32,10 +33,6 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def hidden(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
-
-
 @pytest.fixture(scope="module")
 def dead_pid() -> int:
     """The id of a process that has exited."""
@@ -48,14 +45,9 @@ def test_after_sigkill_of_synth_partitions_a_rerun_leaves_nothing_behind(tmp_pat
     out = tmp_path / "parts"
     args = ["synth", "--users", "300", "--partitions", "3", "--out", str(out)]
     env = {**os.environ, "PYTHONPATH": str(TESTS.parent)}
-    process = subprocess.Popen([sys.executable, "-c", STALLED_SYNTH, *args],
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                               env=env)
-    assert process.stdout.readline().strip() == "writing"
-    process.kill()
-    assert process.wait(timeout=60) == -signal.SIGKILL
+    pid = killed_while_writing(STALLED_SYNTH, args, env)
     (staging,) = hidden(tmp_path)
-    assert staging.startswith(f".parts.tmp-{process.pid}-")
+    assert staging.startswith(f".parts.tmp-{pid}-")
 
     assert main(["-q", *args]) == EXIT_OK
     assert hidden(tmp_path) == []
