@@ -11,19 +11,17 @@ from __future__ import annotations
 import numpy as np
 
 from cpu_fallback.numba_cache import WARM_MARK, warm_folder
-from cpu_fallback.umap_transform import EXACT_KNN_FROM, PlacingUMAP
+from cpu_fallback.umap_transform import PlacingUMAP
 
 
 def warm_up() -> None:
-    """One small fit of each size class (umap-learn's exact distances, the exact-neighbour
-    graph) and one placement, then the mark."""
+    """One small fit (on the exact-neighbour graph, as every cached fit) and one placement,
+    then the mark."""
     rng = np.random.default_rng(0)
-    for n in (300, EXACT_KNN_FROM + 100):
-        X = rng.normal(size=(n, 8))
-        reducer = PlacingUMAP(n_neighbors=15, min_dist=0.1, random_state=0, n_components=2,
-                              n_jobs=1, n_epochs=5)
-        reducer.fit(X)
-        reducer.transform(rng.normal(size=(50, 8)))
+    reducer = PlacingUMAP(n_neighbors=15, min_dist=0.1, random_state=0, n_components=2,
+                          n_jobs=1, n_epochs=5)
+    reducer.fit(rng.normal(size=(300, 8)))
+    reducer.transform(rng.normal(size=(50, 8)))
     (warm_folder() / WARM_MARK).write_text("compiled\n", encoding="utf-8")
 
 

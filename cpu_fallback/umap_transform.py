@@ -25,8 +25,6 @@ from typing import Any
 
 import numpy as np
 
-from gpuseg.resources import UMAP_EXACT_BELOW
-
 from .numba_cache import umap_import_cache
 
 with umap_import_cache():
@@ -38,9 +36,8 @@ with umap_import_cache():
 SMOOTH_K_TOLERANCE = 1e-5
 MIN_K_DIST_SCALE = 1e-3
 BISECTION_STEPS = 64
-#: Fits of this many users get exact neighbours from scikit-learn (see :class:`PlacingUMAP`):
-#: from umap-learn's own switch to NN-descent up to where the quadratic search costs more.
-EXACT_KNN_FROM = UMAP_EXACT_BELOW
+#: Fits of up to this many users get exact neighbours from scikit-learn (see :class:`PlacingUMAP`):
+#: up to where the quadratic search costs more than NN-descent.
 EXACT_KNN_UP_TO = 60_000
 #: The bounds umap-learn draws its transform's random state from.
 _INT32_MIN, _INT32_MAX = np.iinfo(np.int32).min + 1, np.iinfo(np.int32).max - 1
@@ -99,14 +96,16 @@ class PlacingUMAP(UMAP):
     """umap-learn's UMAP whose ``transform`` places many new points quickly (see the module).
 
     Its ``fit`` also hands umap-learn exact nearest neighbours from
-    scikit-learn's BLAS search for fits of :data:`EXACT_KNN_FROM` to
-    :data:`EXACT_KNN_UP_TO` users, where umap-learn would otherwise run
-    NN-descent: at 20,000 users the exact search takes about 3 s, while
-    NN-descent's numba kernels alone take over 30 s to compile in every
-    process (they take a distance function as an argument, which numba cannot
-    cache), and the exact graph is at least as good as the approximate one.
-    Below :data:`EXACT_KNN_FROM` umap-learn computes exact distances itself;
-    above the upper bound the quadratic search would cost more than NN-descent.
+    scikit-learn's BLAS search for fits of up to :data:`EXACT_KNN_UP_TO`
+    users. From 4,096 users umap-learn would otherwise run NN-descent: at
+    20,000 users the exact search takes about 3 s, while NN-descent's numba
+    kernels alone take over 30 s to compile in every process (they take a
+    distance function as an argument, which numba cannot cache), and the
+    exact graph is at least as good as the approximate one. Below 4,096 users
+    umap-learn would build the whole distance matrix with kernels of its own:
+    the same exact neighbours, but a second set of kernels to compile (about
+    6 s of a first run). Above the upper bound the quadratic search would
+    cost more than NN-descent.
     """
 
     precomputed_knn: tuple[Any, ...]  # umap-learn's parameter, set by UMAP.__init__
@@ -116,7 +115,7 @@ class PlacingUMAP(UMAP):
         self._placement_data = np.ascontiguousarray(X, dtype=np.float32)
         n = self._placement_data.shape[0]
         given = self.precomputed_knn
-        if EXACT_KNN_FROM <= n <= EXACT_KNN_UP_TO and given[0] is None:
+        if n <= EXACT_KNN_UP_TO and given[0] is None:
             distances, indices = exact_neighbours(self._placement_data, self._placement_data,
                                                   min(self.n_neighbors, n))
             self.precomputed_knn = (indices, distances)

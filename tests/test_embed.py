@@ -13,6 +13,7 @@ import scipy.sparse
 from sklearn.datasets import make_blobs
 from sklearn.manifold import trustworthiness
 
+from cpu_fallback import umap_transform
 from cpu_fallback.umap_transform import PlacingUMAP, initial_positions, membership_sigmas, memberships
 from gpuseg.config import PipelineConfig
 from gpuseg.stages.umap import Umap
@@ -74,8 +75,14 @@ def test_placing_transform_agrees_with_umap_learns(blobs):
     fitted, new = X[:1_000], X[1_000:]
     reference = umap.UMAP(n_neighbors=15, random_state=0, n_jobs=1).fit(fitted)
     placing = PlacingUMAP(n_neighbors=15, random_state=0, n_jobs=1).fit(fitted)
-    # The fit itself is umap-learn's, untouched.
-    np.testing.assert_array_equal(placing.embedding_, reference.embedding_)
+    # The fit itself is umap-learn's, untouched, on the exact neighbour graph.
+    fitted32 = fitted.astype(np.float32)
+    distances, indices = umap_transform.exact_neighbours(fitted32, fitted32, 15)
+    on_exact_graph = umap.UMAP(n_neighbors=15, random_state=0, n_jobs=1,
+                               precomputed_knn=(indices, distances)).fit(fitted)
+    np.testing.assert_array_equal(placing.embedding_, on_exact_graph.embedding_)
+    # Both transforms place onto the same layout: umap-learn's own fit.
+    placing.embedding_ = reference.embedding_.copy()
     ours, theirs = placing.transform(new), reference.transform(new)
     spread = np.ptp(reference.embedding_, axis=0).max()
     shift = np.linalg.norm(ours - theirs, axis=1)
@@ -133,13 +140,10 @@ def test_placement_is_deterministic_on_cpu(cpu_backend, blobs):
     assert runs[0].trustworthiness == runs[1].trustworthiness
 
 
-def test_a_fit_between_the_bounds_gets_exact_neighbours_and_a_good_layout():
+def test_a_fit_below_the_bound_gets_exact_neighbours_and_a_good_layout():
     from sklearn.neighbors import NearestNeighbors
 
-    from cpu_fallback import umap_transform
-
-    X, y = make_blobs(umap_transform.EXACT_KNN_FROM + 400, n_features=10, centers=5,
-                      cluster_std=2.0, random_state=1)
+    X, y = make_blobs(5_000, n_features=10, centers=5, cluster_std=2.0, random_state=1)
     reducer = PlacingUMAP(n_neighbors=15, random_state=0, n_jobs=1).fit(X)
     X32 = X.astype(np.float32)
     _, expected = NearestNeighbors(n_neighbors=15, algorithm="brute").fit(X32).kneighbors(X32)
