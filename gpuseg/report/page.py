@@ -14,6 +14,7 @@ import hashlib
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from ..explain.rules import SegmentRules
 from ..personas import MATERIAL_SHARE, Action, Claim
 from ..personas.basket import DepartmentShare
 from ..result import SegmentationResult
-from . import content, figures, guide
+from . import content, drawing, figures, guide
 from .html import number as _number
 from .html import percent as _percent
 from .html import section as _section
@@ -116,24 +117,40 @@ def write_report(result: SegmentationResult, folder: str | os.PathLike, *,
     folder = Path(folder)
     (folder / FIGURES_DIR).mkdir(parents=True, exist_ok=True)
     images = _FigureWriter(folder / FIGURES_DIR)
-    page = _render(result, images, customer_lists or {})
+    page = images.fill(_render(result, images, customer_lists or {}))
     path = folder / REPORT_FILE
     path.write_text(page, encoding="utf-8")
     return path
 
 
 class _FigureWriter:
-    """Saves each figure as ``<name>.png`` and returns its ``<figure>`` element with the same bytes."""
+    """Collects the page's figures, then draws them all at once (:func:`drawing.draw_all`).
+
+    Each call returns the ``<figure>`` element with a placeholder for its
+    image; :meth:`fill` saves each drawing as ``<name>.png`` and puts the same
+    bytes into the page.
+    """
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        self.jobs: dict[str, Callable[[], Figure]] = {}
 
     def __call__(self, name: str, draw: Callable[[], Figure], alt: str, caption: str) -> str:
-        png = figures.to_png(draw())
-        (self.folder / f"{name}.png").write_bytes(png)
-        source = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-        return (f'<figure><img src="{source}" alt="{escape(alt)}">'
+        self.jobs[name] = draw
+        return (f'<figure><img src="{_placeholder(name)}" alt="{escape(alt)}">'
                 f"<figcaption>{escape(caption)}</figcaption></figure>")
+
+    def fill(self, page: str) -> str:
+        for name, png in drawing.draw_all(self.jobs).items():
+            (self.folder / f"{name}.png").write_bytes(png)
+            source = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+            page = page.replace(_placeholder(name), source)
+        return page
+
+
+def _placeholder(name: str) -> str:
+    # A NUL never occurs in the escaped text around it.
+    return f"\0figure:{name}\0"
 
 
 def _render(result: SegmentationResult, figure: _FigureWriter,
@@ -225,7 +242,7 @@ def _segments(result: SegmentationResult, names: list[str], figure: _FigureWrite
     header = ["segment", "users", "share", "silhouette", "basket size", "days between orders",
               "reorder rate", "preferred hour", "weekend orders",
               f"{content.density_label(result)} outliers"]
-    return (figure("sizes", lambda: figures.segment_sizes(names, sizes), "Bar chart of segment sizes",
+    return (figure("sizes", partial(figures.segment_sizes, names, sizes), "Bar chart of segment sizes",
                    "Users per segment (KMeans), numbered from the largest.")
             + _table(header, rows, escaped=True))
 
@@ -376,9 +393,9 @@ def _memberships(result: SegmentationResult, figure: _FigureWriter) -> str:
         f"actions fit them only in part; {_percent(facts['between_share'])} of shoppers do.</p>",
         f"<p>{escape(_reconciled(head, facts))}</p>",
         _dissolved(dissolved, facts["dissolves_below"]),
-        figure("reliability", lambda: figures.reliability(
-                   bins, table, dissolves_below=facts["dissolves_below"],
-                   weak_below=facts["weak_below"]),
+        figure("reliability", partial(figures.reliability, bins, table,
+                                      dissolves_below=facts["dissolves_below"],
+                                      weak_below=facts["weak_below"]),
                "Reliability diagram of the memberships and bars of each segment's "
                "reproducibility",
                f"Left: shoppers binned by membership; each bin's mean membership against the "
@@ -389,7 +406,7 @@ def _memberships(result: SegmentationResult, figure: _FigureWriter) -> str:
                f"{facts['weak_below']:g} it is weak."),
         _table(["membership", "shoppers", "share", "mean membership", "kept by the refits"],
                bin_rows, text_columns=(0,)),
-        figure("membership", lambda: figures.memberships(table, between, sure),
+        figure("membership", partial(figures.memberships, table, between, sure),
                "Stacked bars of each segment's shoppers by membership band",
                "Each segment's shoppers by how sure their segment is."),
         _table(["segment", "users", "mean membership", "between personas",
@@ -437,10 +454,10 @@ def _map(result: SegmentationResult, names: list[str], figure: _FigureWriter) ->
         return '<p class="muted">The UMAP embedding did not run for this segmentation.</p>'
     segments = result.segments
     placed = content.placed_users(result)
-    return figure("umap", lambda: figures.umap_map(segments["umap_x"].to_numpy(),
-                                                   segments["umap_y"].to_numpy(),
-                                                   segments["segment"].to_numpy(), names,
-                                                   scope, placed=placed),
+    return figure("umap", partial(figures.umap_map, segments["umap_x"].to_numpy(),
+                                          segments["umap_y"].to_numpy(),
+                                          segments["segment"].to_numpy(), names, scope,
+                                          placed=placed),
                   "UMAP scatter plot of shoppers coloured by segment",
                   f"{note}. Nearby points are shoppers with similar behaviour; colours are the "
                   "KMeans segments, which were found in the PCA space, not on this map."
@@ -472,22 +489,22 @@ def _profiles(result: SegmentationResult, names: list[str], figure: _FigureWrite
     scope = content.importance_scope(result)
     lifts = content.top_aisle_lifts(result)
     return "".join([
-        figure("radar", lambda: figures.radar(radar, names, list(radar.columns)),
+        figure("radar", partial(figures.radar, radar, names, list(radar.columns)),
                "Radar charts of each segment's behavioural profile",
                "Each axis is the segment's mean minus the average shopper's, in standard deviations "
                f"of shoppers, clipped at +-{content.RADAR_Z_LIMIT:g}: the middle ring is the average "
                "shopper, the rim 2 SD above it, the centre 2 SD below."),
-        figure("activity", lambda: figures.activity_heatmaps(result.activity, names),
+        figure("activity", partial(figures.activity_heatmaps, result.activity, names),
                "Heatmaps of ordering by weekday and hour per segment",
                "Share of each segment's orders by weekday and hour of day (Instacart's order_dow 0 "
                "taken as Saturday)."),
-        figure("top_aisles", lambda: figures.top_aisles(lifts, names),
+        figure("top_aisles", partial(figures.top_aisles, lifts, names),
                "Bar charts of each segment's top aisles by lift",
                "Lift: the segment's share of items in the aisle over all shoppers' share; aisles with "
                "at least 0.5% of all items."),
-        figure("importance", lambda: figures.importance(eta, families,
-                                                        clear_drop=scope["clear_drop"],
-                                                        majority_share=scope["majority_share"]),
+        figure("importance", partial(figures.importance, eta, families,
+                                     clear_drop=scope["clear_drop"],
+                                     majority_share=scope["majority_share"]),
                "Bar charts of the importance of each feature family",
                "Each family of features (one department's aisle shares, the cadence features, "
                "...) shuffled across shoppers, all its features together, and every shopper "
@@ -526,23 +543,22 @@ def _validation(result: SegmentationResult, names: list[str], head: dict[str, An
     ]
     return "".join([
         _table(["measure", "value", "how"], rows, text_columns=(0, 2)),
-        figure("silhouette", lambda: figures.silhouette_plot(segments["silhouette"].to_numpy(),
-                                                             segments["segment"].to_numpy(), names,
-                                                             head["silhouette"]),
+        figure("silhouette", partial(figures.silhouette_plot, segments["silhouette"].to_numpy(),
+                                     segments["segment"].to_numpy(), names, head["silhouette"]),
                "Silhouette plot per segment",
                f"Silhouette of each shopper ({head['silhouette_scope']}), sorted within its segment: "
                "near 1, well inside its segment; near 0, on a border; below 0, closer to another "
                "segment."),
         figure("k_sweep",
-               lambda: figures.k_sweep(sweep, elbow_k=content.elbow_k(result), chosen_k=result.k,
-                                       sharpness_threshold=threshold),
+               partial(figures.k_sweep, sweep, elbow_k=content.elbow_k(result), chosen_k=result.k,
+                       sharpness_threshold=threshold),
                "Line charts of WCSS, elbow sharpness, silhouette, Calinski-Harabasz and "
                "Davies-Bouldin against K",
                f"KMeans for each K: WCSS and elbow sharpness on {fit_size:,} shoppers, the "
                f"three indices on {scored:,} of them. "
                + (f"The rule: {rule} " if rule else "")
                + "Why this run has its K is said once, under the verdict at the top."),
-        figure("dendrogram", lambda: figures.dendrogram(result.linkage, result.k),
+        figure("dendrogram", partial(figures.dendrogram, result.linkage, result.k),
                "Dendrogram of the Ward hierarchical clustering",
                f"{hierarchical.host_step}{_ward_on_gpu(result)} The dashed line cuts the tree "
                f"into {result.k} clusters, "
