@@ -29,7 +29,6 @@ class CpuBackend(Backend):
     def __init__(self) -> None:
         self.device = f"CPU: {cpu_name()} ({os.cpu_count()} cores)"
         self._warm_up: Any = None
-        self._thread_limits: Any = None
 
     def prepare(self, *, embed: bool) -> None:
         # A cold numba cache compiles umap-learn's kernels in the background meanwhile.
@@ -37,21 +36,6 @@ class CpuBackend(Backend):
             from .numba_cache import start_warm_up
 
             self._warm_up = start_warm_up()
-            if self._warm_up is not None:
-                self._yield_a_core()
-
-    def _yield_a_core(self) -> None:
-        """Run on one core fewer while the warm-up compiles on the other, until the map waits.
-
-        OpenMP and BLAS threads that spin for a core the compiler holds made
-        the stages before the map three times slower (KMeans refits: 0.34 s
-        alone, 1.6 s beside a warm-up on two cores).
-        """
-        from threadpoolctl import threadpool_limits
-
-        cores = os.cpu_count() or 1
-        if cores > 1:
-            self._thread_limits = threadpool_limits(limits=cores - 1)
 
     def asarray(self, data: Any, dtype: Any = None) -> np.ndarray:
         if isinstance(data, (pd.DataFrame, pd.Series, pd.Index)):
@@ -98,9 +82,6 @@ class CpuBackend(Backend):
         from .umap_transform import PlacingUMAP
 
         wait_for(self._warm_up)
-        if self._thread_limits is not None:
-            self._thread_limits.restore_original_limits()
-            self._thread_limits = None
 
         params.setdefault("n_components", 2)
         # A seeded umap-learn run is single-threaded anyway; saying so silences its warning.

@@ -8,6 +8,8 @@ of compiling it. Marks the cache warm when done.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from cpu_fallback.numba_cache import WARM_MARK, warm_folder
@@ -26,4 +28,5 @@ def warm_up() -> None:
 
 
 if __name__ == "__main__":
+    os.nice(10)  # the run's own stages first: the warm-up takes what they leave
     warm_up()
