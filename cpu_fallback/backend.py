@@ -55,9 +55,11 @@ class CpuBackend(Backend):
         return capped(host_available_bytes())
 
     def KMeans(self, n_clusters: int, *, n_init: int, random_state: int, **params: Any) -> Any:
-        from sklearn.cluster import KMeans
+        # Iterates in float32 (three times faster), answers in float64: see the module.
+        from .kmeans import Float32KMeans
 
-        return KMeans(n_clusters=n_clusters, n_init=n_init, random_state=random_state, **params)
+        return Float32KMeans(n_clusters=n_clusters, n_init=n_init, random_state=random_state,
+                             **params)
 
     def DBSCAN(self, eps: float, min_samples: int, **params: Any) -> Any:
         from sklearn.cluster import DBSCAN
