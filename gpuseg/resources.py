@@ -16,9 +16,8 @@ of the data, and allocators fragment. What an estimate misses surfaces as a
 into the same kind of message (:func:`out_of_memory`).
 
 Pairwise distances are never estimated whole: both backends compute them in
-tiles sized from the available memory (scikit-learn's ``working_memory`` on
-the CPU, cuML's silhouette ``chunksize`` and DBSCAN ``max_mbytes_per_batch``
-on the GPU), so only a minimal tile is counted.
+tiles (a fixed 16 MiB on the CPU; cuML's silhouette ``chunksize`` and DBSCAN
+``max_mbytes_per_batch`` on the GPU), so only a minimal tile is counted.
 """
 from __future__ import annotations
 
@@ -37,8 +36,8 @@ if TYPE_CHECKING:
     from .data.tables import InstacartData
 
 _FLOAT = 8  # float64 and int64 bytes
-#: The smallest distance tile a tiled pairwise computation needs: scikit-learn's smallest
-#: ``working_memory`` here (16 MiB), more than cuML's 1,000-row silhouette tile (8 MB).
+#: The smallest distance tile a tiled pairwise computation needs: the CPU silhouette's tile
+#: (16 MiB), more than cuML's 1,000-row silhouette tile (8 MB).
 MIN_TILE_BYTES = 16 << 20
 #: Neighbours within eps per DBSCAN user, in units of ``min_samples``: eps sits at the knee of
 #: the ``min_samples``-distance curve, and on synthetic Instacart data a user then has about

@@ -134,18 +134,16 @@ def test_a_malformed_memory_limit_is_a_config_error_naming_the_variable(cpu_back
         cpu_backend.available_memory()
 
 
-def test_cpu_silhouette_tiles_shrink_with_the_memory_and_give_the_same_scores(cpu_backend,
-                                                                              monkeypatch):
+def test_cpu_silhouette_works_in_tiles_and_gives_scikit_learns_scores(cpu_backend):
+    from sklearn.metrics import silhouette_samples
+
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(3_000, 6))
+    X = rng.normal(size=(4_000, 6))
     labels = (X[:, 0] > 0).astype(int) + 2 * (X[:, 1] > 0)
-    monkeypatch.delenv(MEMORY_LIMIT_ENV, raising=False)
-    roomy = cpu_backend.silhouette_samples(X, labels)
-    monkeypatch.setenv(MEMORY_LIMIT_ENV, str(64 * MiB))
-    assert cpu_backend._tile_mib() == 16
     peak = measured_peak(lambda: cpu_backend.silhouette_samples(X, labels))
-    assert peak < 24 * MiB  # the whole 3,000 x 3,000 matrix would be 72 MB
-    np.testing.assert_allclose(cpu_backend.silhouette_samples(X, labels), roomy, rtol=1e-12)
+    assert peak < 48 * MiB  # the whole 4,000 x 4,000 matrix would be 128 MB
+    np.testing.assert_allclose(cpu_backend.silhouette_samples(X, labels),
+                               silhouette_samples(X, labels), rtol=1e-12, atol=1e-12)
 
 
 def test_gpu_tiles_are_sized_from_the_free_memory_at_instacart_scale():
@@ -253,3 +251,16 @@ def test_gpu_free_memory_counts_what_the_async_pool_keeps_for_reuse():
     # A resource a dask-cuda worker was started with: what it keeps is not gpuseg's to see.
     kept = DeviceMemory(statistics=True, release_threshold=None)
     assert kept.cached_bytes(SimpleNamespace(peak_bytes=10 * GiB, current_bytes=3 * GiB)) == 0
+
+
+def test_cpu_silhouette_gives_zero_to_a_shopper_alone_in_its_segment(cpu_backend):
+    from sklearn.metrics import silhouette_samples
+
+    X = np.random.default_rng(1).normal(size=(300, 4))
+    labels = (X[:, 0] > 0).astype(int)
+    labels[7] = 2
+    ours = cpu_backend.silhouette_samples(X, labels)
+    assert ours[7] == 0.0
+    np.testing.assert_allclose(ours, silhouette_samples(X, labels), rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="Number of labels is 1"):
+        cpu_backend.silhouette_samples(X, np.zeros(300, dtype=int))
