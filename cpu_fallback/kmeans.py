@@ -24,6 +24,10 @@ class Float32KMeans(KMeans):
     against them.
     """
 
+    cluster_centers_: np.ndarray  # set by KMeans.fit
+    labels_: np.ndarray
+    inertia_: float
+
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> Float32KMeans:
         X = np.asarray(X)
         super().fit(X.astype(np.float32, copy=False), y, sample_weight=sample_weight)
