@@ -32,7 +32,7 @@ def test_small_benchmark_measures_every_stage_and_the_peers(tmp_path):
     table = path.with_suffix(".md").read_text()
     assert "| run_total |" in table and "2,500 users, cpu" in table
 
-    section = readme.section(readme.latest_reports(tmp_path / "results"))
+    section = readme.section(readme.latest_reports(tmp_path / "results"), tmp_path / "results")
     assert section.startswith(readme.START) and section.endswith(readme.END)
     assert "| 2,500 | cpu |" in section and saved["devices"]["cpu"] in section
 
@@ -80,3 +80,19 @@ def test_serve_results_become_the_readme_serving_table(tmp_path):
     assert "median p99" in section and "Soak" not in section
     assert "serve-test-cpu-2026-12-02.json" in section
     assert markdown(results).rstrip("\n") in section
+
+
+def test_first_run_results_join_the_readme_performance_section(tmp_path):
+    from benchmarks import first_run
+
+    timings = {"median": 14.2, "min": 13.1, "max": 16.0, "n": 5, "each": [14.2] * 5}
+    results = {"benchmark": "first_run", "date": "2026-12-03", "cpu": "Test CPU", "cpu_count": 2,
+               "first_run": {"users": 600, "cold": timings, "warm": {**timings, "median": 8.5},
+                             "load_before": [0.1], "load_after": [1.2]}}
+    (tmp_path / "first-run-test-cpu-2026-12-03.json").write_text(json.dumps(results))
+    section = readme.section([], tmp_path)
+    assert section.startswith(readme.START) and section.endswith(readme.END)
+    assert "| cold: empty cache folder | 14.2 | 13.1 | 16.0 | 5 |" in section
+    assert "| warm: cache filled | 8.5 |" in section
+    assert f"cold <= {first_run.TARGET_COLD_S:g} s" in section
+    assert "gpuseg demo" not in section  # not measured, not shown
