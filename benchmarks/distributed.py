@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.memory import status_kib
-from benchmarks.suite import DATA_DIR, RESULTS_DIR, ROOT, run_step, slug
+from benchmarks.suite import DATA_DIR, RESULTS_DIR, ROOT, run_step, slug, write_table_results
 
 #: 1x, 3x and 10x Instacart's 206,209 shoppers.
 SIZES = (206_209, 618_627, 2_062_090)
@@ -248,12 +248,8 @@ def main(argv: list[str] | None = None) -> int:
         results["ratio_10x_1x"] = totals[SIZES[-1]] / totals[SIZES[0]]
         ten = next(r for r in results["sizes"] if r["users"] == SIZES[-1])
         results["peak_10x_within_target"] = ten["max_process_peak_rss_gib"] <= TARGET_PEAK_GIB
-    RESULTS_DIR.mkdir(exist_ok=True)
-    stem = f"distributed-{slug(results['cpu'])}-{results['date']}"
-    (RESULTS_DIR / f"{stem}.json").write_text(json.dumps(results, indent=1) + "\n")
-    table = markdown(results)
-    (RESULTS_DIR / f"{stem}.md").write_text(table)
-    print(table)
+    write_table_results(results, markdown(results), RESULTS_DIR,
+                        f"distributed-{slug(results['cpu'])}-{results['date']}")
     return 0
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import statistics
 import subprocess
@@ -27,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.suite import RESULTS_DIR, ROOT, slug
+from benchmarks.suite import RESULTS_DIR, ROOT, slug, write_table_results
 
 USERS = 600
 TARGET_COLD_S = 15.0
@@ -100,12 +99,8 @@ def main(argv: list[str] | None = None) -> int:
 
     results = {"benchmark": "first_run", "date": dt.date.today().isoformat(), "cpu": cpu_name(),
                "cpu_count": os.cpu_count(), "first_run": measure(args.repeats, args.demo)}
-    args.results.mkdir(exist_ok=True)
-    stem = f"first-run-{slug(results['cpu'])}-{results['date']}"
-    (args.results / f"{stem}.json").write_text(json.dumps(results, indent=1) + "\n")
-    table = markdown(results)
-    (args.results / f"{stem}.md").write_text(table)
-    print(table)
+    write_table_results(results, markdown(results), args.results,
+                        f"first-run-{slug(results['cpu'])}-{results['date']}")
     return 0
 
 

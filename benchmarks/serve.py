@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.memory import status_kib
-from benchmarks.suite import DATA_DIR, RESULTS_DIR, slug
+from benchmarks.suite import DATA_DIR, RESULTS_DIR, slug, write_table_results
 
 HOST = "127.0.0.1"
 CLIENTS = 16
@@ -437,10 +437,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if record["requests"]["errors"] == 0 else 1
     results = {**header, **load_test(runs, folder, clients=args.clients, n_single=args.requests,
                                      n_batch=args.batch_requests, repeats=args.repeats)}
-    (args.results / f"{stem}.json").write_text(json.dumps(results, indent=1) + "\n")
-    table = markdown(results)
-    (args.results / f"{stem}.md").write_text(table)
-    print(table)
+    write_table_results(results, markdown(results), args.results, stem)
     return 0
 
 

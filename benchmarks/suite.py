@@ -293,6 +293,14 @@ def device_slug(report: dict[str, Any]) -> str:
     return slug(device)[:60]
 
 
+def write_table_results(results: dict[str, Any], table: str, folder: Path, stem: str) -> None:
+    """``<stem>.json`` and its Markdown ``table`` as ``<stem>.md`` in ``folder``; the table printed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{stem}.json").write_text(json.dumps(results, indent=1) + "\n")
+    (folder / f"{stem}.md").write_text(table)
+    print(table)
+
+
 def write_results(report: dict[str, Any], folder: Path = RESULTS_DIR) -> Path:
     """JSON + Markdown + PNG chart, named after the device and date."""
     from benchmarks.render import markdown_table, plot_stages
