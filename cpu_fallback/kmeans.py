@@ -42,10 +42,10 @@ _WCSS_BLOCK = 4_096
 
 def _wcss(X: np.ndarray, centres: np.ndarray, labels: np.ndarray, weights: Any) -> float:
     """Float64 WCSS, a block of users at a time (no full-size float64 copy of ``X``)."""
+    weights = None if weights is None else np.asarray(weights)
     total = 0.0
     for start in range(0, X.shape[0], _WCSS_BLOCK):
         block = slice(start, start + _WCSS_BLOCK)
         squared = ((X[block].astype(np.float64) - centres[labels[block]]) ** 2).sum(axis=1)
-        total += float(squared.sum() if weights is None
-                       else (squared * np.asarray(weights)[block]).sum())
+        total += float(squared.sum() if weights is None else (squared * weights[block]).sum())
     return total

@@ -1,13 +1,16 @@
-"""scikit-learn's silhouette with each block's per-segment sums as one matrix product.
+"""scikit-learn's silhouette in cache-sized tiles, each tile's per-segment sums one matrix product.
 
-:func:`sklearn.metrics.silhouette_samples` sums each user's distances per
-segment with one ``np.bincount`` per user, a Python loop over rows: most of
-the 4 s the silhouette stage spends on 20,000 users. Multiplying each block
-of distances by the users' one-hot segment matrix gives the same sums in one
-BLAS call (to float rounding). Everything else follows scikit-learn: the
-Euclidean distances by its GEMM formula (in place, one tile at a time), a
-user's distance to itself zero, ``a`` the mean distance to the rest of the own segment, ``b`` the smallest
-mean distance to another segment, and 0 for a user alone in its segment.
+:func:`sklearn.metrics.silhouette_samples` works in tiles as large as its
+``working_memory`` allows (1 GiB), which fall out of a CPU's cache: on
+20,000 users x 40 components it took 4.1-4.8 s against 2.1-2.4 s in 16 MiB
+tiles. It also sums each user's distances per segment with one
+``np.bincount`` per user, a Python loop over rows; multiplying a tile by the
+users' one-hot segment matrix gives the same sums in one BLAS call (to float
+rounding). Everything else follows scikit-learn: the Euclidean distances by
+its GEMM formula (in place, one tile at a time), a user's distance to itself
+zero, ``a`` the mean distance to the rest of the own segment, ``b`` the
+smallest mean distance to another segment, and 0 for a user alone in its
+segment.
 """
 from __future__ import annotations
 

@@ -201,7 +201,9 @@ def umap_memory(n_fit: int, n_components: int, n_neighbors: int,
 
     About 64 bytes per graph edge (indices, distances and weights of the kNN
     graph, then of its union with its transpose), plus the dense distance
-    matrix umap-learn builds below :data:`UMAP_EXACT_BELOW` users; users
+    matrix umap-learn builds below :data:`UMAP_EXACT_BELOW` users when it
+    finds the neighbours itself (the CPU backend hands it exact neighbours
+    instead, so there the term is an overcount of at most 128 MiB); users
     placed with ``transform`` add their copy and their neighbours' indices,
     distances, weights and edge arrays (about 40 bytes each). Counted from
     the arrays, not measured: umap-learn allocates through numba, which

@@ -39,10 +39,9 @@ def demo_config(backend: Backend, seed: int) -> PipelineConfig:
 
     On two CPU cores a umap-learn layout fitted on tens of thousands of
     shoppers, plus its numba compilation, would take most of the two-minute
-    budget; a fit on :data:`DEMO_UMAP_FIT_SAMPLE` users (below the 4,096 where
-    umap-learn compiles NN-descent) shapes the layout and every other shopper
-    is placed with the fitted model's transform, so the map still shows
-    everyone and the report says how it was made. A backend that fits every
+    budget; a fit on :data:`DEMO_UMAP_FIT_SAMPLE` users shapes the layout and
+    every other shopper is placed with the fitted model's transform, so the
+    map still shows everyone and the report says how it was made. A backend that fits every
     user (the GPU) keeps ``"auto"``. A function of its own so that tests can
     run the whole demo with lighter settings.
     """

@@ -76,10 +76,14 @@ def draw_all(jobs: Mapping[str, Callable[[], Figure]], *,
             _finish(process, waited_for=len(drawn) < len(names))
         helped = 0
         for index, name in enumerate(names):
-            if index not in drawn:
-                path = _png_path(folder, index)
-                helped += path.is_file()
-                drawn[index] = path.read_bytes() if path.is_file() else png(jobs[name])
+            if index in drawn:
+                continue
+            path = _png_path(folder, index)
+            if path.is_file():
+                drawn[index] = path.read_bytes()
+                helped += 1
+            else:  # claimed by a helper that died before writing it
+                drawn[index] = png(jobs[name])
         log.debug("the helper process drew %d of %d figures", helped, len(names))
     return {name: drawn[index] for index, name in enumerate(names)}
 
