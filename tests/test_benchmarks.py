@@ -96,3 +96,49 @@ def test_first_run_results_join_the_readme_performance_section(tmp_path):
     assert "| warm: cache filled | 8.5 |" in section
     assert f"cold <= {first_run.TARGET_COLD_S:g} s" in section
     assert "gpuseg demo" not in section  # not measured, not shown
+
+
+def _distributed_record(users: int, total: float, worker_peak: float) -> dict:
+    seconds = {"features": 1.0, "kmeans": 1.0, "dbscan": 1.0, "umap": 1.0, "write": 1.0,
+               "total": total}
+    return {"users": users, "partitions": 9, "load_before": [1.0], "load_after": [1.5],
+            "generate": {"seconds": 2.0},
+            "run": {"seconds": seconds, "client_peak_rss_gib": 1.0},
+            "cluster_peak_rss_gib": {"scheduler (pid 1)": 0.4, "worker (pid 2)": worker_peak},
+            "max_process_peak_rss_gib": max(1.0, worker_peak)}
+
+
+def test_a_merged_distributed_size_joins_the_days_results_and_gets_its_verdict(
+        tmp_path, monkeypatch):
+    """``--merge`` measures one size and keeps the day's other sizes; 30x gets the 8 GiB check."""
+    from benchmarks import distributed
+
+    monkeypatch.setattr(distributed, "RESULTS_DIR", tmp_path)
+    monkeypatch.setattr("gpuseg.host.cpu_name", lambda: "Test CPU")
+    today = distributed.dt.date.today().isoformat()
+    stem = tmp_path / f"distributed-test-cpu-{today}"
+    earlier = [_distributed_record(206_209, 100.0, 0.8), _distributed_record(2_062_090, 650.0, 3.0)]
+    stem.with_suffix(".json").write_text(json.dumps({"sizes": earlier}))
+    measured = []
+
+    def measure(n_users, data_dir, keep_data):
+        measured.append(n_users)
+        return _distributed_record(n_users, 2000.0, 8.5)
+
+    monkeypatch.setattr(distributed, "measure", measure)
+    assert distributed.main(["--merge", "--sizes", str(distributed.OUT_OF_CORE)]) == 0
+    assert measured == [distributed.OUT_OF_CORE]
+    results = json.loads(stem.with_suffix(".json").read_text())
+    assert [r["users"] for r in results["sizes"]] == [206_209, 2_062_090, 6_186_270]
+    assert results["ratio_10x_1x"] == pytest.approx(6.5)
+    assert results["peak_10x_within_target"] is True
+    assert results["peak_30x_within_target"] is False  # 8.5 GiB
+    table = stem.with_suffix(".md").read_text()
+    assert "| 6,186,270 | 9 | 2 | 2000 |" in table
+    assert "Every process's peak at 30x > 8 GiB." in table
+
+    # Without --merge the day's file holds only what this call measured.
+    assert distributed.main(["--sizes", "206209"]) == 0
+    results = json.loads(stem.with_suffix(".json").read_text())
+    assert [r["users"] for r in results["sizes"]] == [206_209]
+    assert "ratio_10x_1x" not in results and "peak_30x_within_target" not in results
