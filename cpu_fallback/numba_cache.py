@@ -56,6 +56,31 @@ def _defaulting_to_cache(decorator: Any) -> Any:
 
 
 @contextmanager
+def decorated_into_cache() -> Iterator[bool]:
+    """numba's cache folder is this installation's (:func:`cache_folder`) for the functions
+    decorated in this block; yields whether it is (not where the folder cannot be created)."""
+    import numba
+
+    from gpuseg.data.cache import cache_root
+
+    folder = cache_folder(cache_root())
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        log.info("numba cache for umap-learn disabled: %s", exc)
+        yield False
+        return
+    config: Any = numba.config  # its settings are set at import, invisible to type checkers
+    saved = config.CACHE_DIR
+    # numba picks a function's cache folder when it decorates it.
+    config.CACHE_DIR = str(folder)
+    try:
+        yield True
+    finally:
+        config.CACHE_DIR = saved
+
+
+@contextmanager
 def umap_import_cache() -> Iterator[None]:
     """Import umap-learn inside this block to cache its compiled kernels on disk.
 
@@ -68,24 +93,16 @@ def umap_import_cache() -> Iterator[None]:
     import numba
     import pynndescent  # noqa: F401  (imported as it is, before the decorators change)
 
-    from gpuseg.data.cache import cache_root
-
-    folder = cache_folder(cache_root())
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        log.info("numba cache for umap-learn disabled: %s", exc)
-        yield
-        return
-    config: Any = numba.config  # its settings are set at import, invisible to type checkers
-    saved = numba.njit, numba.jit, config.CACHE_DIR
-    # numba picks a function's cache folder when it decorates it, i.e. during the import.
-    numba.njit, numba.jit = _defaulting_to_cache(numba.njit), _defaulting_to_cache(numba.jit)
-    config.CACHE_DIR = str(folder)
-    try:
-        yield
-    finally:
-        numba.njit, numba.jit, config.CACHE_DIR = saved
+    with decorated_into_cache() as cached:
+        if not cached:
+            yield
+            return
+        saved = numba.njit, numba.jit
+        numba.njit, numba.jit = _defaulting_to_cache(numba.njit), _defaulting_to_cache(numba.jit)
+        try:
+            yield
+        finally:
+            numba.njit, numba.jit = saved
 
 
 def warm_folder() -> Path:

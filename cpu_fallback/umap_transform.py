@@ -13,10 +13,13 @@ against. :class:`PlacingUMAP` follows the same recipe (umap-learn 0.5,
    local connectivity of 0, so no ``rho`` offset), vectorised over users;
 3. each new user starts at the membership-weighted mean of its neighbours'
    positions (at a neighbour's position when it coincides with it);
-4. umap-learn's own layout optimiser then refines the new positions for the
+4. umap-learn's layout optimiser then refines the new positions for the
    transform's epochs (30 above 10,000 new users, 100 below, or a third of
    ``n_epochs``) with the fitted users held fixed, seeded by
-   ``transform_seed``, single-threaded: the same input gives the same map.
+   ``transform_seed``. With the fitted users fixed, each new user's path is
+   its own, so :mod:`cpu_fallback.placement` runs it user by user over
+   threads and gives umap-learn's single-threaded result bit for bit: the
+   same input gives the same map on any number of cores.
 """
 from __future__ import annotations
 
@@ -29,8 +32,9 @@ from .numba_cache import umap_import_cache
 
 with umap_import_cache():
     from umap import UMAP
-    from umap.layouts import optimize_layout_euclidean
     from umap.umap_ import find_ab_params
+
+from .placement import optimise_placement
 
 #: umap-learn's convergence tolerance and floor of ``sigma`` (as a share of the mean distance).
 SMOOTH_K_TOLERANCE = 1e-5
@@ -153,7 +157,6 @@ class PlacingUMAP(UMAP):
             find_ab_params(self.spread, self.min_dist)
         rng_state = check_random_state(self.transform_seed).randint(
             _INT32_MIN, _INT32_MAX, 3).astype(np.int64)
-        return optimize_layout_euclidean(
-            start, anchors, head, tail, n_epochs, fitted.shape[0], epochs_per_sample,
-            a, b, rng_state, self.repulsion_strength, self.learning_rate / 4.0,
-            self.negative_sample_rate, False)
+        return optimise_placement(
+            start, anchors, head, tail, n_epochs, epochs_per_sample, a, b, rng_state,
+            self.repulsion_strength, self.learning_rate / 4.0, self.negative_sample_rate)

@@ -189,6 +189,14 @@ def test_umap_kernels_compile_once_per_installation(tmp_path):
     assert umap_kernels(second, "data saved") == set()
     assert kernels <= umap_kernels(second, "data loaded")
 
+    # gpuseg's own placement kernel lives in the same folder, compiled once too.
+    def placement(output: str, event: str) -> bool:
+        return any(event in line and str(folders[0]) in line and "placement._place_users" in line
+                   for line in output.splitlines())
+
+    assert placement(first, "data saved") and not placement(second, "data saved")
+    assert placement(second, "data loaded")
+
 
 def test_an_upgrade_of_numba_or_umap_learn_starts_a_new_cache_folder(monkeypatch, tmp_path):
     from importlib import metadata
