@@ -417,3 +417,25 @@ def test_a_stage_that_lost_scattered_data_with_a_worker_runs_again(monkeypatch):
     session = DaskSession(rows=None, features=None, timer=None, source=None, info=None)
     stage = Flaky()
     assert session.run(stage, None) == "done" and stage.runs == 2
+
+
+def test_no_check_sizes_the_client_for_matrices_left_on_the_workers(strong, cluster, dask_backend,
+                                                                   monkeypatch):
+    """Scaling and PCA across workers hold users x features blocks on the workers, so the
+    one-process estimate of those matrices (which refused a 30x run on a client with 13 GiB
+    free) is not asked of the client; the one-process run still asks it."""
+    from gpuseg import resources
+
+    asked = []
+
+    def refuse(n_users, n_features, backend):
+        asked.append(n_users)
+        raise ResourceLimitError("the preprocess stage needs more")
+
+    monkeypatch.setattr(resources, "check_preprocess", refuse)
+    with pytest.raises(ResourceLimitError, match="preprocess"):
+        segment(strong, PipelineConfig(backend=dask_backend.name, **LIGHT), backend=dask_backend,
+                embed=False)
+    assert asked
+    spread = segment(strong, _config(dask_backend, cluster), backend=dask_backend, embed=False)
+    assert len(asked) == 1 and len(spread.segments) > 0

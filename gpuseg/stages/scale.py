@@ -28,7 +28,10 @@ class Scale(Stage[Scaler, Scaling]):
     assign = staticmethod(standardise_block)
 
     def fit(self, state: RunState, rows: FitRows) -> Scaler:
-        resources.check_preprocess(state.n_users, len(state.features.names), state.backend)
+        if not state.config.distributed:
+            # Across Dask workers the users x features matrices stay in the workers' blocks
+            # (under Dask's memory limit); the client only sums features x features moments.
+            resources.check_preprocess(state.n_users, len(state.features.names), state.backend)
         return fit_scaler(state.rows, state.features.X, cap=state.config.feature_cap)
 
     def assign_columns(self, state: RunState) -> tuple[Column, ...]:
