@@ -170,12 +170,20 @@ def _load() -> list[float]:
     return [round(v, 2) for v in os.getloadavg()]
 
 
-def measure(n_users: int, data_dir: Path, keep_data: bool) -> dict[str, Any]:
-    """Generate, start a cluster, run, stop; everything for one size."""
+def measure(n_users: int, data_dir: Path, keep_data: bool,
+            reuse_data: bool = False) -> dict[str, Any]:
+    """Generate (or, with ``reuse_data``, take a complete earlier generation), start a cluster,
+    run, stop; everything for one size."""
+    from gpuseg.data.partitions.manifest import MANIFEST_FILE
+
     folder = data_dir / f"parts-{n_users}-seed0-realistic"
     record: dict[str, Any] = {"users": n_users, "partitions": partitions_for(n_users),
                               "load_before": _load()}
-    record["generate"] = _subprocess("generate", str(n_users), str(folder))
+    if reuse_data and (folder / MANIFEST_FILE).is_file():  # the manifest is written last
+        record["generate"] = {"reused": True, "bytes_written": sum(
+            p.stat().st_size for p in folder.rglob("*") if p.is_file())}
+    else:
+        record["generate"] = _subprocess("generate", str(n_users), str(folder))
     with tempfile.TemporaryDirectory(prefix="gpuseg-dask-bench-") as scratch:
         scheduler_file = Path(scratch) / "scheduler.json"
         with Cluster(scheduler_file, Path(scratch)) as cluster:
@@ -204,7 +212,7 @@ def markdown(results: dict[str, Any]) -> str:
         scheduler = max(v for k, v in peaks.items() if k.startswith("scheduler"))
         worker = max(v for k, v in peaks.items() if k.startswith("worker"))
         lines.append(
-            f"| {r['users']:,} | {r['partitions']} | {r['generate']['seconds']:.0f} | "
+            f"| {r['users']:,} | {r['partitions']} | {_generated(r['generate'])} | "
             f"{s['total']:.0f} | {s['features']:.0f} | {s['kmeans']:.0f} | {s['dbscan']:.0f} | "
             f"{s.get('umap', 0):.0f} | {s['write']:.0f} | "
             f"{r['run']['client_peak_rss_gib']:.2f} / {scheduler:.2f} / {worker:.2f} | "
@@ -221,12 +229,19 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _generated(generate: dict[str, Any]) -> str:
+    return "reused" if generate.get("reused") else f"{generate['seconds']:.0f}"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m benchmarks --distributed``."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks --distributed")
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
     parser.add_argument("--keep-data", action="store_true")
+    parser.add_argument("--reuse-data", action="store_true",
+                        help="run on a complete data set kept by an earlier --keep-data call "
+                             "instead of generating it (its generation is then not timed)")
     parser.add_argument("--merge", action="store_true",
                         help="add the sizes to today's results file, replacing the same sizes "
                              "(a long size measured on its own)")
@@ -254,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         results["sizes"] = [r for r in json.loads(earlier.read_text())["sizes"]
                             if r["users"] not in args.sizes]
     for n_users in args.sizes:
-        record = measure(n_users, args.data_dir, args.keep_data)
+        record = measure(n_users, args.data_dir, args.keep_data, args.reuse_data)
         results["sizes"].append(record)
         print(json.dumps({k: record[k] for k in ("users", "max_process_peak_rss_gib")}),
               f"run {record['run']['seconds']['total']:.0f} s", flush=True)

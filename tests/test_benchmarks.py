@@ -121,9 +121,10 @@ def test_a_merged_distributed_size_joins_the_days_results_and_gets_its_verdict(
     stem.with_suffix(".json").write_text(json.dumps({"sizes": earlier}))
     measured = []
 
-    def measure(n_users, data_dir, keep_data):
+    def measure(n_users, data_dir, keep_data, reuse_data):
         measured.append(n_users)
-        return _distributed_record(n_users, 2000.0, 8.5)
+        record = _distributed_record(n_users, 2000.0, 8.5)
+        return {**record, "generate": {"reused": True}} if reuse_data else record
 
     monkeypatch.setattr(distributed, "measure", measure)
     assert distributed.main(["--merge", "--sizes", str(distributed.OUT_OF_CORE)]) == 0
@@ -134,11 +135,12 @@ def test_a_merged_distributed_size_joins_the_days_results_and_gets_its_verdict(
     assert results["peak_10x_within_target"] is True
     assert results["peak_30x_within_target"] is False  # 8.5 GiB
     table = stem.with_suffix(".md").read_text()
-    assert "| 6,186,270 | 9 | 2 | 2000 |" in table
+    assert "| 6,186,270 | 9 | 2 | 2000 |" in table and "| 206,209 | 9 | 2 | 100 |" in table
     assert "Every process's peak at 30x > 8 GiB." in table
 
     # Without --merge the day's file holds only what this call measured.
-    assert distributed.main(["--sizes", "206209"]) == 0
+    assert distributed.main(["--sizes", "206209", "--reuse-data"]) == 0
     results = json.loads(stem.with_suffix(".json").read_text())
     assert [r["users"] for r in results["sizes"]] == [206_209]
+    assert "| 206,209 | 9 | reused | 2000 |" in stem.with_suffix(".md").read_text()
     assert "ratio_10x_1x" not in results and "peak_30x_within_target" not in results
