@@ -219,6 +219,7 @@ def markdown(results: dict[str, Any]) -> str:
             f"{r['load_before'][0]} / {r['load_after'][0]} |")
     lines += ["", "Times in seconds; peaks are each process's VmHWM; load is the machine's "
                   "1-minute load average (it is shared, and 2 means both cores busy)."]
+    lines += stage_growth(rows)
     if results.get("ratio_10x_1x") is not None:
         lines += ["", f"time(10x) / time(1x) = {results['ratio_10x_1x']:.2f} "
                       f"(target <= {TARGET_RATIO:g}); every process's peak at 10x "
@@ -227,6 +228,27 @@ def markdown(results: dict[str, Any]) -> str:
         lines += ["", f"Every process's peak at 30x "
                       f"{'<=' if results['peak_30x_within_target'] else '>'} 8 GiB."]
     return "\n".join(lines) + "\n"
+
+
+def stage_growth(rows: list[dict[str, Any]]) -> list[str]:
+    """Every stage's seconds at each size, and how many times the smallest size's each took
+    against how many times the users: a stage growing faster than the users shows here."""
+    if len(rows) < 2:
+        return []
+    first, last = rows[0], rows[-1]
+    stages = [name for name in last["run"]["seconds"] if name != "total"]
+    users = last["users"] / first["users"]
+    lines = ["", f"Every stage, seconds; growth is the largest size's time over the smallest's, "
+                 f"for {users:.0f} times the users:", "",
+             "| stage | " + " | ".join(f"{r['users']:,}" for r in rows) + " | growth |",
+             "| --- | " + " | ".join("---:" for _ in rows) + " | ---: |"]
+    for name in [*stages, "total"]:
+        times = [r["run"]["seconds"].get(name) for r in rows]
+        shown = " | ".join("" if t is None else f"{t:.1f}" for t in times)
+        growth = (f"{times[-1] / times[0]:.1f}x" if times[0] and times[-1] is not None
+                  and times[0] >= 0.05 else "")
+        lines.append(f"| {name} | {shown} | {growth} |")
+    return lines
 
 
 def _generated(generate: dict[str, Any]) -> str:

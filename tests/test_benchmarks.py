@@ -137,6 +137,10 @@ def test_a_merged_distributed_size_joins_the_days_results_and_gets_its_verdict(
     table = stem.with_suffix(".md").read_text()
     assert "| 6,186,270 | 9 | 2 | 2000 |" in table and "| 206,209 | 9 | 2 | 100 |" in table
     assert "Every process's peak at 30x > 8 GiB." in table
+    # How each stage grows from the smallest size to the largest, against the users' growth.
+    assert "for 30 times the users" in table
+    assert "| total | 100.0 | 650.0 | 2000.0 | 20.0x |" in table
+    assert "| umap | 1.0 | 1.0 | 1.0 | 1.0x |" in table
 
     # Without --merge the day's file holds only what this call measured.
     assert distributed.main(["--sizes", "206209", "--reuse-data"]) == 0
