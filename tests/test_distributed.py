@@ -100,17 +100,17 @@ def test_features_mapped_over_partitions_equal_the_single_process_table(strong, 
         rows, X, user_ids, summaries = partition_rows(
             client, dask_backend, source, client.submit(read_catalog, source), min_orders=5,
             feature_names=names)
-        tables = client.gather(client.map(tasks.table_of, rows.parts))
-        assert np.array_equal(rows.host(X), np.concatenate([t.to_numpy() for t in
-                                                             (dask_backend.to_host(t)
-                                                              for t in tables)]))
-    mapped = pd.concat([dask_backend.to_host(t) for t in tables])
+        mapped = rows.host(X)
+        kept = client.gather(rows.parts)
     whole = dask_backend.to_host(single_process_features(
         load_instacart(strong, backend=dask_backend, cache=False), dask_backend).table)
-    assert list(mapped.columns) == list(whole.columns) == names
-    np.testing.assert_array_equal(mapped.index, whole.index)
-    assert float(np.abs(mapped.to_numpy() - whole.to_numpy()).max()) <= 1e-12
+    assert list(whole.columns) == names
+    assert float(np.abs(mapped - whole.to_numpy()).max()) <= 1e-12
     np.testing.assert_array_equal(user_ids, whole.index)
+    # Each block keeps its users and orders, not a second copy of its features.
+    assert all(isinstance(part, tasks.PartitionOrders) for part in kept)
+    np.testing.assert_array_equal(
+        np.concatenate([dask_backend.to_numpy(p.user_ids, np.int64) for p in kept]), whole.index)
     assert sum(s.n_excluded for s in summaries) == (
         sum(s.n_with_history for s in summaries) - len(whole))
 

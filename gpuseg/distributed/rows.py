@@ -42,7 +42,7 @@ class DaskRows:
     chunks : tuple of int
         Users per block, in row order.
     parts : list of Future
-        Each block's :class:`~gpuseg.distributed.tasks.PartitionFeatures` (its
+        Each block's :class:`~gpuseg.distributed.tasks.PartitionOrders` (its
         order history counts the segments' ordering times).
     """
 
@@ -203,6 +203,10 @@ def partition_rows(client: Any, backend: Backend, source: PartitionedSource, cat
     wait(X)
     user_ids = np.concatenate(client.gather(client.map(tasks.user_ids_of, used,
                                                        backend_name=name)))
-    rows = DaskRows(client, backend, tuple(summaries[i].n_users for i in blocks), used,
+    # The run keeps each block's orders apart from its table: X holds the table's matrix, and
+    # once these futures are the only others left the tables themselves are released.
+    kept = client.map(tasks.orders_of, used, backend_name=name)
+    wait(kept)
+    rows = DaskRows(client, backend, tuple(summaries[i].n_users for i in blocks), kept,
                     source=source, catalog=catalog)
     return rows, X, user_ids, summaries

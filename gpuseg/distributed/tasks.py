@@ -66,7 +66,8 @@ class PartitionSummary:
 
 @dataclass(frozen=True)
 class PartitionFeatures:
-    """One partition's feature table and the orders its activity counts, kept on a worker."""
+    """One partition's feature table and the orders its activity counts, as computed on a
+    worker; the run keeps its matrix (a column block) and its :class:`PartitionOrders`."""
 
     table: Any
     history: Any
@@ -77,6 +78,20 @@ class PartitionFeatures:
 def _sizeof_partition(part: PartitionFeatures) -> int:
     # Dask spills and balances by these bytes; a dataclass would count as a few dozen.
     return int(sizeof(part.table) + sizeof(part.history) + part.summary.user_ids.nbytes)
+
+
+@dataclass(frozen=True)
+class PartitionOrders:
+    """What a run keeps of a partition besides its features' block: the orders its activity
+    counts and the users of its block, in row order (backend arrays and frames)."""
+
+    history: Any
+    user_ids: Any
+
+
+@sizeof.register(PartitionOrders)
+def _sizeof_orders(part: PartitionOrders) -> int:
+    return int(sizeof(part.history) + sizeof(part.user_ids))
 
 
 def partition_features(index: int, source: PartitionedSource, catalog: Mapping[str, pd.DataFrame],
@@ -167,8 +182,13 @@ def summary_of(part: PartitionFeatures) -> PartitionSummary:
     return part.summary
 
 
-def table_of(part: PartitionFeatures) -> Any:
-    return part.table
+def orders_of(part: PartitionFeatures, backend_name: str) -> PartitionOrders:
+    """The partition without its feature table, whose matrix the features column holds: kept
+    beside it, the table would be counted twice by Dask's memory accounting (and spilled and
+    read back as two copies)."""
+    backend = worker_backend(backend_name)
+    return PartitionOrders(history=part.history,
+                           user_ids=backend.asarray(part.table.index, dtype="int64"))
 
 
 def matrix_of(part: PartitionFeatures, backend_name: str) -> Any:
@@ -208,10 +228,9 @@ def add_up(pieces: list[Any]) -> Any:
     return sum(pieces[1:], pieces[0]) if pieces else 0
 
 
-def partition_activity(part: PartitionFeatures, labels: Any, k: int,
+def partition_activity(part: PartitionOrders, labels: Any, k: int,
                        backend_name: str) -> np.ndarray:
     """Orders per segment x weekday x hour of one partition, with its users' labels."""
     backend = worker_backend(backend_name)
-    user_ids = backend.asarray(part.table.index, dtype="int64")
-    counts = history_heatmap(part.history, user_ids, labels, k, backend)
+    counts = history_heatmap(part.history, part.user_ids, labels, k, backend)
     return backend.to_numpy(counts, np.int64)
