@@ -63,7 +63,11 @@ def generate(n_users: int, folder: Path, seed: int = 0) -> dict[str, Any]:
                       separation="realistic", overwrite=True)
     return {"seconds": time.perf_counter() - start,
             "peak_rss_gib": status_kib("VmHWM") / 2**20,
-            "bytes_written": sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())}
+            "bytes_written": _folder_bytes(folder)}
+
+
+def _folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
 def run(folder: Path, scheduler_file: Path, out: Path) -> dict[str, Any]:
@@ -180,8 +184,7 @@ def measure(n_users: int, data_dir: Path, keep_data: bool,
     record: dict[str, Any] = {"users": n_users, "partitions": partitions_for(n_users),
                               "load_before": _load()}
     if reuse_data and (folder / MANIFEST_FILE).is_file():  # the manifest is written last
-        record["generate"] = {"reused": True, "bytes_written": sum(
-            p.stat().st_size for p in folder.rglob("*") if p.is_file())}
+        record["generate"] = {"reused": True, "bytes_written": _folder_bytes(folder)}
     else:
         record["generate"] = _subprocess("generate", str(n_users), str(folder))
     with tempfile.TemporaryDirectory(prefix="gpuseg-dask-bench-") as scratch:
@@ -245,8 +248,9 @@ def stage_growth(rows: list[dict[str, Any]]) -> list[str]:
     for name in [*stages, "total"]:
         times = [r["run"]["seconds"].get(name) for r in rows]
         shown = " | ".join("" if t is None else f"{t:.1f}" for t in times)
-        growth = (f"{times[-1] / times[0]:.1f}x" if times[0] and times[-1] is not None
-                  and times[0] >= 0.05 else "")
+        first_time, last_time = times[0], times[-1]
+        growth = (f"{last_time / first_time:.1f}x" if first_time is not None
+                  and last_time is not None and first_time >= 0.05 else "")
         lines.append(f"| {name} | {shown} | {growth} |")
     return lines
 

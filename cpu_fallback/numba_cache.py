@@ -67,7 +67,7 @@ def decorated_into_cache() -> Iterator[bool]:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        log.info("numba cache for umap-learn disabled: %s", exc)
+        log.info("numba cache for umap-learn and the placement kernel disabled: %s", exc)
         yield False
         return
     config: Any = numba.config  # its settings are set at import, invisible to type checkers

@@ -32,7 +32,6 @@ with umap_import_cache():
 USERS_PER_THREAD = 2_000
 
 
-
 def _place_users(first: int, last: int, positions: np.ndarray, anchors: np.ndarray,
                  indptr: np.ndarray, tail: np.ndarray, epochs_per_sample: np.ndarray,
                  rng_states: np.ndarray, n_epochs: int, a: float, b: float, gamma: float,

@@ -201,12 +201,11 @@ def partition_rows(client: Any, backend: Backend, source: PartitionedSource, cat
                         for m, i in zip(matrices, blocks)])
     X = client.persist(X)
     wait(X)
-    user_ids = np.concatenate(client.gather(client.map(tasks.user_ids_of, used,
-                                                       backend_name=name)))
     # The run keeps each block's orders apart from its table: X holds the table's matrix, and
     # once these futures are the only others left the tables themselves are released.
     kept = client.map(tasks.orders_of, used, backend_name=name)
-    wait(kept)
+    user_ids = np.concatenate(client.gather(client.map(tasks.user_ids_of, kept,
+                                                       backend_name=name)))
     rows = DaskRows(client, backend, tuple(summaries[i].n_users for i in blocks), kept,
                     source=source, catalog=catalog)
     return rows, X, user_ids, summaries

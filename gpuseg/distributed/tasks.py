@@ -196,10 +196,9 @@ def matrix_of(part: PartitionFeatures, backend_name: str) -> Any:
     return worker_backend(backend_name).asarray(part.table, dtype="float64")
 
 
-def user_ids_of(part: PartitionFeatures, backend_name: str) -> np.ndarray:
-    """The table's user ids on the host (they become the run's ``user_id`` column)."""
-    backend = worker_backend(backend_name)
-    return backend.to_numpy(backend.asarray(part.table.index), np.int64)
+def user_ids_of(part: PartitionOrders, backend_name: str) -> np.ndarray:
+    """The block's user ids on the host (they become the run's ``user_id`` column)."""
+    return worker_backend(backend_name).to_numpy(part.user_ids, np.int64)
 
 
 # -- any block function of the stages, on a worker -------------------------------------------
