@@ -198,6 +198,31 @@ def test_umap_kernels_compile_once_per_installation(tmp_path):
     assert placement(second, "data loaded")
 
 
+def test_umap_kernels_are_built_serial_into_a_folder_named_for_it(tmp_path):
+    """A fit's kernels are compiled without parfors (cheaper to compile, no thread-dependent
+    rounding), in a folder apart from machine code built with them."""
+    import os
+    import subprocess
+    import sys
+
+    from cpu_fallback import numba_cache
+
+    script = ("import sys\n"
+              "from numba.core.registry import CPUDispatcher\n"
+              "from cpu_fallback.umap_transform import PlacingUMAP\n"
+              "kernels = {f'{m}.{n}': f for m in list(sys.modules) if m.split('.')[0] == 'umap'\n"
+              "           for n, f in vars(sys.modules[m]).items() if isinstance(f, CPUDispatcher)}\n"
+              "print(len(kernels), sorted(k for k, f in kernels.items()\n"
+              "                           if f.targetoptions.get('parallel')))\n")
+    env = {**os.environ, "GPUSEG_CACHE_DIR": str(tmp_path)}
+    env.pop("NUMBA_CACHE_DIR", None)
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, check=True)
+    count, parallel = done.stdout.strip().split(" ", 1)
+    assert int(count) > 20 and parallel == "[]"  # 119 in umap-learn 0.5.12
+    assert f"_{numba_cache.BUILD}_" in numba_cache.cache_folder(tmp_path).name
+
+
 def test_an_upgrade_of_numba_or_umap_learn_starts_a_new_cache_folder(monkeypatch, tmp_path):
     from importlib import metadata
 
