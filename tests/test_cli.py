@@ -84,6 +84,29 @@ def test_demo_with_too_few_users_is_refused_before_writing_anything(tmp_path, ca
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("command", ["run", "demo"])
+def test_run_and_demo_prepare_the_backend_before_their_slow_steps(command, tmp_path):
+    """A first run's background compile of the map's kernels starts before the pipeline is
+    imported and, in the demo, before the synthetic data is made (each takes seconds)."""
+    import subprocess
+    import sys
+
+    argv = (["run", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "out")]
+            if command == "run" else ["demo", "--out", str(tmp_path / "demo"), "--users", "500"])
+    script = ("import sys\n"
+              "from cpu_fallback.backend import CpuBackend\n"
+              "def prepare(self, *, embed):\n"
+              "    print(embed, 'gpuseg.pipeline' in sys.modules)\n"
+              "    raise SystemExit(0)\n"
+              "CpuBackend.prepare = prepare\n"
+              "from gpuseg.cli import main\n"
+              f"main({[*argv, '--backend', 'cpu']!r})\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "True False"
+    assert list(tmp_path.iterdir()) == []  # nor has the demo made its data
+
+
 def test_compare_with_a_missing_run_is_a_one_line_user_error(run, tmp_path, capsys):
     err = _user_error(["compare", str(run.run_dir), str(tmp_path / "other")], capsys)
     assert "other is not a gpuseg run directory" in err
