@@ -1,8 +1,9 @@
 """umap-learn's numba functions compiled once per installation, not once per process.
 
 umap-learn decorates its kernels (fuzzy memberships, the layout optimiser)
-with ``numba.njit`` without ``cache=True``, so every new process compiles
-them again: about 10 s of every CPU run. :func:`umap_import_cache` imports
+with ``numba.njit`` without ``cache=True``, so every new process would compile
+them again (5.7 s of one core for a fit's three kernels as umap-learn builds
+them, 2.6 s built serial as below). :func:`umap_import_cache` imports
 umap-learn with numba's decorators defaulting to ``cache=True`` and numba's
 cache folder pointing into gpuseg's cache, in a subfolder named after the
 versions of Python, numba, umap-learn and pynndescent. An upgrade of any of

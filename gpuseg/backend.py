@@ -79,8 +79,9 @@ class Backend(abc.ABC):
         """Move a numpy array or pandas DataFrame/Series into this backend."""
 
     def prepare(self, *, embed: bool) -> None:  # noqa: B027  (most backends have nothing to do)
-        """Start, in the background, what the run's later stages will need (called once, when a
-        run starts; ``embed``: the map stage will run)."""
+        """Start, in the background, what the run's later stages will need (``embed``: the map
+        stage will run). Called when a run starts, and earlier by commands that start it before
+        their own slow steps: a second call must not start the work again."""
 
     def synchronize(self) -> None:  # noqa: B027  (host work is synchronous: nothing to wait for)
         """Block until queued device work is done (for honest stage timings)."""

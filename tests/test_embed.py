@@ -237,6 +237,19 @@ def test_an_upgrade_of_numba_or_umap_learn_starts_a_new_cache_folder(monkeypatch
         assert after != before and f"{dist}-99.0" in after.name
 
 
+def test_a_second_prepare_starts_no_second_warm_up(monkeypatch):
+    """The run command prepares the backend before segment() prepares it again."""
+    from cpu_fallback import numba_cache
+    from cpu_fallback.backend import CpuBackend
+
+    started = []
+    monkeypatch.setattr(numba_cache, "start_warm_up", lambda: started.append(1) or object())
+    backend = CpuBackend()
+    backend.prepare(embed=True)
+    backend.prepare(embed=True)
+    assert started == [1]
+
+
 def test_a_cold_cache_is_compiled_in_the_background_for_the_run_to_load(tmp_path, monkeypatch):
     """The CPU backend's warm-up compiles every kernel a map uses while the run goes on."""
     import os
